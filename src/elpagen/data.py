@@ -1,0 +1,272 @@
+"""The DFT training data (METHOD 3 and 9): loading, validation, A/B augmentation,
+energy classes, balanced batch sampling and training subsets.
+
+This module knows nothing of the full-space reference energies: models import it,
+never :mod:`elpagen.oracle`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from elpagen import space
+
+ENV_VAR = "ELPAGEN_DATA"
+EXPECTED_SHA256 = "bd1e33188101c3e85bb388a04133cc5677b8ee98052e8b93bb27e1a9132b02e7"
+EXPECTED_ROWS = 10_590
+EXPECTED_AUGMENTED = 21_112
+HEADER = ("A", "B", "C", "D", "formation_energy_ev_per_atom")
+N_CLASSES = 10
+
+
+class DataError(ValueError):
+    """The DFT file is missing or malformed; the message names the problem and the fix."""
+
+
+def resolve_path(path: str | os.PathLike | None = None) -> Path:
+    """The DFT file: ``path`` if given, else ``$ELPAGEN_DATA``; a clear error otherwise."""
+    if path is None:
+        env = os.environ.get(ENV_VAR)
+        if not env:
+            raise DataError(
+                "no DFT data file given; pass --data PATH or set "
+                f"{ENV_VAR}=/path/to/elpasolite_dft_faber2016.csv"
+            )
+        path = env
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(
+            f"DFT data file not found: {p}; pass --data PATH or set {ENV_VAR} to the "
+            "elpasolite_dft_faber2016.csv file"
+        )
+    return p
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DFTData:
+    """The raw DFT rows: element indices per site and formation energies (eV/atom)."""
+
+    elements: np.ndarray  # (n, 4) int64
+    energies: np.ndarray  # (n,) float64
+    sha256: str = ""
+    path: str = ""
+
+    @property
+    def codes(self) -> np.ndarray:
+        return space.encode(self.elements)
+
+    def __len__(self) -> int:
+        return len(self.energies)
+
+
+def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate the rows of a DFT CSV; errors name the file and line."""
+    elements: list[list[int]] = []
+    energies: list[float] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or tuple(h.strip() for h in header) != HEADER:
+                raise DataError(
+                    f"{path}: line 1: expected header {','.join(HEADER)}, got "
+                    f"{','.join(header) if header else 'an empty file'}; "
+                    "is this the Faber et al. 2016 DFT file?"
+                )
+            for line_no, row in enumerate(reader, start=2):
+                if len(row) != 5:
+                    raise DataError(f"{path}: line {line_no}: expected 5 fields, got {len(row)}")
+                try:
+                    idx = space.symbols_to_indices(row[:4])
+                except space.UnknownElementError as e:
+                    raise DataError(f"{path}: line {line_no}: {e}") from None
+                if len(set(idx.tolist())) != 4:
+                    raise DataError(
+                        f"{path}: line {line_no}: the four sites must hold four distinct elements"
+                    )
+                try:
+                    energy = float(row[4])
+                except ValueError:
+                    raise DataError(
+                        f"{path}: line {line_no}: energy {row[4]!r} is not a number"
+                    ) from None
+                if not np.isfinite(energy):
+                    raise DataError(f"{path}: line {line_no}: energy {row[4]!r} is not finite")
+                elements.append(idx.tolist())
+                energies.append(energy)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text CSV file") from None
+    if not energies:
+        raise DataError(f"{path}: no data rows after the header")
+    return np.array(elements, dtype=np.int64), np.array(energies, dtype=np.float64)
+
+
+def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True) -> DFTData:
+    """Load the DFT file (``path``, else ``$ELPAGEN_DATA``).
+
+    With ``verify`` (the default) the file must be the published one: checksum and
+    row count are checked. ``verify=False`` accepts any well-formed file of the same
+    format (for your own data); rows are still validated.
+    """
+    p = resolve_path(path)
+    digest = sha256_of(p)
+    elements, energies = parse_csv(p)
+    if verify:
+        if len(energies) != EXPECTED_ROWS:
+            raise DataError(
+                f"{p}: {len(energies)} data rows, expected {EXPECTED_ROWS}; the file is "
+                "truncated or not the Faber et al. 2016 set (use --no-verify for your own data)"
+            )
+        if digest != EXPECTED_SHA256:
+            raise DataError(
+                f"{p}: sha256 {digest[:12]}... does not match the published file "
+                f"({EXPECTED_SHA256[:12]}...); restore the original copy "
+                "(or use --no-verify for your own data)"
+            )
+    return DFTData(elements=elements, energies=energies, sha256=digest, path=str(p))
+
+
+@dataclass(frozen=True)
+class EnergyClasses:
+    """Ten equal-width energy classes over [lo, hi]; class 1 is the most stable.
+
+    Energies below ``lo`` fall into class 1, above ``hi`` into class 10.
+    """
+
+    lo: float
+    hi: float
+    n: int = N_CLASSES
+
+    @classmethod
+    def from_energies(cls, energies: np.ndarray, n: int = N_CLASSES) -> EnergyClasses:
+        return cls(float(np.min(energies)), float(np.max(energies)), n)
+
+    @property
+    def width(self) -> float:
+        return (self.hi - self.lo) / self.n
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(self.lo, self.hi, self.n + 1)
+
+    def assign(self, energies: np.ndarray) -> np.ndarray:
+        """Class labels 1..n (int8) of the given energies."""
+        k = np.floor((np.asarray(energies, dtype=np.float64) - self.lo) / self.width)
+        return (np.clip(k, 0, self.n - 1) + 1).astype(np.int8)
+
+
+def check_class(c: int, n: int = N_CLASSES) -> int:
+    """Validate a target class number (1..n)."""
+    if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= n:
+        raise ValueError(f"target class must be an integer from 1 to {n}, got {c!r}")
+    return int(c)
+
+
+@dataclass
+class TrainingSet:
+    """Augmented training compositions with energies and classes.
+
+    ``codes`` are unique composition codes (each A/B twin present), ``energies`` their
+    DFT formation energies, ``classes`` their labels 1..10 under ``energy_classes``.
+    """
+
+    codes: np.ndarray
+    energies: np.ndarray
+    energy_classes: EnergyClasses
+    classes: np.ndarray = field(init=False)
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        self.classes = self.energy_classes.assign(self.energies)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def elements(self) -> np.ndarray:
+        return space.decode(self.codes)
+
+    def scaled(self) -> np.ndarray:
+        """(n, 8) float32 network inputs."""
+        return space.codes_to_scaled(self.codes)
+
+    def class_counts(self) -> np.ndarray:
+        """Number of compositions in class 1..10 (index 0 is class 1)."""
+        return np.bincount(self.classes - 1, minlength=self.energy_classes.n)
+
+    def codes_of_class(self, c: int) -> np.ndarray:
+        return self.codes[self.classes == check_class(c, self.energy_classes.n)]
+
+    def balanced_weights(self) -> np.ndarray:
+        """Per-composition sampling probability, inversely proportional to class frequency."""
+        counts = self.class_counts().astype(np.float64)
+        w = 1.0 / counts[self.classes - 1]
+        return w / w.sum()
+
+    def balanced_batches(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices of one balanced batch (with replacement)."""
+        return rng.choice(len(self.codes), size=batch_size, p=self.balanced_weights())
+
+    def subset(self, n: int, seed: int) -> TrainingSet:
+        """A random subset of n compositions: n/2 original twin pairs plus their swaps.
+
+        Classes keep the bounds of the full set so labels stay comparable.
+        """
+        canon = space.canonical(self.codes)
+        groups = np.unique(canon)
+        n_groups = n // 2
+        if not 1 <= n_groups <= len(groups):
+            raise ValueError(f"subset size must be from 2 to {2 * len(groups)}, got {n}")
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(groups, size=n_groups, replace=False)
+        keep = np.isin(canon, chosen)
+        return TrainingSet(
+            self.codes[keep], self.energies[keep], self.energy_classes, sha256=self.sha256
+        )
+
+
+def augment(dft: DFTData) -> tuple[np.ndarray, np.ndarray]:
+    """Add every A/B swap; one entry per composition (codes ascending).
+
+    A composition present twice (as itself and via a twin's swap) keeps the energy of
+    the row that names it directly; twins that both appear keep their own energies.
+    """
+    codes = dft.codes
+    swapped = space.swap_ab(codes)
+    all_codes = np.concatenate([codes, swapped])
+    all_e = np.concatenate([dft.energies, dft.energies])
+    # np.unique keeps the first occurrence: originals come before swaps.
+    uniq, first = np.unique(all_codes, return_index=True)
+    return uniq, all_e[first]
+
+
+def training_set(dft: DFTData) -> TrainingSet:
+    """The augmented training set with classes over the DFT energy range."""
+    codes, energies = augment(dft)
+    return TrainingSet(
+        codes, energies, EnergyClasses.from_energies(dft.energies), sha256=dft.sha256
+    )
+
+
+def load_training_set(path: str | os.PathLike | None = None, *, verify: bool = True) -> TrainingSet:
+    return training_set(load_dft(path, verify=verify))
+
+
+def n_twin_pairs(dft: DFTData) -> int:
+    """Number of rows whose A/B swap is also a row."""
+    codes = dft.codes
+    return int(np.isin(space.swap_ab(codes), codes).sum() // 2)
