@@ -1,0 +1,129 @@
+"""The generator interface every model implements (built-in or your own).
+
+A generator is fitted on the DFT training set and then samples compositions for a
+target energy class. Only two methods are required::
+
+    class MyModel(Generator):
+        name = "mine"
+        def fit(self, train, target_class=None):
+            ...            # learn from train.codes / train.classes; return self
+            return self
+        def propose(self, n, target_class, rng):
+            ...            # n raw proposals: (n,) int codes, -1 where invalid
+            return codes
+
+``sample`` then draws until N *valid* compositions exist and counts the invalid
+ones. Generators see only :class:`elpagen.data.TrainingSet`; they never read the
+full-space reference energies (that would be training on the test set).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from elpagen.data import TrainingSet, check_class
+
+
+@dataclass
+class Samples:
+    """N valid compositions in the order drawn, and how many proposals it took."""
+
+    codes: np.ndarray  # (N,) int32 composition codes, repeats kept
+    n_drawn: int
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.codes)
+
+    @property
+    def n_invalid(self) -> int:
+        return self.n_drawn - self.n_valid
+
+
+class SamplingError(RuntimeError):
+    """A generator produced (almost) no valid compositions."""
+
+
+class Generator(ABC):
+    """Base class: ``fit`` on training data, ``sample`` N valid codes for a class."""
+
+    name: str = "generator"
+    #: True when one fit serves every target class (conditional models).
+    conditional: bool = True
+
+    @abstractmethod
+    def fit(self, train: TrainingSet, target_class: int | None = None) -> Generator:
+        """Learn from the training set; per-class models need ``target_class``."""
+
+    @abstractmethod
+    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        """n raw proposals as int codes, -1 for invalid ones (vectorised)."""
+
+    def sample(
+        self,
+        n: int,
+        target_class: int,
+        seed: int = 0,
+        *,
+        max_rounds: int = 1000,
+        progress: bool = False,
+    ) -> Samples:
+        """Draw until ``n`` valid compositions exist (invalid ones are counted)."""
+        check_class(target_class)
+        if n <= 0:
+            raise ValueError(f"number of samples must be positive, got {n}")
+        rng = np.random.default_rng(seed)
+        chunks: list[np.ndarray] = []
+        have = drawn = 0
+        bar = _progress(n, f"sampling {self.name}", progress)
+        for _ in range(max_rounds):
+            need = n - have
+            if need <= 0:
+                break
+            # Ask for a bit more than needed, scaled by the observed valid rate.
+            rate = have / drawn if drawn else 1.0
+            ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), 4_000_000))
+            raw = np.asarray(self.propose(ask, target_class, rng))
+            drawn_before = drawn
+            valid = raw[raw >= 0]
+            if have + len(valid) > n:
+                # Keep the order of draws: cut at the n-th valid one, count proposals up to it.
+                cut = np.flatnonzero(raw >= 0)[n - have - 1] + 1
+                raw = raw[:cut]
+                valid = raw[raw >= 0]
+            drawn = drawn_before + len(raw)
+            chunks.append(valid.astype(np.int32))
+            have += len(valid)
+            if bar is not None:
+                bar.update(len(valid))
+        if bar is not None:
+            bar.close()
+        if have < n:
+            raise SamplingError(
+                f"{self.name}: only {have} valid compositions after {drawn} proposals; "
+                "the model is not producing valid compositions (train it longer?)"
+            )
+        return Samples(np.concatenate(chunks) if chunks else np.empty(0, np.int32), drawn)
+
+    @classmethod
+    def fit_many(
+        cls,
+        train: TrainingSet,
+        seeds: Sequence[int],
+        target_class: int | None = None,
+        **params,
+    ) -> list[Generator]:
+        """K independent fits, one per seed. Models override this with batched training."""
+        return [cls(seed=s, **params).fit(train, target_class) for s in seeds]
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, leave=False)
