@@ -166,3 +166,9 @@ def formula(codes: np.ndarray) -> list[str]:
     """Human-readable ABC2D6 formulas, e.g. 'AlNaK2F6'."""
     sym = indices_to_symbols(decode(codes))
     return [f"{a}{b}{c}2{d}6" for a, b, c, d in sym]
+
+
+def decode_proposals(x: np.ndarray) -> np.ndarray:
+    """Scaled network outputs (n, 8) -> (n,) codes, -1 for invalid rows (generator output)."""
+    el, valid = features_to_elements(unscale(x))
+    return np.where(valid, encode(np.where(valid[:, None], el, 0)), -1)

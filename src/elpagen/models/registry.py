@@ -1,0 +1,10 @@
+"""Name -> class of every built-in generator."""
+
+from __future__ import annotations
+
+from elpagen.baselines import MarginalSampler, RandomScreening
+from elpagen.models.vae import ConditionalVAE
+
+MODEL_CLASSES = {"vae": ConditionalVAE}
+BASELINE_CLASSES = {"marginal": MarginalSampler, "random": RandomScreening}
+GENERATOR_CLASSES = {**MODEL_CLASSES, **BASELINE_CLASSES}
