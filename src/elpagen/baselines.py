@@ -47,7 +47,8 @@ class MarginalSampler(Generator):
         counts += self.smoothing
         totals = counts.sum(axis=2, keepdims=True)
         # A class without training data falls back to uniform.
-        self.probs_ = np.where(totals > 0, counts / np.maximum(totals, 1e-300), 1 / space.N_ELEMENTS)
+        uniform = 1.0 / space.N_ELEMENTS
+        self.probs_ = np.where(totals > 0, counts / np.maximum(totals, 1e-300), uniform)
         return self
 
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:

@@ -257,10 +257,11 @@ def load_model(directory: str | os.PathLike, device: str | None = "auto"):
         manifest = json.loads(mf.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelLoadError(f"{mf} is corrupted (not JSON); retrain the model") from None
-    if manifest.get("format") != "elpagen-model" or manifest.get("format_version") != FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if manifest.get("format") != "elpagen-model" or version != FORMAT_VERSION:
         raise ModelLoadError(
             f"{d} was written by another elpagen version (format "
-            f"{manifest.get('format_version')!r}, this version reads {FORMAT_VERSION}); retrain it"
+            f"{version!r}, this version reads {FORMAT_VERSION}); retrain it"
         )
     name = manifest.get("model")
     if name not in MODEL_CLASSES:
