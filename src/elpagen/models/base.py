@@ -160,6 +160,15 @@ class TorchEnsembleGenerator(Generator):
             raise RuntimeError(f"{self.name} is not fitted; call fit(train) first")
         return self.nets
 
+    def _require_single(self) -> nn.ModuleDict:
+        """The networks of a fitted single-member model (sampling needs one member)."""
+        nets = self._require_fitted()
+        if self.k != 1:
+            raise ValueError(
+                f"this {self.name} ensemble holds {self.k} members; sample from one with .member(i)"
+            )
+        return nets
+
     def _check_target(self, target_class: int) -> int:
         c = check_class(target_class)
         if not self.conditional and self.target_class is not None and c != self.target_class:

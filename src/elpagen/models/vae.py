@@ -85,15 +85,14 @@ class ConditionalVAE(TorchEnsembleGenerator):
     @torch.no_grad()
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
         c = self._check_target(target_class)
-        nets = self._require_fitted()
+        nets = self._require_single()
         gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
         out = np.empty(n, dtype=np.int64)
         chunk = 1 << 18
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
-            z = torch.randn((nets["decoder"].k, m, self.config.latent), generator=gen,
-                            device=self.device)
-            y = torch.zeros((z.shape[0], m, N_CLASSES), device=self.device)
+            z = torch.randn((1, m, self.config.latent), generator=gen, device=self.device)
+            y = torch.zeros((1, m, N_CLASSES), device=self.device)
             y[..., c - 1] = 1.0
             x = nets["decoder"](torch.cat([z, y], -1))[0].float().cpu().numpy()
             out[start : start + m] = space.decode_proposals(x)

@@ -1,0 +1,199 @@
+"""Experiments: fit generators, sample, and score them against the reference energies.
+
+This is the only layer besides the CLI and reports that brings models and the
+reference energies together: models are fitted on the training set alone, their
+samples are then scored by :mod:`elpagen.metrics` with the oracle's classes.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elpagen import __version__, metrics
+from elpagen.data import TrainingSet, check_class
+from elpagen.generator import Generator
+from elpagen.models.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
+
+METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
+
+
+class UnknownModelError(ValueError):
+    """A model name that is not built in."""
+
+
+def check_models(names: Sequence[str]) -> list[str]:
+    out = [n.strip() for n in names if n.strip()]
+    for n in out:
+        if n not in GENERATOR_CLASSES:
+            raise UnknownModelError(
+                f"unknown model {n!r}; choose from {', '.join(GENERATOR_CLASSES)}"
+            )
+    if not out:
+        raise UnknownModelError(f"no model given; choose from {', '.join(GENERATOR_CLASSES)}")
+    return out
+
+
+def fit_generators(
+    name: str,
+    train: TrainingSet,
+    seeds: Sequence[int],
+    target_class: int,
+    *,
+    protocol: str = "fast",
+    overrides: Mapping[str, Any] | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+) -> list[Generator]:
+    """One fitted generator per seed; the torch models train all seeds as one ensemble."""
+    check_models([name])
+    if name in MODEL_CLASSES:
+        return MODEL_CLASSES[name].fit_many(
+            train, list(seeds), target_class,
+            protocol=protocol, device=device, progress=progress, **dict(overrides or {}),
+        )
+    return [BASELINE_CLASSES[name](seed=s).fit(train, target_class) for s in seeds]
+
+
+def sample_seed(fit_seed: int) -> int:
+    """The sampling seed of the fit with ``fit_seed`` (kept apart from training streams)."""
+    return 1_000_003 * (fit_seed + 1)
+
+
+@dataclass
+class ModelResult:
+    """Per-seed metrics of one model and the wall time spent (fit, sample, evaluate)."""
+
+    name: str
+    per_seed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    fit_seconds: float = 0.0
+    sample_seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        agg = metrics.aggregate(self.per_seed)
+        out: dict[str, Any] = {k: agg[k] for k in METRIC_KEYS}
+        for k in ("n_unique", "n_novel", "n_valid", "n_samples"):
+            if k in agg:
+                out[k] = agg[k]
+        out["seconds"] = round(self.seconds, 2)
+        out["fit_seconds"] = round(self.fit_seconds, 2)
+        out["sample_seconds"] = round(self.sample_seconds, 2)
+        return out
+
+
+def run_benchmark(
+    train: TrainingSet,
+    ref_classes: np.ndarray,
+    models: Sequence[str],
+    target_class: int,
+    n_samples: int,
+    seeds: Sequence[int],
+    *,
+    protocol: str = "fast",
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    log=None,
+) -> dict[str, Any]:
+    """Train, sample and evaluate every model for every seed; mean +- std per model."""
+    target_class = check_class(target_class)
+    models = check_models(models)
+    if n_samples <= 0:
+        raise ValueError(f"number of samples must be positive, got {n_samples}")
+    class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])
+    results: dict[str, Any] = {}
+    for name in models:
+        if log:
+            log(f"{name}: fitting {len(seeds)} seed(s) ({protocol} protocol)")
+        r = ModelResult(name)
+        t0 = time.perf_counter()
+        gens = fit_generators(
+            name, train, seeds, target_class, protocol=protocol,
+            overrides=(overrides or {}).get(name), device=device, progress=progress,
+        )
+        r.fit_seconds = time.perf_counter() - t0
+        for seed, g in zip(seeds, gens, strict=True):
+            t1 = time.perf_counter()
+            s = g.sample(n_samples, target_class, seed=sample_seed(seed), progress=progress)
+            r.sample_seconds += time.perf_counter() - t1
+            m = metrics.evaluate(s.codes, target_class, ref_classes, train.codes,
+                                 n_drawn=s.n_drawn)
+            m["seed"] = int(seed)
+            r.per_seed.append(m)
+        r.seconds = time.perf_counter() - t0
+        results[name] = r.summary()
+        results[name]["per_seed"] = r.per_seed
+        if log:
+            log(f"{name}: done in {r.seconds:.1f} s")
+    return {
+        "target_class": target_class,
+        "samples": n_samples,
+        "seeds": len(seeds),
+        "seed_values": [int(s) for s in seeds],
+        "protocol": protocol,
+        "class_size": class_size,
+        "ideal_coverage": metrics.ideal_coverage(class_size, n_samples),
+        "models": results,
+        "environment": environment(),
+    }
+
+
+def environment() -> dict[str, str]:
+    """Versions and machine, recorded with every result."""
+    import torch
+
+    return {
+        "elpagen": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "cpus": str(__import__("os").cpu_count()),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def format_table(result: Mapping[str, Any]) -> str:
+    """A plain-text table of mean +- std per model, with the ideal-coverage bound."""
+    head = (f"{'model':<10}{'precision':>17}{'prec. neigh.':>17}{'coverage':>19}"
+            f"{'cov. neigh.':>19}{'JS dist.':>17}{'time [s]':>10}")
+    lines = [
+        f"class {result['target_class']}, {result['samples']:,} valid samples, "
+        f"{result['seeds']} seed(s), {result['protocol']} protocol",
+        head,
+        "-" * len(head),
+    ]
+    def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
+        v = m[key]
+        return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}".rjust(width)
+
+    for name, m in result["models"].items():
+        lines.append(
+            f"{name:<10}{f(m, 'precision', 17)}{f(m, 'precision_neighbor', 17)}"
+            f"{f(m, 'coverage', 19, 5)}{f(m, 'coverage_neighbor', 19, 5)}"
+            f"{f(m, 'js_distance', 17)}"
+            f"{m['seconds']:>10.1f}"
+        )
+    lines.append(
+        f"ideal coverage (uniform draws from class {result['target_class']}, "
+        f"N_c = {result['class_size']:,}): {result['ideal_coverage']:.5f}"
+    )
+    return "\n".join(lines)

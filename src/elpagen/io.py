@@ -1,0 +1,93 @@
+"""Reading and writing sample files (CSV with header A,B,C,D) safely."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from elpagen import space
+
+
+class OutputError(ValueError):
+    """An output path that cannot or must not be written."""
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Validate an output file path before any work is done."""
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise OutputError(f"{p} is a directory; give a file name for -o")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p} already exists; choose another -o or pass --overwrite")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {p}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {p}: directory {parent} is not writable")
+    return p
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file via a temp file in the same directory and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = False) -> Path:
+    """Write compositions as CSV rows A,B,C,D (element symbols), in the order given."""
+    p = check_output(path, overwrite)
+    sym = space.indices_to_symbols(space.decode(codes))
+    buf = io.StringIO()
+    buf.write("A,B,C,D\n")
+    # One join per row is fine up to millions of rows; this is I/O, not a hot path.
+    buf.write("\n".join(",".join(r) for r in sym))
+    if len(sym):
+        buf.write("\n")
+    atomic_write_text(p, buf.getvalue())
+    return p
+
+
+class SamplesFileError(ValueError):
+    """An unreadable samples file."""
+
+
+def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a samples CSV (header A,B,C,D). Returns (valid codes in order, number of rows).
+
+    Rows with unknown symbols, a wrong field count or repeated elements are invalid:
+    counted, not fatal.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SamplesFileError(f"samples file not found: {p}")
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise SamplesFileError(f"{p} is empty; expected a header line A,B,C,D")
+            if [h.strip() for h in header[:4]] != list(space.SITES):
+                raise SamplesFileError(
+                    f"{p}: line 1 must be the header A,B,C,D (got {','.join(header)[:60]!r})"
+                )
+            rows = [r for r in reader if r and any(x.strip() for x in r)]
+    except UnicodeDecodeError:
+        raise SamplesFileError(f"{p} is not a UTF-8 text CSV file") from None
+    lut = space.SYMBOL_TO_INDEX
+    el = np.array(
+        [[lut.get(x.strip(), -1) for x in r[:4]] if len(r) >= 4 else [-1] * 4 for r in rows],
+        dtype=np.int64,
+    ).reshape(-1, 4)
+    valid = (el >= 0).all(axis=1) & space.is_distinct(el)
+    return space.encode(el[valid]), len(rows)

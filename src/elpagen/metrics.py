@@ -1,0 +1,559 @@
+"""Evaluation metrics for generated compositions (METHOD 5).
+
+All metrics are pure functions over numpy arrays of composition codes (see
+:mod:`elpagen.space`). They never read the reference energies themselves: the
+caller passes ``ref_classes``, an int8 array over the 39**4 grid holding the
+reference class 1..10 of every grid point (0 where the grid point is not a
+composition of the space, i.e. it repeats an element). This keeps the module free
+of :mod:`elpagen.oracle` and lets tests use small hand-made class maps.
+
+Speed: a model run for class 5 produces 25 million samples. Everything here is
+vectorised and, where possible, goes through one ``np.bincount`` of the codes over
+the grid (O(N + 39**4)), from which uniqueness, precision, coverage and the
+per-site element distributions follow without sorting the samples.
+
+Counting convention for discoveries (used consistently by :func:`discovery_counts`,
+:func:`discovery_curve` and :func:`evaluate`): every sample is exactly one of
+
+* a *novel discovery*: the first time its composition is generated and the
+  composition is not in the training set;
+* a *rediscovery*: the first time its composition is generated and the
+  composition is in the training set;
+* a *repetition*: its composition was generated before (training member or not).
+
+So ``novel + rediscovered = unique`` and ``unique + repeated = N``; a training
+composition generated five times is one rediscovery and four repetitions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from elpagen import space
+
+N_CLASSES = 10
+_GRID_SHAPE = (space.N_ELEMENTS,) * space.N_SITES
+_DIGIT_POW = (space.N_ELEMENTS**3, space.N_ELEMENTS**2, space.N_ELEMENTS, 1)
+
+__all__ = [
+    "N_CLASSES",
+    "aggregate",
+    "class_site_distributions",
+    "class_sizes",
+    "coverage",
+    "coverage_neighbor",
+    "default_points",
+    "discovery_counts",
+    "discovery_curve",
+    "energy_histogram",
+    "evaluate",
+    "grid_counts",
+    "ideal_coverage",
+    "js_distance",
+    "js_distance_to_class",
+    "n_novel_unique",
+    "precision",
+    "precision_neighbor",
+    "reference_js_table",
+    "screening_cost",
+    "site_distributions",
+    "training_js_objective",
+    "unique_energies",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_codes(codes: np.ndarray | Sequence[int]) -> np.ndarray:
+    """Codes as a 1-D integer array, checked to lie on the grid."""
+    c = np.asarray(codes)
+    if c.ndim != 1:
+        c = c.ravel()
+    if c.size == 0:
+        return c.astype(np.int32)
+    if not np.issubdtype(c.dtype, np.integer):
+        raise TypeError(f"composition codes must be integers, got dtype {c.dtype}")
+    lo, hi = int(c.min()), int(c.max())
+    if lo < 0 or hi >= space.N_GRID:
+        # -1 is the generators' marker for invalid proposals: those must be dropped first.
+        raise ValueError(
+            f"composition codes must lie in [0, {space.N_GRID}), got range [{lo}, {hi}]; "
+            "drop invalid proposals (-1) before computing metrics"
+        )
+    return c
+
+
+def _as_ref(ref_classes: np.ndarray) -> np.ndarray:
+    r = np.asarray(ref_classes)
+    if r.shape != (space.N_GRID,):
+        raise ValueError(
+            f"ref_classes must have shape ({space.N_GRID},) (one class per grid point), "
+            f"got {r.shape}"
+        )
+    return r
+
+
+def _check_class(c: int) -> int:
+    if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= N_CLASSES:
+        raise ValueError(f"target class must be an integer from 1 to {N_CLASSES}, got {c!r}")
+    return int(c)
+
+
+def _neighbors(c: int) -> list[int]:
+    # Classes 0 and 11 do not exist; they are simply absent (count as empty).
+    return [k for k in (c - 1, c + 1) if 1 <= k <= N_CLASSES]
+
+
+def _class_index(ref_classes: np.ndarray) -> np.ndarray:
+    """ref_classes as a non-negative intp array usable as bincount input (0..10)."""
+    r = _as_ref(ref_classes).astype(np.intp, copy=False)
+    return r
+
+
+def grid_counts(codes: np.ndarray) -> np.ndarray:
+    """How often each of the 39**4 grid points occurs in ``codes`` (int64, shape (N_GRID,))."""
+    return np.bincount(_as_codes(codes), minlength=space.N_GRID)
+
+
+def _train_mask(train_codes: np.ndarray | None) -> np.ndarray:
+    """Boolean mask over the grid: True for training compositions."""
+    mask = np.zeros(space.N_GRID, dtype=bool)
+    if train_codes is not None:
+        t = _as_codes(train_codes)
+        mask[t] = True
+    return mask
+
+
+def _normalise_rows(counts: np.ndarray) -> np.ndarray:
+    """Rows scaled to sum to 1; an all-zero row becomes NaN (distribution undefined)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    tot = counts.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, counts / tot, np.nan)
+
+
+def _site_counts_from_grid(weights: np.ndarray) -> np.ndarray:
+    """(4, 39) per-site element counts from weights over the grid (counts or a mask)."""
+    w = np.asarray(weights).reshape(_GRID_SHAPE)
+    if w.dtype == bool:
+        # count_nonzero avoids materialising a float copy of the 2.3M-point mask.
+        return np.stack(
+            [np.count_nonzero(w, axis=tuple(a for a in range(4) if a != s)) for s in range(4)]
+        ).astype(np.float64)
+    return np.stack([w.sum(axis=tuple(a for a in range(4) if a != s)) for s in range(4)]).astype(
+        np.float64
+    )
+
+
+# --------------------------------------------------------------------------- class sizes
+
+
+def class_sizes(ref_classes: np.ndarray) -> np.ndarray:
+    """Number of compositions of the full space in class 1..10 (index 0 is class 1)."""
+    return np.bincount(_class_index(ref_classes), minlength=N_CLASSES + 1)[1 : N_CLASSES + 1]
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def _class_hist_of_samples(codes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
+    """(11,) number of samples per reference class 0..10 (repeats count)."""
+    c = _as_codes(codes)
+    r = _as_ref(ref_classes)
+    return np.bincount(r[c].astype(np.intp), minlength=N_CLASSES + 1)
+
+
+def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
+    """Fraction of samples whose reference class is ``target_class`` (repeats count).
+
+    NaN for an empty sample (precision is undefined without samples).
+    """
+    c = _check_class(target_class)
+    codes = _as_codes(codes)
+    if codes.size == 0:
+        return math.nan
+    return float(_class_hist_of_samples(codes, ref_classes)[c] / codes.size)
+
+
+def precision_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
+    """Fraction of samples in class c-1 or c+1 (classes 0 and 11 do not exist)."""
+    c = _check_class(target_class)
+    codes = _as_codes(codes)
+    if codes.size == 0:
+        return math.nan
+    hist = _class_hist_of_samples(codes, ref_classes)
+    return float(sum(hist[k] for k in _neighbors(c)) / codes.size)
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _unique_per_class(present: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
+    """(11,) number of distinct generated compositions per reference class 0..10."""
+    return np.bincount(_class_index(ref_classes)[present], minlength=N_CLASSES + 1)
+
+
+def _coverage_from(uniq_per_class: np.ndarray, sizes: np.ndarray, classes: list[int]) -> float:
+    den = int(sum(sizes[k - 1] for k in classes))
+    if den == 0:
+        return 0.0
+    return float(sum(uniq_per_class[k] for k in classes) / den)
+
+
+def coverage(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
+    """Distinct generated compositions in class c / size of class c in the full space.
+
+    0.0 when class c is empty in ``ref_classes``.
+    """
+    c = _check_class(target_class)
+    present = grid_counts(codes) > 0
+    return _coverage_from(_unique_per_class(present, ref_classes), class_sizes(ref_classes), [c])
+
+
+def coverage_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
+    """Distinct generated in c-1 and c+1 / (size of c-1 + size of c+1); 0.0 if both empty."""
+    c = _check_class(target_class)
+    present = grid_counts(codes) > 0
+    return _coverage_from(
+        _unique_per_class(present, ref_classes), class_sizes(ref_classes), _neighbors(c)
+    )
+
+
+def ideal_coverage(n_c: int, n: int) -> float:
+    """Expected coverage of a generator drawing N samples uniformly from a class of size N_c.
+
+    1 - (1 - 1/N_c)^N, computed as -expm1(N * log1p(-1/N_c)) so that it stays accurate
+    when 1/N_c is tiny (plain powers lose all digits there). N_c = 0 gives 0.
+    """
+    n_c, n = int(n_c), int(n)
+    if n_c <= 0 or n <= 0:
+        return 0.0
+    if n_c == 1:
+        return 1.0
+    return float(-math.expm1(n * math.log1p(-1.0 / n_c)))
+
+
+def screening_cost(n_found: int, n_c: int, n_space: int = space.N_SPACE) -> float:
+    """Expected number of compositions random screening must check (DFT calculations)
+    to find ``n_found`` members of a class of size ``n_c`` in a space of ``n_space``.
+
+    Screening draws without replacement, so this is the mean of the negative
+    hypergeometric distribution: n_found * (n_space + 1) / (n_c + 1).
+    """
+    n_found, n_c, n_space = int(n_found), int(n_c), int(n_space)
+    if n_found <= 0:
+        return 0.0
+    if n_found > n_c:
+        raise ValueError(f"cannot find {n_found} members of a class of size {n_c}")
+    return float(n_found * (n_space + 1) / (n_c + 1))
+
+
+# --------------------------------------------------------------------------- JS distance
+
+
+def site_distributions(codes: np.ndarray) -> np.ndarray:
+    """(4, 39) per-site element frequencies p(Z|S) of the samples (repeats count).
+
+    Rows sum to 1; with no samples every entry is NaN.
+    """
+    c = _as_codes(codes).astype(np.int64, copy=False)
+    counts = np.stack(
+        [np.bincount((c // p) % space.N_ELEMENTS, minlength=space.N_ELEMENTS) for p in _DIGIT_POW]
+    )
+    return _normalise_rows(counts)
+
+
+def class_site_distributions(ref_classes: np.ndarray, c: int) -> np.ndarray:
+    """(4, 39) per-site element frequencies of all compositions of class c in the full space."""
+    c = _check_class(c)
+    return _normalise_rows(_site_counts_from_grid(_as_ref(ref_classes) == c))
+
+
+def js_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance between two sets of per-site distributions (S, Z).
+
+    d = sqrt( (1/S) sum_S sum_Z [ p/2 log2(p/m) + q/2 log2(q/m) ] ), m = (p + q)/2,
+    with 0 log 0 = 0; base-2 logs bound it to [0, 1] (0 identical, 1 no overlap).
+    NaN if either argument is undefined (e.g. the distribution of an empty set).
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"distributions differ in shape: {p.shape} vs {q.shape}")
+    if p.ndim == 1:
+        p, q = p[None, :], q[None, :]
+    if np.isnan(p).any() or np.isnan(q).any():
+        return math.nan
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Where p > 0 also m > 0, so the masked logs are finite; 0 log 0 terms are dropped.
+        tp = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0) / np.where(m > 0, m, 1.0)), 0.0)
+        tq = np.where(q > 0, q * np.log2(np.where(q > 0, q, 1.0) / np.where(m > 0, m, 1.0)), 0.0)
+    js = 0.5 * (tp.sum() + tq.sum()) / p.shape[0]
+    # Rounding can leave a tiny negative (identical inputs) or a value just above 1.
+    return float(math.sqrt(min(max(js, 0.0), 1.0)))
+
+
+def js_distance_to_class(codes: np.ndarray, c: int, ref_classes: np.ndarray) -> float:
+    """JS distance between the samples' site distributions and those of class c."""
+    return js_distance(site_distributions(codes), class_site_distributions(ref_classes, c))
+
+
+def reference_js_table(
+    train_codes: np.ndarray, train_classes: np.ndarray, ref_classes: np.ndarray
+) -> np.ndarray:
+    """(10, 10) JS distance between training class i+1 (rows) and full-space class j+1
+    (columns). A class with no members (training or full space) gives NaN."""
+    train_codes = _as_codes(train_codes)
+    train_classes = np.asarray(train_classes).ravel()
+    if train_classes.shape != train_codes.shape:
+        raise ValueError("train_codes and train_classes must have the same length")
+    ref = _as_ref(ref_classes)
+    train_p = [site_distributions(train_codes[train_classes == i]) for i in range(1, 11)]
+    ref_q = [class_site_distributions(ref, j) for j in range(1, 11)]
+    return np.array([[js_distance(p, q) for q in ref_q] for p in train_p])
+
+
+def training_js_objective(
+    codes: np.ndarray, train_codes: np.ndarray, train_classes: np.ndarray, c: int = 1
+) -> float:
+    """JS distance between the samples and the class-c *training* compositions
+    (hyperparameter objective, METHOD 8: needs no reference energies)."""
+    c = _check_class(c)
+    train_codes = _as_codes(train_codes)
+    members = train_codes[np.asarray(train_classes).ravel() == c]
+    return js_distance(site_distributions(codes), site_distributions(members))
+
+
+def n_novel_unique(codes: np.ndarray, train_codes: np.ndarray) -> int:
+    """Number of distinct generated compositions not in the training set."""
+    present = grid_counts(codes) > 0
+    present &= ~_train_mask(train_codes)
+    return int(np.count_nonzero(present))
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _first_occurrence(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes (ascending) and the index at which each first occurs.
+
+    np.minimum.at over the grid is O(N + grid) and ~40x faster than np.unique's sort
+    at 25 M samples (0.1 s vs 4 s on the 2-core sandbox).
+    """
+    n = codes.size
+    idx_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    first = np.full(space.N_GRID, n, dtype=idx_dtype)
+    np.minimum.at(first, codes, np.arange(n, dtype=idx_dtype))
+    uniq = np.flatnonzero(first < n)
+    return uniq, first[uniq].astype(np.int64)
+
+
+def default_points(n: int, n_points: int = 200) -> np.ndarray:
+    """About ``n_points`` log-spaced sample counts from 1 to n (n included)."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    pts = np.unique(np.rint(np.logspace(0.0, math.log10(n), n_points)).astype(np.int64))
+    pts = np.clip(pts, 1, n)
+    if pts[-1] != n:
+        pts = np.append(pts, n)
+    return np.unique(pts)
+
+
+def discovery_curve(
+    codes: np.ndarray,
+    ref_classes: np.ndarray,
+    train_codes: np.ndarray | None,
+    points: Iterable[int] | np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Cumulative discoveries after the first n samples, for every n in ``points``.
+
+    Returns a dict of arrays:
+
+    * ``n_samples`` (P,): the sample counts (default: ~200 log-spaced from 1 to N);
+    * ``novel`` (P, 10): novel discoveries split by reference class 1..10;
+    * ``novel_total`` (P,): all novel discoveries (also those on grid points of class 0,
+      which valid codes never hit);
+    * ``rediscovered`` (P,) and ``repeated`` (P,), per the module's counting convention.
+    """
+    codes = _as_codes(codes)
+    ref = _as_ref(ref_classes)
+    n = codes.size
+    pts = default_points(n) if points is None else np.asarray(list(points), dtype=np.int64)
+    if pts.size and (pts.min() < 0 or pts.max() > n):
+        raise ValueError(f"points must lie in [0, {n}]")
+    uniq, first = _first_occurrence(codes)
+    in_train = _train_mask(train_codes)[uniq]
+    cls = ref[uniq]
+
+    def upto(first_idx: np.ndarray) -> np.ndarray:
+        # A composition first seen at index i counts once the first i+1 samples are drawn.
+        return np.searchsorted(np.sort(first_idx), pts, side="left").astype(np.int64)
+
+    novel_first = first[~in_train]
+    novel_cls = cls[~in_train]
+    novel = np.stack([upto(novel_first[novel_cls == k]) for k in range(1, 11)], axis=1)
+    novel_total = upto(novel_first)
+    rediscovered = upto(first[in_train])
+    return {
+        "n_samples": pts,
+        "novel": novel,
+        "novel_total": novel_total,
+        "rediscovered": rediscovered,
+        "repeated": pts - novel_total - rediscovered,
+    }
+
+
+def discovery_counts(
+    codes: np.ndarray, ref_classes: np.ndarray, train_codes: np.ndarray | None
+) -> dict:
+    """Totals of the discovery curve over all N samples (plain Python ints).
+
+    Keys: n_samples, n_unique, n_novel, n_rediscovered, n_repeated and novel_by_class
+    (list of 10 ints, classes 1..10). Needs no ordering, so it is one bincount.
+    """
+    counts = grid_counts(codes)
+    ref = _as_ref(ref_classes)
+    return _discovery_from_counts(counts, ref, _train_mask(train_codes))
+
+
+def _discovery_from_counts(counts: np.ndarray, ref: np.ndarray, train: np.ndarray) -> dict:
+    present = counts > 0
+    n_samples = int(counts.sum())
+    n_unique = int(np.count_nonzero(present))
+    novel = present & ~train
+    n_novel = int(np.count_nonzero(novel))
+    by_class = np.bincount(ref[novel].astype(np.intp), minlength=N_CLASSES + 1)[1:]
+    return {
+        "n_samples": n_samples,
+        "n_unique": n_unique,
+        "n_novel": n_novel,
+        "n_rediscovered": n_unique - n_novel,
+        "n_repeated": n_samples - n_unique,
+        "novel_by_class": [int(x) for x in by_class],
+    }
+
+
+# --------------------------------------------------------------------------- energies
+
+
+def unique_energies(
+    codes: np.ndarray,
+    ref_energies: np.ndarray,
+    ref_classes: np.ndarray | None = None,
+    c: int | None = None,
+) -> np.ndarray:
+    """Reference energies of the distinct generated compositions (for histograms),
+    optionally only of those whose reference class is c."""
+    e = np.asarray(ref_energies)
+    if e.shape != (space.N_GRID,):
+        raise ValueError(f"ref_energies must have shape ({space.N_GRID},), got {e.shape}")
+    uniq = np.flatnonzero(grid_counts(codes))
+    if c is not None:
+        if ref_classes is None:
+            raise ValueError("selecting a class needs ref_classes")
+        uniq = uniq[_as_ref(ref_classes)[uniq] == _check_class(c)]
+    return e[uniq]
+
+
+def energy_histogram(
+    *samples: np.ndarray, width: float = 0.2
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Histograms of several energy samples on common bins of ``width`` eV/atom
+    (aligned to multiples of ``width``). Returns the edges and one count array each."""
+    if width <= 0:
+        raise ValueError("bin width must be positive")
+    vals = [np.asarray(s, dtype=np.float64).ravel() for s in samples]
+    nonempty = [v for v in vals if v.size]
+    if not nonempty:
+        return np.array([0.0, width]), [np.zeros(1, dtype=np.int64) for _ in vals]
+    lo = math.floor(min(float(v.min()) for v in nonempty) / width) * width
+    hi = math.ceil(max(float(v.max()) for v in nonempty) / width) * width
+    n_bins = max(int(round((hi - lo) / width)), 1)
+    edges = lo + width * np.arange(n_bins + 1)
+    return edges, [np.histogram(v, bins=edges)[0] for v in vals]
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    codes: np.ndarray,
+    target_class: int,
+    ref_classes: np.ndarray,
+    train_codes: np.ndarray | None,
+    n_drawn: int | None = None,
+) -> dict:
+    """All METHOD-5 metrics of one run, as JSON-serialisable plain floats/ints.
+
+    Keys: precision, precision_neighbor, coverage, coverage_neighbor, js_distance,
+    n_samples (proposals drawn, ``n_drawn`` or N), n_valid (N), valid_fraction,
+    n_unique, n_novel, n_rediscovered, n_repeated, n_unique_in_class (distinct
+    class-c hits), n_novel_in_class (those not in training), ideal_coverage
+    (uniform sampling of class c with N draws).
+
+    One bincount over the grid feeds every metric, so 25 M samples take about a second.
+    """
+    c = _check_class(target_class)
+    codes = _as_codes(codes)
+    if codes.size == 0:
+        raise ValueError("no valid samples to evaluate")
+    ref = _as_ref(ref_classes)
+    n = int(codes.size)
+    counts = np.bincount(codes, minlength=space.N_GRID)
+    present = counts > 0
+    ref_idx = ref.astype(np.intp)
+    sizes = np.bincount(ref_idx, minlength=N_CLASSES + 1)[1:]
+    # Weighted bincount over the grid: samples per class without gathering 25 M labels.
+    hits = np.bincount(ref_idx, weights=counts, minlength=N_CLASSES + 1)
+    uniq_per_class = np.bincount(ref_idx[present], minlength=N_CLASSES + 1)
+    train = _train_mask(train_codes)
+    disc = _discovery_from_counts(counts, ref, train)
+    nbrs = _neighbors(c)
+    p = _normalise_rows(_site_counts_from_grid(counts))
+    q = _normalise_rows(_site_counts_from_grid(ref == c))
+    n_samples = n if n_drawn is None else int(n_drawn)
+    return {
+        "precision": float(hits[c] / n),
+        "precision_neighbor": float(sum(hits[k] for k in nbrs) / n),
+        "coverage": _coverage_from(uniq_per_class, sizes, [c]),
+        "coverage_neighbor": _coverage_from(uniq_per_class, sizes, nbrs),
+        "js_distance": js_distance(p, q),
+        "n_samples": n_samples,
+        "n_valid": n,
+        "valid_fraction": float(n / n_samples) if n_samples > 0 else 0.0,
+        "n_unique": disc["n_unique"],
+        "n_novel": disc["n_novel"],
+        "n_rediscovered": disc["n_rediscovered"],
+        "n_repeated": disc["n_repeated"],
+        "n_unique_in_class": int(uniq_per_class[c]),
+        "n_novel_in_class": disc["novel_by_class"][c - 1],
+        "ideal_coverage": ideal_coverage(int(sizes[c - 1]), n),
+    }
+
+
+def aggregate(results: Sequence[Mapping]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation (ddof=1; 0.0 for a single value) over runs/seeds.
+
+    Only keys whose value is a number (not bool) in every result are aggregated;
+    NaN values propagate, so an undefined metric in any run stays visible.
+    """
+    results = list(results)
+    if not results:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for key in results[0]:
+        vals = [r.get(key) for r in results]
+        if not all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            for v in vals
+        ):
+            continue
+        arr = np.asarray(vals, dtype=np.float64)
+        std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
+        out[key] = {"mean": float(np.mean(arr)), "std": std}
+    return out

@@ -1,0 +1,318 @@
+"""Offline double deep-Q agent, one per target class (METHOD 6).
+
+Episode: 8 steps fill the 8-D vector (row_A, group_A, row_B, ..., group_D) left to right.
+
+* State: 16-D = the scaled 8-D vector with unfilled positions set to 0, concatenated with
+  an 8-D filled mask (1 = filled). The mask is needed because 0 is also a legal scaled
+  value (row 3 and group 4 scale to 0); it also tells the network the step number.
+* Actions: one head of 8 outputs; action a sets the next position to a + 1. On a row step
+  rows 7 and 8 do not exist and are masked like every other disallowed action.
+* Allowed actions (:func:`allowed_actions`): a row must still hold an element that no
+  earlier site uses; a group must name an element of the chosen row that no earlier site
+  uses. Every allowed partial state can therefore be completed, and every episode ends in
+  one of the 1,974,024 compositions of the space.
+* Reward: 0 on steps 1-7; on step 8 +1 when the composition's training class is the
+  target class, -1 otherwise. Offline: transitions come only from training compositions,
+  drawn class-balanced (METHOD 3), with the step t uniform in 0..7.
+* Loss: (Q(s, a) - y)^2 with y = r + gamma * Q_target(s', argmax_{a' allowed} Q(s', a'))
+  (double DQN: the online net picks, the target net evaluates), no bootstrap at the end.
+  The target net is a copy of the online net, refreshed every ``target_sync`` updates.
+* Generation: every action is drawn from softmax(beta * Q(s, .)) over the allowed actions.
+
+Sampling at scale uses a *policy table*: the agent meets at most ~394 k distinct
+non-terminal states (1 + 6 + 39 + 234 + 1,482 + 8,892 + 54,834 + 328,932), so Q is evaluated
+once per state, level by level, and the product of the action probabilities along each
+path gives the exact probability of each of the 1,974,024 compositions. Drawing N episodes
+is then one categorical draw over the compositions (inverse CDF, ``searchsorted``), which is
+the same distribution as acting step by step (the chain rule) and needs no loop over
+samples. ``propose(..., tabulated=False)`` runs the network step by step instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from elpagen import space
+from elpagen.data import TrainingSet
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import progress_steps
+
+N_STEPS = 8  # positions of the 8-D vector, one per action
+N_ACTIONS = 8  # one head: rows use actions 0..5, groups 0..7 (value = action + 1)
+STATE_DIM = 2 * N_STEPS
+
+# _ROW_MEMBERS[e, r - 1] is True when element e sits in row r (columns 6, 7 stay False).
+_ROW_MEMBERS = np.zeros((space.N_ELEMENTS, N_ACTIONS), dtype=np.int32)
+_ROW_MEMBERS[np.arange(space.N_ELEMENTS), space.ROW - 1] = 1
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    hidden: tuple[int, ...] = (512, 512, 512, 512, 512)
+    steps: int = 800_000
+    batch_size: int = 250
+    lr: float = 1e-5
+    gamma: float = 0.999
+    target_sync: int = 10  # updates between copies of the online net into the target net
+    beta: float = 5.0  # inverse temperature of the sampling policy softmax(beta * Q)
+    layer_norm: bool = True
+    tabulated: bool = True  # sample from the exact policy table (else step by step)
+
+
+# --------------------------------------------------------------------------- states, masks
+
+
+def allowed_actions(features: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+    """(n, 8) bool: the actions allowed after the first ``t`` positions are filled.
+
+    ``features`` are unscaled integer (n, 8) vectors; only positions < t are read. At
+    t = 8 (terminal) nothing is allowed.
+    """
+    f = np.asarray(features, dtype=np.int64)
+    n = f.shape[0]
+    t = np.broadcast_to(np.asarray(t, dtype=np.int64), (n,))
+    rows = np.arange(n)
+    # Elements of the sites already complete; the extra column swallows incomplete sites.
+    used = np.zeros((n, space.N_ELEMENTS + 1), dtype=bool)
+    for s in range(space.N_SITES - 1):  # site D is never complete before the terminal state
+        done = t >= 2 * s + 2
+        el = space.LOOKUP[np.clip(f[:, 2 * s], 0, 6), np.clip(f[:, 2 * s + 1], 0, 8)]
+        used[rows, np.where(done, el, space.N_ELEMENTS)] = True
+    free = ~used[:, : space.N_ELEMENTS]
+    out = np.zeros((n, N_ACTIONS), dtype=bool)
+    row_step = (t % 2 == 0) & (t < N_STEPS)
+    # A row is allowed while it still holds a free element (so the site can be completed).
+    out[row_step] = (free[row_step].astype(np.int32) @ _ROW_MEMBERS) > 0
+    grp = np.flatnonzero(t % 2 == 1)
+    if len(grp):
+        r = np.clip(f[grp, t[grp] - 1], 0, 6)
+        el = space.LOOKUP[r][:, 1:]  # (m, 8): element of (row, group 1..8), -1 if none
+        ok = el >= 0
+        out[grp] = ok & free[grp[:, None], np.where(ok, el, 0)]
+    return out
+
+
+def encode_states(features: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+    """(n, 16) float32 network inputs: scaled values of the filled positions (0 elsewhere)
+    and the filled mask."""
+    f = np.asarray(features, dtype=np.int64)
+    t = np.broadcast_to(np.asarray(t, dtype=np.int64), (f.shape[0],))
+    filled = (np.arange(N_STEPS) < t[:, None]).astype(np.float32)
+    return np.concatenate([space.scale(f) * filled, filled], axis=1)
+
+
+def masked_softmax(q: np.ndarray, mask: np.ndarray, beta: float) -> np.ndarray:
+    """softmax(beta * q) over the allowed actions (float64; rows without one stay 0)."""
+    logits = np.where(mask, beta * np.asarray(q, dtype=np.float64), -np.inf)
+    top = logits.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    p = np.exp(logits - top)
+    return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One draw per row of the (n, m) probabilities with uniforms u (inverse CDF)."""
+    cdf = np.cumsum(p, axis=1)
+    a = (u[:, None] * cdf[:, -1:] >= cdf).sum(axis=1)
+    # Rounding can push a past the last allowed action: step back to the last p > 0.
+    last = p.shape[1] - 1 - np.argmax((p > 0)[:, ::-1], axis=1)
+    return np.minimum(a, last)
+
+
+@dataclass
+class PolicyTable:
+    """The exact generative distribution of one agent: every composition with its
+    probability under softmax(beta * Q) step by step."""
+
+    beta: float
+    codes: np.ndarray  # (1,974,024,) int32 compositions in enumeration order
+    probs: np.ndarray  # (1,974,024,) float64, sums to 1
+    cdf: np.ndarray  # cumulative probs, last entry exactly 1
+    level_sizes: list[int]  # distinct states met at steps 0..7
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n i.i.d. compositions (codes) in draw order."""
+        out = np.empty(n, dtype=np.int64)
+        chunk = 1 << 22  # bounds the temporary uniforms to 32 MB
+        for start in range(0, n, chunk):
+            u = rng.random(min(chunk, n - start))
+            i = np.searchsorted(self.cdf, u, side="right")
+            out[start : start + len(u)] = self.codes[np.minimum(i, len(self.codes) - 1)]
+        return out
+
+
+# --------------------------------------------------------------------------- the agent
+
+
+class DQNAgent(TorchEnsembleGenerator):
+    """Offline double deep-Q agent for one target class; sampling via the policy table."""
+
+    name = "rl"
+    conditional = False
+    Config = DQNConfig
+    PROTOCOLS = {
+        "paper": DQNConfig(),
+        # fast: see docs/protocols_rl.md for the evidence behind these budgets.
+        "fast": DQNConfig(hidden=(256, 256, 256), steps=6_000, batch_size=512, lr=5e-4),
+    }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._table: PolicyTable | None = None
+
+    def build_networks(self, k: int) -> dict[str, nn.Module]:
+        c = self.config
+        # Only the online net is a model parameter; the target net lives in the training loop.
+        return {"q": EnsembleMLP(k, STATE_DIM, c.hidden, N_ACTIONS, layer_norm=c.layer_norm)}
+
+    def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
+        c, dev, nets = self.config, self.device, self.nets
+        self._table = None
+        q_net = nets["q"]
+        target_net = copy.deepcopy(q_net).requires_grad_(False)
+
+        # Per-composition tables on the device: scaled and integer features, terminal
+        # reward, and the allowed-action mask after t = 0..8 filled positions.
+        feats = space.to_features(train.elements)
+        x_all = torch.from_numpy(space.scale(feats)).to(dev)
+        a_all = torch.from_numpy(feats - 1).to(dev)  # the action that sets each position
+        r_all = torch.from_numpy(np.where(train.classes == target_class, 1.0, -1.0))
+        r_all = r_all.float().to(dev)
+        masks = np.stack([allowed_actions(feats, t) for t in range(N_STEPS + 1)], axis=1)
+        mask_all = torch.from_numpy(masks).to(dev)  # (n, 9, 8)
+        pos = torch.arange(N_STEPS, device=dev)
+
+        rand = MemberRandom(self.seeds, dev)
+        batches = BalancedBatches(train.balanced_weights(), rand, c.batch_size)
+        opt = torch.optim.Adam(q_net.parameters(), lr=c.lr)
+        losses: list[list[float]] = []
+        for step in progress_steps(c.steps, f"rl x{self.k}", self.progress):
+            if step % c.target_sync == 0:
+                sync(target_net, q_net)
+            # Transitions: composition idx (balanced), step t uniform; each member its own.
+            idx = torch.from_numpy(batches.next()).to(dev)  # (K, B)
+            t_np = np.stack([g.integers(0, N_STEPS, size=c.batch_size) for g in rand.np])
+            t = torch.from_numpy(t_np).to(dev)
+            x = x_all[idx]  # (K, B, 8)
+            filled = (pos < t[..., None]).float()  # positions filled before the action
+            filled_next = (pos <= t[..., None]).float()
+            s = torch.cat([x * filled, filled], -1)
+            s_next = torch.cat([x * filled_next, filled_next], -1)
+            a = a_all[idx].gather(-1, t[..., None])  # (K, B, 1) the true value at position t
+            done = t == N_STEPS - 1
+            r = torch.where(done, r_all[idx], 0.0)
+
+            with torch.no_grad():
+                allowed_next = mask_all[idx, t + 1]  # (K, B, 8); all False when done
+                q_online = q_net(s_next).masked_fill(~allowed_next, -torch.inf)
+                a_next = q_online.argmax(-1, keepdim=True)  # online net picks ...
+                q_next = target_net(s_next).gather(-1, a_next)[..., 0]  # ... target evaluates
+                y = r + c.gamma * torch.where(done, 0.0, q_next)
+
+            q_sa = q_net(s).gather(-1, a)[..., 0]
+            loss_k = ((q_sa - y) ** 2).mean(-1)  # (K,)
+            opt.zero_grad(set_to_none=True)
+            # Summing member losses keeps every member's gradient exactly its own.
+            loss_k.sum().backward()
+            opt.step()
+            if step % 100 == 0 or step == c.steps - 1:
+                losses.append(loss_k.detach().cpu().tolist())
+        self.history["loss"] = losses
+
+    # -- generation ---------------------------------------------------------------------
+    def _single_q(self) -> nn.Module:
+        q = self._require_fitted()["q"]
+        if q.k != 1:
+            raise ValueError(
+                f"this {self.name} model holds {q.k} members (seeds {self.seeds}); "
+                "sample from one of them: model.member(i)"
+            )
+        return q
+
+    @torch.no_grad()
+    def q_values(self, features: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+        """(n, 8) Q-values of the states (first ``t`` positions of ``features`` filled)."""
+        q = self._single_q()
+        s = encode_states(features, t)
+        out = np.empty((len(s), N_ACTIONS), dtype=np.float32)
+        chunk = 1 << 15  # keeps the 512-wide activations near 64 MB
+        for start in range(0, len(s), chunk):
+            x = torch.from_numpy(s[start : start + chunk]).to(self.device)
+            out[start : start + len(x)] = q(x[None])[0].float().cpu().numpy()
+        return out
+
+    def policy_table(self) -> PolicyTable:
+        """The exact distribution over the space (built once per beta, then cached)."""
+        self._single_q()
+        beta = float(self.config.beta)
+        if self._table is not None and self._table.beta == beta:
+            return self._table
+        feats = np.zeros((1, N_STEPS), dtype=np.int8)  # the empty state
+        path = np.ones(1)
+        sizes = []
+        for t in range(N_STEPS):
+            sizes.append(len(feats))
+            mask = allowed_actions(feats, t)
+            p = masked_softmax(self.q_values(feats, t), mask, beta)
+            # Children in (parent, action) order; each carries its path probability.
+            parent, action = np.nonzero(mask)
+            feats = feats[parent]
+            feats[:, t] = action + 1
+            path = path[parent] * p[parent, action]
+        el, valid = space.features_to_elements(feats)
+        assert valid.all(), "the action mask let an invalid composition through"
+        cdf = np.cumsum(path)
+        cdf /= cdf[-1]
+        self._table = PolicyTable(beta, space.encode(el), path / path.sum(), cdf, sizes)
+        return self._table
+
+    def composition_probabilities(self) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, probabilities) of every composition of the space under the policy."""
+        tab = self.policy_table()
+        return tab.codes, tab.probs
+
+    @torch.no_grad()
+    def _propose_stepwise(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Act step by step: the network runs on the batch of states at every step."""
+        out = np.empty(n, dtype=np.int64)
+        chunk = 1 << 18
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            feats = np.zeros((m, N_STEPS), dtype=np.int64)
+            for t in range(N_STEPS):
+                p = masked_softmax(self.q_values(feats, t), allowed_actions(feats, t),
+                                   self.config.beta)
+                feats[:, t] = _categorical(p, rng.random(m)) + 1
+            el, valid = space.features_to_elements(feats)
+            out[start : start + m] = np.where(valid, space.encode(np.maximum(el, 0)), -1)
+        return out
+
+    def propose(
+        self,
+        n: int,
+        target_class: int,
+        rng: np.random.Generator,
+        *,
+        tabulated: bool | None = None,
+    ) -> np.ndarray:
+        """n compositions drawn from softmax(beta * Q); never invalid thanks to the mask
+        (-1 would mark an invalid one, as for every generator)."""
+        self._check_target(target_class)
+        self._single_q()
+        use_table = self.config.tabulated if tabulated is None else tabulated
+        if use_table:
+            return self.policy_table().sample(n, rng)
+        return self._propose_stepwise(n, rng)
+
+
+@torch.no_grad()
+def sync(target: nn.Module, online: nn.Module) -> None:
+    """Copy the online parameters into the target network."""
+    for pt, p in zip(target.parameters(), online.parameters(), strict=True):
+        pt.copy_(p)

@@ -1,0 +1,163 @@
+"""Conditional Wasserstein GAN with gradient penalty (METHOD 6; Gulrajani et al. 2017).
+
+Generator and critic: one hidden layer of 512 with LeakyReLU(0.2), no normalisation (a
+gradient-penalty critic must not use batch-dependent normalisation, and the paper uses no
+layer norm either). The generator maps 8-D N(0, 1) noise + the one-hot class to 8 values
+through tanh; the critic maps a scaled 8-D sample + the one-hot class to a scalar.
+
+Training per member, for every generator update:
+
+* 5 critic updates, each on a fresh class-balanced real batch; the fake batch uses the
+  same one-hot labels. Critic loss: ``D(fake) - D(real) + 10 * (||grad D(x_hat)|| - 1)^2``
+  (means over the batch), where ``x_hat = eps * real + (1 - eps) * fake`` with one
+  ``eps ~ U(0, 1)`` per sample and the gradient is taken w.r.t. the 8-D sample only (the
+  one-hot is the same on both ends of the interpolation).
+* 1 generator update: ``-D(G(z, y))`` on labels of another fresh balanced batch.
+
+Adam with betas (0.5, 0.9): the setting of the public WGAN-GP code (gan_toy.py,
+gan_mnist.py of Gulrajani et al.); the paper's Algorithm 1 lists (0, 0.9). Both are
+configurable (``beta1``, ``beta2``). Critic and generator have their own optimiser.
+
+Members never interact: the loss is the sum of member losses, and because the critic has
+no batch-level operation, ``d sum(D(x_hat)) / d x_hat`` is exactly the per-member,
+per-sample gradient (tests/test_gan.py checks both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from elpagen import space
+from elpagen.data import N_CLASSES, TrainingSet
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import progress_steps
+
+#: Record the training curves every this many generator updates (and at the last one).
+HISTORY_EVERY = 100
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    hidden: tuple[int, ...] = (512,)
+    noise: int = 8
+    gp_weight: float = 10.0
+    critic_steps: int = 5
+    steps: int = 200_000  # generator updates
+    batch_size: int = 100
+    lr: float = 1e-5
+    beta1: float = 0.5
+    beta2: float = 0.9
+
+
+def critic_input(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x, y], -1)
+
+
+def gradient_penalty(
+    critic: nn.Module, x_real: torch.Tensor, x_fake: torch.Tensor, y: torch.Tensor,
+    eps: torch.Tensor,
+) -> torch.Tensor:
+    """Per-member two-sided penalty E[(||grad_x D(x_hat, y)|| - 1)^2], shape (K,).
+
+    ``x_real``, ``x_fake``: (K, B, 8); ``y``: (K, B, 10); ``eps``: (K, B, 1). The graph is
+    kept (``create_graph``) so the penalty can be back-propagated into the critic.
+    """
+    x_hat = (eps * x_real + (1 - eps) * x_fake).detach().requires_grad_(True)
+    d = critic(critic_input(x_hat, y))
+    # D(x_hat)[k, b] depends on x_hat[k, b] only, so the gradient of the sum is the
+    # per-sample gradient of each member: no cross-member or cross-sample terms.
+    (grad,) = torch.autograd.grad(d.sum(), x_hat, create_graph=True)
+    return ((grad.norm(dim=-1) - 1.0) ** 2).mean(-1)
+
+
+class ConditionalWGAN(TorchEnsembleGenerator):
+    """Conditional WGAN-GP; one fit serves every target class."""
+
+    name = "gan"
+    conditional = True
+    Config = GANConfig
+    PROTOCOLS = {
+        "paper": GANConfig(),
+        # fast: see docs/protocols_gan.md for the evidence behind these budgets.
+        "fast": GANConfig(steps=3_000, batch_size=256, lr=3e-4),
+    }
+
+    def build_networks(self, k: int) -> dict[str, nn.Module]:
+        c = self.config
+        d_cond = N_CLASSES
+        return {
+            "generator": EnsembleMLP(k, c.noise + d_cond, c.hidden, 8, out="tanh"),
+            "critic": EnsembleMLP(k, 8 + d_cond, c.hidden, 1),
+        }
+
+    def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
+        c, dev, nets = self.config, self.device, self.nets
+        gen, critic = nets["generator"], nets["critic"]
+        x_all = torch.from_numpy(train.scaled()).to(dev)
+        y_all = F.one_hot(torch.from_numpy(train.classes.astype(np.int64) - 1), N_CLASSES)
+        y_all = y_all.float().to(dev)
+        rand = MemberRandom(self.seeds, dev)
+        batches = BalancedBatches(train.balanced_weights(), rand, c.batch_size)
+        betas = (c.beta1, c.beta2)
+        opt_d = torch.optim.Adam(critic.parameters(), lr=c.lr, betas=betas)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=c.lr, betas=betas)
+        b = c.batch_size
+        hist: dict[str, list[list[float]]] = {"critic_loss": [], "wasserstein": [], "gp": []}
+        for step in progress_steps(c.steps, f"gan x{self.k}", self.progress):
+            # -- critic updates ------------------------------------------------------
+            for _ in range(c.critic_steps):
+                idx = torch.from_numpy(batches.next()).to(dev)
+                x, y = x_all[idx], y_all[idx]
+                with torch.no_grad():
+                    fake = gen(torch.cat([rand.normal(b, c.noise), y], -1))
+                eps = rand.uniform(b, 1)
+                # One critic pass over real and fake together (fewer, larger matmuls).
+                d = critic(critic_input(torch.cat([x, fake], 1), torch.cat([y, y], 1)))
+                w_k = d[:, :b].mean((1, 2)) - d[:, b:].mean((1, 2))  # Wasserstein estimate
+                gp_k = gradient_penalty(critic, x, fake, y, eps)
+                loss_d = -w_k + c.gp_weight * gp_k  # (K,)
+                opt_d.zero_grad(set_to_none=True)
+                # Summing member losses keeps every member's gradient exactly its own.
+                loss_d.sum().backward()
+                opt_d.step()
+            # -- generator update ----------------------------------------------------
+            y = y_all[torch.from_numpy(batches.next()).to(dev)]
+            fake = gen(torch.cat([rand.normal(b, c.noise), y], -1))
+            critic.requires_grad_(False)  # no critic gradients needed for this step
+            loss_g = -critic(critic_input(fake, y)).mean((1, 2))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.sum().backward()
+            opt_g.step()
+            critic.requires_grad_(True)
+            if step % HISTORY_EVERY == 0 or step == c.steps - 1:
+                hist["critic_loss"].append(loss_d.detach().cpu().tolist())
+                hist["wasserstein"].append(w_k.detach().cpu().tolist())
+                hist["gp"].append(gp_k.detach().cpu().tolist())
+        self.history.update(hist)
+
+    @torch.no_grad()
+    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        c = self._check_target(target_class)
+        nets = self._require_fitted()
+        if self.k != 1:
+            raise ValueError(
+                f"this {self.name} model holds {self.k} members (seeds {self.seeds}); "
+                "sample from one of them: model.member(i).propose(...)"
+            )
+        gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
+        out = np.empty(n, dtype=np.int64)
+        chunk = 1 << 16  # (chunk, 512) float32 hidden activations: 128 MiB
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            z = torch.randn((1, m, self.config.noise), generator=gen, device=self.device)
+            y = torch.zeros((1, m, N_CLASSES), device=self.device)
+            y[..., c - 1] = 1.0
+            x = nets["generator"](torch.cat([z, y], -1))[0].float().cpu().numpy()
+            out[start : start + m] = space.decode_proposals(x)
+        return out

@@ -1,0 +1,46 @@
+"""Shared fixtures. The DFT file comes from $ELPAGEN_DATA or ../shared/data (never copied)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "elpasolite_dft_faber2016.csv"
+
+
+@pytest.fixture(scope="session")
+def data_path() -> Path:
+    p = Path(os.environ.get("ELPAGEN_DATA", DEFAULT_DATA))
+    if not p.is_file():
+        pytest.fail(f"DFT data file not found at {p}; set ELPAGEN_DATA")
+    return p
+
+
+@pytest.fixture(scope="session")
+def train(data_path):
+    from elpagen import data
+
+    return data.load_training_set(data_path)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One oracle cache for the whole session (built once, ~1 minute on 2 cores)."""
+    return tmp_path_factory.mktemp("elpagen-cache")
+
+
+@pytest.fixture(scope="session")
+def reference(train, cache_dir):
+    from elpagen import oracle
+
+    ref, _ = oracle.load_or_build(train, cache_dir=cache_dir)
+    return ref
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, data_path, cache_dir):
+    monkeypatch.setenv("ELPAGEN_DATA", str(data_path))
+    monkeypatch.setenv("ELPAGEN_CACHE", str(cache_dir))
