@@ -377,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", metavar="DIR", help="also write the full result here")
         p.add_argument("--overwrite", action="store_true", help="replace an existing result")
         p.set_defaults(func=func)
+    from elpagen import search; search.add_cli(sub)  # noqa: E702, I001 - `elpagen search`
+    from elpagen import study; study.add_cli(sub)  # noqa: E702, I001 - `study`, `report`
     return parser
 
 

@@ -22,6 +22,9 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     p = Path(path)
     if p.exists() and p.is_dir():
         raise OutputError(f"{p} is a directory; give a file name for -o")
+    if p.exists() and not p.is_file():
+        # A device or FIFO (e.g. /dev/null) would be replaced by the atomic rename.
+        raise OutputError(f"{p} is not a regular file; give a file name for -o")
     if p.exists() and not overwrite:
         raise OutputError(f"{p} already exists; choose another -o or pass --overwrite")
     parent = p.parent if str(p.parent) else Path(".")

@@ -494,7 +494,8 @@ def evaluate(
     n_samples (proposals drawn, ``n_drawn`` or N), n_valid (N), valid_fraction,
     n_unique, n_novel, n_rediscovered, n_repeated, n_unique_in_class (distinct
     class-c hits), n_novel_in_class (those not in training), ideal_coverage
-    (uniform sampling of class c with N draws).
+    (uniform sampling of class c with N draws). js_distance is NaN only when class c is
+    empty in ``ref_classes`` (never with the real reference).
 
     One bincount over the grid feeds every metric, so 25 M samples take about a second.
     """

@@ -19,13 +19,14 @@ Episode: 8 steps fill the 8-D vector (row_A, group_A, row_B, ..., group_D) left 
   The target net is a copy of the online net, refreshed every ``target_sync`` updates.
 * Generation: every action is drawn from softmax(beta * Q(s, .)) over the allowed actions.
 
-Sampling at scale uses a *policy table*: the agent meets at most ~394 k distinct
-non-terminal states (1 + 6 + 39 + 234 + 1,482 + 8,892 + 54,834 + 328,932), so Q is evaluated
-once per state, level by level, and the product of the action probabilities along each
-path gives the exact probability of each of the 1,974,024 compositions. Drawing N episodes
-is then one categorical draw over the compositions (inverse CDF, ``searchsorted``), which is
-the same distribution as acting step by step (the chain rule) and needs no loop over
-samples. ``propose(..., tabulated=False)`` runs the network step by step instead.
+Sampling at scale uses a *policy table*: the agent meets only 394,268 distinct non-terminal
+states (1 + 6 + 39 + 234 + 1,482 + 8,890 + 54,834 + 328,782 at steps 0..7), so Q is evaluated
+once per state, level by level, and the product of the action probabilities along each path
+gives the exact probability of each of the 1,974,024 compositions. Drawing N episodes is then
+N categorical draws over the compositions (the same distribution as acting step by step, by
+the chain rule) with no loop over samples: inverse CDF (``searchsorted``) for small N,
+multinomial counts in a uniformly random order for large N. ``propose(..., tabulated=False)``
+acts step by step instead, running the network on the batch of states at every step.
 """
 
 from __future__ import annotations
@@ -138,13 +139,14 @@ class PolicyTable:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n i.i.d. compositions (codes) in draw order."""
-        out = np.empty(n, dtype=np.int64)
-        chunk = 1 << 22  # bounds the temporary uniforms to 32 MB
-        for start in range(0, n, chunk):
-            u = rng.random(min(chunk, n - start))
-            i = np.searchsorted(self.cdf, u, side="right")
-            out[start : start + len(u)] = self.codes[np.minimum(i, len(self.codes) - 1)]
-        return out
+        if n >= len(self.codes):
+            # Multinomial counts in a uniformly random order are exactly n i.i.d. draws, and
+            # ~5x faster than n binary searches with their cache misses.
+            out = np.repeat(self.codes.astype(np.int64), rng.multinomial(n, self.probs))
+            rng.shuffle(out)
+            return out
+        i = np.searchsorted(self.cdf, rng.random(n), side="right")
+        return self.codes[np.minimum(i, len(self.codes) - 1)].astype(np.int64)
 
 
 # --------------------------------------------------------------------------- the agent
@@ -254,6 +256,7 @@ class DQNAgent(TorchEnsembleGenerator):
         if self._table is not None and self._table.beta == beta:
             return self._table
         feats = np.zeros((1, N_STEPS), dtype=np.int8)  # the empty state
+        codes = np.zeros(1, dtype=np.int64)  # base-39 code of the complete sites so far
         path = np.ones(1)
         sizes = []
         for t in range(N_STEPS):
@@ -262,14 +265,18 @@ class DQNAgent(TorchEnsembleGenerator):
             p = masked_softmax(self.q_values(feats, t), mask, beta)
             # Children in (parent, action) order; each carries its path probability.
             parent, action = np.nonzero(mask)
-            feats = feats[parent]
-            feats[:, t] = action + 1
             path = path[parent] * p[parent, action]
-        el, valid = space.features_to_elements(feats)
-        assert valid.all(), "the action mask let an invalid composition through"
+            codes = codes[parent]
+            if t % 2 == 1:  # a group completes a site: append its element to the code
+                el = space.LOOKUP[feats[parent, t - 1], action + 1]
+                assert (el >= 0).all(), "the action mask let a missing element through"
+                codes = codes * space.N_ELEMENTS + el
+            if t < N_STEPS - 1:  # the leaves need no features
+                feats = feats[parent]
+                feats[:, t] = action + 1
         cdf = np.cumsum(path)
         cdf /= cdf[-1]
-        self._table = PolicyTable(beta, space.encode(el), path / path.sum(), cdf, sizes)
+        self._table = PolicyTable(beta, codes.astype(np.int32), path / path.sum(), cdf, sizes)
         return self._table
 
     def composition_probabilities(self) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,210 @@
+"""Tests of the offline double deep-Q agent (tiny networks, few steps)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from elpagen import data, space
+from elpagen.models.base import load_model
+from elpagen.models.dqn import DQNAgent, allowed_actions, encode_states
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "elpasolite_dft_faber2016.csv"
+TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def train() -> data.TrainingSet:
+    path = os.environ.get(data.ENV_VAR) or DATA
+    if not Path(path).is_file():
+        pytest.skip("DFT data file not available")
+    return data.load_training_set(path)
+
+
+@pytest.fixture(scope="module")
+def tiny(train) -> DQNAgent:
+    return DQNAgent(0, device="cpu", **TINY).fit(train, 1)
+
+
+def _weights(m: DQNAgent) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in m.nets.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def test_true_training_actions_are_allowed(train):
+    feats = space.to_features(train.elements)
+    for t in range(8):
+        mask = allowed_actions(feats, t)
+        assert mask[np.arange(len(feats)), feats[:, t] - 1].all()
+        if t % 2 == 0:
+            assert not mask[:, 6:].any()  # rows 7 and 8 do not exist
+    assert not allowed_actions(feats, 8).any()  # terminal state
+
+
+def test_mask_examples():
+    h, he = space.SYMBOL_TO_INDEX["H"], space.SYMBOL_TO_INDEX["He"]
+    f = space.to_features(np.array([[h, he, 2, 3]]))
+    # Group step of A in row 1: only H (group 1) and He (group 8).
+    assert allowed_actions(f, 1)[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
+    # After A = H: B in row 1 can only be He.
+    assert allowed_actions(f, 3)[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    # After A = H, B = He: row 1 is used up for C, rows 2..6 remain.
+    assert allowed_actions(f, 4)[0].tolist() == [0, 1, 1, 1, 1, 1, 0, 0]
+    # Row 6 stops at Bi (group 5).
+    f6 = np.array([[6, 0, 0, 0, 0, 0, 0, 0]])
+    assert allowed_actions(f6, 1)[0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+
+
+def test_state_encoding_tells_filled_from_unfilled():
+    f = np.array([[3, 4, 3, 4, 3, 4, 3, 4]])  # scales to all zeros
+    s = np.concatenate([encode_states(f, t) for t in range(9)])
+    assert np.allclose(s[:, :8], 0.0)
+    assert len(np.unique(s, axis=0)) == 9  # the filled mask still separates the steps
+
+
+def test_table_enumerates_exactly_the_space(tiny):
+    tab = tiny.policy_table()
+    assert tab.level_sizes == [1, 6, 39, 234, 1482, 8890, 54834, 328782]
+    # Every allowed action sequence ends in a distinct valid composition, and all are reached.
+    assert len(tab.codes) == space.N_SPACE == 1_974_024
+    assert np.array_equal(np.sort(tab.codes), space.all_codes())
+    assert (tab.probs > 0).all()
+    assert tab.probs.sum() == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- fit and propose
+
+
+def test_propose_shapes_and_errors(train, tiny):
+    rng = np.random.default_rng(0)
+    for tabulated in (True, False):
+        x = tiny.propose(500, 1, rng, tabulated=tabulated)
+        assert x.shape == (500,) and np.issubdtype(x.dtype, np.integer)
+        assert (x >= 0).all()
+        assert space.is_distinct(space.decode(x)).all()
+    s = tiny.sample(1000, 1, seed=1)
+    assert s.n_valid == 1000 and s.n_invalid == 0
+    with pytest.raises(ValueError, match="trained for class 1"):
+        tiny.propose(10, 5, rng)
+    with pytest.raises(ValueError, match="target_class"):
+        DQNAgent(0, device="cpu", **TINY).fit(train)
+    both = DQNAgent([0, 1], device="cpu", **{**TINY, "steps": 2}).fit(train, 1)
+    with pytest.raises(ValueError, match=r"member\(i\)"):
+        both.propose(10, 1, rng)
+    assert len(both.history["loss"][-1]) == 2
+    assert np.isfinite(both.history["loss"]).all()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        DQNAgent(0, device="cpu").propose(10, 1, rng)
+
+
+def test_determinism(train, tiny):
+    again = DQNAgent(0, device="cpu", **TINY).fit(train, 1)
+    for k, v in _weights(tiny).items():
+        assert torch.equal(v, _weights(again)[k])
+    for tabulated in (True, False):
+        a = tiny.propose(2000, 1, np.random.default_rng(5), tabulated=tabulated)
+        b = again.propose(2000, 1, np.random.default_rng(5), tabulated=tabulated)
+        assert np.array_equal(a, b)
+
+
+def test_members_are_independent_fits(train):
+    cfg = {**TINY, "steps": 15, "target_sync": 4}
+    batched = DQNAgent([3, 4, 5], device="cpu", **cfg).fit(train, 2)
+    single = DQNAgent(4, device="cpu", **cfg).fit(train, 2)
+    w_b, w_s = _weights(batched.member(1)), _weights(single)
+    for k in w_s:
+        assert torch.allclose(w_b[k], w_s[k], atol=1e-6), k
+    # A different seed really gives different weights.
+    assert not torch.allclose(_weights(batched.member(0))["q.net.0.weight"], w_s["q.net.0.weight"])
+
+
+def _gof_pvalue(counts: np.ndarray, p: np.ndarray) -> float:
+    """Chi-square goodness of fit; bins expecting < 5 counts are pooled into one."""
+    n = counts.sum()
+    big = p * n >= 5
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(p[big] * n, p[~big].sum() * n)
+    keep = exp > 0
+    return float(stats.chisquare(obs[keep], exp[keep] * obs[keep].sum() / exp[keep].sum()).pvalue)
+
+
+def _marginal_tests(codes: np.ndarray, tab_codes: np.ndarray, tab_p: np.ndarray) -> float:
+    """Smallest p-value over the per-site element and the (A, B) pair distributions."""
+    el, tel = space.decode(codes), space.decode(tab_codes)
+    pvals = []
+    for s in range(4):
+        cnt = np.bincount(el[:, s], minlength=39)
+        pvals.append(_gof_pvalue(cnt, np.bincount(tel[:, s], weights=tab_p, minlength=39)))
+    ab, tab_ab = el[:, 0] * 39 + el[:, 1], tel[:, 0] * 39 + tel[:, 1]
+    pvals.append(_gof_pvalue(np.bincount(ab, minlength=39 * 39),
+                             np.bincount(tab_ab, weights=tab_p, minlength=39 * 39)))
+    return min(pvals)
+
+
+def test_tabulated_and_stepwise_sampling_agree(tiny):
+    # A large beta makes the untrained policy far from uniform, so the test has power.
+    m = DQNAgent(0, device="cpu", **{**TINY, "beta": 20.0})
+    m.nets, m.target_class = tiny.nets, 1
+    tab = m.policy_table()
+    p_a = tab.probs[np.argsort(tab.codes)]
+    assert p_a.max() / p_a.min() > 1e3  # far from uniform
+    n = 60_000
+    step = m.propose(n, 1, np.random.default_rng(11), tabulated=False)
+    table = m.propose(n, 1, np.random.default_rng(12), tabulated=True)
+    alpha = 1e-4 / 20  # Bonferroni over the 4 x 5 tests below
+    assert _marginal_tests(step, tab.codes, tab.probs) > alpha
+    assert _marginal_tests(table, tab.codes, tab.probs) > alpha
+    # Large draws use multinomial counts in a random order: right counts, and no order
+    # (a prefix of the draws has the same distribution).
+    big = tab.sample(2_500_000, np.random.default_rng(14))
+    assert len(big) == 2_500_000
+    assert _marginal_tests(big, tab.codes, tab.probs) > alpha
+    assert _marginal_tests(big[:n], tab.codes, tab.probs) > alpha
+    # Power: beta applied differently in the step-by-step path must be detected ...
+    m.config = dataclasses.replace(m.config, beta=12.0)
+    other = m.propose(n, 1, np.random.default_rng(13), tabulated=False)
+    assert _marginal_tests(other, tab.codes, tab.probs) < 1e-8
+    # ... and the cached table is rebuilt for the new beta.
+    assert m.policy_table() is not tab and m.policy_table().beta == 12.0
+    assert m.policy_table() is m.policy_table()
+
+
+def test_save_load_round_trip(tiny, tmp_path):
+    tiny.save(tmp_path / "rl")
+    back = load_model(tmp_path / "rl", device="cpu")
+    assert isinstance(back, DQNAgent) and back.target_class == 1
+    assert back.config == tiny.config
+    for tabulated in (True, False):
+        a = tiny.propose(3000, 1, np.random.default_rng(7), tabulated=tabulated)
+        b = back.propose(3000, 1, np.random.default_rng(7), tabulated=tabulated)
+        assert np.array_equal(a, b)
+
+
+def test_training_conditions_on_the_class(train, tiny):
+    """A briefly trained class-1 agent puts far more mass on training class-1
+    compositions and elements than an untrained one."""
+    cfg = {"hidden": (64, 64), "steps": 300, "batch_size": 128, "lr": 2e-3}
+    trained = DQNAgent(0, device="cpu", **cfg).fit(train, 1)
+    untrained = DQNAgent(0, device="cpu", **{**cfg, "steps": 0}).fit(train, 1)
+    c1 = train.codes_of_class(1)
+    p1 = space.decode(c1)
+
+    def mass(m: DQNAgent) -> tuple[float, float]:
+        codes, probs = m.composition_probabilities()
+        el = space.decode(codes)
+        # Probability of a training class-1 composition, and of a site holding an element
+        # seen on that site in training class 1.
+        on_site = np.mean([np.isin(el[:, s], p1[:, s]) for s in range(4)], axis=0)
+        return float(probs[np.isin(codes, c1)].sum()), float(probs @ on_site)
+
+    (m_t, e_t), (m_u, e_u) = mass(trained), mass(untrained)
+    assert m_t > 10 * max(m_u, len(c1) / space.N_SPACE)
+    assert e_t > e_u + 0.1

@@ -1,0 +1,264 @@
+"""The study runner, its store and its report (`elpagen study --quick`, `elpagen report`).
+
+One quick study runs per module: first interrupted (Ctrl-C in its 4th unit), then resumed to
+the end. The other tests read it, rerun it, rebuild its report, or point new runs at it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from elpagen import cli, report, store, study
+
+QUICK = ["--quick", "-q", "--seeds", "2"]
+
+
+def _rows(d: Path) -> list[tuple]:
+    with sqlite3.connect(f"file:{d / store.STORE_NAME}?mode=ro", uri=True) as c:
+        return c.execute("SELECT key, status, payload, seconds, finished FROM units "
+                         "ORDER BY key").fetchall()
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_path, cache_dir, reference):
+    """A quick study, interrupted after 3 stored units and then resumed to the end."""
+    d = tmp_path_factory.mktemp("study") / "out"
+    common = ["--data", str(data_path), "--cache-dir", str(cache_dir), "-o", str(d)]
+    calls = {"n": 0}
+    original = study._Runner.run
+
+    def ctrl_c_in_unit_4(self, unit, gen):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(self, unit, gen)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study._Runner, "run", ctrl_c_in_unit_4)
+        assert cli.main(["study", *QUICK, *common]) == cli.EXIT_INTERRUPTED
+    interrupted = _rows(d)
+    assert cli.main(["study", *QUICK, *common]) == 0
+    return SimpleNamespace(dir=d, common=common, interrupted=interrupted)
+
+
+def test_interrupt_keeps_finished_units_and_resume_skips_them(run):
+    assert len(run.interrupted) == 3  # the unit in progress (the 4th) was lost, no more
+    after = {r[0]: r for r in _rows(run.dir)}
+    for row in run.interrupted:
+        assert after[row[0]] == row  # not redone: same payload, same finish time
+    with store.Store.open_readonly(run.dir) as s:
+        runs = s.runs()
+        planned = len(study.plan(s.settings()))
+    assert [r["status"] for r in runs] == ["interrupted", "finished"]
+    assert runs[1]["new_units"] == planned - 3
+    assert len(after) == planned
+
+
+def test_report_and_figures_exist(run):
+    html = (run.dir / "report.html").read_text()
+    for name in report.FIGURES:
+        p = run.dir / name
+        assert p.is_file() and p.stat().st_size > 1000, name
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"src='{name}'" in html, name
+    assert "ideal coverage bound" in html
+    assert (run.dir / "report.html").stat().st_size > 0
+
+
+def test_results_json_matches_schema(run):
+    r = json.loads((run.dir / "results.json").read_text())
+    assert report.check_results(r) == []
+    assert r["complete"] is True
+    assert r["progress"]["done"] == r["progress"]["planned"]
+    assert r["settings"]["quick"] is True and r["settings"]["seeds"] == 2
+    assert [f["file"] for f in r["figures"]] == list(report.FIGURES)
+    for exp in ("class1", "class5"):
+        for m in study.MODELS:
+            me = r["experiments"][exp]["models"][m]
+            assert me["n_fits"] == 2
+            assert [p["seed"] for p in me["per_seed"]] == [0, 1]
+    for m in study.MODELS:
+        assert set(r["discovery"]["class1"][m]) >= {"n_samples", "novel", "repeated"}
+        assert r["discovery"]["class5"][m]["n_samples"][-1] == r["settings"]["samples"]["class5"]
+        sizes = [b["size"] for b in r["experiments"]["training_size"]["models"][m]["by_size"]]
+        assert sizes == [1000, r["settings"]["n_train"]]
+    # The schema check does notice a broken document.
+    del r["experiments"]["class1"]["models"]["vae"]["summary"]["precision"]
+    assert any("precision" in p for p in report.check_results(r))
+
+
+def test_rerun_skips_every_finished_unit(run, capsys, monkeypatch):
+    from elpagen import experiments, oracle
+
+    def forbidden(*a, **k):
+        raise AssertionError("a finished study must not fit or load the oracle again")
+
+    monkeypatch.setattr(oracle, "load_or_build", forbidden)
+    monkeypatch.setattr(experiments, "fit_generators", forbidden)
+    before = _rows(run.dir)
+    assert cli.main(["study", *QUICK, *run.common]) == 0
+    assert "0 new this run" in capsys.readouterr().out
+    assert _rows(run.dir) == before
+
+
+def test_report_rebuilds_from_the_store_alone(run, monkeypatch):
+    from elpagen import oracle
+
+    def no_oracle(*a, **k):
+        raise AssertionError("the report must not need the reference energies")
+
+    monkeypatch.setattr(oracle, "load_or_build", no_oracle)
+    old = json.loads((run.dir / "results.json").read_text())
+    for name in (*report.FIGURES, "report.html", "results.json"):
+        (run.dir / name).unlink()
+    assert cli.main(["report", str(run.dir)]) == 0
+    for name in (*report.FIGURES, "report.html", "results.json"):
+        assert (run.dir / name).stat().st_size > 0, name
+    new = json.loads((run.dir / "results.json").read_text())
+    for key in ("experiments", "discovery", "settings", "energy_histograms"):
+        assert new[key] == old[key]
+
+
+def test_report_of_a_store_without_results(run, tmp_path):
+    """An interrupted first run (no reference, no unit yet) still gives a valid report."""
+    with store.Store.open_readonly(run.dir) as s:
+        settings = s.settings()
+    with store.Store.open(tmp_path, settings):
+        pass
+    summary = report.write_report(tmp_path)
+    assert summary["done"] == 0 and not summary["complete"]
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert report.check_results(r) == []
+    assert "Incomplete" in (tmp_path / "report.html").read_text()
+    for name in report.FIGURES:
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_other_settings_are_refused(run, capsys):
+    before = _rows(run.dir)
+    assert cli.main(["study", "--quick", "-q", "--seeds", "3", *run.common]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seeds" in err and "new -o DIR" in err
+    assert _rows(run.dir) == before
+
+
+def test_a_running_study_locks_its_directory(run, capsys):
+    before = _rows(run.dir)
+    with store.DirLock(run.dir):
+        assert cli.main(["study", *QUICK, *run.common]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"in use by another elpagen study (pid {os.getpid()})" in err
+    assert _rows(run.dir) == before
+
+
+def test_store_of_another_format_version_is_refused_untouched(tmp_path, data_path, capsys):
+    d = tmp_path / "old"
+    d.mkdir()
+    with sqlite3.connect(d / store.STORE_NAME) as c:
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        c.executemany("INSERT INTO meta VALUES (?, ?)",
+                      [("format", store.FORMAT), ("format_version", "999"), ("settings", "{}")])
+    c.close()
+    sha = _sha(d / store.STORE_NAME)
+    assert cli.main(["study", *QUICK, "--data", str(data_path), "-o", str(d)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "incompatible" in err and "new -o DIR" in err
+    assert cli.main(["report", str(d)]) == cli.EXIT_USAGE
+    assert "incompatible" in capsys.readouterr().err
+    assert _sha(d / store.STORE_NAME) == sha
+    assert sorted(p.name for p in d.iterdir()) == [store.LOCK_NAME, store.STORE_NAME]
+
+
+def test_bad_directories_are_refused(tmp_path, data_path, capsys):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert cli.main(["study", *QUICK, "--data", str(data_path), "-o", str(foreign)]) == 2
+    assert "holds no elpagen study" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "mine"
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert "holds no elpagen study" in capsys.readouterr().err
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / store.STORE_NAME).write_bytes(b"not a database at all" * 100)
+    assert cli.main(["report", str(garbage)]) == 2
+    assert "not a readable elpagen study store" in capsys.readouterr().err
+
+
+def test_disk_full_keeps_the_store_and_the_old_report(run, monkeypatch, capsys):
+    before = _rows(run.dir)
+    html = (run.dir / "report.html").read_bytes()
+
+    def enospc(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", enospc)
+    assert cli.main(["report", str(run.dir)]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "disk full" in err
+    monkeypatch.undo()
+    assert _rows(run.dir) == before
+    assert (run.dir / "report.html").read_bytes() == html
+    assert not [p for p in run.dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_full_disk_in_a_store_write_changes_nothing(tmp_path):
+    with store.Store.open(tmp_path, {"a": 1}) as s:
+        s.put_artifact("x", {"v": 1})
+        with pytest.raises(store.DiskFullError, match="disk full"):
+            with s.transaction() as c:
+                c.execute("INSERT INTO artifacts VALUES ('y', '{}', 'now')")
+                raise sqlite3.OperationalError("database or disk is full")
+        assert s.artifact("y") is None and s.artifact("x") == {"v": 1}
+
+
+def test_missing_oracle_that_cannot_be_built(tmp_path, data_path, monkeypatch, capsys):
+    from elpagen import oracle
+
+    def fail(*a, **k):
+        raise MemoryError("cannot allocate 3.6 GB")
+
+    monkeypatch.setattr(oracle, "load_or_build", fail)
+    empty = tmp_path / "cache"
+    d = tmp_path / "s"
+    args = ["study", "--quick", "--data", str(data_path), "--cache-dir", str(empty), "-o", str(d)]
+    assert cli.main(args) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "not cached" in err  # said in the log before building
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "elpagen oracle --cache-dir" in last
+
+
+def test_plan_and_cost_formula():
+    s = {"seed_values": [0, 1], "models": list(study.MODELS), "train_sizes": [1000],
+         "samples": {"class1": 10, "class5": 20, "curve_class1": 30, "training_size": 10}}
+    units = study.plan(s)
+    keys = [u.key for u in units]
+    assert len(keys) == len(set(keys)) == 5 * 2 + 5 + 5 * 2 + 5 * 2
+    k = {u.key: u for u in units}
+    assert k["class1/vae/c1/nfull/s0"].fit_key == k["class5/vae/c5/nfull/s0"].fit_key
+    assert k["class1/rl/c1/nfull/s0"].fit_key != k["class5/rl/c5/nfull/s0"].fit_key
+    assert k["curve1/vae/c1/nfull/s0"].sample_seed != k["class1/vae/c1/nfull/s0"].sample_seed
+    c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024)
+    assert c["random_checks"] == pytest.approx(50 * 1_974_025 / 4227)
+    assert c["ratio"] == pytest.approx(c["random_checks"] / 1000)
+
+
+def test_model_overrides_are_per_model():
+    assert study.parse_model_overrides({"vae.steps": "5", "gan": {"lr": 0.1}}) == {
+        "vae": {"steps": "5"}, "gan": {"lr": 0.1}}
+    with pytest.raises(study.StudyError, match="MODEL.KEY=VALUE"):
+        study.parse_model_overrides({"steps": "5"})
