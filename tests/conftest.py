@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "elpasolite_dft_faber2016.csv"
@@ -44,3 +45,15 @@ def reference(train, cache_dir):
 def _env(monkeypatch, data_path, cache_dir):
     monkeypatch.setenv("ELPAGEN_DATA", str(data_path))
     monkeypatch.setenv("ELPAGEN_CACHE", str(cache_dir))
+
+
+@pytest.fixture
+def float64():
+    """Fits in float64. A GAN trained with Adam amplifies float32 round-off: a 1e-7 relative
+    change of the initial weights moves them by up to 2e-3 after 20 updates (1e-12 in
+    float64). A CPU's GEMM may sum in another order for K=3 than for K=1 (seen on a 16-core
+    Xeon, not on others), so a bitwise float32 comparison would test the BLAS, not us."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

@@ -20,18 +20,6 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture
-def float64():
-    """Fits in float64. A GAN trained with Adam amplifies float32 round-off: a 1e-7 relative
-    change of the initial weights moves them by up to 2e-3 after 20 updates (1e-12 in
-    float64). A CPU's GEMM may sum in another order for K=3 than for K=1 (seen on a 16-core
-    Xeon, not on others), so a bitwise float32 comparison would test the BLAS, not us."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def _weights(m):
     return {k: v.clone() for k, v in m.nets.state_dict().items()}
 

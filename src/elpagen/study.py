@@ -262,8 +262,9 @@ class _Runner:
         target = unit.target_class
         torch_model = unit.model in self.settings["model_configs"]
         if torch_model:
-            self.log(f"  {fk}: training seeds {', '.join(map(str, seeds))} as one ensemble "
-                     f"({self.settings['protocol']} protocol, {len(train):,} compositions)")
+            self.log(f"  {fk}: training seed(s) {', '.join(map(str, seeds))} (one batched "
+                     f"ensemble, {self.settings['protocol']} protocol, {len(train):,} "
+                     "training compositions)")
         t0 = time.perf_counter()
         gens = experiments.fit_generators(
             unit.model, train, seeds, target, protocol=self.settings["protocol"],

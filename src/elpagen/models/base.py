@@ -185,7 +185,7 @@ class TorchEnsembleGenerator(Generator):
         m.nets = nn.ModuleDict(self.build_networks(1)).to(self.device)
         m.nets.load_state_dict(select_member(nets.state_dict(), i))
         m.target_class, m.data_sha256 = self.target_class, self.data_sha256
-        m.history = {key: [row[i] for row in rows] for key, rows in self.history.items()}
+        m.history = {key: [[row[i]] for row in rows] for key, rows in self.history.items()}
         return m
 
     def members(self) -> list[TorchEnsembleGenerator]:

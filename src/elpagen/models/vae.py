@@ -58,9 +58,11 @@ class ConditionalVAE(TorchEnsembleGenerator):
 
     def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
         c, dev, nets = self.config, self.device, self.nets
-        x_all = torch.from_numpy(train.scaled()).to(dev)
+        # Data in the networks' dtype (float32, or float64 under torch.set_default_dtype).
+        dt = next(nets.parameters()).dtype
+        x_all = torch.from_numpy(train.scaled()).to(dev, dt)
         y_all = F.one_hot(torch.from_numpy(train.classes.astype(np.int64) - 1), N_CLASSES)
-        y_all = y_all.float().to(dev)
+        y_all = y_all.to(dev, dt)
         rand = MemberRandom(self.seeds, dev)
         batches = BalancedBatches(train.balanced_weights(), rand, c.batch_size)
         opt = torch.optim.Adam(nets.parameters(), lr=c.lr)
@@ -91,8 +93,10 @@ class ConditionalVAE(TorchEnsembleGenerator):
         chunk = 1 << 18
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
-            z = torch.randn((1, m, self.config.latent), generator=gen, device=self.device)
-            y = torch.zeros((1, m, N_CLASSES), device=self.device)
+            dt = next(nets.parameters()).dtype
+            z = torch.randn((1, m, self.config.latent), generator=gen, device=self.device,
+                            dtype=dt)
+            y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
             x = nets["decoder"](torch.cat([z, y], -1))[0].float().cpu().numpy()
             out[start : start + m] = space.decode_proposals(x)
