@@ -3,7 +3,9 @@
 No reference energies are used (METHOD 8): per member we report the exact probability
 that the policy generates a training composition of the target class (``p_train_c``), the
 JS distance of N samples to the target class of the training set, and unique / novel
-counts among N samples. Example::
+counts among N samples. With ``--oracle CACHE.npz`` (a reference-energy cache written by
+:mod:`elpagen.oracle`) the script also reports the METHOD 5 metrics against the reference
+classes, and the exact precision of the policy (its probability mass on class c). Example::
 
     python benchmarks/rl_fast_protocol.py --hidden 256,256,256 --steps 6000 --lr 5e-4
 """
@@ -14,16 +16,19 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from elpagen import data, metrics
+from elpagen import data, metrics, oracle
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.models.dqn import DQNAgent
 
 
-def proxies(codes: np.ndarray, train: data.TrainingSet, c: int) -> dict[str, float]:
+def proxies(
+    codes: np.ndarray, train: data.TrainingSet, c: int, ref: np.ndarray | None = None
+) -> dict[str, float]:
     in_train = np.isin(codes, train.codes)
     in_c = np.isin(codes, train.codes_of_class(c))
     return {
@@ -32,6 +37,12 @@ def proxies(codes: np.ndarray, train: data.TrainingSet, c: int) -> dict[str, flo
         "novel_unique": metrics.n_novel_unique(codes, train.codes),
         "frac_in_train": float(in_train.mean()),
         "frac_train_c": float(in_c.mean()),
+        **({} if ref is None else {
+            "precision": metrics.precision(codes, c, ref),
+            "precision_nb": metrics.precision_neighbor(codes, c, ref),
+            "coverage": metrics.coverage(codes, c, ref),
+            "js_ref_c": metrics.js_distance_to_class(codes, c, ref),
+        }),
     }
 
 
@@ -52,12 +63,17 @@ def main() -> None:
     ap.add_argument("--time-budget", type=float, default=None,
                     help="cap the steps so the fit takes about this many seconds (probe fit)")
     ap.add_argument("--baselines", action="store_true")
+    ap.add_argument("--oracle", default=None, help="reference-energy cache (.npz) to score with")
     ap.add_argument("--json", default=None, help="append the result as one JSON line")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     train = data.load_training_set(a.data)
     c = a.target_class
+    ref = None
+    if a.oracle:
+        ref = oracle.load(Path(a.oracle), train, oracle.DEFAULT_SIGMA, oracle.DEFAULT_LAMBDA)
+        ref = ref.classes
     over = {
         k: v
         for k, v in {
@@ -94,7 +110,8 @@ def main() -> None:
             s = m.sample(a.n, c, seed=100 + i).codes
             members.append({
                 "table_s": table_s, "p_train_c": p_c, "p_train": p_tr,
-                "final_loss": m.history["loss"][-1], **proxies(s, train, c),
+                "final_loss": m.history["loss"][-1], **proxies(s, train, c, ref),
+                **({} if ref is None else {"exact_precision": float(probs[ref[codes] == c].sum())}),
             })
         out["by_beta"][beta] = {
             k: [round(float(np.mean([r[k] for r in members])), 5),
@@ -105,7 +122,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         for b in (RandomScreening(), MarginalSampler()):
             b.fit(train)
-            out[b.name] = proxies(b.sample(a.n, c, seed=int(rng.integers(1000))).codes, train, c)
+            out[b.name] = proxies(
+                b.sample(a.n, c, seed=int(rng.integers(1000))).codes, train, c, ref)
     print(json.dumps(out, indent=1))
     if a.json:
         with open(a.json, "a") as f:

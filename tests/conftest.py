@@ -29,7 +29,14 @@ def train(data_path):
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """One oracle cache for the whole session (built once, ~1 minute on 2 cores)."""
+    """One oracle cache for the whole session (built once, ~1 minute on 2 cores).
+
+    $ELPAGEN_TEST_CACHE reuses a cache directory across sessions (for development).
+    """
+    keep = os.environ.get("ELPAGEN_TEST_CACHE")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        return Path(keep)
     return tmp_path_factory.mktemp("elpagen-cache")
 
 

@@ -7,7 +7,9 @@ tracebacks are reserved for bugs.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -391,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log("interrupted; nothing half-written was kept")
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - user-facing errors become one line
-        if not _is_user_error(e):
+        if os.environ.get("ELPAGEN_DEBUG") or not _is_user_error(e):
             raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         _log(f"error: {msg}")
@@ -399,21 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(e: Exception) -> bool:
-    from elpagen.data import DataError
+    """Errors about the user's input or environment (set ELPAGEN_DEBUG=1 for a traceback)."""
     from elpagen.generator import SamplingError
-    from elpagen.io import OutputError, SamplesFileError
-    from elpagen.models.base import ConfigError, ModelLoadError
 
-    known: tuple[type[BaseException], ...] = (
-        CLIError, DataError, OutputError, SamplesFileError, ConfigError, ModelLoadError,
-        SamplingError, FileExistsError, PermissionError,
-    )
-    if isinstance(e, known):
+    if isinstance(e, (CLIError, ValueError, SamplingError, FileExistsError, PermissionError)):
         return True
-    if isinstance(e, OSError) and e.errno in (28, 30):  # no space left, read-only filesystem
-        return True
-    # check_class and similar input validation raise ValueError with a user message.
-    return type(e) is ValueError or type(e).__name__ in ("UnknownModelError", "OracleCacheError")
+    # no space left, read-only filesystem
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ samples are then scored by :mod:`elpagen.metrics` with the oracle's classes.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
@@ -155,7 +156,8 @@ def environment() -> dict[str, str]:
         "torch": torch.__version__,
         "machine": platform.machine(),
         "processor": _cpu_name(),
-        "cpus": str(__import__("os").cpu_count()),
+        "cpus": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                    else os.cpu_count()),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
 

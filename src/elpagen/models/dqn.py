@@ -161,7 +161,7 @@ class DQNAgent(TorchEnsembleGenerator):
     PROTOCOLS = {
         "paper": DQNConfig(),
         # fast: see docs/protocols_rl.md for the evidence behind these budgets.
-        "fast": DQNConfig(hidden=(256, 256, 256), steps=6_000, batch_size=512, lr=5e-4),
+        "fast": DQNConfig(hidden=(128, 128, 128, 128, 128), steps=10_000, batch_size=256, lr=5e-4),
     }
 
     def __init__(self, *args, **kwargs) -> None:
