@@ -11,9 +11,9 @@ Episode: 8 steps fill the 8-D vector (row_A, group_A, row_B, ..., group_D) left 
   earlier site uses; a group must name an element of the chosen row that no earlier site
   uses. Every allowed partial state can therefore be completed, and every episode ends in
   one of the 1,974,024 compositions of the space.
-* Reward: 0 on steps 1-7; on step 8 +1 when the composition's training class is the
-  target class, -1 otherwise. Offline: transitions come only from training compositions,
-  drawn class-balanced (METHOD 3), with the step t uniform in 0..7.
+* Reward: 0 for t = 0..6; at the final step (t = 7) +1 when the composition's training
+  class is the target class, -1 otherwise. Offline: transitions come only from training
+  compositions, drawn class-balanced (METHOD 3), with the step t uniform in 0..7.
 * Loss: (Q(s, a) - y)^2 with y = r + gamma * Q_target(s', argmax_{a' allowed} Q(s', a'))
   (double DQN: the online net picks, the target net evaluates), no bootstrap at the end.
   The target net is a copy of the online net, refreshed every ``target_sync`` updates.
@@ -48,7 +48,7 @@ N_STEPS = 8  # positions of the 8-D vector, one per action
 N_ACTIONS = 8  # one head: rows use actions 0..5, groups 0..7 (value = action + 1)
 STATE_DIM = 2 * N_STEPS
 
-# _ROW_MEMBERS[e, r - 1] is True when element e sits in row r (columns 6, 7 stay False).
+# _ROW_MEMBERS[e, r - 1] is 1 when element e sits in row r (columns 6 and 7 stay 0).
 _ROW_MEMBERS = np.zeros((space.N_ELEMENTS, N_ACTIONS), dtype=np.int32)
 _ROW_MEMBERS[np.arange(space.N_ELEMENTS), space.ROW - 1] = 1
 
@@ -178,14 +178,15 @@ class DQNAgent(TorchEnsembleGenerator):
         self._table = None
         q_net = nets["q"]
         target_net = copy.deepcopy(q_net).requires_grad_(False)
+        dtype = next(q_net.parameters()).dtype  # float32, or float64 if that is the default
 
         # Per-composition tables on the device: scaled and integer features, terminal
         # reward, and the allowed-action mask after t = 0..8 filled positions.
         feats = space.to_features(train.elements)
-        x_all = torch.from_numpy(space.scale(feats)).to(dev)
+        x_all = torch.from_numpy(space.scale(feats)).to(dev, dtype)
         a_all = torch.from_numpy(feats - 1).to(dev)  # the action that sets each position
         r_all = torch.from_numpy(np.where(train.classes == target_class, 1.0, -1.0))
-        r_all = r_all.float().to(dev)
+        r_all = r_all.to(dev, dtype)
         masks = np.stack([allowed_actions(feats, t) for t in range(N_STEPS + 1)], axis=1)
         mask_all = torch.from_numpy(masks).to(dev)  # (n, 9, 8)
         pos = torch.arange(N_STEPS, device=dev)
@@ -202,8 +203,8 @@ class DQNAgent(TorchEnsembleGenerator):
             t_np = np.stack([g.integers(0, N_STEPS, size=c.batch_size) for g in rand.np])
             t = torch.from_numpy(t_np).to(dev)
             x = x_all[idx]  # (K, B, 8)
-            filled = (pos < t[..., None]).float()  # positions filled before the action
-            filled_next = (pos <= t[..., None]).float()
+            filled = (pos < t[..., None]).to(dtype)  # positions filled before the action
+            filled_next = (pos <= t[..., None]).to(dtype)
             s = torch.cat([x * filled, filled], -1)
             s_next = torch.cat([x * filled_next, filled_next], -1)
             a = a_all[idx].gather(-1, t[..., None])  # (K, B, 1) the true value at position t
@@ -241,11 +242,12 @@ class DQNAgent(TorchEnsembleGenerator):
     def q_values(self, features: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         """(n, 8) Q-values of the states (first ``t`` positions of ``features`` filled)."""
         q = self._single_q()
+        dtype = next(q.parameters()).dtype
         s = encode_states(features, t)
         out = np.empty((len(s), N_ACTIONS), dtype=np.float32)
         chunk = 1 << 15  # keeps the 512-wide activations near 64 MB
         for start in range(0, len(s), chunk):
-            x = torch.from_numpy(s[start : start + chunk]).to(self.device)
+            x = torch.from_numpy(s[start : start + chunk]).to(self.device, dtype)
             out[start : start + len(x)] = q(x[None])[0].float().cpu().numpy()
         return out
 
