@@ -14,7 +14,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "elpasolite_dft_faber2016.csv"
 
 @pytest.fixture(scope="session")
 def data_path() -> Path:
-    p = Path(os.environ.get("ELPAGEN_DATA", DEFAULT_DATA))
+    # Absolute: some tests change the working directory.
+    p = Path(os.environ.get("ELPAGEN_DATA", DEFAULT_DATA)).resolve()
     if not p.is_file():
         pytest.fail(f"DFT data file not found at {p}; set ELPAGEN_DATA")
     return p
