@@ -130,8 +130,12 @@ class _Stages:
 def _cholesky_solve(k: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     """Solve (K + lam I) alpha = y in place of ``k`` (float64 Cholesky; K is destroyed)."""
     k[np.diag_indices_from(k)] += lam
+    # LAPACK works in place only on a Fortran-ordered array; K is C-ordered but symmetric,
+    # so its transpose (a free F-ordered view) is the same matrix. Passing ``k`` itself
+    # made f2py copy it: +3.6 GB at n = 21k.
+    a = k.T if k.flags.c_contiguous else k
     try:
-        c = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
+        c = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError as e:
         raise ValueError(
             f"K + lambda*I is not numerically positive definite for lambda={lam:g}; "
@@ -452,6 +456,13 @@ def build(
     progress: bool = False,
 ) -> ReferenceEnergies:
     """Held-out MAE (80/20 fit), then the fit on everything and the full-grid prediction."""
+    return _build(train, sigma, lam, progress)[0]
+
+
+def _build(
+    train: TrainingSet, sigma: float, lam: float, progress: bool
+) -> tuple[ReferenceEnergies, KRRModel]:
+    """``build`` that also returns the full model (for the benchmark)."""
     t0 = time.perf_counter()
     names = ["holdout kernel", "holdout cholesky", "holdout predict", "kernel", "cholesky", "grid"]
     stages = _Stages(names, progress, "reference energies")
@@ -460,7 +471,7 @@ def build(
     with stages("grid"):
         energies = model.predict_grid().astype(np.float32)
     stages.close()
-    return ReferenceEnergies(
+    ref = ReferenceEnergies(
         energies=energies,
         classes=ReferenceEnergies.classes_of(energies, train.energy_classes),
         sigma=float(sigma),
@@ -471,6 +482,7 @@ def build(
         energy_classes=train.energy_classes,
         stages=dict(stages.times),
     )
+    return ref, model
 
 
 # --------------------------------------------------------------------------- cache
