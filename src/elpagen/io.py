@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -35,16 +38,36 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return p
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file via a temp file in the same directory and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object] | bytes) -> None:
+    """Write ``path`` through a temp file in the same directory and an atomic rename.
+
+    ``write`` is the bytes to write or a function that writes to the open binary file.
+    A crash or Ctrl-C leaves the old file (if any) untouched and no temp file behind.
+    The file gets the usual permissions (0666 minus the umask; mkstemp would give 0600).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(write, bytes):
+                f.write(write)
+            else:
+                write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """:func:`atomic_write` of UTF-8 text."""
+    atomic_write(path, text.encode("utf-8"))
 
 
 def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = False) -> Path:

@@ -27,7 +27,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -42,6 +41,7 @@ from tqdm.auto import tqdm
 
 from elpagen import space
 from elpagen.data import EnergyClasses, TrainingSet
+from elpagen.io import atomic_write
 
 # Chosen by 5-fold twin-grouped cross-validation (seed 0) on the augmented set (21,112
 # compositions). Grids: sigma {12, 24, 48} x lambda {1e-2, 1e-3, 1e-4}, then sigma
@@ -539,17 +539,8 @@ def save(ref: ReferenceEnergies, path: Path, fingerprint: str) -> None:
         "dtype": str(ref.energies.dtype),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, energies=ref.energies, meta=np.array(json.dumps(meta)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # also Ctrl-C: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, energies=ref.energies,
+                                          meta=np.array(json.dumps(meta))))
 
 
 def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceEnergies:

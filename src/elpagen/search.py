@@ -68,6 +68,7 @@ import numpy as np
 
 from elpagen import __version__
 from elpagen.cli import CLIError, _common
+from elpagen.io import atomic_write
 
 TARGET_CLASS = 1
 DEFAULT_DB = "elpagen_search.db"
@@ -805,10 +806,8 @@ def plot_front(study: Any, ranked: list[tuple[Any, float]], path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    # Write via a temp file and rename, so a half-written plot never replaces a good one.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    # Atomic, so a half-written plot never replaces a good one.
+    atomic_write(path, buf.getvalue())
     return path
 
 

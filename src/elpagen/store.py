@@ -450,30 +450,13 @@ class Store:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same directory and an atomic rename; ENOSPC becomes
-    :class:`DiskFullError` and leaves the old file (if any) in place."""
-    import tempfile
+    """:func:`elpagen.io.atomic_write`; ENOSPC becomes :class:`DiskFullError` and leaves the
+    old file (if any) in place."""
+    from elpagen.io import atomic_write
 
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write(path, data)
     except OSError as e:
         if is_disk_full(e):
-            raise disk_full(path) from None
-        raise
-    try:
-        # mkstemp makes 0600 files; a report is for reading: use the umask like open() does.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if is_disk_full(e):
-            raise disk_full(path) from None
+            raise disk_full(Path(path)) from None
         raise
