@@ -99,9 +99,10 @@ def cmd_data(args: argparse.Namespace) -> int:
     dft = data.load_dft(args.data, verify=not args.no_verify)
     train = data.training_set(dft)
     el = train.elements
+    # (4, 39) counts of each element on each site, computed once for JSON and the table.
+    counts = np.stack([np.bincount(el[:, s], minlength=space.N_ELEMENTS) for s in range(4)])
     freqs = {
-        site: {space.ELEMENTS[z]: int(n) for z, n in
-               enumerate(np.bincount(el[:, s], minlength=space.N_ELEMENTS)) if n}
+        site: {space.ELEMENTS[z]: int(n) for z, n in enumerate(counts[s]) if n}
         for s, site in enumerate(space.SITES)
     }
     out = {
@@ -129,7 +130,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     print("per-site element counts (augmented set):")
     print("      " + "".join(f"{s:>6}" for s in space.SITES))
     for z, sym in enumerate(space.ELEMENTS):
-        print(f"{sym:<6}" + "".join(f"{int((el[:, s] == z).sum()):>6}" for s in range(4)))
+        print(f"{sym:<6}" + "".join(f"{int(counts[s, z]):>6}" for s in range(4)))
     return 0
 
 

@@ -160,7 +160,7 @@ class DQNAgent(TorchEnsembleGenerator):
     Config = DQNConfig
     PROTOCOLS = {
         "paper": DQNConfig(),
-        # fast: see docs/protocols_rl.md for the evidence behind these budgets.
+        # fast: see docs/protocols.md for the evidence behind these budgets.
         "fast": DQNConfig(hidden=(128, 128, 128, 128, 128), steps=10_000, batch_size=256, lr=5e-4),
     }
 

@@ -18,7 +18,7 @@ Critic and generator have their own Adam optimiser, betas (0.5, 0.9): the settin
 public WGAN-GP code (gan_toy.py, gan_mnist.py of Gulrajani et al.); Algorithm 1 of the
 WGAN-GP paper lists (0, 0.9), and METHOD 6 names only the learning rate. Both betas are
 settings (``beta1``, ``beta2``). The fast protocol raises lr and batch for a CPU budget
-(evidence in docs/protocols_gan.md).
+(evidence in docs/protocols.md).
 
 Members never interact: the loss is the sum of member losses, and because the critic has
 no batch-level operation, ``d sum(D(x_hat)) / d x_hat`` is exactly the per-member,
@@ -90,7 +90,7 @@ class ConditionalWGAN(TorchEnsembleGenerator):
     PROTOCOLS = {
         "paper": GANConfig(),
         # fast: the paper's networks with a CPU budget; lr 1e-5 barely moves in 3,000
-        # updates, so the rate goes up. Evidence: docs/protocols_gan.md.
+        # updates, so the rate goes up. Evidence: docs/protocols.md.
         "fast": GANConfig(steps=3_000, batch_size=256, lr=1e-3),
     }
 
