@@ -1,17 +1,20 @@
 """The ``elpagen`` command line.
 
-Every command prints a one-line ``error: ...`` and exits non-zero on bad input;
-tracebacks are reserved for bugs.
+Every command prints a one-line ``error: ...`` and exits 2 on bad input (an
+:class:`elpagen.errors.UserError`); anything else is a bug: its traceback is printed,
+with a hint to report it, and the exit code is 3. ``faulthandler`` is on, so even a
+native crash prints where it happened.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
+import faulthandler
 import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,17 @@ from typing import Any
 import numpy as np
 
 from elpagen import __version__
+from elpagen.errors import UsageError, is_user_error
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+#: Exit code of an unexpected exception (a bug): distinct from bad input (2).
+EXIT_BUG = 3
+
+#: A user-facing error raised by the command layer itself: one line, exit code 2.
+CLIError = UsageError
 
 
 def _log(msg: str) -> None:
@@ -297,6 +304,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="where reference energies are cached (default: user cache dir, "
                         "or $ELPAGEN_CACHE)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--threads", type=int, metavar="N", default=None,
+                   help="CPU threads per process (default 1, or $ELPAGEN_THREADS; 0 = all "
+                        "cores): one thread holds up best on a shared machine")
 
 
 def _train_opts(p: argparse.ArgumentParser) -> None:
@@ -386,29 +396,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A native crash (segfault in a BLAS, out-of-memory kill inside a C library) must
+    # never be silent: print the Python stack of every thread to stderr.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from elpagen import threads
+
+        threads.configure(getattr(args, "threads", None))
         return args.func(args)
     except KeyboardInterrupt:
         _log("interrupted; nothing half-written was kept")
         return EXIT_INTERRUPTED
-    except Exception as e:  # noqa: BLE001 - user-facing errors become one line
-        if os.environ.get("ELPAGEN_DEBUG") or not _is_user_error(e):
+    except Exception as e:
+        if is_user_error(e) and not os.environ.get("ELPAGEN_DEBUG"):
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            _log(f"error: {msg}")
+            return EXIT_USAGE
+        if is_user_error(e):  # ELPAGEN_DEBUG=1: the traceback of a user error
             raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        _log(f"error: {msg}")
-        return EXIT_USAGE
-
-
-def _is_user_error(e: Exception) -> bool:
-    """Errors about the user's input or environment (set ELPAGEN_DEBUG=1 for a traceback)."""
-    from elpagen.generator import SamplingError
-
-    if isinstance(e, (CLIError, ValueError, SamplingError, FileExistsError, PermissionError)):
-        return True
-    # no space left, read-only filesystem
-    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS)
+        # Anything else is a bug in elpagen or a library: keep the traceback, say so.
+        traceback.print_exc()
+        _log(f"elpagen {__version__}: internal error ({type(e).__name__}); this is a bug, "
+             "please report it with the traceback above and the command you ran")
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from elpagen import space
+from elpagen.errors import InputError
 
 ENV_VAR = "ELPAGEN_DATA"
 EXPECTED_SHA256 = "bd1e33188101c3e85bb388a04133cc5677b8ee98052e8b93bb27e1a9132b02e7"
@@ -25,7 +26,7 @@ HEADER = ("A", "B", "C", "D", "formation_energy_ev_per_atom")
 N_CLASSES = 10
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """The DFT file is missing or malformed; the message names the problem and the fix."""
 
 
@@ -172,7 +173,7 @@ class EnergyClasses:
 def check_class(c: int, n: int = N_CLASSES) -> int:
     """Validate a target class number (1..n)."""
     if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= n:
-        raise ValueError(f"target class must be an integer from 1 to {n}, got {c!r}")
+        raise InputError(f"target class must be an integer from 1 to {n}, got {c!r}")
     return int(c)
 
 
@@ -230,7 +231,7 @@ class TrainingSet:
         groups = np.unique(canon)
         n_groups = n // 2
         if not 1 <= n_groups <= len(groups):
-            raise ValueError(f"subset size must be from 2 to {2 * len(groups)}, got {n}")
+            raise InputError(f"subset size must be from 2 to {2 * len(groups)}, got {n}")
         rng = np.random.default_rng(seed)
         chosen = rng.choice(groups, size=n_groups, replace=False)
         keep = np.isin(canon, chosen)

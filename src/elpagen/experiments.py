@@ -18,13 +18,14 @@ import numpy as np
 
 from elpagen import __version__, metrics
 from elpagen.data import TrainingSet, check_class
+from elpagen.errors import InputError
 from elpagen.generator import Generator
 from elpagen.models.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
 
 METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """A model name that is not built in."""
 
 
@@ -106,7 +107,7 @@ def run_benchmark(
     target_class = check_class(target_class)
     models = check_models(models)
     if n_samples <= 0:
-        raise ValueError(f"number of samples must be positive, got {n_samples}")
+        raise InputError(f"number of samples must be positive, got {n_samples}")
     class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])
     results: dict[str, Any] = {}
     for name in models:

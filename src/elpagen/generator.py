@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elpagen.data import TrainingSet, check_class
+from elpagen.errors import InputError, UserError
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Samples:
         return self.n_drawn - self.n_valid
 
 
-class SamplingError(RuntimeError):
+class SamplingError(UserError, RuntimeError):
     """A generator produced (almost) no valid compositions."""
 
 
@@ -75,7 +76,7 @@ class Generator(ABC):
         """Draw until ``n`` valid compositions exist (invalid ones are counted)."""
         check_class(target_class)
         if n <= 0:
-            raise ValueError(f"number of samples must be positive, got {n}")
+            raise InputError(f"number of samples must be positive, got {n}")
         rng = np.random.default_rng(seed)
         chunks: list[np.ndarray] = []
         have = drawn = 0

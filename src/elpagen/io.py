@@ -14,9 +14,10 @@ from typing import BinaryIO
 import numpy as np
 
 from elpagen import space
+from elpagen.errors import InputError
 
 
-class OutputError(ValueError):
+class OutputError(InputError):
     """An output path that cannot or must not be written."""
 
 
@@ -84,7 +85,7 @@ def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = 
     return p
 
 
-class SamplesFileError(ValueError):
+class SamplesFileError(InputError):
     """An unreadable samples file."""
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from elpagen import space
+from elpagen.errors import InputError
 
 N_CLASSES = 10
 _GRID_SHAPE = (space.N_ELEMENTS,) * space.N_SITES
@@ -99,7 +100,7 @@ def _as_ref(ref_classes: np.ndarray) -> np.ndarray:
 
 def _check_class(c: int) -> int:
     if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= N_CLASSES:
-        raise ValueError(f"target class must be an integer from 1 to {N_CLASSES}, got {c!r}")
+        raise InputError(f"target class must be an integer from 1 to {N_CLASSES}, got {c!r}")
     return int(c)
 
 

@@ -67,7 +67,9 @@ from typing import Any
 import numpy as np
 
 from elpagen import __version__
-from elpagen.cli import CLIError, _common
+from elpagen.cli import _common
+from elpagen.errors import UsageError as CLIError
+from elpagen.errors import is_user_error
 from elpagen.io import atomic_write
 
 TARGET_CLASS = 1
@@ -637,14 +639,12 @@ def run_worker(spec: SearchSpec, index: int = 0, n_workers: int = 1) -> int:
 
 def _worker_main(spec: SearchSpec, index: int, n_workers: int) -> None:
     """Entry point of a spawned worker process: user errors become one line, exit 2."""
-    from elpagen.cli import _is_user_error
-
     try:
         run_worker(spec, index, n_workers)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # noqa: BLE001
-        if not _is_user_error(e):
+        if not is_user_error(e):
             raise
         print(f"error: [worker {index + 1}] {str(e).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)

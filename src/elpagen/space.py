@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from elpagen.errors import InputError
+
 #: The 39 main-group elements from H to Bi, in atomic-number order.
 ELEMENTS: tuple[str, ...] = (
     "H", "He",
@@ -50,7 +52,7 @@ _POW = np.array([39**3, 39**2, 39, 1], dtype=np.int64)
 _SCALE = np.array([N_ROWS, N_GROUPS] * N_SITES, dtype=np.float64)
 
 
-class UnknownElementError(ValueError):
+class UnknownElementError(InputError):
     """An element symbol outside the 39 main-group elements."""
 
 

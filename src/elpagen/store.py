@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from elpagen.cli import CLIError
+from elpagen.errors import UserError
 
 FORMAT = "elpagen-study"
 #: Bump when the layout or the meaning of stored payloads changes.
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-class StoreError(CLIError, ValueError):
+class StoreError(UserError, ValueError):
     """A study directory or store that cannot be used; the message says what to do."""
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import __version__, metrics, space
-from elpagen.cli import CLIError
+from elpagen.errors import UserError
 
 MODELS: tuple[str, ...] = ("vae", "gan", "rl", "marginal", "random")
 EXPERIMENTS: tuple[str, ...] = ("class1", "curve1", "class5", "size")
@@ -60,7 +60,7 @@ CHECKPOINTS = "checkpoints"
 Log = Callable[[str], None]
 
 
-class StudyError(CLIError, ValueError):
+class StudyError(UserError, ValueError):
     """A user-facing study error (one line, exit code 2)."""
 
 
@@ -411,7 +411,7 @@ def _load_reference(train, cache_dir: str | None, progress: bool, log: Log):
     t0 = time.perf_counter()
     try:
         ref, loaded = oracle.load_or_build(train, cache_dir=directory, progress=progress)
-    except (KeyboardInterrupt, CLIError):
+    except (KeyboardInterrupt, UserError):
         raise
     except Exception as e:  # noqa: BLE001 - memory, disk, linear algebra: one clear line
         raise StudyError(

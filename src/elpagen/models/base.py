@@ -27,6 +27,7 @@ from torch import nn
 
 from elpagen import __version__
 from elpagen.data import TrainingSet, check_class
+from elpagen.errors import InputError
 from elpagen.generator import Generator
 from elpagen.models.ensemble import init_members, resolve_device, select_member
 
@@ -35,11 +36,11 @@ MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     """A model directory that cannot be used (missing, other version, corrupted)."""
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """An unknown protocol, setting name or value."""
 
 
@@ -147,7 +148,7 @@ class TorchEnsembleGenerator(Generator):
     def fit(self, train: TrainingSet, target_class: int | None = None) -> TorchEnsembleGenerator:
         if not self.conditional:
             if target_class is None:
-                raise ValueError(f"{self.name} is trained per class: give a target_class")
+                raise InputError(f"{self.name} is trained per class: give a target_class")
             target_class = check_class(target_class)
         self._init_networks()
         self.train_ensemble(train, target_class)
@@ -172,7 +173,7 @@ class TorchEnsembleGenerator(Generator):
     def _check_target(self, target_class: int) -> int:
         c = check_class(target_class)
         if not self.conditional and self.target_class is not None and c != self.target_class:
-            raise ValueError(
+            raise InputError(
                 f"this {self.name} model was trained for class {self.target_class}, "
                 f"not {c}; train one with --target-class {c}"
             )
