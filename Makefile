@@ -3,17 +3,19 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions CI last passed with; `make lock` rewrites it on purpose.
+LOCK := constraints.txt
 
-.PHONY: setup run test clean
+.PHONY: setup run test lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c $(LOCK) --upgrade pip
 	# CPU build of torch first, pinned: an open range would download a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) torch==2.13.0
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 run: setup
@@ -23,5 +25,17 @@ test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest
 
+# Resolve the newest versions that pyproject.toml allows in a throwaway venv and pin
+# them in $(LOCK). Run it deliberately, then `make clean test` and commit the file.
+lock:
+	rm -rf .lock-venv
+	$(PY) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	( echo "# Exact versions for \`make setup\` (written by \`make lock\`; edit by rerunning it)."; \
+	  .lock-venv/bin/pip freeze --all --exclude-editable | sed -e 's/+cpu$$//' | sort -f ) > $(LOCK)
+	rm -rf .lock-venv
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .lock-venv build *.egg-info src/*.egg-info

@@ -182,3 +182,46 @@ def test_cache_dir_env(monkeypatch, tmp_path) -> None:
     assert oracle.cache_dir() == tmp_path / "c"
     monkeypatch.delenv(oracle.CACHE_ENV_VAR)
     assert oracle.cache_dir().name == "elpagen"
+
+
+def test_production_reference(reference, train) -> None:
+    """The full-size build every command uses (the session fixture: all 21,112 compositions,
+    default sigma and lambda; in CI the very file `make run` built)."""
+    assert reference.sigma == oracle.DEFAULT_SIGMA and reference.lam == oracle.DEFAULT_LAMBDA
+    assert reference.data_sha256 == data.EXPECTED_SHA256 == train.sha256
+    assert reference.holdout_mae <= 0.08
+    sizes = reference.class_sizes()
+    assert sizes.sum() == 1_974_024 == space.N_SPACE
+    assert (sizes > 0).all()
+
+
+def test_twin_split_solves_the_full_system(small: data.TrainingSet) -> None:
+    """The A/B swap split gives the same alpha as one Cholesky of the whole K."""
+    sub = small.subset(300, seed=1)
+    twin = oracle.twin_index(sub.codes)
+    assert twin is not None and np.array_equal(sub.codes[twin], space.swap_ab(sub.codes))
+    y = sub.energies - sub.energies.mean()
+    y[twin[:5]] += np.linspace(0.1, 0.5, 5)  # twins with different energies: both halves
+    system = oracle.KernelSystem(sub.codes, 8.0)
+    assert system.symmetric
+    alpha = system.solve(y, 1e-3)
+    k = oracle.kernel_matrix(sub.codes, sub.codes, 8.0)
+    direct = np.linalg.solve(k + 1e-3 * np.eye(len(k)), y)
+    np.testing.assert_allclose(alpha, direct, rtol=1e-8, atol=1e-8)
+    # Without its twins the set is solved whole, with the same answer.
+    one_side = sub.codes[sub.codes < space.swap_ab(sub.codes)]
+    assert oracle.twin_index(one_side) is None
+    whole = oracle.KernelSystem(one_side, 8.0)
+    assert not whole.symmetric
+    k1 = oracle.kernel_matrix(one_side, one_side, 8.0)
+    y1 = np.arange(len(one_side), dtype=np.float64) / len(one_side)
+    np.testing.assert_allclose(
+        whole.solve(y1, 1e-3), np.linalg.solve(k1 + 1e-3 * np.eye(len(k1)), y1), rtol=1e-8
+    )
+
+
+def test_too_small_lambda_is_a_clear_error(small: data.TrainingSet) -> None:
+    sub = small.subset(200, seed=2)
+    system = oracle.KernelSystem(sub.codes, 8.0)
+    with pytest.raises(oracle.KRRSolveError, match="larger lambda"):
+        system.solve(np.ones(system.n), -1.0)
