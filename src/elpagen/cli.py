@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from elpagen import data
+    from elpagen import data, io
     from elpagen.models.base import resolve_config
     from elpagen.models.registry import MODEL_CLASSES
 
@@ -232,9 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.model} is trained per class: give --target-class 1..10")
     if args.seeds <= 0:
         raise CLIError(f"--seeds must be positive, got {args.seeds}")
-    out = Path(args.output)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise CLIError(f"{out} exists and is not empty; choose another -o or pass --overwrite")
+    out = io.check_output_dir(args.output, args.overwrite)  # before hours of training
     overrides = _parse_overrides(args.set, args.config)
     config = resolve_config(cls.Config, cls.PROTOCOLS, args.protocol, overrides)
     train = _train(args)
@@ -259,7 +258,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         raise CLIError(f"--seeds must be positive, got {args.seeds}")
     out_json = None
     if args.output:
-        out_dir = Path(args.output)
+        out_dir = io.check_output_dir(args.output, overwrite=True)  # the file is checked next
         out_dir.mkdir(parents=True, exist_ok=True)
         out_json = io.check_output(out_dir / f"benchmark_class{target}.json", args.overwrite)
     overrides = _parse_overrides(args.set, args.config)
@@ -395,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _log(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # A native crash (segfault in a BLAS, out-of-memory kill inside a C library) must
     # never be silent: print the Python stack of every thread to stderr.
@@ -402,6 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         faulthandler.enable()
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # Warnings (a rebuilt cache, a duplicate DFT row) as one line each, like errors.
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; user errors become one line (exit 2), bugs keep the traceback (3)."""
     try:
         from elpagen import threads
 

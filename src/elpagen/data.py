@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +25,17 @@ EXPECTED_ROWS = 10_590
 EXPECTED_AUGMENTED = 21_112
 HEADER = ("A", "B", "C", "D", "formation_energy_ev_per_atom")
 N_CLASSES = 10
+#: The fewest rows a DFT file of your own may have: the reference energies hold out one
+#: fifth of the compositions in twin-kept folds, and the ten classes need a range.
+MIN_ROWS = 10
 
 
 class DataError(InputError):
     """The DFT file is missing or malformed; the message names the problem and the fix."""
+
+
+class DataWarning(UserWarning):
+    """A DFT file that is usable but not what its author probably meant (duplicates...)."""
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> Path:
@@ -78,8 +86,11 @@ def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Parse and validate the rows of a DFT CSV; errors name the file and line."""
     elements: list[list[int]] = []
     energies: list[float] = []
+    first_line: dict[int, int] = {}  # composition code -> line of its first row
+    duplicates: list[tuple[int, int, int]] = []  # (code, first line, this line)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark, as spreadsheets write it, is not part of the header.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None or tuple(h.strip() for h in header) != HEADER:
@@ -107,12 +118,26 @@ def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     ) from None
                 if not np.isfinite(energy):
                     raise DataError(f"{path}: line {line_no}: energy {row[4]!r} is not finite")
+                code = int(space.encode(idx[None, :])[0])
+                if code in first_line:
+                    duplicates.append((code, first_line[code], line_no))
+                    continue
+                first_line[code] = line_no
                 elements.append(idx.tolist())
                 energies.append(energy)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text CSV file") from None
     if not energies:
         raise DataError(f"{path}: no data rows after the header")
+    if duplicates:
+        code, first, again = duplicates[0]
+        formula = space.formula(np.array([code]))[0]
+        more = f" (and {len(duplicates) - 1} more)" if len(duplicates) > 1 else ""
+        warnings.warn(
+            f"{path}: line {again} repeats {formula} of line {first}{more}; keeping the first "
+            f"row of each composition (energy {energies[list(first_line).index(code)]:g} eV/atom)",
+            DataWarning, stacklevel=3,
+        )
     return np.array(elements, dtype=np.int64), np.array(energies, dtype=np.float64)
 
 
@@ -138,6 +163,12 @@ def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True) -> D
                 f"({EXPECTED_SHA256[:12]}...); restore the original copy "
                 "(or use --no-verify for your own data)"
             )
+    if len(energies) < MIN_ROWS or np.ptp(energies) == 0:
+        raise DataError(
+            f"{p}: {len(energies)} distinct composition(s) with "
+            f"{len(np.unique(energies))} distinct energies; a DFT file needs at least "
+            f"{MIN_ROWS} compositions and two different energies (classes may be empty)"
+        )
     return DFTData(elements=elements, energies=energies, sha256=digest, path=str(p))
 
 

@@ -39,6 +39,31 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return p
 
 
+def check_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Validate an output directory before any work (training must not be lost at the end).
+
+    It may exist (empty, or anything with ``overwrite``) or not yet; then the nearest
+    existing parent must be a writable directory, where it will be created.
+    """
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise OutputError(f"{p} exists and is not a directory; choose another -o")
+        if any(p.iterdir()) and not overwrite:
+            raise OutputError(f"{p} exists and is not empty; choose another -o or pass --overwrite")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write into {p}: permission denied; choose another -o")
+        return p
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot create {p}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create {p}: directory {parent} is not writable")
+    return p
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object] | bytes) -> None:
     """Write ``path`` through a temp file in the same directory and an atomic rename.
 
@@ -99,7 +124,8 @@ def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if not p.is_file():
         raise SamplesFileError(f"samples file not found: {p}")
     try:
-        with open(p, newline="", encoding="utf-8") as f:
+        # utf-8-sig: accept the byte-order mark a spreadsheet writes.
+        with open(p, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:

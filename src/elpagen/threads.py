@@ -61,5 +61,5 @@ def configure(n: int | str | None = None) -> int:
     value = resolve(n)
     torch.set_num_threads(value)
     if _blas_limiter is None:
-        _blas_limiter = threadpool_limits(limits={"openblas": 1})
+        _blas_limiter = threadpool_limits(limits=1, user_api="blas")
     return value
