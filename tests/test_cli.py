@@ -169,3 +169,19 @@ def test_codes_are_int32():
     from elpagen import space
 
     assert space.all_codes().dtype == np.int32
+
+
+def test_benchmark_jobs_do_not_change_numbers(capsys, reference):
+    """Models fitted in parallel processes give exactly the sequential numbers."""
+    out = {}
+    for jobs in ("1", "2"):
+        code, js, err = run(capsys, "benchmark", "--models", "vae,marginal", "-n", "300",
+                            "--seeds", "2", "--set", "steps=20", "--set", "hidden=16",
+                            "--device", "cpu", "--json", "-o", "", "--jobs", jobs)
+        assert code == 0, err
+        out[jobs] = json.loads(js)["models"]
+    assert list(out["2"]) == ["vae", "marginal"]
+    for name in ("vae", "marginal"):
+        for k in ("precision", "coverage", "js_distance"):
+            assert out["1"][name][k] == out["2"][name][k]
+    one_line_error(capsys, "benchmark", "--jobs", "0", match="--jobs")

@@ -252,6 +252,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     target = data.check_class(args.target_class)
     models = experiments.check_models(args.models.split(","))
+    jobs = _jobs(args.jobs, len(models))
     if args.samples <= 0:
         raise CLIError(f"--samples must be positive, got {args.samples}")
     if args.seeds <= 0:
@@ -270,6 +271,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         overrides={m: overrides for m in models if m not in ("random", "marginal")}
         if overrides else None,
         device=args.device, progress=not args.quiet, log=None if args.quiet else _log,
+        jobs=jobs,
     )
     result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
     if out_json:
@@ -283,6 +285,17 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     else:
         print(experiments.format_table(result))
     return 0
+
+
+def _jobs(jobs: int | None, n_models: int) -> int:
+    """Models fitted at once: ``--jobs``, else one per available core."""
+    from elpagen import threads
+
+    if jobs is None:
+        return max(1, min(n_models, threads.available_cores()))
+    if jobs < 1:
+        raise CLIError(f"--jobs must be 1 or more, got {jobs}")
+    return jobs
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -385,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
         p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
         _train_opts(p)
+        p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
+                       help="models fitted at once, each in its own process (default: one "
+                            "per core); the numbers do not depend on it")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("-o", "--output", metavar="DIR", help="also write the full result here")
         p.add_argument("--overwrite", action="store_true", help="replace an existing result")
