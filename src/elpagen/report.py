@@ -32,7 +32,7 @@ from elpagen.store import Store, atomic_write_bytes, dumps, now
 RESULTS_FORMAT = "elpagen-study-results"
 RESULTS_VERSION = 1
 METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
-COST_KEYS = ("n_checks", "found", "random_checks", "ratio")
+COST_KEYS = ("n_checks", "n_train", "found", "random_checks", "ratio", "ratio_with_training")
 FIGURES = (
     "class_distribution.png",
     "reference_js.png",
@@ -121,7 +121,7 @@ def _cost(units, settings, ref) -> dict:
     for m in settings["models"]:
         ok = sorted((u for u in units if u["experiment"] == "class1" and u["model"] == m
                      and u["status"] == "ok"), key=lambda u: u["seed"])
-        per_seed = [{"seed": u["seed"], **u["payload"]["cost"]} for u in ok]
+        per_seed = [{"seed": u["seed"], **_cost_row(u, settings)} for u in ok]
         models[m] = {"n_fits": len(per_seed), "summary": _summary(per_seed, COST_KEYS),
                      "per_seed": per_seed}
     return {
@@ -129,10 +129,34 @@ def _cost(units, settings, ref) -> dict:
         "samples": int(settings["samples"]["class1"]),
         "n_space": int(ref["n_space"]) if ref else None,
         "class_size": int(ref["class_sizes"][0]) if ref else None,
-        "formula": "random_checks = found * (N_space + 1) / (N_class1 + 1); "
-                   "ratio = random_checks / n_checks",
+        "formula": COST_FORMULA,
+        "formulas": {
+            "random_checks": "found * (N_space + 1) / (N_class1 + 1)",
+            "ratio": "random_checks / n_checks",
+            "ratio_with_training": "random_checks / (n_train + n_checks)",
+        },
         "models": models,
     }
+
+
+COST_FORMULA = ("random_checks = found * (N_space + 1) / (N_class1 + 1); "
+                "ratio = random_checks / n_checks; "
+                "ratio_with_training = random_checks / (n_train + n_checks), n_train = size of "
+                "the training set the model was fitted on (0 for random screening)")
+
+
+def _cost_row(u: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The cost numbers of one class-1 unit; units stored before ``ratio_with_training``
+    existed get it from their stored numbers (n_checks, random_checks, n_train)."""
+    from elpagen.study import training_spent
+
+    c = dict(u["payload"]["cost"])
+    if "ratio_with_training" not in c:
+        n_train = training_spent(u["model"], u["payload"].get("n_train", settings["n_train"]))
+        spent = n_train + int(c["n_checks"])
+        c["n_train"] = n_train
+        c["ratio_with_training"] = c["random_checks"] / spent if spent else 0.0
+    return c
 
 
 def _curves(units, settings, experiment: str) -> dict:
