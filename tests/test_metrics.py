@@ -328,6 +328,7 @@ EVAL_KEYS = {
     "coverage",
     "coverage_neighbor",
     "js_distance",
+    "js_distance_unique",
     "n_samples",
     "n_valid",
     "n_unique",
@@ -358,6 +359,28 @@ def test_evaluate_sparse(sparse_ref):
     assert q["precision_neighbor"] == 1 / 7  # W (class 9)
 
 
+def test_js_distance_unique_ignores_repeats(sparse_ref):
+    # Class 1 is {X1, X2} = {(0,1,2,3), (1,0,2,3)}: sites A and B are 1/2-1/2 over elements
+    # 0 and 1, sites C and D hold one element each.
+    seq = codes_of(X1, X1, X1, X2)
+    r = metrics.evaluate(seq, 1, sparse_ref, None)
+    # Distinct compositions: X1 and X2 once each, exactly the class-1 distribution.
+    assert r["js_distance_unique"] == 0.0
+    # With repeats sites A and B are (3/4, 1/4) against (1/2, 1/2); m = (5/8, 3/8).
+    js_site = 0.5 * (0.75 * math.log2(0.75 / 0.625) + 0.25 * math.log2(0.25 / 0.375)) + 0.5 * (
+        0.5 * math.log2(0.5 / 0.625) + 0.5 * math.log2(0.5 / 0.375)
+    )
+    assert r["js_distance"] == pytest.approx(math.sqrt(2 * js_site / 4))
+    assert r["js_distance"] > 0.1
+    assert r["js_distance"] == pytest.approx(metrics.js_distance_to_class(seq, 1, sparse_ref))
+    assert r["js_distance_unique"] == pytest.approx(
+        metrics.js_distance_to_class(np.unique(seq), 1, sparse_ref)
+    )
+    # Without repeats the two agree.
+    s = metrics.evaluate(codes_of(X1, Y, W), 1, sparse_ref, None)
+    assert s["js_distance_unique"] == s["js_distance"]
+
+
 def test_evaluate_matches_single_metrics(a_ref):
     rng = np.random.default_rng(2)
     all_codes = space.all_codes()
@@ -371,6 +394,9 @@ def test_evaluate_matches_single_metrics(a_ref):
         assert r["coverage"] == pytest.approx(metrics.coverage(seq, c, a_ref))
         assert r["coverage_neighbor"] == pytest.approx(metrics.coverage_neighbor(seq, c, a_ref))
         assert r["js_distance"] == pytest.approx(metrics.js_distance_to_class(seq, c, a_ref))
+        assert r["js_distance_unique"] == pytest.approx(
+            metrics.js_distance_to_class(np.unique(seq), c, a_ref)
+        )
         assert r["n_novel"] == metrics.n_novel_unique(seq, train)
         assert r["n_unique"] == len(np.unique(seq))
     with pytest.raises(ValueError, match="no valid samples"):

@@ -1,3 +1,30 @@
-"""elpagen: generative models in Elpasolite composition space, and the harness to judge them."""
+"""elpagen: generative models in Elpasolite composition space, and the harness to judge them.
+
+The stable Python API::
+
+    import elpagen
+    train = elpagen.load_training_set()          # the DFT data ($ELPAGEN_DATA or a path)
+    ref = elpagen.reference_energies(train)      # all 1,974,024 compositions, cached
+    elpagen.evaluate(codes_or_symbols, target_class=1, train=train, reference=ref)
+
+    class MyModel(elpagen.Generator): ...        # fit / propose; sample() comes with it
+
+Everything else lives in one module per concept (``elpagen.space``, ``.data``,
+``.oracle``, ``.metrics``, ``.models``, ``.experiments``...).
+"""
 
 __version__ = "0.1.0"
+
+from elpagen.api import evaluate, load_training_set, reference_energies  # noqa: E402
+from elpagen.errors import UserError  # noqa: E402
+from elpagen.generator import Generator, Samples  # noqa: E402
+
+__all__ = [
+    "Generator",
+    "Samples",
+    "UserError",
+    "__version__",
+    "evaluate",
+    "load_training_set",
+    "reference_energies",
+]

@@ -1,4 +1,4 @@
-"""Evaluation metrics for generated compositions (METHOD 5).
+"""Evaluation metrics for generated compositions (docs/method.md section 5).
 
 All metrics are pure functions over numpy arrays of composition codes (see
 :mod:`elpagen.space`). They never read the reference energies themselves: the
@@ -323,7 +323,7 @@ def training_js_objective(
     codes: np.ndarray, train_codes: np.ndarray, train_classes: np.ndarray, c: int = 1
 ) -> float:
     """JS distance between the samples and the class-c *training* compositions
-    (hyperparameter objective, METHOD 8: needs no reference energies)."""
+    (hyperparameter objective, docs/method.md section 8: needs no reference energies)."""
     c = _check_class(c)
     train_codes = _as_codes(train_codes)
     members = train_codes[np.asarray(train_classes).ravel() == c]
@@ -489,14 +489,17 @@ def evaluate(
     train_codes: np.ndarray | None,
     n_drawn: int | None = None,
 ) -> dict:
-    """All METHOD-5 metrics of one run, as JSON-serialisable plain floats/ints.
+    """All metrics of docs/method.md section 5 for one run, as JSON-serialisable plain
+    floats/ints.
 
-    Keys: precision, precision_neighbor, coverage, coverage_neighbor, js_distance,
+    Keys: precision, precision_neighbor, coverage, coverage_neighbor, js_distance (per-site
+    distributions of all N samples, repeats count: what a user drawing N samples gets),
+    js_distance_unique (the same over the distinct compositions only, each counted once),
     n_samples (proposals drawn, ``n_drawn`` or N), n_valid (N), valid_fraction,
     n_unique, n_novel, n_rediscovered, n_repeated, n_unique_in_class (distinct
     class-c hits), n_novel_in_class (those not in training), ideal_coverage
-    (uniform sampling of class c with N draws). js_distance is NaN only when class c is
-    empty in ``ref_classes`` (never with the real reference).
+    (uniform sampling of class c with N draws). The JS distances are NaN only when class c
+    is empty in ``ref_classes`` (never with the real reference).
 
     One bincount over the grid feeds every metric, so 25 M samples take about a second.
     """
@@ -517,6 +520,7 @@ def evaluate(
     disc = _discovery_from_counts(counts, ref, train)
     nbrs = _neighbors(c)
     p = _normalise_rows(_site_counts_from_grid(counts))
+    p_unique = _normalise_rows(_site_counts_from_grid(present))
     q = _normalise_rows(_site_counts_from_grid(ref == c))
     n_samples = n if n_drawn is None else int(n_drawn)
     return {
@@ -525,6 +529,7 @@ def evaluate(
         "coverage": _coverage_from(uniq_per_class, sizes, [c]),
         "coverage_neighbor": _coverage_from(uniq_per_class, sizes, nbrs),
         "js_distance": js_distance(p, q),
+        "js_distance_unique": js_distance(p_unique, q),
         "n_samples": n_samples,
         "n_valid": n,
         "valid_fraction": float(n / n_samples) if n_samples > 0 else 0.0,
