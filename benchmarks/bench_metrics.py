@@ -1,4 +1,4 @@
-"""Benchmark of elpagen.metrics at the scale of the class-5 experiment (METHOD 7).
+"""Benchmark of elpagen.metrics at the scale of the class-5 experiment (docs/method.md section 7).
 
 Draws N valid compositions uniformly from the space (default 25 million, the number
 of samples per fit for class 5), builds a reference class map over the 39**4 grid and

@@ -1,11 +1,12 @@
 """Evidence for the RL agent's 'fast' protocol: train K seeds, report training-set proxies.
 
-No reference energies are used (METHOD 8): per member we report the exact probability
-that the policy generates a training composition of the target class (``p_train_c``), the
-JS distance of N samples to the target class of the training set, and unique / novel
-counts among N samples. With ``--oracle CACHE.npz`` (a reference-energy cache written by
-:mod:`elpagen.oracle`) the script also reports the METHOD 5 metrics against the reference
-classes, and the exact precision of the policy (its probability mass on class c). Example::
+No reference energies are used (docs/method.md section 8): per member we report the exact
+probability that the policy generates a training composition of the target class
+(``p_train_c``), the JS distance of N samples to the target class of the training set, and
+unique / novel counts among N samples. With ``--oracle CACHE.npz`` (a reference-energy cache
+written by :mod:`elpagen.oracle`) the script also reports the metrics of docs/method.md
+section 5 against the reference classes, and the exact precision of the policy (its
+probability mass on class c). Example::
 
     python benchmarks/rl_fast_protocol.py --hidden 256,256,256 --steps 6000 --lr 5e-4
 """

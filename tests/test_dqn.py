@@ -10,8 +10,17 @@ import torch
 from scipy import stats
 
 from elpagen import space
-from elpagen.models.base import load_model
-from elpagen.models.dqn import DQNAgent, allowed_actions, encode_states
+from elpagen.models import dqn
+from elpagen.models.base import ConfigError, load_model, resolve_config
+from elpagen.models.dqn import (
+    N_STEPS,
+    DQNAgent,
+    DQNConfig,
+    allowed_actions,
+    encode_states,
+    td_loss,
+    td_targets,
+)
 
 TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}
 
@@ -114,10 +123,11 @@ def test_determinism(train, tiny):
         assert np.array_equal(a, b)
 
 
-def test_members_are_independent_fits(train, float64):
+@pytest.mark.parametrize("unit", ["transition", "episode"])
+def test_members_are_independent_fits(train, float64, unit):
     # float64 (conftest): Adam amplifies float32 round-off of a BLAS that sums in another
     # order for K = 3 than for K = 1, which would test the BLAS rather than the ensemble.
-    cfg = {**TINY, "steps": 15, "target_sync": 4}
+    cfg = {**TINY, "steps": 15, "target_sync": 4, "batch_unit": unit}
     batched = DQNAgent([3, 4, 5], device="cpu", **cfg).fit(train, 2)
     single = DQNAgent(4, device="cpu", **cfg).fit(train, 2)
     w_b, w_s = _weights(batched.member(1)), _weights(single)
@@ -194,7 +204,9 @@ def test_training_conditions_on_the_class(train, tiny):
     compositions and elements than an untrained one."""
     cfg = {"hidden": (64, 64), "steps": 300, "batch_size": 128, "lr": 2e-3}
     trained = DQNAgent(0, device="cpu", **cfg).fit(train, 1)
-    untrained = DQNAgent(0, device="cpu", **{**cfg, "steps": 0}).fit(train, 1)
+    untrained = DQNAgent(0, device="cpu", **cfg)  # steps=0 is refused: initialise only
+    untrained._init_networks()
+    untrained.target_class = 1
     c1 = train.codes_of_class(1)
     p1 = space.decode(c1)
 
@@ -209,3 +221,101 @@ def test_training_conditions_on_the_class(train, tiny):
     (m_t, e_t), (m_u, e_u) = mass(trained), mass(untrained)
     assert m_t > 10 * max(m_u, len(c1) / space.N_SPACE)
     assert e_t > e_u + 0.1
+
+
+# --------------------------------------------------------------------------- the loss by hand
+
+
+def _table(rows: list[list[float]]) -> torch.Tensor:
+    """(1, M, 8) Q-values of one member, one row per transition."""
+    return torch.tensor([rows], dtype=torch.float64)
+
+
+def test_double_dqn_target_by_hand():
+    """y = r + gamma * Q_target(s', argmax over allowed a' of Q_online(s', a')); y = r at the end.
+
+    The nets are fixed tables (they ignore the state), so every number is checked by hand.
+    """
+    q_online = _table([
+        [5, 1, 3, 0, 0, 0, 0, 0],  # best allowed: a = 2 (a = 0 is higher but not allowed)
+        [9, 9, 9, 9, 9, 9, 9, 9],  # final step: not used
+        [0, 0, 0, 0, 0, -2, 6, 0.5],  # best allowed: a = 7 (a = 6 not allowed)
+        [1, 2, 3, 4, 5, 6, 7, 8],  # final step: not used
+    ])
+    q_target = _table([
+        [100, 7, 2, -1, 0, 0, 0, 0],
+        [4, 4, 4, 4, 4, 4, 4, 4],
+        [0, 0, 0, 0, 0, 3, 9, -4],
+        [-5, -5, -5, -5, -5, -5, -5, -5],
+    ])
+    allowed = torch.tensor([[
+        [0, 1, 1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0],  # terminal: nothing allowed
+        [0, 0, 0, 0, 0, 1, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0, 0],
+    ]], dtype=torch.bool)
+    reward = torch.tensor([[0.0, 1.0, 0.0, -1.0]], dtype=torch.float64)
+    done = torch.tensor([[False, True, False, True]])
+    s_next = torch.zeros(1, 4, 16, dtype=torch.float64)
+    y = td_targets(lambda s: q_online, lambda s: q_target, s_next, allowed, reward, done, 0.9)
+    # Row 0: online picks a = 2, target says 2 -> 0.9 * 2. Row 1: final step, y = r = +1.
+    # Row 2: online picks a = 7, target says -4 -> 0.9 * -4. Row 3: final step, y = r = -1.
+    # Wrong variants give: nets swapped [0.9, 1, -1.8, -1]; bootstrap at the end
+    # [1.8, 4.6, -3.6, -5.5]; no mask [90, ..., 8.1, ...]; max of the target [6.3, ...].
+    torch.testing.assert_close(y, torch.tensor([[1.8, 1.0, -3.6, -1.0]], dtype=torch.float64))
+
+
+def test_td_loss_units_by_hand():
+    q_sa = torch.arange(16, dtype=torch.float64)[None]  # one member, 16 transitions
+    y = torch.zeros_like(q_sa)
+    # Transitions: mean of i^2 over 0..15 = 1240 / 16.
+    assert td_loss(q_sa, y, 1).item() == pytest.approx(77.5)
+    # Episodes (Eq. 15): sum over each episode's 8 pairs (140 and 1100), mean over episodes.
+    assert td_loss(q_sa, y, N_STEPS).item() == pytest.approx(620.0)
+
+
+@pytest.mark.parametrize("unit", ["transition", "episode"])
+def test_training_loop_feeds_the_target(train, monkeypatch, unit):
+    """The loop passes the online net to pick and the frozen target copy to evaluate,
+    marks exactly the final steps as done, and (episode unit) lays out whole episodes."""
+    calls = []
+    real = dqn.td_targets
+
+    def spy(online, target, s_next, allowed_next, reward, done, gamma):
+        same = all(torch.equal(p, q) for p, q in zip(online.parameters(), target.parameters()))
+        calls.append((online, target, same, s_next.clone(), allowed_next, reward, done, gamma))
+        return real(online, target, s_next, allowed_next, reward, done, gamma)
+
+    monkeypatch.setattr(dqn, "td_targets", spy)
+    cfg = {**TINY, "steps": 5, "batch_size": 6, "target_sync": 3, "gamma": 0.75}
+    m = DQNAgent([0, 1], device="cpu", batch_unit=unit, **cfg).fit(train, 1)
+    assert len(calls) == 5
+    per = N_STEPS if unit == "episode" else 1
+    for step, (online, target, same, s_next, allowed, r, done, gamma) in enumerate(calls):
+        assert online is m.nets["q"] and target is not online
+        assert all(p.requires_grad for p in online.parameters())
+        assert not any(p.requires_grad for p in target.parameters())
+        assert same == (step % 3 == 0)  # synchronised before updates 0 and 3 only
+        assert gamma == 0.75 and s_next.shape == (2, 6 * per, 16)
+        # done <=> s' has every position filled; reward +-1 there, 0 elsewhere.
+        assert torch.equal(done, (s_next[..., 8:] == 1).all(-1))
+        assert torch.equal(r.abs() == 1, done) and not (r[~done]).any()
+        assert not allowed[done].any() and allowed[~done].any(-1).all()
+        if unit == "episode":
+            # Steps 0..7 of one composition per block of 8: prefixes of its final state.
+            blocks = s_next.unflatten(1, (6, N_STEPS))
+            assert done.unflatten(1, (6, N_STEPS))[..., -1].all()
+            assert done.sum().item() == 2 * 6
+            final = blocks[:, :, -1:, :8]
+            assert torch.equal(blocks[..., :8], final * blocks[..., 8:])
+
+
+def test_batch_unit_setting():
+    assert DQNAgent.PROTOCOLS["paper"].batch_unit == "episode"
+    assert DQNAgent.PROTOCOLS["fast"].batch_unit == "transition"
+    cfg = resolve_config(DQNConfig, DQNAgent.PROTOCOLS, "fast", {"batch_unit": "episode"})
+    assert cfg.batch_unit == "episode"
+    with pytest.raises(ConfigError, match=r"batch_unit='episodes'.*'transition', 'episode'"):
+        resolve_config(DQNConfig, DQNAgent.PROTOCOLS, "fast", {"batch_unit": "episodes"})
+    with pytest.raises(ValueError, match="batch_unit"):
+        DQNAgent(0, device="cpu", batch_unit="step")

@@ -5,7 +5,8 @@ import torch
 from elpagen import space
 from elpagen.models.base import load_model, resolve_config
 from elpagen.models.ensemble import init_members
-from elpagen.models.gan import ConditionalWGAN, GANConfig, gradient_penalty
+from elpagen.models import gan
+from elpagen.models.gan import ConditionalWGAN, GANConfig, critic_loss, gradient_penalty
 from elpagen.models.registry import MODEL_CLASSES
 
 TINY = dict(hidden=(32,), steps=20, batch_size=32, device="cpu")
@@ -146,3 +147,97 @@ def test_short_training_gives_mostly_valid_class1(train):
     ).fit(train)
     raw = m.propose(5000, 1, np.random.default_rng(0))
     assert (raw >= 0).mean() > 0.5
+
+
+# --------------------------------------------------------------------------- losses by hand
+
+
+def test_critic_loss_sign_by_hand():
+    """The critic maximises mean D(real) - mean D(fake): its loss is the negative of that
+    plus gp_weight * gp."""
+    d_real = torch.tensor([[[3.0], [5.0]]])  # mean 4
+    d_fake = torch.tensor([[[1.0], [-1.0]]])  # mean 0
+    loss, w = critic_loss(d_real, d_fake, torch.tensor([0.5]), 10.0)
+    assert w.tolist() == [4.0]
+    assert loss.tolist() == [-4.0 + 10.0 * 0.5]  # flipped sign: 9; GP ignored: -4
+
+    # One gradient step on a linear critic D(x) = x . v raises D(real) - D(fake).
+    real, fake = torch.tensor([[[1.0, 2.0]]]), torch.tensor([[[0.0, -1.0]]])
+    v = torch.zeros(2, 1, requires_grad=True)
+    loss, _ = critic_loss(real @ v, fake @ v, torch.zeros(1), 10.0)
+    loss.sum().backward()
+    torch.testing.assert_close(v.grad[:, 0], -(real - fake)[0, 0])  # d loss / dv = fake - real
+    with torch.no_grad():
+        v -= 0.1 * v.grad
+    assert ((real - fake) @ v).item() == pytest.approx(0.1 * (1 + 9))
+
+
+def _linear_critic(w: torch.Tensor):
+    """D(x, y) = x . w_x + y . w_y per member; w: (K, 18). Its gradient in x is w_x."""
+    return lambda inp: (inp * w[:, None, :]).sum(-1, keepdim=True)
+
+
+def test_gradient_penalty_by_hand():
+    k, b = 2, 3
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(k, b, 8, generator=gen), torch.rand(k, b, 8, generator=gen)
+    y = torch.nn.functional.one_hot(torch.tensor([[0, 3, 9], [1, 1, 2]]), 10).float()
+    eps = torch.rand(k, b, 1, generator=gen)
+    w = torch.zeros(k, 18)
+    w[0, :2] = torch.tensor([3.0, 4.0])  # ||grad_x D|| = 5 -> (5 - 1)^2 = 16
+    w[1, :2] = torch.tensor([0.6, 0.8])  # ||grad_x D|| = 1 -> 0
+    w[:, 8:] = 100.0  # the one-hot part: not in the gradient (it is not interpolated)
+    gp = gradient_penalty(_linear_critic(w), real, fake, y, eps)
+    torch.testing.assert_close(gp, torch.tensor([16.0, 0.0]))
+    # In the critic loss the penalty is weighted by lambda: 10 * 16 = 160.
+    zero = torch.zeros(k, b, 1)
+    loss, _ = critic_loss(zero, zero, gp, 10.0)
+    torch.testing.assert_close(loss, torch.tensor([160.0, 0.0]))
+
+    # D = ||x||^2 / 2 has gradient x_hat itself: this pins x_hat = eps*real + (1-eps)*fake
+    # and the two-sided penalty. real = (4, 0, ...), fake = 0, eps = 0.25, 1, 0 give
+    # ||x_hat|| = 1, 4, 0 -> (0 + 9 + 1) / 3. (Reversed interpolation: 14/3; one-sided: 3.)
+    real = torch.zeros(1, 3, 8)
+    real[..., 0] = 4.0
+    fake = torch.zeros(1, 3, 8)
+    eps = torch.tensor([[[0.25], [1.0], [0.0]]])
+
+    def quadratic(inp):
+        return 0.5 * (inp[..., :8] ** 2).sum(-1, keepdim=True) + inp[..., 8:].sum(-1, keepdim=True)
+
+    gp = gradient_penalty(quadratic, real, fake, y[:1], eps)
+    torch.testing.assert_close(gp, torch.tensor([10.0 / 3.0]))
+
+
+def test_training_feeds_real_and_fake_to_the_critic_loss(train, monkeypatch):
+    """The loop passes D(real) as d_real and D(fake) as d_fake, with the configured lambda.
+
+    (A check on the trained critic cannot do this: right after a generator update the
+    critic often rates the fakes higher, whatever the sign.)
+    """
+    seen: list[tuple] = []
+    real_gp, real_loss = gan.gradient_penalty, gan.critic_loss
+
+    def spy_gp(critic, x_real, x_fake, y, eps):
+        seen.append((critic, x_real, x_fake, y))
+        return real_gp(critic, x_real, x_fake, y, eps)
+
+    def spy_loss(d_real, d_fake, gp, gp_weight):
+        critic, x_real, x_fake, y = seen[-1]
+        with torch.no_grad():
+            torch.testing.assert_close(d_real, critic(torch.cat([x_real, y], -1)))
+            torch.testing.assert_close(d_fake, critic(torch.cat([x_fake, y], -1)))
+        seen[-1] = (*seen[-1], gp_weight)
+        return real_loss(d_real, d_fake, gp, gp_weight)
+
+    monkeypatch.setattr(gan, "gradient_penalty", spy_gp)
+    monkeypatch.setattr(gan, "critic_loss", spy_loss)
+    ConditionalWGAN(seed=[0, 1], **{**TINY, "steps": 2, "critic_steps": 2}, gp_weight=7.0).fit(
+        train
+    )
+    assert len(seen) == 4 and all(rec[-1] == 7.0 for rec in seen)
+    # x_real rows are training compositions; the fakes (untrained generator) are not.
+    rows = torch.from_numpy(train.scaled()).float()
+    _, x_real, x_fake, _, _ = seen[0]
+    assert (torch.cdist(x_real.reshape(-1, 8), rows).min(1).values < 1e-6).all()
+    assert not (torch.cdist(x_fake.reshape(-1, 8), rows).min(1).values < 1e-6).any()

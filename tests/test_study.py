@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from elpagen import cli, report, store, study
+from elpagen import cli, report, space, store, study
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
 
@@ -255,6 +255,104 @@ def test_plan_and_cost_formula():
     c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024)
     assert c["random_checks"] == pytest.approx(50 * 1_974_025 / 4227)
     assert c["ratio"] == pytest.approx(c["random_checks"] / 1000)
+    assert c["ratio_with_training"] == c["ratio"]  # no training set charged
+    # The paper's yardstick charges the training set too: with 21,112 training compositions
+    # and 1,000 unique generations, 50 class-1 finds cost 50 * 1,974,025 / 4,227 = 23,350.2
+    # random checks, i.e. 23,350.2 / 22,112 = 1.056 (against 23.35 without the training set).
+    c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024,
+                                n_train=21_112)
+    assert c["n_train"] == 21_112 and c["n_checks"] == 1000
+    assert c["ratio"] == pytest.approx(23.3502, abs=1e-4)
+    assert c["ratio_with_training"] == pytest.approx(23_350.2 / 22_112, rel=1e-5)
+    # The paper's own numbers: ~1.22 M random checks / (4,500 + 21,112) = 48 ("a factor of
+    # 50"); the 1,000-composition subset: 220,000 / (1,000 + 1,000) = 110 ("of 100").
+    for random_checks, n_unique, n_train, factor in ((1.22e6, 4_500, 21_112, 48),
+                                                      (220_000, 1_000, 1_000, 110)):
+        n_c = 3_933
+        found = round(random_checks * (n_c + 1) / (space.N_SPACE + 1))
+        c = study.cost_of_discovery(n_unique, found, n_c, n_train=n_train)
+        assert c["ratio_with_training"] == pytest.approx(factor, rel=0.01)
+    assert study.training_spent("random", 21_112) == 0
+    assert study.training_spent("gan", 21_112) == 21_112
+
+
+def test_cost_ratios_in_results_json(run):
+    r = json.loads((run.dir / "results.json").read_text())
+    cost = r["experiments"]["cost"]
+    assert "ratio_with_training" in cost["formula"]
+    assert cost["formulas"]["ratio_with_training"] == "random_checks / (n_train + n_checks)"
+    n_train = r["settings"]["n_train"]
+    for m in study.MODELS:
+        rows = cost["models"][m]["per_seed"]
+        assert len(rows) == 2
+        for row in rows:
+            spent = 0 if m == "random" else n_train  # random screening learns nothing
+            assert row["n_train"] == spent
+            assert row["ratio"] == pytest.approx(row["random_checks"] / row["n_checks"])
+            assert row["ratio_with_training"] == pytest.approx(
+                row["random_checks"] / (spent + row["n_checks"]))
+        s = cost["models"][m]["summary"]
+        assert s["ratio_with_training"]["mean"] == pytest.approx(
+            sum(x["ratio_with_training"] for x in rows) / 2)
+    html = (run.dir / "report.html").read_text()
+    assert "ratio_with_training = random / (n<sub>train</sub> + n<sub>checks</sub>)" in html
+
+
+def test_cost_of_units_stored_before_ratio_with_training():
+    """A store written before ratio_with_training existed gets it from its stored numbers."""
+    old = {"n_checks": 4000, "found": 2000, "random_checks": 1_000_000.0, "ratio": 250.0,
+           "hit_rate": 0.5}
+    for model, spent in (("gan", 21_112), ("random", 0)):
+        u = {"model": model, "seed": 0, "payload": {"cost": old, "n_train": 21_112}}
+        row = report._cost_row(u, {"n_train": 21_112})
+        assert row["n_train"] == spent
+        assert row["ratio_with_training"] == pytest.approx(1_000_000 / (spent + 4000))
+        assert row["ratio"] == 250.0
+
+
+def test_a_killed_run_is_marked_interrupted_on_resume(run, tmp_path, capsys):
+    """A run row left open by a process that died (kill -9) becomes interrupted, end unknown."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    d = tmp_path / "copy"
+    shutil.copytree(run.dir, d)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is now free: the process is gone
+    with store.Store.open_readonly(d) as s:
+        settings = s.settings()
+    with store.Store.open(d, settings) as s:
+        # What a killed run leaves: its start, no finish. One with pid and host (this
+        # version), one without (stores written before the host was recorded).
+        killed = s.start_run({"pid": dead.pid, "host": socket.gethostname(),
+                              "status": "running", "new_units": 0})
+        legacy = s.start_run({"pid": 1, "status": "running", "new_units": 0})
+    # Before any resume, the report already knows the first one is gone (no such pid here);
+    # of the second nothing is known.
+    report.write_report(d)
+    runs = {x["id"]: x for x in json.loads((d / "results.json").read_text())["runs"]}
+    assert runs[killed]["status"] == "interrupted" and runs[killed]["end_unknown"] is True
+    assert runs[legacy]["status"] == "running"
+    # Resuming holds the lock, so every open row belongs to a gone process.
+    common = [*run.common[:-1], str(d)]
+    assert cli.main(["study", *QUICK, *common]) == 0
+    r = json.loads((d / "results.json").read_text())
+    runs = {x["id"]: x for x in r["runs"]}
+    for i in (killed, legacy):
+        assert runs[i]["status"] == "interrupted"
+        assert runs[i]["finished"] is None and runs[i]["end_unknown"] is True
+    assert not [x for x in r["runs"] if x["status"] == "running"]
+    assert r["runs"][-1]["status"] == "finished"
+    assert "unknown (process gone)" in (d / "report.html").read_text()
+    with store.Store.open_readonly(d) as s:
+        stored = {x["id"]: x for x in s.runs()}
+    assert stored[killed]["status"] == "interrupted" and stored[killed]["end_unknown"]
+    # A later resume leaves them as they are.
+    assert cli.main(["study", *QUICK, *common]) == 0
+    with store.Store.open_readonly(d) as s:
+        assert {x["id"]: x for x in s.runs()}[killed] == stored[killed]
 
 
 def test_model_overrides_are_per_model():

@@ -6,7 +6,8 @@ import torch
 
 from elpagen import space
 from elpagen.models.base import ConfigError, ModelLoadError, load_model, resolve_config
-from elpagen.models.vae import ConditionalVAE, VAEConfig
+from elpagen.models import vae
+from elpagen.models.vae import ConditionalVAE, VAEConfig, vae_loss
 
 TINY = dict(hidden=(32, 32), steps=30, batch_size=64, device="cpu")
 
@@ -100,3 +101,38 @@ def test_conditions_on_class(train):
     d1 = np.abs(p - marg(train.codes_of_class(1))).sum()
     d10 = np.abs(p - marg(train.codes_of_class(10))).sum()
     assert d1 < d10
+
+
+def test_loss_by_hand():
+    """Squared error summed over features, closed-form KL summed over latent dims, both
+    averaged over the batch; only the KL term carries the weight."""
+    x = torch.tensor([[[1.0, 0.0, -1.0], [0.5, 0.5, 0.0]]], dtype=torch.float64)
+    x_hat = torch.tensor([[[0.0, 0.0, -1.0], [0.5, -0.5, 1.0]]], dtype=torch.float64)
+    mu = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]], dtype=torch.float64)
+    logvar = torch.tensor([[[0.0, np.log(2.0)], [0.0, 0.0]]], dtype=torch.float64)
+    rec = (1 + 2) / 2  # per sample: 1^2 and 1^2 + 1^2
+    # KL per sample = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar):
+    # 0.5 * ((1 + 1 - 1) + (0 + 2 - 1 - ln 2)) and 0.5 * ((0 + 1 - 1) + (4 + 1 - 1))
+    kl = ((1 - 0.5 * np.log(2.0)) + 2.0) / 2
+    assert (rec, kl) != pytest.approx((kl, rec))  # so a swapped weight shows
+    for w in (0.1, 2.0):
+        got = vae_loss(x, x_hat, mu, logvar, w)
+        assert got.shape == (1,)
+        # 0.1: 1.5 + 0.1 * 1.3267 = 1.6327 (weight ignored 2.827, on the wrong term 1.477)
+        assert got.item() == pytest.approx(rec + w * kl, rel=1e-12)
+
+
+def test_training_uses_the_configured_kl_weight(train, monkeypatch):
+    seen = []
+    real = vae.vae_loss
+
+    def spy(x, x_hat, mu, logvar, kl_weight):
+        out = real(x, x_hat, mu, logvar, kl_weight)
+        seen.append((kl_weight, out.detach().clone()))
+        return out
+
+    monkeypatch.setattr(vae, "vae_loss", spy)
+    m = ConditionalVAE(seed=[0, 1], **{**TINY, "steps": 2}, kl_weight=0.37).fit(train)
+    assert [w for w, _ in seen] == [0.37, 0.37]
+    # the recorded training loss is this loss, one value per member
+    assert m.history["loss"][0] == pytest.approx(seen[0][1].tolist())

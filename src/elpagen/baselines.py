@@ -1,4 +1,5 @@
-"""Baseline generators (METHOD 6): uniform random screening and per-site marginals."""
+"""Baseline generators (docs/method.md section 6): uniform random screening and per-site
+marginals."""
 
 from __future__ import annotations
 

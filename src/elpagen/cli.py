@@ -191,13 +191,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from elpagen import data, io
+    from elpagen import data, io, memory
     from elpagen.models.base import load_model
     from elpagen.models.registry import BASELINE_CLASSES
 
     target = data.check_class(args.target_class)
     if args.n <= 0:
         raise CLIError(f"-n must be a positive number of samples, got {args.n}")
+    # Before any work: the samples and their CSV text must fit in memory.
+    memory.check_fits(memory.samples_file_bytes(args.n), f"-n {args.n:,}",
+                      "ask for fewer samples (several runs with other --seed values add up)")
     out = io.check_output(args.output, args.overwrite)
     if args.model in BASELINE_CLASSES:
         train = _train(args)
@@ -213,8 +216,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
             "nor a model directory written by `elpagen train`"
         )
     t0 = time.perf_counter()
-    s = gen.sample(args.n, target, seed=args.seed, progress=not args.quiet)
-    io.write_samples(out, s.codes, overwrite=args.overwrite)
+    try:
+        s = gen.sample(args.n, target, seed=args.seed, progress=not args.quiet)
+        io.write_samples(out, s.codes, overwrite=args.overwrite)
+    except memory.OutOfMemoryError:
+        raise
+    except MemoryError:  # numpy's _ArrayMemoryError too: one line, not a traceback
+        raise memory.OutOfMemoryError(
+            f"out of memory drawing or writing {args.n:,} samples; ask for fewer with -n"
+        ) from None
     _log(f"wrote {s.n_valid:,} valid samples to {out} ({s.n_invalid:,} invalid proposals "
          f"dropped, {s.n_invalid / max(s.n_drawn, 1):.2%}) in {time.perf_counter() - t0:.1f} s")
     return 0

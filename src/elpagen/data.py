@@ -1,4 +1,4 @@
-"""The DFT training data (METHOD 3 and 9): loading, validation, A/B augmentation,
+"""The DFT training data (docs/method.md sections 3 and 9): loading, validation, A/B augmentation,
 energy classes, balanced batch sampling and training subsets.
 
 This module knows nothing of the full-space reference energies: models import it,

@@ -25,8 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elpagen import memory
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError, UserError
+
+#: ``Generator.sample`` gives up once this many consecutive rounds, together holding at
+#: least :data:`EMPTY_PROPOSALS` proposals, brought no valid composition: a valid fraction
+#: below about one in a million is a broken model (damaged weights, a diverged fit), and
+#: drawing on until ``max_rounds`` would take hours for nothing.
+EMPTY_ROUNDS = 3
+EMPTY_PROPOSALS = 1_000_000
 
 
 @dataclass
@@ -73,42 +81,76 @@ class Generator(ABC):
         max_rounds: int = 1000,
         progress: bool = False,
     ) -> Samples:
-        """Draw until ``n`` valid compositions exist (invalid ones are counted)."""
+        """Draw until ``n`` valid compositions exist (invalid ones are counted).
+
+        Raises :class:`~elpagen.memory.MemoryLimitError` up front when ``n`` samples cannot
+        fit in the available memory, :class:`~elpagen.memory.OutOfMemoryError` when memory
+        runs out anyway, and :class:`SamplingError` when no valid composition comes for
+        :data:`EMPTY_ROUNDS` rounds (:data:`EMPTY_PROPOSALS` proposals) or ``max_rounds``
+        rounds end short of ``n``.
+        """
         check_class(target_class)
         if n <= 0:
             raise InputError(f"number of samples must be positive, got {n}")
+        memory.check_fits(memory.sampling_bytes(n), f"{self.name}: drawing {n:,} samples",
+                          "ask for fewer samples")
         rng = np.random.default_rng(seed)
         chunks: list[np.ndarray] = []
         have = drawn = 0
+        empty_rounds = empty_drawn = 0  # the current run of rounds without a valid proposal
         bar = _progress(n, f"sampling {self.name}", progress)
-        for _ in range(max_rounds):
-            need = n - have
-            if need <= 0:
-                break
-            # Ask for a bit more than needed, scaled by the observed valid rate.
-            rate = have / drawn if drawn else 1.0
-            ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), 4_000_000))
-            raw = np.asarray(self.propose(ask, target_class, rng))
-            drawn_before = drawn
-            valid = raw[raw >= 0]
-            if have + len(valid) > n:
-                # Keep the order of draws: cut at the n-th valid one, count proposals up to it.
-                cut = np.flatnonzero(raw >= 0)[n - have - 1] + 1
-                raw = raw[:cut]
+        try:
+            for _ in range(max_rounds):
+                need = n - have
+                if need <= 0:
+                    break
+                # Ask for a bit more than needed, scaled by the observed valid rate.
+                rate = have / drawn if drawn else 1.0
+                ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), memory.MAX_ROUND))
+                raw = np.asarray(self.propose(ask, target_class, rng))
+                drawn_before = drawn
                 valid = raw[raw >= 0]
-            drawn = drawn_before + len(raw)
-            chunks.append(valid.astype(np.int32))
-            have += len(valid)
+                if have + len(valid) > n:
+                    # Keep the order of draws: cut at the n-th valid one, count proposals
+                    # up to it.
+                    cut = np.flatnonzero(raw >= 0)[n - have - 1] + 1
+                    raw = raw[:cut]
+                    valid = raw[raw >= 0]
+                drawn = drawn_before + len(raw)
+                chunks.append(valid.astype(np.int32))
+                have += len(valid)
+                if bar is not None:
+                    bar.update(len(valid))
+                if len(valid):
+                    empty_rounds = empty_drawn = 0
+                    continue
+                empty_rounds, empty_drawn = empty_rounds + 1, empty_drawn + len(raw)
+                if empty_rounds >= EMPTY_ROUNDS and empty_drawn >= EMPTY_PROPOSALS:
+                    raise SamplingError(
+                        f"{self.name}: no valid composition in the last {empty_drawn:,} "
+                        f"proposals ({empty_rounds} rounds; {have:,} of {n:,} valid so far); "
+                        "the model is broken (damaged weights or a diverged fit?): retrain it"
+                    )
+        except MemoryError:
+            raise memory.OutOfMemoryError(
+                f"{self.name}: out of memory after {have:,} of {n:,} valid samples "
+                f"({drawn:,} proposals); ask for fewer samples"
+            ) from None
+        finally:
             if bar is not None:
-                bar.update(len(valid))
-        if bar is not None:
-            bar.close()
+                bar.close()
         if have < n:
             raise SamplingError(
                 f"{self.name}: only {have} valid compositions after {drawn} proposals; "
                 "the model is not producing valid compositions (train it longer?)"
             )
-        return Samples(np.concatenate(chunks) if chunks else np.empty(0, np.int32), drawn)
+        try:
+            codes = np.concatenate(chunks) if chunks else np.empty(0, np.int32)
+        except MemoryError:
+            raise memory.OutOfMemoryError(
+                f"{self.name}: out of memory collecting {n:,} samples; ask for fewer samples"
+            ) from None
+        return Samples(codes, drawn)
 
     @classmethod
     def fit_many(

@@ -1,4 +1,4 @@
-"""Reference energies for the whole composition space: the "oracle" (METHOD 4).
+"""Reference energies for the whole composition space: the "oracle" (docs/method.md section 4).
 
 A kernel ridge regression (KRR) with the Laplacian kernel on the *unscaled* 8-D
 (row, group) vector and the L1 distance,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import metrics
-from elpagen.store import Store, atomic_write_bytes, dumps, now
+from elpagen.store import Store, atomic_write_bytes, dumps, now, process_gone
 
 RESULTS_FORMAT = "elpagen-study-results"
 RESULTS_VERSION = 1
@@ -204,6 +204,18 @@ def _sites(units, settings, ref) -> dict:
     }
 
 
+def _run_row(r: Mapping[str, Any]) -> dict[str, Any]:
+    """One row of the runs table. A run that never recorded its end (killed) is closed by
+    the next run of the study (store.close_stale_runs); until then it shows as
+    interrupted here too when its process is known to be gone (same host, no such pid)."""
+    row = {k: r.get(k) for k in ("id", "started", "finished", "status", "new_units", "seconds")}
+    row["end_unknown"] = bool(r.get("end_unknown"))
+    if row["finished"] is None and row["status"] == "running" and process_gone(r):
+        row["status"] = "interrupted"
+        row["end_unknown"] = True
+    return row
+
+
 def collect(store: Store) -> dict[str, Any]:
     """The results document (results.json) from the store."""
     from elpagen.study import plan
@@ -231,8 +243,7 @@ def collect(store: Store) -> dict[str, Any]:
                      "failed": sum(u["status"] != "ok" for u in units)},
         "settings": settings,
         "environment": env,
-        "runs": [{k: r.get(k) for k in ("id", "started", "finished", "status", "new_units",
-                                        "seconds")} for r in runs],
+        "runs": [_run_row(r) for r in runs],
         "oracle": oracle,
         "training_set": {
             "n": settings["n_train"],
@@ -844,6 +855,12 @@ def _figure(figs: Mapping[str, Mapping[str, str]], name: str) -> str:
             "</figcaption></figure>")
 
 
+def _finished(run: Mapping[str, Any]) -> str:
+    if run.get("finished"):
+        return str(run["finished"])
+    return "unknown (process gone)" if run.get("end_unknown") else "–"
+
+
 def render_html(r: Mapping[str, Any]) -> str:
     st = r["settings"]
     figs = {f["file"]: f for f in r["figures"]}
@@ -864,7 +881,7 @@ def render_html(r: Mapping[str, Any]) -> str:
                       for m, c in st["model_configs"].items())
     runs = "".join(
         f"<tr><td>{x['id']}</td><td>{html.escape(str(x['started']))}</td>"
-        f"<td>{html.escape(str(x['finished'] or '–'))}</td><td>{html.escape(str(x['status']))}"
+        f"<td>{html.escape(_finished(x))}</td><td>{html.escape(str(x['status']))}"
         f"</td><td>{x['new_units']}</td><td>{(x['seconds'] or 0):.0f}</td></tr>"
         for x in r["runs"]
     )

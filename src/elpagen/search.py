@@ -1,4 +1,4 @@
-"""Multi-objective hyperparameter search (METHOD 8) on Optuna: ``elpagen search``.
+"""Multi-objective hyperparameter search (docs/method.md section 8) on Optuna: ``elpagen search``.
 
 This module never imports :mod:`elpagen.oracle`: both objectives come from the training
 set alone, so the search cannot peek at the full-space reference energies
@@ -879,7 +879,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="W",
                    help="local worker processes sharing the study (default 1)")
     p.add_argument("--sampler", default="random", metavar="NAME",
-                   help="random (default, METHOD 8), tpe or nsga2")
+                   help="random (default, docs/method.md section 8), tpe or nsga2")
     p.add_argument("--protocol", default="fast", metavar="NAME",
                    help="budget the ranges are built on: fast (default) or paper")
     p.add_argument("--quick", action="store_true",

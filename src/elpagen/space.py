@@ -1,4 +1,4 @@
-"""The Elpasolite composition space ABC2D6 (METHOD 1-2).
+"""The Elpasolite composition space ABC2D6 (docs/method.md sections 1-2).
 
 Every composition is an ordered assignment of four element indices (0..38) to the
 sites (A, B, C, D). Its compact integer *code* is the base-39 number

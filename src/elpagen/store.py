@@ -13,8 +13,11 @@ Layout of ``DIR/study.sqlite`` (WAL journal, ``synchronous=FULL``):
 * ``units(key, experiment, model, target_class, train_size, seed, status, payload,
   seconds, finished)``: one row per finished work unit (one fit sampled and scored for
   one experiment); ``payload`` is JSON (metrics, curves, histograms, ...).
-* ``runs(id, started, finished, payload)``: one row per invocation (environment, how many
-  units it added, how it ended).
+* ``runs(id, started, finished, payload)``: one row per invocation (environment, pid and
+  host, how many units it added, how it ended). A run killed without a chance to record its
+  end (kill -9, power cut) stays open ("running", no finish time) until the next run of the
+  study, which holds the lock and so knows that process is gone: it marks the row
+  "interrupted" with an unknown end (:meth:`Store.close_stale_runs`).
 
 Every write is one transaction, so a crash or Ctrl-C leaves either the old or the new row,
 never half of one, and a full disk fails the write without touching what is stored. Two
@@ -30,6 +33,7 @@ import fcntl
 import json
 import math
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -166,6 +170,23 @@ class DirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def process_gone(run: Mapping[str, Any]) -> bool:
+    """True when the process of an open run row is known to be gone: it ran on this host
+    (``host`` recorded) and no process with its ``pid`` exists. Without a host, or on
+    another host, nothing is known (False). Needs no lock, so a report can ask it beside a
+    running study."""
+    pid, host = run.get("pid"), run.get("host")
+    if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists, owned by someone else
+        return False
+    return False
 
 
 def _read_pid(fd: int) -> int | None:
@@ -400,6 +421,30 @@ class Store:
         with self.transaction() as c:
             c.execute("UPDATE runs SET finished = ?, payload = ? WHERE id = ?",
                       (now(), dumps(payload), run_id))
+
+    def close_stale_runs(self) -> list[int]:
+        """Mark every open run (no finish time) as interrupted, its end time unknown.
+
+        Call it only while holding the study's :class:`DirLock`: the lock is exclusive and
+        dies with its process, so a run row still open then belongs to a process that is
+        gone (killed, or on a machine that went down). ``finished`` stays NULL (the end
+        time is not known); the payload gets ``status = "interrupted"`` and
+        ``end_unknown = True``. Returns the ids of the rows closed.
+        """
+        rows = self.conn.execute(
+            "SELECT id, payload FROM runs WHERE finished IS NULL ORDER BY id").fetchall()
+        stale = []
+        for run_id, payload in rows:
+            p = json.loads(payload)
+            if p.get("end_unknown"):
+                continue  # closed by an earlier run already
+            p.update(status="interrupted", end_unknown=True, closed=now())
+            stale.append((run_id, p))
+        if stale:
+            with self.transaction() as c:
+                c.executemany("UPDATE runs SET payload = ? WHERE id = ?",
+                              [(dumps(p), i) for i, p in stale])
+        return [i for i, _ in stale]
 
     # -- reading ------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

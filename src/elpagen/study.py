@@ -1,4 +1,4 @@
-"""The study: every experiment of METHOD section 7, resumable, into one directory.
+"""The study: every experiment of docs/method.md section 7, resumable, into one directory.
 
 ``elpagen study [--protocol fast|paper] [--seeds K] [--quick] [-o DIR]`` plans a list of
 *work units* with stable keys ``experiment/model/c<class>/n<size>/s<seed>``:
@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import socket
 import sys
 import time
 from collections import Counter
@@ -75,7 +76,7 @@ class Budget:
     overrides: Mapping[str, Mapping[str, Any]]
 
 
-#: METHOD section 7 as written.
+#: docs/method.md section 7 as written.
 FULL = Budget(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000), {})
 #: A first look and the test suite: tiny networks, few samples, same experiments and schema.
 QUICK = Budget(
@@ -487,8 +488,14 @@ def run_study(
             log(f"study in {d}: {len(units)} units planned, {len(units) - len(todo)} already "
                 f"stored, {len(todo)} to run ({protocol} protocol{', quick' if quick else ''}, "
                 f"{n_seeds} seed(s))")
+            # We hold the lock: a run row still open belongs to a process that is gone.
+            stale = store.close_stale_runs()
+            if stale:
+                log(f"run(s) {', '.join(map(str, stale))} ended without recording it (killed?): "
+                    "marked interrupted, end time unknown")
             run_id = store.start_run({"environment": experiments.environment(), "pid": os.getpid(),
-                                      "status": "running", "new_units": 0})
+                                      "host": socket.gethostname(), "status": "running",
+                                      "new_units": 0})
             new = 0
             status = "interrupted"
             try:
@@ -510,7 +517,8 @@ def run_study(
             finally:
                 try:
                     store.finish_run(run_id, {"environment": experiments.environment(),
-                                              "pid": os.getpid(), "status": status,
+                                              "pid": os.getpid(), "host": socket.gethostname(),
+                                              "status": status,
                                               "new_units": new,
                                               "seconds": time.perf_counter() - t_start})
                 except Exception:  # noqa: BLE001 - a full disk must not hide the first error
@@ -616,7 +624,7 @@ def add_cli(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "study", help="run every experiment of the study (resumable) and write the report",
-        description="Run every experiment of METHOD section 7 into DIR (a SQLite results "
+        description="Run every experiment of docs/method.md section 7 into DIR (a SQLite results "
                     "store; rerunning resumes) and write DIR/report.html, its figures and "
                     "DIR/results.json.",
     )

@@ -1,4 +1,4 @@
-"""Offline double deep-Q agent, one per target class (METHOD 6).
+"""Offline double deep-Q agent, one per target class (docs/method.md section 6).
 
 Episode: 8 steps fill the 8-D vector (row_A, group_A, row_B, ..., group_D) left to right.
 
@@ -13,10 +13,13 @@ Episode: 8 steps fill the 8-D vector (row_A, group_A, row_B, ..., group_D) left 
   one of the 1,974,024 compositions of the space.
 * Reward: 0 for t = 0..6; at the final step (t = 7) +1 when the composition's training
   class is the target class, -1 otherwise. Offline: transitions come only from training
-  compositions, drawn class-balanced (METHOD 3), with the step t uniform in 0..7.
+  compositions, drawn class-balanced (docs/method.md section 3).
 * Loss: (Q(s, a) - y)^2 with y = r + gamma * Q_target(s', argmax_{a' allowed} Q(s', a'))
-  (double DQN: the online net picks, the target net evaluates), no bootstrap at the end.
-  The target net is a copy of the online net, refreshed every ``target_sync`` updates.
+  (double DQN: the online net picks, the target net evaluates; :func:`td_targets`), no
+  bootstrap at the end. The target net is a copy of the online net, refreshed every
+  ``target_sync`` updates. What one batch holds is the setting ``batch_unit``
+  (:class:`DQNConfig`, :func:`td_loss`): ``batch_size`` single transitions (step t uniform
+  in 0..7) or ``batch_size`` whole episodes (all 8 steps, errors summed per episode).
 * Generation: every action is drawn from softmax(beta * Q(s, .)) over the allowed actions.
 
 Sampling at scale uses a *policy table*: the agent meets only 394,268 distinct non-terminal
@@ -32,7 +35,9 @@ acts step by step instead, running the network on the batch of states at every s
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -40,7 +45,18 @@ from torch import nn
 
 from elpagen import space
 from elpagen.data import TrainingSet
-from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.base import (
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    WIDTHS,
+    ConfigError,
+    Setting,
+    TorchEnsembleGenerator,
+    ValidatedConfig,
+)
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import progress_steps
 
@@ -53,8 +69,32 @@ _ROW_MEMBERS = np.zeros((space.N_ELEMENTS, N_ACTIONS), dtype=np.int32)
 _ROW_MEMBERS[np.arange(space.N_ELEMENTS), space.ROW - 1] = 1
 
 
+#: Values of :attr:`DQNConfig.batch_unit`.
+BATCH_UNITS = ("transition", "episode")
+
+
 @dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(ValidatedConfig):
+    """Settings of the agent. The defaults are the paper's, except ``batch_unit``.
+
+    ``batch_unit`` says what ``batch_size`` counts:
+
+    * ``"transition"``: ``batch_size`` single transitions, each a class-balanced training
+      composition with a step t uniform in 0..7; loss = mean squared TD error.
+    * ``"episode"``: ``batch_size`` class-balanced compositions, each contributing all 8
+      transitions of its episode (``batch_size * 8`` per update); loss = squared TD errors
+      *summed* over the episode's state-action pairs (the paper's Eq. 15), averaged over
+      the episodes.
+
+    ``"episode"`` is the faithful reading: Eq. 15 sums over the pairs of an episode, the
+    offline data are compositions (one episode each), and the paper's batch of 250 is not
+    a multiple of 8, so it cannot count transitions drawn as whole episodes. Both units
+    have the same expected gradient up to the factor 8 (t is uniform), which Adam divides
+    out; they differ in the transitions seen per update (8x) and in their correlation.
+    The default stays ``"transition"`` so that models saved before the setting existed load
+    with the unit they were trained with; the ``paper`` protocol sets ``"episode"``.
+    """
+
     hidden: tuple[int, ...] = (512, 512, 512, 512, 512)
     steps: int = 800_000
     batch_size: int = 250
@@ -64,6 +104,23 @@ class DQNConfig:
     beta: float = 5.0  # inverse temperature of the sampling policy softmax(beta * Q)
     layer_norm: bool = True
     tabulated: bool = True  # sample from the exact policy table (else step by step)
+    batch_unit: str = "transition"  # what batch_size counts: see the class docstring
+
+    # Ranges of the other settings, checked by ValidatedConfig.validate.
+    SETTINGS: ClassVar[dict[str, Setting]] = {
+        "hidden": WIDTHS, "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE,
+        "gamma": PROBABILITY, "target_sync": POSITIVE_INT, "beta": NON_NEGATIVE,
+        "layer_norm": FLAG, "tabulated": FLAG,
+    }
+
+    def validate(self) -> None:
+        """The range checks of ValidatedConfig, then ``batch_unit`` (a choice, not a range)."""
+        super().validate()
+        if self.batch_unit not in BATCH_UNITS:
+            raise ConfigError(
+                f"invalid setting batch_unit={self.batch_unit!r}: must be one of "
+                f"{', '.join(map(repr, BATCH_UNITS))}"
+            )
 
 
 # --------------------------------------------------------------------------- states, masks
@@ -149,6 +206,42 @@ class PolicyTable:
         return self.codes[np.minimum(i, len(self.codes) - 1)].astype(np.int64)
 
 
+# --------------------------------------------------------------------------- the loss
+
+
+@torch.no_grad()
+def td_targets(
+    online: Callable[[torch.Tensor], torch.Tensor],
+    target: Callable[[torch.Tensor], torch.Tensor],
+    s_next: torch.Tensor,
+    allowed_next: torch.Tensor,
+    reward: torch.Tensor,
+    done: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Double-DQN targets y = r + gamma * Q_target(s', argmax_{a' allowed} Q_online(s', a')).
+
+    The online net picks the next action among the allowed ones, the target net evaluates
+    it; a final transition (``done``) gets y = r, no bootstrap. Shapes: ``s_next``
+    (K, M, 16), ``allowed_next`` (K, M, 8) bool, ``reward`` and ``done`` (K, M); the nets
+    map (K, M, 16) to (K, M, 8).
+    """
+    q_online = online(s_next).masked_fill(~allowed_next, -torch.inf)
+    a_next = q_online.argmax(-1, keepdim=True)  # online net picks ...
+    q_next = target(s_next).gather(-1, a_next)[..., 0]  # ... target evaluates
+    return reward + gamma * torch.where(done, 0.0, q_next)
+
+
+def td_loss(q_sa: torch.Tensor, y: torch.Tensor, per_unit: int) -> torch.Tensor:
+    """Per-member loss (K,) of (K, M) Q-values and targets, M = units * per_unit.
+
+    Squared errors are summed over each unit's ``per_unit`` consecutive transitions (8 for
+    an episode, Eq. 15; 1 for a single transition) and averaged over the units.
+    """
+    sq = (q_sa - y) ** 2
+    return sq.unflatten(-1, (-1, per_unit)).sum(-1).mean(-1)
+
+
 # --------------------------------------------------------------------------- the agent
 
 
@@ -159,7 +252,8 @@ class DQNAgent(TorchEnsembleGenerator):
     conditional = False
     Config = DQNConfig
     PROTOCOLS = {
-        "paper": DQNConfig(),
+        # paper: a batch of 250 episodes, Eq. 15 (DQNConfig, docs/protocols.md).
+        "paper": DQNConfig(batch_unit="episode"),
         # fast: see docs/protocols.md for the evidence behind these budgets.
         "fast": DQNConfig(hidden=(128, 128, 128, 128, 128), steps=10_000, batch_size=256, lr=5e-4),
     }
@@ -194,32 +288,35 @@ class DQNAgent(TorchEnsembleGenerator):
         rand = MemberRandom(self.seeds, dev)
         batches = BalancedBatches(train.balanced_weights(), rand, c.batch_size)
         opt = torch.optim.Adam(q_net.parameters(), lr=c.lr)
+        episodes = c.batch_unit == "episode"
+        per_unit = N_STEPS if episodes else 1
+        # Episode unit: steps 0..7 of the 1st composition, then of the 2nd, ... (episode-major,
+        # as td_loss expects).
+        all_steps = pos.repeat(c.batch_size).expand(self.k, -1)  # (K, B * 8)
         losses: list[list[float]] = []
         for step in progress_steps(c.steps, f"rl x{self.k}", self.progress):
             if step % c.target_sync == 0:
                 sync(target_net, q_net)
-            # Transitions: composition idx (balanced), step t uniform; each member its own.
-            idx = torch.from_numpy(batches.next()).to(dev)  # (K, B)
-            t_np = np.stack([g.integers(0, N_STEPS, size=c.batch_size) for g in rand.np])
-            t = torch.from_numpy(t_np).to(dev)
-            x = x_all[idx]  # (K, B, 8)
+            # Compositions drawn class-balanced, each member its own (K, B).
+            idx = torch.from_numpy(batches.next()).to(dev)
+            if episodes:  # every step of each composition: M = B * 8 transitions
+                idx, t = idx.repeat_interleave(N_STEPS, dim=1), all_steps
+            else:  # one step t uniform in 0..7 per composition: M = B (same member stream)
+                t_np = np.stack([g.integers(0, N_STEPS, size=c.batch_size) for g in rand.np])
+                t = torch.from_numpy(t_np).to(dev)
+            x = x_all[idx]  # (K, M, 8)
             filled = (pos < t[..., None]).to(dtype)  # positions filled before the action
             filled_next = (pos <= t[..., None]).to(dtype)
             s = torch.cat([x * filled, filled], -1)
             s_next = torch.cat([x * filled_next, filled_next], -1)
-            a = a_all[idx].gather(-1, t[..., None])  # (K, B, 1) the true value at position t
+            a = a_all[idx].gather(-1, t[..., None])  # (K, M, 1) the true value at position t
             done = t == N_STEPS - 1
             r = torch.where(done, r_all[idx], 0.0)
-
-            with torch.no_grad():
-                allowed_next = mask_all[idx, t + 1]  # (K, B, 8); all False when done
-                q_online = q_net(s_next).masked_fill(~allowed_next, -torch.inf)
-                a_next = q_online.argmax(-1, keepdim=True)  # online net picks ...
-                q_next = target_net(s_next).gather(-1, a_next)[..., 0]  # ... target evaluates
-                y = r + c.gamma * torch.where(done, 0.0, q_next)
+            allowed_next = mask_all[idx, t + 1]  # (K, M, 8); all False when done
+            y = td_targets(q_net, target_net, s_next, allowed_next, r, done, c.gamma)
 
             q_sa = q_net(s).gather(-1, a)[..., 0]
-            loss_k = ((q_sa - y) ** 2).mean(-1)  # (K,)
+            loss_k = td_loss(q_sa, y, per_unit)  # (K,)
             opt.zero_grad(set_to_none=True)
             # Summing member losses keeps every member's gradient exactly its own.
             loss_k.sum().backward()

@@ -153,7 +153,7 @@ class BalancedBatches:
     """Class-balanced batch indices for K members, pre-drawn in blocks for speed.
 
     Each member draws with probability inversely proportional to its composition's
-    class frequency (METHOD 3) from its own numpy stream.
+    class frequency (docs/method.md section 3) from its own numpy stream.
     """
 
     def __init__(self, weights: np.ndarray, rand: MemberRandom, batch: int, block: int = 200):

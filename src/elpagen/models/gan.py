@@ -1,4 +1,5 @@
-"""Conditional Wasserstein GAN with gradient penalty (METHOD 6; Gulrajani et al. 2017).
+"""Conditional Wasserstein GAN with gradient penalty (docs/method.md section 6; Gulrajani et
+al. 2017).
 
 Generator and critic: one hidden layer of 512 with LeakyReLU(0.2), no normalisation (a
 gradient-penalty critic must not use batch-dependent normalisation, and the paper uses no
@@ -16,8 +17,8 @@ Training per member, for every generator update:
 
 Critic and generator have their own Adam optimiser, betas (0.5, 0.9): the setting of the
 public WGAN-GP code (gan_toy.py, gan_mnist.py of Gulrajani et al.); Algorithm 1 of the
-WGAN-GP paper lists (0, 0.9), and METHOD 6 names only the learning rate. Both betas are
-settings (``beta1``, ``beta2``). The fast protocol raises lr and batch for a CPU budget
+WGAN-GP paper lists (0, 0.9), and docs/method.md section 6 names only the learning rate. Both
+betas are settings (``beta1``, ``beta2``). The fast protocol raises lr and batch for a CPU budget
 (evidence in docs/protocols.md).
 
 Members never interact: the loss is the sum of member losses, and because the critic has
@@ -28,6 +29,7 @@ per-sample gradient (tests/test_gan.py checks both).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,7 +38,17 @@ from torch.nn import functional as F
 
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
-from elpagen.models.base import ConfigError, TorchEnsembleGenerator
+from elpagen.models.base import (
+    ADAM_BETA,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    WIDTHS,
+    ConfigError,
+    Setting,
+    TorchEnsembleGenerator,
+    ValidatedConfig,
+)
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import progress_steps
 
@@ -45,7 +57,7 @@ HISTORY_EVERY = 100
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(ValidatedConfig):
     hidden: tuple[int, ...] = (512,)
     noise: int = 8
     gp_weight: float = 10.0
@@ -55,6 +67,12 @@ class GANConfig:
     lr: float = 1e-5
     beta1: float = 0.5
     beta2: float = 0.9
+
+    SETTINGS: ClassVar[dict[str, Setting]] = {
+        "hidden": WIDTHS, "noise": POSITIVE_INT, "gp_weight": NON_NEGATIVE,
+        "critic_steps": POSITIVE_INT, "steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
+        "lr": POSITIVE, "beta1": ADAM_BETA, "beta2": ADAM_BETA,
+    }
 
 
 def critic_input(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -79,6 +97,19 @@ def gradient_penalty(
     # per-sample gradient of each member: no cross-member or cross-sample terms.
     (grad,) = torch.autograd.grad(d.sum(), x_hat, create_graph=True)
     return ((grad.norm(dim=-1) - 1.0) ** 2).mean(-1)
+
+
+def critic_loss(
+    d_real: torch.Tensor, d_fake: torch.Tensor, gp: torch.Tensor, gp_weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member critic loss and Wasserstein estimate, both (K,).
+
+    The critic maximises ``w = mean D(real) - mean D(fake)``, so it minimises
+    ``-w + gp_weight * gp``. ``d_real``, ``d_fake``: (K, B, 1) critic outputs; ``gp``: (K,)
+    from :func:`gradient_penalty`.
+    """
+    w = d_real.mean((1, 2)) - d_fake.mean((1, 2))
+    return -w + gp, w
 
 
 class ConditionalWGAN(TorchEnsembleGenerator):
@@ -129,9 +160,8 @@ class ConditionalWGAN(TorchEnsembleGenerator):
                 eps = rand.uniform(b, 1)
                 # One critic pass over real and fake together (fewer, larger matmuls).
                 d = critic(critic_input(torch.cat([x, fake], 1), torch.cat([y, y], 1)))
-                w_k = d[:, :b].mean((1, 2)) - d[:, b:].mean((1, 2))  # Wasserstein estimate
                 gp_k = gradient_penalty(critic, x, fake, y, eps)
-                loss_d = -w_k + c.gp_weight * gp_k  # (K,)
+                loss_d, w_k = critic_loss(d[:, :b], d[:, b:], gp_k, c.gp_weight)  # (K,) each
                 opt_d.zero_grad(set_to_none=True)
                 # Summing member losses keeps every member's gradient exactly its own.
                 loss_d.sum().backward()

@@ -1,4 +1,4 @@
-"""Conditional variational autoencoder (METHOD 6).
+"""Conditional variational autoencoder (docs/method.md section 6).
 
 Encoder and decoder: 2 hidden layers of 256 with layer normalisation and LeakyReLU(0.2).
 The encoder sees the scaled 8-D vector and the one-hot class; the decoder a latent
@@ -10,6 +10,7 @@ both averaged over the batch. Generation: z ~ N(0, 1) with the target one-hot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -18,13 +19,22 @@ from torch.nn import functional as F
 
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
-from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.base import (
+    FLAG,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    WIDTHS,
+    Setting,
+    TorchEnsembleGenerator,
+    ValidatedConfig,
+)
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import progress_steps
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(ValidatedConfig):
     hidden: tuple[int, ...] = (256, 256)
     latent: int = 8
     kl_weight: float = 0.1
@@ -32,6 +42,29 @@ class VAEConfig:
     batch_size: int = 500
     lr: float = 1e-3
     layer_norm: bool = True
+
+    SETTINGS: ClassVar[dict[str, Setting]] = {
+        "hidden": WIDTHS, "latent": POSITIVE_INT, "kl_weight": NON_NEGATIVE,
+        "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE, "layer_norm": FLAG,
+    }
+
+
+def vae_loss(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    kl_weight: float,
+) -> torch.Tensor:
+    """Per-member loss (K,): ||x_hat - x||^2 + kl_weight * KL(N(mu, exp(logvar)) || N(0, 1)).
+
+    ``x``, ``x_hat``: (K, B, 8); ``mu``, ``logvar``: (K, B, latent). The squared error is
+    summed over the features, the closed-form KL over the latent dimensions; both are
+    averaged over the batch.
+    """
+    rec = ((x_hat - x) ** 2).sum(-1).mean(-1)
+    kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)).mean(-1)
+    return rec + kl_weight * kl
 
 
 class ConditionalVAE(TorchEnsembleGenerator):
@@ -73,9 +106,7 @@ class ConditionalVAE(TorchEnsembleGenerator):
             mu, logvar = nets["encoder"](torch.cat([x, y], -1)).chunk(2, dim=-1)
             z = mu + rand.normal(c.batch_size, c.latent) * torch.exp(0.5 * logvar)
             x_hat = nets["decoder"](torch.cat([z, y], -1))
-            rec = ((x_hat - x) ** 2).sum(-1).mean(-1)  # (K,)
-            kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)).mean(-1)
-            loss_k = rec + c.kl_weight * kl
+            loss_k = vae_loss(x, x_hat, mu, logvar, c.kl_weight)  # (K,)
             opt.zero_grad(set_to_none=True)
             # Summing member losses keeps every member's gradient exactly its own.
             loss_k.sum().backward()
