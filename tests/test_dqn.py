@@ -282,7 +282,8 @@ def test_training_loop_feeds_the_target(train, monkeypatch, unit):
     real = dqn.td_targets
 
     def spy(online, target, s_next, allowed_next, reward, done, gamma):
-        same = all(torch.equal(p, q) for p, q in zip(online.parameters(), target.parameters()))
+        pairs = zip(online.parameters(), target.parameters(), strict=True)
+        same = all(torch.equal(p, q) for p, q in pairs)
         calls.append((online, target, same, s_next.clone(), allowed_next, reward, done, gamma))
         return real(online, target, s_next, allowed_next, reward, done, gamma)
 

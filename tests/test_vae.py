@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from elpagen import space
-from elpagen.models.base import ConfigError, ModelLoadError, load_model, resolve_config
 from elpagen.models import vae
+from elpagen.models.base import ConfigError, ModelLoadError, load_model, resolve_config
 from elpagen.models.vae import ConditionalVAE, VAEConfig, vae_loss
 
 TINY = dict(hidden=(32, 32), steps=30, batch_size=64, device="cpu")

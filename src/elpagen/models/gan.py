@@ -109,7 +109,7 @@ def critic_loss(
     from :func:`gradient_penalty`.
     """
     w = d_real.mean((1, 2)) - d_fake.mean((1, 2))
-    return -w + gp, w
+    return -w + gp_weight * gp, w
 
 
 class ConditionalWGAN(TorchEnsembleGenerator):
