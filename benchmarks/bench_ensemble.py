@@ -16,7 +16,7 @@ import torch
 
 from elpagen import data
 from elpagen.experiments import environment
-from elpagen.models.registry import MODEL_CLASSES
+from elpagen.registry import MODEL_CLASSES
 
 
 def _sync(device: torch.device) -> None:

@@ -11,7 +11,7 @@ from scipy import stats
 
 from elpagen import space
 from elpagen.models import dqn
-from elpagen.models.base import ConfigError, load_model, resolve_config
+from elpagen.models.base import ConfigError, resolve_config
 from elpagen.models.dqn import (
     N_STEPS,
     DQNAgent,
@@ -21,6 +21,7 @@ from elpagen.models.dqn import (
     td_loss,
     td_targets,
 )
+from elpagen.registry import load_model
 
 TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}
 

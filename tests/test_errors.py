@@ -32,8 +32,9 @@ def one_line_error(capsys, *argv, match=""):
 
 
 def test_every_domain_error_is_a_user_error():
-    from elpagen import experiments, generator, space, store, study
+    from elpagen import experiments, generator, space, study
     from elpagen.models import base
+    from elpagen.study import store
 
     for cls in (data.DataError, io.OutputError, io.SamplesFileError, space.UnknownElementError,
                 experiments.UnknownModelError, base.ModelLoadError, base.ConfigError,
@@ -49,7 +50,9 @@ def test_a_bug_keeps_its_traceback(capsys, monkeypatch):
     def broken(_args):
         raise ValueError("operands could not be broadcast together")
 
-    monkeypatch.setattr(cli, "cmd_data", broken)
+    from elpagen.cli import data as data_cmds
+
+    monkeypatch.setattr(data_cmds, "cmd_data", broken)
     code, _, err = run(capsys, "data")
     assert code == cli.EXIT_BUG == 3
     assert "Traceback" in err and "operands could not be broadcast" in err
@@ -61,13 +64,14 @@ def test_faulthandler_reports_a_native_crash(tmp_path):
     code = (
         "import ctypes, sys\n"
         "from elpagen import cli\n"
-        "cli.cmd_data = lambda args: ctypes.string_at(0)\n"
+        "from elpagen.cli import data\n"
+        "data.cmd_data = lambda args: ctypes.string_at(0)\n"
         "sys.exit(cli.main(['data']))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120, cwd=tmp_path)
     assert r.returncode != 0
-    assert "Fatal Python error" in r.stderr and "cli.py" in r.stderr
+    assert "Fatal Python error" in r.stderr and "cli/main.py" in r.stderr
 
 
 def test_threads_default_and_override(monkeypatch):

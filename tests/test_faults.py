@@ -16,11 +16,11 @@ import torch
 from elpagen import cli, generator, memory
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.errors import InputError, UserError
-from elpagen.models.base import ConfigError, ModelLoadError, load_model, resolve_config
+from elpagen.models.base import ConfigError, ModelLoadError, resolve_config
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
-from elpagen.models.registry import MODEL_CLASSES
 from elpagen.models.vae import ConditionalVAE
+from elpagen.registry import MODEL_CLASSES, load_model
 
 TINY = dict(hidden=(16, 16), steps=20, batch_size=32, device="cpu")
 

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from elpagen import cli, search
 from elpagen.models.base import resolve_config
-from elpagen.models.registry import MODEL_CLASSES
+from elpagen.registry import MODEL_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ELPAGEN_TEST_POSTGRES_URL")

@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from elpagen import cli, report, space, store, study
+from elpagen import cli, report, space, study
+from elpagen.study import store
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
 
@@ -37,7 +38,7 @@ def run(tmp_path_factory, data_path, cache_dir, reference):
     d = tmp_path_factory.mktemp("study") / "out"
     common = ["--data", str(data_path), "--cache-dir", str(cache_dir), "-o", str(d)]
     calls = {"n": 0}
-    original = study._Runner.run
+    original = study.Runner.run
 
     def ctrl_c_in_unit_4(self, unit, gen):
         calls["n"] += 1
@@ -46,7 +47,7 @@ def run(tmp_path_factory, data_path, cache_dir, reference):
         return original(self, unit, gen)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(study._Runner, "run", ctrl_c_in_unit_4)
+        mp.setattr(study.Runner, "run", ctrl_c_in_unit_4)
         assert cli.main(["study", *QUICK, *common]) == cli.EXIT_INTERRUPTED
     interrupted = _rows(d)
     assert cli.main(["study", *QUICK, *common]) == 0

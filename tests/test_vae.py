@@ -6,8 +6,9 @@ import torch
 
 from elpagen import space
 from elpagen.models import vae
-from elpagen.models.base import ConfigError, ModelLoadError, load_model, resolve_config
+from elpagen.models.base import ConfigError, ModelLoadError, resolve_config
 from elpagen.models.vae import ConditionalVAE, VAEConfig, vae_loss
+from elpagen.registry import load_model
 
 TINY = dict(hidden=(32, 32), steps=30, batch_size=64, device="cpu")
 

@@ -20,7 +20,7 @@ from elpagen import __version__, metrics
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
 from elpagen.generator import Generator
-from elpagen.models.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
+from elpagen.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
 
 METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -19,6 +20,33 @@ from elpagen.errors import InputError
 
 class OutputError(InputError):
     """An output path that cannot or must not be written."""
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays, paths and sets."""
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` with numpy values, paths and tuples turned into plain JSON types (recursive)."""
+    return json.loads(json.dumps(obj, default=json_default))
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """JSON text of ``obj`` (numpy values and paths allowed): the one JSON writer."""
+    return json.dumps(obj, indent=indent, default=json_default)
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:

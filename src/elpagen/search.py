@@ -159,7 +159,7 @@ SPACES: dict[str, tuple[Dim, ...]] = {
 
 
 def _model_class(model: str) -> type:
-    from elpagen.models.registry import MODEL_CLASSES
+    from elpagen.registry import MODEL_CLASSES
 
     return MODEL_CLASSES[model]
 

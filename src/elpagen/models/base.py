@@ -155,6 +155,45 @@ class ValidatedConfig:
                 object.__setattr__(self, f.name, rule.check(f.name, getattr(self, f.name)))
 
 
+def config_docs(config_cls: type) -> dict[str, str]:
+    """The docstring under each field of a config dataclass (CleanRL's habit), by name.
+
+    Read from the class source with ``ast``: a string literal right after an annotated
+    assignment documents that field. Fields without one map to "".
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    docs = {f.name: "" for f in dataclasses.fields(config_cls)}
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
+    except (OSError, TypeError):  # no source (frozen app): no docs, still the names
+        return docs
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for stmt, nxt in zip(body, body[1:], strict=False):
+        if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str) and stmt.target.id in docs):
+            docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def settings_table(model_cls: type) -> list[dict[str, Any]]:
+    """Every setting of a model: name, type, default per protocol, allowed range, doc."""
+    docs = config_docs(model_cls.Config)
+    rules = getattr(model_cls.Config, "SETTINGS", {})
+    rows = []
+    for f in dataclasses.fields(model_cls.Config):
+        rows.append({
+            "key": f.name,
+            "defaults": {p: getattr(cfg, f.name) for p, cfg in model_cls.PROTOCOLS.items()},
+            "range": rules[f.name].describe() if f.name in rules else "",
+            "doc": docs[f.name],
+        })
+    return rows
+
+
 def resolve_config(
     config_cls: type,
     protocols: Mapping[str, Any],
@@ -427,12 +466,17 @@ def _check_manifest(manifest: Any, mf: Path) -> None:
             raise bad("no SHA-256 of the weights")
 
 
-def load_model(directory: str | os.PathLike, device: str | None = "auto"):
-    """Load a saved model directory (any built-in model); clear errors otherwise.
+def load_directory(
+    directory: str | os.PathLike,
+    classes: Mapping[str, type[TorchEnsembleGenerator]],
+    device: str | None = "auto",
+) -> TorchEnsembleGenerator:
+    """Load a saved model directory whose model is one of ``classes`` (name -> class).
 
     The weights must match the SHA-256 recorded in model.json (format 2) and be finite.
+    Users call :func:`elpagen.registry.load_model`, which passes the built-in models.
     """
-    from elpagen.models.registry import MODEL_CLASSES
+    MODEL_CLASSES = classes  # noqa: N806 - the registry's table, passed down
 
     d = Path(directory)
     mf = d / MANIFEST

@@ -58,15 +58,26 @@ HISTORY_EVERY = 100
 
 @dataclass(frozen=True)
 class GANConfig(ValidatedConfig):
+    """Settings of the conditional WGAN-GP (``--set KEY=VALUE``; the defaults are the paper's)."""
+
     hidden: tuple[int, ...] = (512,)
+    """Widths of the hidden layers of the generator and of the critic."""
     noise: int = 8
+    """Dimension of the generator's input noise."""
     gp_weight: float = 10.0
+    """Weight of the gradient penalty (||grad D|| - 1)^2 in the critic loss."""
     critic_steps: int = 5
-    steps: int = 200_000  # generator updates
+    """Critic updates per generator update."""
+    steps: int = 200_000
+    """Generator updates."""
     batch_size: int = 100
+    """Compositions per batch, drawn with probability inverse to their class size."""
     lr: float = 1e-5
+    """Adam learning rate of both networks."""
     beta1: float = 0.5
+    """Adam beta1 of both networks."""
     beta2: float = 0.9
+    """Adam beta2 of both networks."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
         "hidden": WIDTHS, "noise": POSITIVE_INT, "gp_weight": NON_NEGATIVE,

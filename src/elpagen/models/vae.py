@@ -35,13 +35,22 @@ from elpagen.models.training import progress_steps
 
 @dataclass(frozen=True)
 class VAEConfig(ValidatedConfig):
+    """Settings of the conditional VAE (``--set KEY=VALUE``; the defaults are the paper's)."""
+
     hidden: tuple[int, ...] = (256, 256)
+    """Widths of the encoder's hidden layers (the decoder mirrors them)."""
     latent: int = 8
+    """Dimension of the latent space."""
     kl_weight: float = 0.1
+    """Weight of the KL term against the reconstruction error in the loss."""
     steps: int = 10_000
+    """Parameter updates (each on one class-balanced batch)."""
     batch_size: int = 500
+    """Compositions per batch, drawn with probability inverse to their class size."""
     lr: float = 1e-3
+    """Adam learning rate."""
     layer_norm: bool = True
+    """Layer normalisation after each hidden layer."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
         "hidden": WIDTHS, "latent": POSITIVE_INT, "kl_weight": NON_NEGATIVE,

@@ -36,7 +36,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -384,10 +384,15 @@ class Store:
             )
 
     def put_fit(self, key: str, payload: Mapping[str, Any]) -> None:
+        self.put_fits([key], payload)
+
+    def put_fits(self, keys: Sequence[str], payload: Mapping[str, Any]) -> None:
+        """One fit record per key (the members of one ensemble), in one transaction."""
         with self.transaction() as c:
-            c.execute(
+            stamp = now()
+            c.executemany(
                 "INSERT OR REPLACE INTO fits(key, payload, finished) VALUES (?, ?, ?)",
-                (key, dumps(payload), now()),
+                [(key, dumps(payload), stamp) for key in keys],
             )
 
     def put_unit(

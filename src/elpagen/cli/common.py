@@ -1,0 +1,106 @@
+"""Options, loading and output helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from elpagen.errors import UsageError
+from elpagen.io import json_default
+
+#: Exit codes: bad input (a UserError), a bug (any other exception), Ctrl-C.
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+#: A user-facing error raised by the command layer itself: one line, exit code 2.
+CLIError = UsageError
+
+
+def log(msg: str) -> None:
+    """Progress and status lines go to stderr (stdout is for results)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def emit_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=json_default))
+
+
+def load_train(args: argparse.Namespace):
+    from elpagen import data
+
+    return data.load_training_set(args.data, verify=not args.no_verify)
+
+
+def load_reference(args: argparse.Namespace, train, *, rebuild: bool = False):
+    from elpagen import oracle
+
+    t0 = time.perf_counter()
+    ref, loaded = oracle.load_or_build(
+        train, cache_dir=args.cache_dir, rebuild=rebuild, progress=not args.quiet
+    )
+    if not args.quiet:
+        how = "loaded from cache" if loaded else "built"
+        log(f"reference energies {how} in {time.perf_counter() - t0:.1f} s")
+    return ref, loaded
+
+
+def parse_overrides(pairs: Sequence[str] | None, config_file: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if config_file:
+        p = Path(config_file)
+        if not p.is_file():
+            raise CLIError(f"config file not found: {p}")
+        try:
+            cfg = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise CLIError(f"config file {p} is not JSON ({e.msg}, line {e.lineno})") from None
+        if not isinstance(cfg, dict):
+            raise CLIError(f"config file {p} must hold a JSON object of settings")
+        # Accept both {"settings": {...}} (as written by `search --export-best`) and a flat object.
+        out.update(cfg.get("settings", cfg))
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise CLIError(f"--set expects KEY=VALUE, got {pair!r}")
+        k, v = pair.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def resolve_jobs(jobs: int | None, n_models: int) -> int:
+    """Models fitted at once: ``--jobs``, else one per available core."""
+    from elpagen import threads
+
+    if jobs is None:
+        return max(1, min(n_models, threads.available_cores()))
+    if jobs < 1:
+        raise CLIError(f"--jobs must be 1 or more, got {jobs}")
+    return jobs
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="PATH",
+                   help="DFT CSV file (default: $ELPAGEN_DATA)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="accept a DFT file other than the published one (no checksum check)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="where reference energies are cached (default: user cache dir, "
+                        "or $ELPAGEN_CACHE)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--threads", type=int, metavar="N", default=None,
+                   help="CPU threads per process (default 1, or $ELPAGEN_THREADS; 0 = all "
+                        "cores): one thread holds up best on a shared machine")
+
+
+def add_train_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
+                   help="training budgets: published (paper) or CPU-friendly (fast)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one setting of the protocol (repeatable), e.g. --set steps=500")
+    p.add_argument("--config", metavar="FILE", help="JSON file of settings to override")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda (default auto)")

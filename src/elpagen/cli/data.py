@@ -1,0 +1,127 @@
+"""`elpagen data`, `oracle` and `evaluate`: the training data, the reference energies, scores."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from elpagen.cli.common import (
+    CLIError,
+    add_common,
+    emit_json,
+    load_reference,
+    load_train,
+)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from elpagen import data, space
+
+    dft = data.load_dft(args.data, verify=not args.no_verify)
+    train = data.training_set(dft)
+    el = train.elements
+    # (4, 39) counts of each element on each site, computed once for JSON and the table.
+    counts = np.stack([np.bincount(el[:, s], minlength=space.N_ELEMENTS) for s in range(4)])
+    freqs = {
+        site: {space.ELEMENTS[z]: int(n) for z, n in enumerate(counts[s]) if n}
+        for s, site in enumerate(space.SITES)
+    }
+    out = {
+        "path": dft.path,
+        "sha256": dft.sha256,
+        "raw": len(dft),
+        "twin_pairs": data.n_twin_pairs(dft),
+        "augmented": len(train),
+        "energy_min": float(dft.energies.min()),
+        "energy_max": float(dft.energies.max()),
+        "class_width": train.energy_classes.width,
+        "class_edges": train.energy_classes.edges.round(4).tolist(),
+        "class_counts": {str(i + 1): int(n) for i, n in enumerate(train.class_counts())},
+        "site_element_counts": freqs,
+    }
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"DFT file      {dft.path}")
+    print(f"rows          {out['raw']:,} ({out['twin_pairs']} A/B twin pairs)")
+    print(f"augmented     {out['augmented']:,} unique compositions")
+    print(f"energies      {out['energy_min']:.4f} .. {out['energy_max']:.4f} eV/atom, "
+          f"10 classes of {out['class_width']:.4f} eV/atom")
+    print("class counts  " + "  ".join(f"{k}:{v}" for k, v in out["class_counts"].items()))
+    print("per-site element counts (augmented set):")
+    print("      " + "".join(f"{s:>6}" for s in space.SITES))
+    for z, sym in enumerate(space.ELEMENTS):
+        print(f"{sym:<6}" + "".join(f"{int(counts[s, z]):>6}" for s in range(4)))
+    return 0
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from elpagen import metrics
+
+    train = load_train(args)
+    t0 = time.perf_counter()
+    ref, loaded = load_reference(args, train, rebuild=args.rebuild)
+    sizes = metrics.class_sizes(ref.classes)
+    out = {
+        "holdout_mae": ref.holdout_mae,
+        "sigma": ref.sigma,
+        "lambda": ref.lam,
+        "class_sizes": {str(i + 1): int(n) for i, n in enumerate(sizes)},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "build_seconds": ref.seconds,
+        "from_cache": loaded,
+        "n_compositions": int(sizes.sum()),
+    }
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"Laplacian (L1) kernel ridge regression: sigma = {ref.sigma:g}, lambda = {ref.lam:g}")
+    print(f"held-out MAE  {ref.holdout_mae:.4f} eV/atom (20 % of the DFT set, A/B twins together)")
+    print(f"{'class':>5} {'compositions':>13} {'share':>8}")
+    for k, n in out["class_sizes"].items():
+        print(f"{k:>5} {n:>13,} {n / out['n_compositions']:>8.2%}")
+    print(f"{'all':>5} {out['n_compositions']:>13,}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from elpagen import data, io, metrics
+
+    target = data.check_class(args.target_class)
+    codes, n_rows = io.read_samples(args.samples)
+    if len(codes) == 0:
+        raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
+    train = load_train(args)
+    ref, _ = load_reference(args, train)
+    m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows)
+    m["target_class"] = target
+    if args.json:
+        emit_json(m)
+        return 0
+    for k, v in m.items():
+        print(f"{k:<20} {v:.6g}" if isinstance(v, float) else f"{k:<20} {v}")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's subcommands."""
+    p = sub.add_parser("data", help="counts of the DFT training data")
+    add_common(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("oracle", help="build or load the full-space reference energies")
+    add_common(p)
+    p.add_argument("--rebuild", action="store_true", help="ignore the cache and rebuild")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_oracle)
+
+    p = sub.add_parser("evaluate", help="score a CSV of compositions for a target class")
+    add_common(p)
+    p.add_argument("samples", metavar="SAMPLES.csv", help="CSV with header A,B,C,D")
+    p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)

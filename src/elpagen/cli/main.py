@@ -1,0 +1,79 @@
+"""The ``elpagen`` parser and entry point.
+
+Every command prints a one-line ``error: ...`` and exits 2 on bad input (an
+:class:`elpagen.errors.UserError`); anything else is a bug: its traceback is printed,
+with a hint to report it, and the exit code is 3. ``faulthandler`` is on, so even a
+native crash prints where it happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import traceback
+import warnings
+from collections.abc import Sequence
+
+from elpagen import __version__
+from elpagen.cli import data, models, search, study
+from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, log
+from elpagen.errors import is_user_error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elpagen",
+        description="Generative models in Elpasolite (ABC2D6) composition space and the "
+                    "benchmark to judge them.",
+    )
+    parser.add_argument("--version", action="version", version=f"elpagen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    data.add_parsers(sub)
+    models.add_parsers(sub)
+    search.add_parser(sub)
+    study.add_parsers(sub)
+    return parser
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    log(f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A native crash (segfault in a BLAS, out-of-memory kill inside a C library) must
+    # never be silent: print the Python stack of every thread to stderr.
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # Warnings (a rebuilt cache, a duplicate DFT row) as one line each, like errors.
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; user errors become one line (exit 2), bugs keep the traceback (3)."""
+    try:
+        from elpagen import threads
+
+        threads.configure(getattr(args, "threads", None))
+        return args.func(args)
+    except KeyboardInterrupt:
+        log("interrupted; nothing half-written was kept")
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        if is_user_error(e) and not os.environ.get("ELPAGEN_DEBUG"):
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log(f"error: {msg}")
+            return EXIT_USAGE
+        if is_user_error(e):  # ELPAGEN_DEBUG=1: the traceback of a user error
+            raise
+        # Anything else is a bug in elpagen or a library: keep the traceback, say so.
+        traceback.print_exc()
+        log(f"elpagen {__version__}: internal error ({type(e).__name__}); this is a bug, "
+             "please report it with the traceback above and the command you ran")
+        return EXIT_BUG
+
+

@@ -1,0 +1,213 @@
+"""`elpagen sample`, `train`, `benchmark` and `run`: generators, fitted and judged."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from elpagen.cli.common import (
+    CLIError,
+    add_common,
+    add_train_opts,
+    emit_json,
+    load_reference,
+    load_train,
+    log,
+    parse_overrides,
+    resolve_jobs,
+)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from elpagen import data, io, memory
+    from elpagen.registry import BASELINE_CLASSES, load_model
+
+    target = data.check_class(args.target_class)
+    if args.n <= 0:
+        raise CLIError(f"-n must be a positive number of samples, got {args.n}")
+    # Before any work: the samples and their CSV text must fit in memory.
+    memory.check_fits(memory.samples_file_bytes(args.n), f"-n {args.n:,}",
+                      "ask for fewer samples (several runs with other --seed values add up)")
+    out = io.check_output(args.output, args.overwrite)
+    if args.model in BASELINE_CLASSES:
+        train = load_train(args)
+        gen = BASELINE_CLASSES[args.model](seed=args.seed).fit(train, target)
+    elif Path(args.model).exists():
+        model = load_model(args.model, device=args.device)
+        if not 0 <= args.member < model.k:
+            raise CLIError(f"--member must be 0..{model.k - 1} for {args.model}")
+        gen = model.member(args.member) if model.k > 1 else model
+    else:
+        raise CLIError(
+            f"{args.model!r} is neither a baseline ({', '.join(BASELINE_CLASSES)}) "
+            "nor a model directory written by `elpagen train`"
+        )
+    t0 = time.perf_counter()
+    try:
+        s = gen.sample(args.n, target, seed=args.seed, progress=not args.quiet)
+        io.write_samples(out, s.codes, overwrite=args.overwrite)
+    except memory.OutOfMemoryError:
+        raise
+    except MemoryError:  # numpy's _ArrayMemoryError too: one line, not a traceback
+        raise memory.OutOfMemoryError(
+            f"out of memory drawing or writing {args.n:,} samples; ask for fewer with -n"
+        ) from None
+    log(f"wrote {s.n_valid:,} valid samples to {out} ({s.n_invalid:,} invalid proposals "
+         f"dropped, {s.n_invalid / max(s.n_drawn, 1):.2%}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from elpagen import data, io
+    from elpagen.models.base import resolve_config
+    from elpagen.registry import MODEL_CLASSES
+
+    if args.model not in MODEL_CLASSES:
+        raise CLIError(f"unknown model {args.model!r}; choose from {', '.join(MODEL_CLASSES)}")
+    cls = MODEL_CLASSES[args.model]
+    if args.list_settings:
+        return _list_settings(cls, args.json)
+    if not args.output:
+        raise CLIError("give -o DIR, the directory to save the trained model in")
+    target = data.check_class(args.target_class) if args.target_class is not None else None
+    if not cls.conditional and target is None:
+        raise CLIError(f"{args.model} is trained per class: give --target-class 1..10")
+    if args.seeds <= 0:
+        raise CLIError(f"--seeds must be positive, got {args.seeds}")
+    out = io.check_output_dir(args.output, args.overwrite)  # before hours of training
+    overrides = parse_overrides(args.set, args.config)
+    config = resolve_config(cls.Config, cls.PROTOCOLS, args.protocol, overrides)
+    train = load_train(args)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    t0 = time.perf_counter()
+    model = cls(seeds, config, device=args.device, progress=not args.quiet)
+    model.fit(train, target)
+    model.save(out, overwrite=args.overwrite)
+    log(f"trained {args.model} ({args.protocol} protocol, seeds {seeds[0]}..{seeds[-1]}) "
+         f"in {time.perf_counter() - t0:.1f} s; saved to {out}")
+    return 0
+
+
+def _list_settings(cls: type, as_json: bool) -> int:
+    """Every setting of a model: key, default per protocol, allowed values, meaning."""
+    from elpagen.models.base import settings_table
+
+    rows = settings_table(cls)
+    if as_json:
+        emit_json({r["key"]: {k: v for k, v in r.items() if k != "key"} for r in rows})
+        return 0
+    protocols = list(cls.PROTOCOLS)
+    print(f"settings of {cls.name} (--set KEY=VALUE, or a --config JSON file):")
+    for r in rows:
+        defaults = ", ".join(f"{p} {_show(r['defaults'][p])}" for p in protocols)
+        print(f"  {r['key']}  [{defaults}]  {r['range']}")
+        if r["doc"]:
+            print(f"      {r['doc']}")
+    return 0
+
+
+def _show(v: Any) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from elpagen import data, experiments, io
+
+    target = data.check_class(args.target_class)
+    models = experiments.check_models(args.models.split(","))
+    jobs = resolve_jobs(args.jobs, len(models))
+    if args.samples <= 0:
+        raise CLIError(f"--samples must be positive, got {args.samples}")
+    if args.seeds <= 0:
+        raise CLIError(f"--seeds must be positive, got {args.seeds}")
+    out_json = None
+    if args.output:
+        out_dir = io.check_output_dir(args.output, overwrite=True)  # the file is checked next
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out_json = io.check_output(out_dir / f"benchmark_class{target}.json", args.overwrite)
+    overrides = parse_overrides(args.set, args.config)
+    train = load_train(args)
+    ref, _ = load_reference(args, train)
+    result = experiments.run_benchmark(
+        train, ref.classes, models, target, args.samples,
+        list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
+        overrides={m: overrides for m in models if m not in ("random", "marginal")}
+        if overrides else None,
+        device=args.device, progress=not args.quiet, log=None if args.quiet else log,
+        jobs=jobs,
+    )
+    result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
+    if out_json:
+        io.atomic_write_text(out_json, io.dumps(result))
+    if args.json:
+        slim = {k: v for k, v in result.items()}
+        slim["models"] = {
+            n: {k: v for k, v in m.items() if k != "per_seed"} for n, m in result["models"].items()
+        }
+        emit_json(slim)
+    else:
+        print(experiments.format_table(result))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: the class-1 benchmark of all five generators (fast protocol)."""
+    args.models = "vae,gan,rl,marginal,random"
+    return cmd_benchmark(args)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's subcommands."""
+    p = sub.add_parser("sample", help="draw N valid compositions from a baseline or a model")
+    add_common(p)
+    p.add_argument("model", metavar="random|marginal|MODEL_DIR",
+                   help="a baseline name or a directory written by `elpagen train`")
+    p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
+    p.add_argument("-n", type=int, required=True, help="number of valid samples")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--member", type=int, default=0,
+                   help="which seed of a multi-seed model directory (default 0)")
+    p.add_argument("--device", default="auto", help="torch device (default auto)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.csv")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("train", help="train a model (K seeds as one batched ensemble)")
+    add_common(p)
+    p.add_argument("model", choices=("vae", "gan", "rl"))
+    p.add_argument("--target-class", "-c", type=int,
+                   help="class 1..10 (required for rl, which is trained per class)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    add_train_opts(p)
+    p.add_argument("-o", "--output", metavar="DIR", help="where to save the model (required)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.add_argument("--list-settings", action="store_true",
+                   help="print every setting: default per protocol, allowed values, meaning")
+    p.add_argument("--json", action="store_true", help="with --list-settings: print JSON")
+    p.set_defaults(func=cmd_train)
+
+    for name, func, helptext in (
+        ("benchmark", cmd_benchmark, "train, sample and score models; mean ± std over seeds"),
+        ("run", cmd_run, "the main job: class-1 benchmark of all five generators"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        add_common(p)
+        if name == "benchmark":
+            p.add_argument("--models", default="vae,gan,rl,marginal,random",
+                           help="comma-separated: vae,gan,rl,marginal,random")
+        p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
+        p.add_argument("--samples", "-n", type=int, default=10_000,
+                       help="valid samples per fit (default 10,000)")
+        p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
+        p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+        add_train_opts(p)
+        p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
+                       help="models fitted at once, each in its own process (default: one "
+                            "per core); the numbers do not depend on it")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("-o", "--output", metavar="DIR", help="also write the full result here")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing result")
+        p.set_defaults(func=func)

@@ -1,0 +1,70 @@
+"""`elpagen study` and `elpagen report`: the whole study, then its report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from elpagen import report
+    from elpagen.study import parse_model_overrides, run_study
+
+    overrides = parse_model_overrides(parse_overrides(args.set, args.config))
+    out = args.output or f"elpagen-study-{args.protocol}{'-quick' if args.quick else ''}"
+    n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    result = run_study(
+        out, protocol=args.protocol, n_seeds=n_seeds, quick=args.quick, data_path=args.data,
+        verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
+        overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
+    )
+    summary = report.write_report(Path(result["directory"]))
+    state = "complete" if result["complete"] else "incomplete"
+    print(f"{summary['report']}: {result['done']}/{result['planned']} units ({state}, "
+          f"{result['new']} new this run) in {result['seconds']:.1f} s")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from elpagen import report
+
+    t0 = time.perf_counter()
+    summary = report.write_report(Path(args.dir))
+    print(f"{summary['report']}: {len(summary['figures'])} figures, "
+          f"{summary['done']}/{summary['planned']} units, rebuilt from the store in "
+          f"{time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add the ``study`` and ``report`` subcommands to the elpagen parser."""
+
+    p = subparsers.add_parser(
+        "study", help="run every experiment of the study (resumable) and write the report",
+        description="Run every experiment of docs/method.md section 7 into DIR (a SQLite results "
+                    "store; rerunning resumes) and write DIR/report.html, its figures and "
+                    "DIR/results.json.",
+    )
+    add_common(p)
+    add_train_opts(p)
+    for a in p._actions:  # the shared help speaks of one model; here settings are per model
+        if "--set" in a.option_strings:
+            a.help = "override one model setting (repeatable): MODEL.KEY=VALUE, e.g. vae.steps=500"
+        elif "--config" in a.option_strings:
+            a.help = 'JSON file of per-model settings, e.g. {"gan": {"steps": 1000}}'
+    p.add_argument("--seeds", type=int, default=None,
+                   help="fits per model (default 3; 2 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budgets (a first look, the tests): minutes instead of hours")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="study directory (default elpagen-study-PROTOCOL[-quick])")
+    p.set_defaults(func=cmd_study)
+
+    p = subparsers.add_parser("report", help="rebuild a study's report from its store alone")
+    p.add_argument("dir", metavar="DIR", help="a directory written by `elpagen study`")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,372 @@
+"""Every figure of the study report: one PNG each (matplotlib, Agg backend), written
+atomically, drawn from the results document alone (:func:`elpagen.report.collect`).
+
+:func:`make_figures` writes them all in report order (:data:`FIGURES`) and returns their
+titles and captions; missing data shows as "no data yet".
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elpagen.study.store import atomic_write_bytes
+
+MODEL_COLORS = {"vae": "C0", "gan": "C1", "rl": "C2", "marginal": "C4", "random": "C7"}
+MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "rl": "RL (DQN)", "marginal": "marginal baseline",
+                "random": "random screening"}
+
+
+def model_label(m: str) -> str:
+    """The display name of a model (its key when it has none)."""
+    return MODEL_LABELS.get(m, m)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    # Every figure is laid out by its constrained layout; bbox_inches="tight" would measure
+    # every artist a second time (seconds per figure with log axes on a busy machine).
+    fig.savefig(buf, format="png", dpi=110)
+    _plt().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _no_data(ax, text: str = "no data yet") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def fig_class_distribution(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.8), layout="constrained")
+    sizes = r["oracle"]["class_sizes"]
+    counts = r["training_set"]["class_counts"]
+    edges = r["training_set"]["class_edges"]
+    if sizes and counts:
+        x = np.arange(1, 11)
+        w = 0.4
+        ax.bar(x - w / 2, sizes, w, label=f"full space (reference energies, "
+                                          f"{int(np.sum(sizes)):,} compositions)", color="C0")
+        ax.bar(x + w / 2, counts, w, label=f"training set (DFT, {int(np.sum(counts)):,} "
+                                           "compositions)", color="C1")
+        ax.set_yscale("log")
+        ax.set_ylim(top=max(max(sizes), 1) * 40)  # headroom for the legend
+        ax.set_xticks(x, [f"{k}\n{edges[k - 1]:.2f}\nto {edges[k]:.2f}" for k in x], fontsize=8)
+        ax.set_xlabel("energy class (1 = most stable) and its range in eV/atom")
+        ax.set_ylabel("compositions (log scale)")
+        ax.legend(loc="upper left", fontsize=9, ncol=2)
+        ax.grid(axis="y", alpha=0.3)
+    else:
+        _no_data(ax)
+    ax.set_title("Energy classes: full composition space vs training set")
+    _save(fig, path)
+    return ("Number of compositions per energy class in the full space of 1,974,024 "
+            "Elpasolites (classes of the reference energies) and in the augmented DFT training "
+            "set, log scale. Class 1 is the minority class, class 5 the majority class.")
+
+
+def fig_reference_js(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
+    t = np.array(r["reference_js"], dtype=float) if r["reference_js"] else None
+    if t is not None and t.size:
+        im = ax.imshow(np.ma.masked_invalid(t), cmap="viridis_r", vmin=0, vmax=1)
+        for i in range(10):
+            for j in range(10):
+                if np.isfinite(t[i, j]):
+                    ax.text(j, i, f"{t[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if t[i, j] > 0.55 else "black")
+        ax.set_xticks(range(10), [str(k) for k in range(1, 11)])
+        ax.set_yticks(range(10), [str(k) for k in range(1, 11)])
+        ax.set_xlabel("full-space class (reference energies)")
+        ax.set_ylabel("training-set class (DFT)")
+        fig.colorbar(im, ax=ax, label="Jensen–Shannon distance of p(Z|S)")
+    else:
+        _no_data(ax)
+    ax.set_title("Reference JS distances: training class vs full-space class")
+    _save(fig, path)
+    return ("Jensen–Shannon distance between the per-site element distributions p(Z|S) of "
+            "each training-set class (rows) and each full-space class (columns). The diagonal "
+            "shows how well a generator that reproduced the training class exactly would do; "
+            "0.25 or less counts as good agreement.")
+
+
+def _model_grid(plt, n_models: int, figsize=(15, 8.5)):
+    ncols = 3
+    nrows = max(1, math.ceil((n_models + 1) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
+                             layout="constrained")
+    return fig, axes.ravel()
+
+
+def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
+    plt = _plt()
+    models = r["settings"]["models"]
+    curves = r["discovery"][which]
+    target = 1 if which == "class1" else 5
+    fig, axes = _model_grid(plt, len(models))
+    cmap = plt.get_cmap("viridis")
+    handles = None
+    for ax, m in zip(axes, models, strict=False):
+        c = curves.get(m)
+        ax.set_title(f"{model_label(m)}" + (f" (seed {c['seed']})" if c else ""))
+        if not c:
+            _no_data(ax)
+            continue
+        n = np.asarray(c["n_samples"], dtype=float)
+
+        def pos(y):
+            y = np.asarray(y, dtype=float)
+            return np.where(y > 0, y, np.nan)  # log axis: 0 is not drawable
+
+        novel = np.asarray(c["novel"], dtype=float)
+        for k in range(10):
+            ax.plot(n, pos(novel[:, k]), color=cmap(k / 9),
+                    lw=2.6 if k + 1 == target else 1.1,
+                    label=f"novel, class {k + 1}" + (" (target)" if k + 1 == target else ""))
+        ax.plot(n, pos(c["rediscovered"]), "k--", lw=1.5, label="rediscoveries (training set)")
+        ax.plot(n, pos(c["repeated"]), color="crimson", ls=":", lw=1.8, label="repetitions")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("valid samples drawn (log scale)")
+        ax.set_ylabel("count (log scale)")
+        ax.grid(alpha=0.3, which="major")
+        handles = ax.get_legend_handles_labels()
+    for ax in axes[len(models):]:
+        ax.axis("off")
+    if handles and len(axes) > len(models):
+        axes[len(models)].legend(*handles, loc="center", fontsize=9, frameon=False)
+    n_max = r["settings"]["samples"]["curve_class1" if which == "class1" else "class5"]
+    fig.suptitle(f"Discovery curves, target class {target}, up to {n_max:,} valid samples "
+                 "(one fit per model)")
+    _save(fig, path)
+    return (f"Cumulative discoveries while sampling class {target} from one fit per model (the "
+            f"first seed), up to {n_max:,} valid samples, both axes log-scaled: novel "
+            "compositions (first generated, not in the training set) split by the reference "
+            "class they fall in (the target class drawn thick), rediscoveries of training "
+            "compositions, and repetitions of earlier samples.")
+
+
+def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    h = r["energy_histograms"]
+    models = r["settings"]["models"]
+    fig, axes = _model_grid(plt, len(models), figsize=(15, 8))
+    edges = np.asarray(h["edges"], dtype=float)
+    train = np.asarray(h["training"], dtype=float)
+    lo, hi = h["class1_window"]
+    handles = None
+    for ax, m in zip(axes, models, strict=False):
+        mh = h["models"].get(m)
+        ax.set_title(model_label(m))
+        if mh is None or edges.size < 2:
+            _no_data(ax)
+            continue
+        counts = np.asarray(mh["counts"], dtype=float)
+        ax.axvspan(lo, hi, color="green", alpha=0.12, label="class 1 energy range")
+        ax.stairs(train / max(train.sum(), 1), edges, fill=True, color="0.75",
+                  label="training set (DFT energies)")
+        ax.stairs(counts / max(counts.sum(), 1e-12), edges, color=MODEL_COLORS.get(m, "C0"),
+                  lw=2, label="unique generations (reference energies)")
+        ax.set_xlabel("formation energy (eV/atom)")
+        ax.set_ylabel(f"fraction per {h['bin_width']:g} eV/atom bin")
+        ax.text(0.98, 0.95, f"{counts.sum():,.0f} unique per fit\n(mean of {mh['n_fits']})",
+                transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.grid(alpha=0.3)
+        handles = ax.get_legend_handles_labels()
+    for ax in axes[len(models):]:
+        ax.axis("off")
+    if handles and len(axes) > len(models):
+        axes[len(models)].legend(*handles, loc="center", fontsize=9, frameon=False)
+    fig.suptitle("Reference energies of the unique class-1 generations vs the training set")
+    _save(fig, path)
+    n = r["settings"]["samples"]["class1"]
+    return (f"Histograms ({h['bin_width']:g} eV/atom bins) of the reference formation energies "
+            f"of the distinct compositions generated for class 1 ({n:,} valid samples per fit, "
+            "counts averaged over the fits), normalised to fractions, against the DFT energies "
+            "of the training set. The green band is the class-1 energy range; mass to its right "
+            "is generated outside the requested class.")
+
+
+def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    from matplotlib.colors import PowerNorm
+
+    sd = r["site_distributions"]
+    rows = [("full space, class 1", sd["space"]), ("training set, class 1", sd["training"])]
+    js = r["experiments"]["class1"]["models"]
+    for m in r["settings"]["models"]:
+        if m in sd["models"]:
+            mean = js.get(m, {}).get("summary", {}).get("js_distance", {}).get("mean")
+            extra = f" (JS distance to the full space: {mean:.3f})" if mean is not None else ""
+            rows.append((f"{model_label(m)}{extra}", sd["models"][m]))
+        else:
+            rows.append((f"{model_label(m)} (no data yet)", None))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(13, 1.45 * len(rows) + 1.0), squeeze=False,
+                             layout="constrained")
+    axes = axes.ravel()
+    # Square-root colour scale: fluorine fills site D almost alone in class 1 (p ~ 1), which
+    # would wash out every other element on a linear scale.
+    norm = PowerNorm(0.5, vmin=0.0, vmax=1.0)
+    im = None
+    elements = sd["elements"]
+    sites = sd["sites"]
+    for ax, (title, a) in zip(axes, rows, strict=True):
+        ax.set_title(title, fontsize=10, loc="left")
+        if a is None or not len(a):
+            _no_data(ax)
+            continue
+        im = ax.imshow(np.asarray(a, dtype=float), aspect="auto", cmap="magma_r", norm=norm,
+                       interpolation="nearest")
+        ax.set_yticks(range(len(sites)), sites, fontsize=8)
+        ax.set_xticks(range(len(elements)), elements, fontsize=7)
+        ax.tick_params(axis="x", length=2, pad=1)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), label="p(Z | site), square-root scale",
+                     fraction=0.025, pad=0.01)
+    fig.suptitle("Per-site element distributions p(Z|S), class 1")
+    _save(fig, path)
+    return ("Per-site element distributions p(Z|S) (rows: sites A, B, C, D; columns: the 39 "
+            "elements H … Bi; square-root colour scale) of class 1 in the full space, of the "
+            "class-1 training compositions, and of the class-1 samples of every model (mean over "
+            "fits; repeats count). The value in each title is the model's mean JS distance to "
+            "the full-space class-1 distribution.")
+
+
+def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    ts = r["experiments"]["training_size"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    panels = (("precision", "precision (class 1)"), ("coverage", "coverage (class 1)"),
+              ("js_distance", "JS distance to full-space class 1"))
+    any_data = False
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for m, me in ts["models"].items():
+            pts = [(b["size"], b["summary"][key]["mean"], b["summary"][key]["std"] or 0.0)
+                   for b in me["by_size"] if b["n_fits"] and b["summary"][key]["mean"] is not None]
+            if not pts:
+                continue
+            any_data = True
+            x, mu, sd = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+            col = MODEL_COLORS.get(m, None)
+            ax.plot(x, mu, "o-", color=col, label=model_label(m))
+            ax.fill_between(x, mu - sd, mu + sd, color=col, alpha=0.18, lw=0)
+        if key == "coverage":
+            ax.axhline(ts["ideal_coverage"], color="k", ls="--", lw=1,
+                       label="ideal coverage (uniform draws from class 1)")
+        if key == "js_distance":
+            ax.axhline(0.25, color="0.4", ls=":", lw=1, label="0.25: good agreement")
+        ax.set_xscale("log")
+        ax.set_xlabel("training-set size (compositions, log scale)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    if any_data:
+        axes[1].legend(fontsize=8, loc="best")
+        axes[2].legend(fontsize=8, loc="best")
+    else:
+        for ax in axes:
+            _no_data(ax)
+    fig.suptitle(f"Training-set size study: class 1, {ts['samples']:,} valid samples per fit")
+    _save(fig, path)
+    return (f"Precision, coverage and JS distance for class 1 ({ts['samples']:,} valid samples "
+            f"per fit) against the size of the training set: random subsets of "
+            f"{', '.join(f'{n:,}' for n in ts['sizes'][:-1])} compositions (half of them original "
+            "compositions, half their A/B swaps; one subset per size) and the full set. Lines are "
+            "means over the fits, bands mean ± standard deviation.")
+
+
+def fig_cost(r: Mapping[str, Any], path: Path) -> str:
+    plt = _plt()
+    cost = r["experiments"]["cost"]
+    fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+    rows = [(m, me["summary"]) for m, me in cost["models"].items()
+            if me["n_fits"] and me["summary"]["ratio"]["mean"] is not None]
+    if rows:
+        x = np.arange(len(rows))
+        mu = np.array([s["ratio"]["mean"] for _, s in rows])
+        sd = np.array([s["ratio"]["std"] or 0.0 for _, s in rows])
+        mu_t = np.array([s["ratio_with_training"]["mean"] or 0.0 for _, s in rows])
+        sd_t = np.array([s["ratio_with_training"]["std"] or 0.0 for _, s in rows])
+        pos = np.concatenate([mu[mu > 0], mu_t[mu_t > 0]])
+        floor = float(min(pos.min(), 1.0)) / 4 if pos.size else 0.1
+        # Log axis: a model that found nothing has ratio 0, drawn as an empty slot and labelled.
+        colors = [MODEL_COLORS.get(m, "C0") for m, _ in rows]
+        w = 0.38
+        ax.bar(x - w / 2, np.where(mu > 0, mu, np.nan), w, yerr=np.minimum(sd, mu * 0.999),
+               capsize=4, color=colors, label="ratio: random / n_checks")
+        ax.bar(x + w / 2, np.where(mu_t > 0, mu_t, np.nan), w,
+               yerr=np.minimum(sd_t, mu_t * 0.999), capsize=4, color=colors, alpha=0.45,
+               hatch="//", edgecolor="k", label="ratio_with_training: random / (n_train + "
+               "n_checks), the paper's yardstick")
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="as costly as random screening")
+        ax.set_yscale("log")
+        top = float(max(pos.max(), 1.0)) if pos.size else 1.0
+        ax.set_ylim(floor, top * 8)
+        ax.set_xticks(x, [model_label(m) for m, _ in rows])
+        ax.set_ylabel("random-screening checks / model checks (log scale)")
+        for i, (_, s) in enumerate(rows):
+            label = f"{s['n_checks']['mean']:,.0f} checks\n{s['found']['mean']:,.1f} in class 1"
+            ax.annotate(label,
+                        (i, mu[i] if mu[i] > 0 else floor), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 4), textcoords="offset points")
+        ax.legend(fontsize=9, loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+    else:
+        _no_data(ax)
+    ax.set_title("Cost of discovery: DFT checks against random screening (class 1)")
+    _save(fig, path)
+    return ("Cost of discovery for class 1: every distinct generated composition needs one DFT "
+            "check (n_checks); found is how many of them lie in class 1. Random screening "
+            "(without replacement) needs on average found · (N_space + 1) / (N_class1 + 1) "
+            "checks to find as many. Solid bars (ratio): that number divided by n_checks; "
+            "hatched bars (ratio_with_training, the published paper's yardstick): divided by "
+            "n_train + n_checks, also charging the DFT calculations of the training set the "
+            "model was fitted on (none for random screening). Mean ± std over fits, log scale; "
+            "above 1 the model is cheaper than random screening. Labels: mean checks and "
+            "class-1 finds per fit.")
+
+
+# --------------------------------------------------------------------------- all figures
+
+
+_SPECS = (
+    ("class_distribution.png", "Class distributions", fig_class_distribution),
+    ("reference_js.png", "Reference JS table", fig_reference_js),
+    ("discovery_class1.png", "Discovery curves, class 1",
+     lambda r, p: fig_discovery(r, p, "class1")),
+    ("discovery_class5.png", "Discovery curves, class 5",
+     lambda r, p: fig_discovery(r, p, "class5")),
+    ("energy_histograms_class1.png", "Energy histograms, class 1", fig_energy_histograms),
+    ("site_distributions_class1.png", "Per-site element distributions, class 1",
+     fig_site_distributions),
+    ("training_size.png", "Training-set size", fig_training_size),
+    ("cost_of_discovery.png", "Cost of discovery", fig_cost),
+)
+#: The PNG files of the report, in report order.
+FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _SPECS)
+
+
+def make_figures(r: Mapping[str, Any], directory: Path) -> list[dict[str, str]]:
+    """Write every figure; returns [{file, title, caption}] in report order."""
+    out = []
+    for name, title, fn in _SPECS:
+        caption = fn(r, directory / name)
+        out.append({"file": name, "title": title, "caption": caption})
+    return out

@@ -1,0 +1,153 @@
+"""The package's import direction (docs/design.md, "Map"): layers point one way.
+
+Imports are read from the source with ``ast``, including those inside functions (a lazy
+import is still a dependency), so the test needs no import side effects.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "elpagen"
+
+#: Rank of each module or package; a module may import only ranks <= its own.
+LAYERS: dict[str, int] = {
+    "errors": 0,
+    "space": 1,
+    "data": 2, "io": 2, "memory": 2, "threads": 2,
+    "generator": 3, "oracle": 3, "metrics": 3,
+    "models": 4, "baselines": 4,
+    "registry": 5, "experiments": 5, "api": 5, "study": 5, "report": 5, "search": 5,
+    "cli": 6,
+}
+#: Code that must never see the full-space reference energies (training on the test set).
+BLIND = ("models", "baselines", "search", "generator", "data")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in SRC.rglob("*.py"):
+        rel = p.relative_to(SRC).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(["elpagen", *parts])] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str) -> set[str]:
+    """elpagen modules imported by ``name`` (an attribute import maps to its module)."""
+    tree = ast.parse(MODULES[name].read_text())
+    pkg = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("elpagen")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import
+                base = pkg.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if not mod.startswith("elpagen"):
+                continue
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                found.add(sub if sub in MODULES else mod)
+    # `from elpagen import __version__` reads the root package's first line, nothing more.
+    found.discard("elpagen")
+    return {m for m in found if m in MODULES and m != name}
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+
+
+def _top(name: str) -> str:
+    return name.split(".")[1] if name.count(".") else ""
+
+
+@pytest.mark.parametrize("name", sorted(m for m in MODULES if m != "elpagen"))
+def test_imports_point_down(name: str) -> None:
+    top = _top(name)
+    assert top in LAYERS, f"{name}: add its package to LAYERS and to the map in docs/design.md"
+    for dep in GRAPH[name]:
+        dtop = _top(dep)
+        if dtop == top:
+            continue  # inside one package
+        assert LAYERS[dtop] <= LAYERS[top], (
+            f"{name} (layer {LAYERS[top]}) imports {dep} (layer {LAYERS[dtop]}): upward"
+        )
+
+
+def test_nothing_imports_the_cli() -> None:
+    users = [m for m, deps in GRAPH.items() if _top(m) != "cli"
+             and any(_top(d) == "cli" for d in deps)]
+    assert users == []
+
+
+def test_no_import_circles() -> None:
+    """No circle between modules (inside a package or across)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(GRAPH[m]):
+            if d == "elpagen" or (MODULES[d].name == "__init__.py" and m.startswith(d + ".")):
+                continue  # a module may use its own package's namespace
+            if state.get(d) == 1:
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(d):] + [d]))
+            if d not in state:
+                visit(d)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(MODULES):
+        if m not in state:
+            visit(m)
+
+
+def test_blind_code_never_reaches_the_reference_energies() -> None:
+    """Models, baselines, the search, generators and the data never import the oracle,
+    not even through another module."""
+    for m in MODULES:
+        if _top(m) not in BLIND:
+            continue
+        seen, todo = set(), [m]
+        while todo:
+            cur = todo.pop()
+            for d in GRAPH[cur]:
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        assert "elpagen.oracle" not in seen, f"{m} can reach elpagen.oracle"
+        assert "elpagen.api" not in seen and "elpagen.experiments" not in seen, m
+
+
+def test_no_private_names_across_modules() -> None:
+    """`from elpagen.x import _name` or `x._name` from another module: promote it instead."""
+    offenders = []
+    files = list(SRC.rglob("*.py")) + list((SRC.parents[1] / "benchmarks").glob("*.py"))
+    for p in files:
+        tree = ast.parse(p.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("elpagen"):
+                offenders += [f"{p.name}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and a.name != "__version__"]
+    assert offenders == []
+
+
+def test_modules_stay_small() -> None:
+    """Near 450 lines; the exceptions hold one concept each (docs/design.md says which)."""
+    allowed = {"oracle.py": 700, "metrics.py": 600, "base.py": 600}
+    for name, p in MODULES.items():
+        n = len(p.read_text().splitlines())
+        assert n <= allowed.get(p.name, 480), f"{name}: {n} lines"
