@@ -6,6 +6,7 @@ The PostgreSQL test needs $ELPAGEN_TEST_POSTGRES_URL (`eval "$(bash .ci/postgres
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -23,12 +24,18 @@ import pytest
 from optuna.trial import TrialState
 
 from elpagen import cli, search
+from elpagen.cli.common import parse_overrides
+from elpagen.errors import UsageError
 from elpagen.models.base import resolve_config
 from elpagen.registry import MODEL_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ELPAGEN_TEST_POSTGRES_URL")
 QUICK = ["--quick", "--heartbeat", "1", "-q"]
+#: The command line in a fresh interpreter (the spawned workers start from it).
+CLI = [sys.executable, "-c",
+       "import sys; from elpagen.cli import main; sys.exit(main(sys.argv[1:]))"]
+SEARCH_DIR = ROOT / "src" / "elpagen" / "search"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -51,7 +58,7 @@ def _states(trials) -> dict[str, int]:
 def _elpagen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run the CLI in a fresh interpreter (workers are spawned from it)."""
     return subprocess.run(
-        [sys.executable, "-m", "elpagen.cli", *args],
+        [*CLI, *args],
         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
     )
 
@@ -218,7 +225,7 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
     first = {t.number: dict(t.params) for t in _trials(url, "elpagen-vae")}
     assert cfg["searched"] == first[cfg["trial"]]
     # The file is what `train --config` and `benchmark --config` read.
-    overrides = cli._parse_overrides(None, str(out))
+    overrides = parse_overrides(None, str(out))
     config = resolve_config(MODEL_CLASSES["vae"].Config, MODEL_CLASSES["vae"].PROTOCOLS,
                             "paper", overrides)
     assert list(config.hidden) == cfg["settings"]["hidden"]
@@ -242,6 +249,40 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
     assert len(_trials(url, "elpagen-vae")) == 3
 
 
+def _imports(path: Path) -> set[str]:
+    """Modules imported anywhere in ``path``, inside functions too (a lazy import counts);
+    ``from elpagen import oracle`` counts as ``elpagen.oracle``."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            parent = "elpagen.search".split(".")[: 3 - node.level] if node.level else []
+            mod = ".".join([*parent, *([node.module] if node.module else [])])
+            found |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+    return found
+
+
+def test_no_search_module_imports_the_oracle_or_the_cli():
+    """The search never sees the full-space reference energies, and the library never
+    needs the command line: no module of elpagen.search imports elpagen.oracle or
+    elpagen.cli, read from the source and imported in a fresh interpreter."""
+    paths = sorted(SEARCH_DIR.glob("*.py"))
+    assert {p.stem for p in paths} >= {"__init__", "spec", "storage", "worker", "front"}
+    forbidden = ("elpagen.oracle", "elpagen.cli")
+    for p in paths:
+        bad = sorted(m for m in _imports(p) if m in forbidden or m.startswith("elpagen.cli."))
+        assert not bad, f"elpagen/search/{p.name} imports {bad}"
+    mods = ["elpagen.search"] + [f"elpagen.search.{p.stem}" for p in paths
+                                 if p.stem != "__init__"]
+    script = (f"import importlib, sys\nfor m in {mods!r}: importlib.import_module(m)\n"
+              f"print(sorted(m for m in sys.modules if m.startswith({forbidden!r})))")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
 def _running_trials(db: Path) -> list[int]:
     """Numbers of RUNNING trials that started training (``config`` is stored once every
     setting is drawn, right before the fit), read without opening the study: opening it
@@ -263,8 +304,7 @@ def test_killed_worker_trial_is_rerun_on_restart(tmp_path):
     """SIGKILL a worker mid-trial: its trial stays RUNNING; the restarted search fails it
     after the heartbeat grace period and re-runs it with the same settings and seed."""
     url = _sqlite(tmp_path)
-    cmd = [sys.executable, "-m", "elpagen.cli", "search", "vae", "--trials", "2",
-           "--storage", url, *QUICK]
+    cmd = [*CLI, "search", "vae", "--trials", "2", "--storage", url, *QUICK]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
@@ -343,11 +383,11 @@ def test_continuing_with_other_options_is_refused(tmp_path):
         search.SearchSpec(model="vae", n_trials=1, storage=url, study="elpagen-vae",
                           quick=True, samples=1000), data_sha256="abc")
     assert study.user_attrs["model"] == "vae"
-    with pytest.raises(cli.CLIError, match="quick=True"):
+    with pytest.raises(UsageError, match="quick=True"):
         search.prepare_study(
             search.SearchSpec(model="vae", n_trials=1, storage=url, study="elpagen-vae",
                               quick=False, samples=1000), data_sha256="abc")
-    with pytest.raises(cli.CLIError, match="searches vae, not gan"):
+    with pytest.raises(UsageError, match="searches vae, not gan"):
         search.prepare_study(
             search.SearchSpec(model="gan", n_trials=1, storage=url, study="elpagen-vae"),
             data_sha256="abc")

@@ -305,7 +305,7 @@ def test_cost_of_units_stored_before_ratio_with_training():
            "hit_rate": 0.5}
     for model, spent in (("gan", 21_112), ("random", 0)):
         u = {"model": model, "seed": 0, "payload": {"cost": old, "n_train": 21_112}}
-        row = report._cost_row(u, {"n_train": 21_112})
+        row = report.cost_row(u, {"n_train": 21_112})
         assert row["n_train"] == spent
         assert row["ratio_with_training"] == pytest.approx(1_000_000 / (spent + 4000))
         assert row["ratio"] == 250.0

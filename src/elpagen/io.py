@@ -6,9 +6,10 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -22,31 +23,26 @@ class OutputError(InputError):
     """An output path that cannot or must not be written."""
 
 
-def json_default(o: Any) -> Any:
-    """``json.dumps(default=...)`` for numpy scalars and arrays, paths and sets."""
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, os.PathLike):
-        return os.fspath(o)
-    if isinstance(o, (set, frozenset)):
-        return sorted(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def to_jsonable(obj: Any) -> Any:
-    """``obj`` with numpy values, paths and tuples turned into plain JSON types (recursive)."""
-    return json.loads(json.dumps(obj, default=json_default))
+    """A JSON-ready copy: numpy scalars and arrays to Python, paths to text, tuples to
+    lists, mapping keys to text, and NaN or infinity to None (strict JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in (sorted(obj) if isinstance(obj, (set, frozenset))
+                                         else obj)]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy array/scalar
+        return to_jsonable(obj.tolist())
+    return obj
 
 
-def dumps(obj: Any, indent: int | None = 2) -> str:
-    """JSON text of ``obj`` (numpy values and paths allowed): the one JSON writer."""
-    return json.dumps(obj, indent=indent, default=json_default)
+def dumps(obj: Any, indent: int | None = 2, **kw: Any) -> str:
+    """Strict JSON text of nested numpy/Python data: the one JSON writer of elpagen."""
+    return json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, **kw)
 
 
 def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from elpagen import io
 from elpagen.errors import UsageError
-from elpagen.io import json_default
 
 #: Exit codes: bad input (a UserError), a bug (any other exception), Ctrl-C.
 EXIT_USAGE = 2
@@ -28,7 +28,7 @@ def log(msg: str) -> None:
 
 
 def emit_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=json_default))
+    print(io.dumps(obj))
 
 
 def load_train(args: argparse.Namespace):

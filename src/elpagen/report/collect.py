@@ -119,7 +119,7 @@ def _cost(units, settings, ref) -> dict:
     models = {}
     for m in settings["models"]:
         ok = _by_seed(_units_of(units, Experiment.CLASS1, m))
-        per_seed = [{"seed": u["seed"], **_cost_row(u, settings)} for u in ok]
+        per_seed = [{"seed": u["seed"], **cost_row(u, settings)} for u in ok]
         models[m] = {"n_fits": len(per_seed), "summary": _summary(per_seed, COST_KEYS),
                      "per_seed": per_seed}
     return {
@@ -137,8 +137,8 @@ def _cost(units, settings, ref) -> dict:
     }
 
 
-def _cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The cost numbers of one class-1 unit; units stored before ``ratio_with_training``
+def cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The cost numbers of one stored class-1 unit; units stored before ``ratio_with_training``
     existed get it from their stored numbers (n_checks, random_checks, n_train)."""
     c = dict(u["payload"]["cost"])
     if "ratio_with_training" not in c:

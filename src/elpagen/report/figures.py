@@ -29,6 +29,7 @@ def model_label(m: str) -> str:
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _plt():
     import matplotlib
 

@@ -31,7 +31,6 @@ import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -40,6 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from elpagen import io
 from elpagen.errors import UserError
 
 FORMAT = "elpagen-study"
@@ -87,22 +87,9 @@ def now() -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-ready copy: numpy scalars/arrays to Python, NaN/inf to None (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy array/scalar
-        return _clean(obj.tolist())
-    return obj
-
-
 def dumps(obj: Any, **kw: Any) -> str:
-    """Strict JSON (no NaN literals) of nested numpy/Python data."""
-    return json.dumps(_clean(obj), allow_nan=False, **kw)
+    """Strict JSON (no NaN literals) of nested numpy/Python data, compact."""
+    return io.dumps(obj, indent=kw.pop("indent", None), **kw)
 
 
 # --------------------------------------------------------------------------- errors
