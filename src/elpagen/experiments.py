@@ -19,7 +19,7 @@ import numpy as np
 from elpagen import __version__, metrics
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
-from elpagen.generator import Generator
+from elpagen.generator import Generator, sample_seed
 from elpagen.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
 
 METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
@@ -60,11 +60,6 @@ def fit_generators(
             protocol=protocol, device=device, progress=progress, **dict(overrides or {}),
         )
     return [BASELINE_CLASSES[name](seed=s).fit(train, target_class) for s in seeds]
-
-
-def sample_seed(fit_seed: int) -> int:
-    """The sampling seed of the fit with ``fit_seed`` (kept apart from training streams)."""
-    return 1_000_003 * (fit_seed + 1)
 
 
 @dataclass

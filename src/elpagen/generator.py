@@ -53,6 +53,14 @@ class Samples:
         return self.n_drawn - self.n_valid
 
 
+def sample_seed(fit_seed: int) -> int:
+    """The sampling seed of the fit with ``fit_seed`` (kept apart from training streams).
+
+    One rule for the benchmark, the study and the search, so their numbers agree.
+    """
+    return 1_000_003 * (fit_seed + 1)
+
+
 class SamplingError(UserError, RuntimeError):
     """A generator produced (almost) no valid compositions."""
 

@@ -22,8 +22,6 @@ from elpagen.report.collect import (
 from elpagen.report.figures import FIGURES, make_figures
 from elpagen.report.html import render_html, write_report
 
-# The old private name, still called by tests/test_study.py; remove once it calls cost_row.
-
 __all__ = [
     "COST_KEYS",
     "FIGURES",

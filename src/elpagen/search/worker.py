@@ -149,8 +149,7 @@ class Objective:
 
     def _run(self, trial: Any) -> tuple[float, int]:
         from elpagen import metrics
-        from elpagen.experiments import sample_seed
-        from elpagen.generator import SamplingError
+        from elpagen.generator import SamplingError, sample_seed
 
         spec, train = self.spec, self.train
         cls = model_class(spec.model)

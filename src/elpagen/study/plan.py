@@ -93,7 +93,7 @@ class Unit:
 
     @property
     def sample_seed(self) -> int:
-        from elpagen.experiments import sample_seed
+        from elpagen.generator import sample_seed
 
         # curve1 samples the class-1 fit again: its own stream, not a longer class1 run.
         return sample_seed(self.seed) + (1 if self.experiment == Experiment.CURVE1 else 0)
