@@ -104,7 +104,9 @@ class DQNConfig(ValidatedConfig):
     beta: float = 5.0  # inverse temperature of the sampling policy softmax(beta * Q)
     layer_norm: bool = True
     tabulated: bool = True  # sample from the exact policy table (else step by step)
-    batch_unit: str = "transition"  # what batch_size counts: see the class docstring
+    batch_unit: str = "transition"
+    """What batch_size counts: 'transition' (single steps) or 'episode' (all 8 steps of
+    each composition, squared errors summed per episode as in Eq. 15; the paper protocol)."""
 
     # Ranges of the other settings, checked by ValidatedConfig.validate.
     SETTINGS: ClassVar[dict[str, Setting]] = {
