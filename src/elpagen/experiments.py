@@ -20,9 +20,8 @@ from elpagen import __version__, metrics
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
 from elpagen.generator import Generator, sample_seed
+from elpagen.metrics import METRIC_KEYS
 from elpagen.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
-
-METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
 
 
 class UnknownModelError(InputError):

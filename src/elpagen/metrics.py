@@ -33,9 +33,10 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from elpagen import space
-from elpagen.errors import InputError
+from elpagen.data import N_CLASSES, check_class
 
-N_CLASSES = 10
+#: The headline metrics of a run, in table order (benchmark tables, the study's report).
+METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
 _GRID_SHAPE = (space.N_ELEMENTS,) * space.N_SITES
 _DIGIT_POW = (space.N_ELEMENTS**3, space.N_ELEMENTS**2, space.N_ELEMENTS, 1)
 
@@ -96,12 +97,6 @@ def _as_ref(ref_classes: np.ndarray) -> np.ndarray:
             f"got {r.shape}"
         )
     return r
-
-
-def _check_class(c: int) -> int:
-    if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= N_CLASSES:
-        raise InputError(f"target class must be an integer from 1 to {N_CLASSES}, got {c!r}")
-    return int(c)
 
 
 def _neighbors(c: int) -> list[int]:
@@ -173,7 +168,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
 
     NaN for an empty sample (precision is undefined without samples).
     """
-    c = _check_class(target_class)
+    c = check_class(target_class)
     codes = _as_codes(codes)
     if codes.size == 0:
         return math.nan
@@ -182,7 +177,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
 
 def precision_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Fraction of samples in class c-1 or c+1 (classes 0 and 11 do not exist)."""
-    c = _check_class(target_class)
+    c = check_class(target_class)
     codes = _as_codes(codes)
     if codes.size == 0:
         return math.nan
@@ -210,14 +205,14 @@ def coverage(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> f
 
     0.0 when class c is empty in ``ref_classes``.
     """
-    c = _check_class(target_class)
+    c = check_class(target_class)
     present = grid_counts(codes) > 0
     return _coverage_from(_unique_per_class(present, ref_classes), class_sizes(ref_classes), [c])
 
 
 def coverage_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Distinct generated in c-1 and c+1 / (size of c-1 + size of c+1); 0.0 if both empty."""
-    c = _check_class(target_class)
+    c = check_class(target_class)
     present = grid_counts(codes) > 0
     return _coverage_from(
         _unique_per_class(present, ref_classes), class_sizes(ref_classes), _neighbors(c)
@@ -270,7 +265,7 @@ def site_distributions(codes: np.ndarray) -> np.ndarray:
 
 def class_site_distributions(ref_classes: np.ndarray, c: int) -> np.ndarray:
     """(4, 39) per-site element frequencies of all compositions of class c in the full space."""
-    c = _check_class(c)
+    c = check_class(c)
     return _normalise_rows(_site_counts_from_grid(_as_ref(ref_classes) == c))
 
 
@@ -324,7 +319,7 @@ def training_js_objective(
 ) -> float:
     """JS distance between the samples and the class-c *training* compositions
     (hyperparameter objective, docs/method.md section 8: needs no reference energies)."""
-    c = _check_class(c)
+    c = check_class(c)
     train_codes = _as_codes(train_codes)
     members = train_codes[np.asarray(train_classes).ravel() == c]
     return js_distance(site_distributions(codes), site_distributions(members))
@@ -457,7 +452,7 @@ def unique_energies(
     if c is not None:
         if ref_classes is None:
             raise ValueError("selecting a class needs ref_classes")
-        uniq = uniq[_as_ref(ref_classes)[uniq] == _check_class(c)]
+        uniq = uniq[_as_ref(ref_classes)[uniq] == check_class(c)]
     return e[uniq]
 
 
@@ -503,7 +498,7 @@ def evaluate(
 
     One bincount over the grid feeds every metric, so 25 M samples take about a second.
     """
-    c = _check_class(target_class)
+    c = check_class(target_class)
     codes = _as_codes(codes)
     if codes.size == 0:
         raise ValueError("no valid samples to evaluate")

@@ -98,7 +98,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", choices=("fast", "paper"), default="fast",
+    from elpagen.models.base import PROTOCOLS
+
+    p.add_argument("--protocol", choices=PROTOCOLS, default="fast",
                    help="training budgets: published (paper) or CPU-friendly (fast)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting of the protocol (repeatable), e.g. --set steps=500")

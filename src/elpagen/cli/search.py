@@ -74,7 +74,9 @@ def _check_args(args: argparse.Namespace) -> int:
     if args.sampler not in search.SAMPLERS:
         raise CLIError(
             f"unknown sampler {args.sampler!r}; choose from {', '.join(search.SAMPLERS)}")
-    if args.protocol not in ("fast", "paper"):
+    from elpagen.models.base import PROTOCOLS
+
+    if args.protocol not in PROTOCOLS:
         raise CLIError(f"unknown protocol {args.protocol!r}; choose from fast, paper")
     if args.trials is None and not args.show and args.export_best is None:
         raise CLIError("give --trials N to search, or --show / --export-best K to read a study")

@@ -26,6 +26,7 @@ import shutil
 import tempfile
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,6 +46,18 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
+
+
+class Protocol(StrEnum):
+    """The training budgets every model offers (docs/protocols.md)."""
+
+    FAST = "fast"
+    """CPU-friendly budgets, chosen with evidence in docs/protocols.md."""
+    PAPER = "paper"
+    """The published settings."""
+
+
+PROTOCOLS: tuple[str, ...] = tuple(Protocol)
 
 
 class ModelLoadError(InputError):

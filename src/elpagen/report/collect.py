@@ -22,7 +22,8 @@ from elpagen.study.store import Store, now, process_gone
 
 RESULTS_FORMAT = "elpagen-study-results"
 RESULTS_VERSION = 1
-METRIC_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
+from elpagen.metrics import METRIC_KEYS  # noqa: E402 - re-exported by the report
+
 COST_KEYS = ("n_checks", "n_train", "found", "random_checks", "ratio", "ratio_with_training")
 COST_FORMULA = ("random_checks = found * (N_space + 1) / (N_class1 + 1); "
                 "ratio = random_checks / n_checks; "

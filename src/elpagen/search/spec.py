@@ -111,10 +111,10 @@ def suggest_config(trial: Any, model: str, protocol: str, quick: bool) -> Any:
 
 def space_table(model: str) -> list[str]:
     """Markdown rows ``| model | setting | fast | paper | --quick |`` of a search space."""
-    from elpagen.models.base import resolve_config
+    from elpagen.models.base import PROTOCOLS, resolve_config
 
     cls = model_class(model)
-    steps = {p: resolve_config(cls.Config, cls.PROTOCOLS, p).steps for p in ("fast", "paper")}
+    steps = {p: resolve_config(cls.Config, cls.PROTOCOLS, p).steps for p in PROTOCOLS}
 
     def fmt(d: Dim, lo: float, hi: float) -> str:
         f = (lambda v: f"{int(v):,}") if d.integer else (lambda v: f"{v:g}")
@@ -123,7 +123,7 @@ def space_table(model: str) -> list[str]:
     rows = []
     for d in SPACES[model]:
         quick = fmt(d, *d.quick) if d.quick is not None else "same"
-        fast, paper = (fmt(d, *d.bounds(steps[p], False)) for p in ("fast", "paper"))
+        fast, paper = (fmt(d, *d.bounds(steps[p], False)) for p in PROTOCOLS)
         rows.append(f"| {model} | {d.name} | {fast} | {paper} | {quick} |")
     return rows
 

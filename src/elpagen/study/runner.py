@@ -289,7 +289,9 @@ def run_study(
     from elpagen.study.store import DirLock, Store, check_directory
 
     log = log or (lambda _msg: None)
-    if protocol not in ("fast", "paper"):
+    from elpagen.models.base import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
         raise StudyError(f"--protocol must be fast or paper, got {protocol!r}")
     if n_seeds <= 0:
         raise StudyError(f"--seeds must be a positive number of fits per model, got {n_seeds}")
