@@ -96,14 +96,23 @@ class DQNConfig(ValidatedConfig):
     """
 
     hidden: tuple[int, ...] = (512, 512, 512, 512, 512)
+    """Widths of the Q-network's hidden layers."""
     steps: int = 800_000
+    """Parameter updates of the online network."""
     batch_size: int = 250
+    """Transitions or episodes per update (see ``batch_unit``), class-balanced."""
     lr: float = 1e-5
+    """Adam learning rate."""
     gamma: float = 0.999
-    target_sync: int = 10  # updates between copies of the online net into the target net
-    beta: float = 5.0  # inverse temperature of the sampling policy softmax(beta * Q)
+    """Discount factor of the TD target."""
+    target_sync: int = 10
+    """Updates between copies of the online network into the target network."""
+    beta: float = 5.0
+    """Inverse temperature of the sampling policy softmax(beta * Q)."""
     layer_norm: bool = True
-    tabulated: bool = True  # sample from the exact policy table (else step by step)
+    """Layer normalisation after each hidden layer."""
+    tabulated: bool = True
+    """Sample from the exact policy table over all compositions (else step by step)."""
     batch_unit: str = "transition"
     """What batch_size counts: 'transition' (single steps) or 'episode' (all 8 steps of
     each composition, squared errors summed per episode as in Eq. 15; the paper protocol)."""
