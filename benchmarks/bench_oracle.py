@@ -78,11 +78,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             # What load_or_build(rebuild=True) does, keeping the model for part (b).
             t = time.perf_counter()
-            ref, model = oracle._build(train, args.sigma, args.lam, progress=True)
+            ref, model = oracle.build_with_model(train, args.sigma, args.lam, progress=True)
             path = oracle.cache_path(train, args.sigma, args.lam, Path(d))
             oracle.save(ref, path, oracle.training_fingerprint(train))
             build_s = time.perf_counter() - t
-            oracle._valid_mask.cache_clear()  # time a cold load, as in a fresh process
+            oracle.valid_mask.cache_clear()  # time a cold load, as in a fresh process
             t = time.perf_counter()
             ref2, loaded = oracle.load_or_build(train, args.sigma, args.lam, cache_dir=d)
             load_s = time.perf_counter() - t

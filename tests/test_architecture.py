@@ -138,10 +138,21 @@ def test_no_private_names_across_modules() -> None:
     files = list(SRC.rglob("*.py")) + list((SRC.parents[1] / "benchmarks").glob("*.py"))
     for p in files:
         tree = ast.parse(p.read_text())
+        modules: set[str] = set()  # local names bound to elpagen modules
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("elpagen"):
                 offenders += [f"{p.name}: {a.name}" for a in node.names
                               if a.name.startswith("_") and a.name != "__version__"]
+                modules |= {a.asname or a.name for a in node.names
+                            if f"{node.module}.{a.name}" in MODULES}
+            elif isinstance(node, ast.Import):
+                modules |= {a.asname for a in node.names
+                            if a.asname and a.name.startswith("elpagen")}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in modules and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                offenders.append(f"{p.name}: {node.value.id}.{node.attr}")
     assert offenders == []
 
 

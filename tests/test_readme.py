@@ -37,3 +37,30 @@ def test_api_evaluate_accepts_symbols_and_codes(reference, train):
         elpagen.evaluate([["K", "Na", "Xx", "F"]], 1, train=train, reference=reference)
     with pytest.raises(elpagen.UserError, match="four element symbols"):
         elpagen.evaluate([["K", "Na"]], 1, train=train, reference=reference)
+
+
+def test_readme_table_is_what_make_run_prints():
+    """The README's class-1 table states the protocol, samples and seeds `make run` uses."""
+    from elpagen.cli import build_parser
+
+    text = README.read_text()
+    m = re.search(r"`make run` prints.*?```\nclass 1, ([\d,]+) valid samples, (\d+) seed\(s\), "
+                  r"(fast|paper) protocol\n", text, flags=re.S)
+    assert m, "the README's class-1 table must say it is what `make run` prints"
+    args = build_parser().parse_args(["run"])
+    assert int(m.group(1).replace(",", "")) == args.samples
+    assert int(m.group(2)) == args.seeds
+    assert m.group(3) == args.protocol
+
+
+def test_docs_cite_only_files_of_this_repository():
+    """Help texts, the report and docs cite docs/method.md, whose sections exist."""
+    root = README.parent
+    sections = set(re.findall(r"^## (\d+)\.", (root / "docs" / "method.md").read_text(),
+                              flags=re.M))
+    files = [*root.glob("src/elpagen/**/*.py"), *root.glob("docs/*.md"), README]
+    for p in files:
+        text = p.read_text()
+        assert not re.search(r"\bMETHOD(\.md)?\b(?! = )", text.replace("docs/method.md", "")), p
+        for s in re.findall(r"docs/method\.md,? (?:section|§) ?(\d+)", text):
+            assert s in sections, f"{p}: cites docs/method.md section {s}"

@@ -251,7 +251,7 @@ class KRRModel:
         # [(a*39+b)*1521 + c*39+d] is exactly space.encode order
         p = (torch.from_numpy(left) @ torch.from_numpy(right).T).numpy().ravel()
         p += self.mean
-        p[~_valid_mask()] = np.nan
+        p[~valid_mask()] = np.nan
         return p
 
 
@@ -459,7 +459,8 @@ def cross_validate(
 
 
 @functools.lru_cache(maxsize=1)
-def _valid_mask() -> np.ndarray:
+def valid_mask() -> np.ndarray:
+    """The grid points that are compositions (read-only, computed once per process)."""
     m = space.valid_grid_mask()
     m.flags.writeable = False
     return m
@@ -485,7 +486,7 @@ class ReferenceEnergies:
     @staticmethod
     def classes_of(energies: np.ndarray, energy_classes: EnergyClasses) -> np.ndarray:
         """Class 1..n of every valid grid point, 0 elsewhere (from the stored float32)."""
-        valid = _valid_mask()
+        valid = valid_mask()
         classes = np.zeros(energies.shape, dtype=np.int8)
         classes[valid] = energy_classes.assign(energies[valid])
         return classes
@@ -527,10 +528,10 @@ def build(
     progress: bool = False,
 ) -> ReferenceEnergies:
     """Held-out MAE (80/20 fit), then the fit on everything and the full-grid prediction."""
-    return _build(train, sigma, lam, progress)[0]
+    return build_with_model(train, sigma, lam, progress)[0]
 
 
-def _build(
+def build_with_model(
     train: TrainingSet, sigma: float, lam: float, progress: bool
 ) -> tuple[ReferenceEnergies, KRRModel]:
     """``build`` that also returns the full model (for the benchmark)."""
@@ -640,7 +641,7 @@ def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceE
         raise OracleCacheError(f"{path}: energies have shape {energies.shape} {energies.dtype}")
     if _sha(energies) != meta.get("energies_sha256"):
         raise OracleCacheError(f"{path}: energies checksum mismatch (corrupted file)")
-    if not np.array_equal(np.isnan(energies), ~_valid_mask()):
+    if not np.array_equal(np.isnan(energies), ~valid_mask()):
         raise OracleCacheError(f"{path}: NaN pattern does not match the composition space")
     ec = train.energy_classes
     return ReferenceEnergies(
