@@ -6,24 +6,9 @@ import stat
 
 import numpy as np
 import pytest
+from cli_helpers import one_line_error, run
 
 from elpagen import cli, metrics
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(capsys, *argv, match=""):
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (code, out, err)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert match in lines[0], lines[0]
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_data_json(capsys):

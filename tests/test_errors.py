@@ -10,25 +10,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from cli_helpers import one_line_error, run
 
 from elpagen import cli, data, errors, io, threads
 
 HEADER = "A,B,C,D,formation_energy_ev_per_atom\n"
 
 
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(capsys, *argv, match=""):
-    code, out, err = run(capsys, *argv)
-    assert code == cli.EXIT_USAGE, (code, out, err)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert match in lines[0], lines[0]
-    return lines[0]
 
 
 def test_every_domain_error_is_a_user_error():

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import one_line_error
 
-from elpagen import cli, generator, memory
+from elpagen import generator, memory
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.errors import InputError, UserError
 from elpagen.models.base import ConfigError, ModelLoadError, resolve_config
@@ -24,17 +25,6 @@ from elpagen.registry import MODEL_CLASSES, load_model
 
 TINY = dict(hidden=(16, 16), steps=20, batch_size=32, device="cpu")
 
-
-def one_line_error(capsys, *argv: str, match: str | tuple[str, ...] = "") -> str:
-    """Run the CLI; assert exit 2 and exactly one stderr line ``error: ...`` holding ``match``."""
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == cli.EXIT_USAGE, (code, out, err)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for m in (match,) if isinstance(match, str) else match:
-        assert m in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
