@@ -19,12 +19,13 @@ LAYERS: dict[str, int] = {
     "space": 1,
     "data": 2, "io": 2, "memory": 2, "threads": 2,
     "generator": 3, "oracle": 3, "metrics": 3,
-    "models": 4, "baselines": 4,
+    "models": 4, "baselines": 4, "surrogate": 4,
     "registry": 5, "experiments": 5, "api": 5, "study": 5, "report": 5, "search": 5,
+    "frontier": 5,
     "cli": 6,
 }
 #: Code that must never see the full-space reference energies (training on the test set).
-BLIND = ("models", "baselines", "search", "generator", "data")
+BLIND = ("models", "baselines", "surrogate", "search", "generator", "data")
 
 
 def _modules() -> dict[str, Path]:

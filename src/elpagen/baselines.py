@@ -30,9 +30,17 @@ class RandomScreening(Generator):
 
 class MarginalSampler(Generator):
     """Draws each site independently from the element frequencies of the target class
-    in the training set (p(Z|S, c)); proposals with repeated elements are invalid."""
+    in the training set (p(Z|S, c)); proposals with repeated elements are invalid.
+
+    Knob ``temperature`` T: each site draws from p^(1/T), renormalised (T = 1: p itself;
+    T > 1 flattens towards uniform over the elements seen, T < 1 sharpens).
+    """
 
     name = "marginal"
+    knob = "temperature"
+    knob_default = 1.0
+    knob_grid = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+    temperature: float = 1.0
 
     def __init__(self, seed: int = 0, smoothing: float = 0.0) -> None:
         self.seed = seed
@@ -56,6 +64,10 @@ class MarginalSampler(Generator):
         if self.probs_ is None:
             raise RuntimeError("MarginalSampler is not fitted; call fit(train) first")
         p = self.probs_[check_class(target_class) - 1]
+        if self.temperature != 1.0:  # T = 1 keeps the exact arithmetic of p itself
+            # Divided by the row maximum first, so a small T cannot underflow a whole row.
+            p = (p / p.max(axis=1, keepdims=True)) ** (1.0 / self.temperature)
+            p = p / p.sum(axis=1, keepdims=True)
         cdf = np.cumsum(p, axis=1)
         u = rng.random((n, 4))
         el = np.stack(

@@ -13,12 +13,18 @@ target energy class. Only two methods are required::
             return codes
 
 ``sample`` then draws until N *valid* compositions exist and counts the invalid
-ones. Generators see only :class:`elpagen.data.TrainingSet`; they never read the
+ones. Optionally a generator names one sampling knob (``knob``, ``knob_default``,
+``knob_grid``, read by ``with_knob``) that trades precision for coverage without refitting
+(``elpagen frontier`` sweeps it; docs/design.md, "Frontiers").
+
+Generators see only :class:`elpagen.data.TrainingSet`; they never read the
 full-space reference energies (that would be training on the test set).
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +77,47 @@ class Generator(ABC):
     name: str = "generator"
     #: True when one fit serves every target class (conditional models).
     conditional: bool = True
+    #: The sampling knob (docs/design.md, "Frontiers"): the name of the one number that
+    #: trades precision for coverage at sampling time, without refitting; None: no knob.
+    #: Its value is the attribute of that name (see :meth:`with_knob`).
+    knob: str | None = None
+    #: The knob's default value: sampling at it is sampling as if there were no knob.
+    knob_default: float | None = None
+    #: The default grid of a frontier sweep (ascending; holds ``knob_default``).
+    knob_grid: tuple[float, ...] = ()
+    #: Whether 0 is an allowed knob value (else it must be positive).
+    knob_allows_zero: bool = False
+
+    @property
+    def knob_value(self) -> float | None:
+        """The current value of the knob (None when the generator has none)."""
+        return None if self.knob is None else float(getattr(self, self.knob))
+
+    def with_knob(self, value: float) -> Generator:
+        """A copy that samples with the knob at ``value``; it shares the fitted state (no
+        refit), and ``knob_default`` reproduces the samples of the original exactly."""
+        v = self.check_knob(value)
+        out = copy.copy(self)
+        out.set_knob(v)
+        return out
+
+    @classmethod
+    def check_knob(cls, value: float) -> float:
+        """``value`` as a float if it is an allowed knob value; InputError otherwise."""
+        if cls.knob is None:
+            raise InputError(f"{cls.name} has no sampling knob")
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_))
+        v = float(value) if ok else math.nan
+        if not math.isfinite(v) or v < 0 or (v == 0 and not cls.knob_allows_zero):
+            rng = ">= 0" if cls.knob_allows_zero else "> 0"
+            raise InputError(f"{cls.name}: {cls.knob} must be a finite number {rng}, "
+                             f"got {value!r}")
+        return v
+
+    def set_knob(self, value: float) -> None:
+        """Set the knob in place (a generator whose knob lives elsewhere overrides this)."""
+        setattr(self, str(self.knob), float(value))
 
     @abstractmethod
     def fit(self, train: TrainingSet, target_class: int | None = None) -> Generator:

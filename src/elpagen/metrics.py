@@ -233,6 +233,23 @@ def ideal_coverage(n_c: int, n: int) -> float:
     return float(-math.expm1(n * math.log1p(-1.0 / n_c)))
 
 
+def hypervolume(points: Iterable[Sequence[float]]) -> float:
+    """Area dominated by (precision, coverage) points, both maximised, against (0, 0): the
+    area under their precision-coverage frontier (dominated points add nothing).
+
+    Taken by descending precision, each point adds the strip by which its coverage rises
+    above the best so far: (0.5, 0.5), (0.8, 0.2) give 0.8 * 0.2 + 0.5 * 0.3 = 0.31.
+    """
+    pts = np.asarray(list(points), dtype=np.float64).reshape(-1, 2)
+    if not np.isfinite(pts).all():
+        raise ValueError("hypervolume needs finite points")
+    area = best = 0.0
+    for x, y in sorted(np.clip(pts, 0.0, None).tolist(), key=lambda q: (-q[0], -q[1])):
+        if y > best:
+            area, best = area + x * (y - best), y
+    return float(area)
+
+
 def screening_cost(n_found: int, n_c: int, n_space: int = space.N_SPACE) -> float:
     """Expected number of compositions random screening must check (DFT calculations)
     to find ``n_found`` members of a class of size ``n_c`` in a space of ``n_space``.

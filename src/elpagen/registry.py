@@ -1,7 +1,7 @@
 """Name -> class of every built-in generator, and loading a saved model directory.
 
-It sits above :mod:`elpagen.models` and :mod:`elpagen.baselines` (they never import it),
-so the model modules form no import circle.
+It sits above :mod:`elpagen.models`, :mod:`elpagen.baselines` and :mod:`elpagen.surrogate`
+(they never import it), so the model modules form no import circle.
 """
 
 from __future__ import annotations
@@ -13,11 +13,16 @@ from elpagen.models.base import TorchEnsembleGenerator, load_directory
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
 from elpagen.models.vae import ConditionalVAE
+from elpagen.surrogate import SurrogateScreening
 
 MODEL_CLASSES: dict[str, type[TorchEnsembleGenerator]] = {
     "vae": ConditionalVAE, "gan": ConditionalWGAN, "rl": DQNAgent,
 }
-BASELINE_CLASSES = {"marginal": MarginalSampler, "random": RandomScreening}
+#: Generators without a torch ensemble, built as ``cls(seed=s)`` (the surrogate, a
+#: screening baseline, runs its one ``fast`` protocol whatever protocol is asked for).
+BASELINE_CLASSES = {
+    "marginal": MarginalSampler, "random": RandomScreening, "surrogate": SurrogateScreening,
+}
 GENERATOR_CLASSES = {**MODEL_CLASSES, **BASELINE_CLASSES}
 
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from elpagen import __version__
-from elpagen.cli import data, models, search, study
+from elpagen.cli import data, frontier, models, search, study
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, log
 from elpagen.errors import is_user_error
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     data.add_parsers(sub)
     models.add_parsers(sub)
+    frontier.add_parsers(sub)
     search.add_parser(sub)
     study.add_parsers(sub)
     return parser

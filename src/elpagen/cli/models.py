@@ -162,7 +162,7 @@ def add_parsers(sub: Any) -> None:
     """Add this module's subcommands."""
     p = sub.add_parser("sample", help="draw N valid compositions from a baseline or a model")
     add_common(p)
-    p.add_argument("model", metavar="random|marginal|MODEL_DIR",
+    p.add_argument("model", metavar="random|marginal|surrogate|MODEL_DIR",
                    help="a baseline name or a directory written by `elpagen train`")
     p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
     p.add_argument("-n", type=int, required=True, help="number of valid samples")
@@ -197,7 +197,8 @@ def add_parsers(sub: Any) -> None:
         add_common(p)
         if name == "benchmark":
             p.add_argument("--models", default="vae,gan,rl,marginal,random",
-                           help="comma-separated: vae,gan,rl,marginal,random")
+                           help="comma-separated, from vae,gan,rl,marginal,random,surrogate "
+                                "(default: all but surrogate, the screening baseline)")
         p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
         p.add_argument("--samples", "-n", type=int, default=10_000,
                        help="valid samples per fit (default 10,000)")

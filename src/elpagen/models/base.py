@@ -361,6 +361,8 @@ class TorchEnsembleGenerator(Generator):
         m.nets = nn.ModuleDict(self.build_networks(1)).to(self.device)
         m.nets.load_state_dict(select_member(nets.state_dict(), i))
         m.target_class, m.data_sha256 = self.target_class, self.data_sha256
+        if self.knob is not None:  # a sampling knob set on the ensemble holds for its members
+            m.set_knob(self.knob_value)
         m.history = {key: [[row[i]] for row in rows] for key, rows in self.history.items()}
         return m
 

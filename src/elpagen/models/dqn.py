@@ -35,6 +35,7 @@ acts step by step instead, running the network on the batch of states at every s
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -261,6 +262,12 @@ class DQNAgent(TorchEnsembleGenerator):
 
     name = "rl"
     conditional = False
+    # The sampling knob is the config's beta (a Boltzmann inverse temperature): with_knob
+    # gives a copy with another beta, the same Q-network.
+    knob = "beta"
+    knob_default = 5.0
+    knob_grid = (1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0)
+    knob_allows_zero = True
     Config = DQNConfig
     PROTOCOLS = {
         # paper: a batch of 250 episodes, Eq. 15 (DQNConfig, docs/protocols.md).
@@ -337,6 +344,14 @@ class DQNAgent(TorchEnsembleGenerator):
         self.history["loss"] = losses
 
     # -- generation ---------------------------------------------------------------------
+    @property
+    def beta(self) -> float:
+        """The inverse temperature of the sampling policy (``config.beta``)."""
+        return float(self.config.beta)
+
+    def set_knob(self, value: float) -> None:
+        self.config = dataclasses.replace(self.config, beta=float(value))
+
     def _single_q(self) -> nn.Module:
         q = self._require_fitted()["q"]
         if q.k != 1:

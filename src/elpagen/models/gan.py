@@ -4,7 +4,8 @@ al. 2017).
 Generator and critic: one hidden layer of 512 with LeakyReLU(0.2), no normalisation (a
 gradient-penalty critic must not use batch-dependent normalisation, and the paper uses no
 layer norm either). The generator maps 8-D N(0, 1) noise + the one-hot class to 8 values
-through tanh; the critic maps a scaled 8-D sample + the one-hot class to a scalar.
+through tanh; the critic maps a scaled 8-D sample + the one-hot class to a scalar. The
+sampling knob ``noise_scale`` s draws the noise from N(0, s^2) (s = 1: as trained).
 
 Training per member, for every generator update:
 
@@ -128,6 +129,10 @@ class ConditionalWGAN(TorchEnsembleGenerator):
 
     name = "gan"
     conditional = True
+    knob = "noise_scale"
+    knob_default = 1.0
+    knob_grid = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    noise_scale: float = 1.0
     Config = GANConfig
     PROTOCOLS = {
         "paper": GANConfig(),
@@ -203,6 +208,8 @@ class ConditionalWGAN(TorchEnsembleGenerator):
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             z = torch.randn((1, m, self.config.noise), generator=gen, device=self.device, dtype=dt)
+            if self.noise_scale != 1.0:  # s = 1: exactly the draws the model was trained on
+                z = z * self.noise_scale
             y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
             x = g(torch.cat([z, y], -1))[0].float().cpu().numpy()

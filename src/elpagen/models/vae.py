@@ -4,7 +4,8 @@ Encoder and decoder: 2 hidden layers of 256 with layer normalisation and LeakyRe
 The encoder sees the scaled 8-D vector and the one-hot class; the decoder a latent
 sample and the one-hot class, and returns 8 values through tanh. Loss per member:
 squared reconstruction error summed over the 8 features + lambda * KL(q(z|x) || N(0,1)),
-both averaged over the batch. Generation: z ~ N(0, 1) with the target one-hot.
+both averaged over the batch. Generation: z ~ N(0, 1) with the target one-hot; the
+sampling knob ``prior_scale`` s draws z ~ N(0, s^2) instead (s = 1: the prior itself).
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class ConditionalVAE(TorchEnsembleGenerator):
 
     name = "vae"
     conditional = True
+    knob = "prior_scale"
+    knob_default = 1.0
+    knob_grid = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    prior_scale: float = 1.0
     Config = VAEConfig
     PROTOCOLS = {
         "paper": VAEConfig(),
@@ -136,6 +141,8 @@ class ConditionalVAE(TorchEnsembleGenerator):
             dt = next(nets.parameters()).dtype
             z = torch.randn((1, m, self.config.latent), generator=gen, device=self.device,
                             dtype=dt)
+            if self.prior_scale != 1.0:  # s = 1: exactly the draws of the prior
+                z = z * self.prior_scale
             y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
             x = nets["decoder"](torch.cat([z, y], -1))[0].float().cpu().numpy()

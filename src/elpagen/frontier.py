@@ -1,0 +1,221 @@
+"""Precision-coverage frontiers: each generator swept along its sampling knob.
+
+One fit per model and seed (:func:`elpagen.experiments.fit_generators`), then samples at
+every value of the model's knob grid (:attr:`elpagen.generator.Generator.knob_grid`, plus
+the fitted value), each scored by :func:`elpagen.metrics.evaluate`. A model is then a
+curve, not a point: its points (mean +- std over seeds), the knob values of its
+non-dominated points, and the area under its frontier (:func:`elpagen.metrics.hypervolume`
+against (0, 0), per seed, then mean +- std). docs/design.md, "Frontiers", lists the knobs.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elpagen import metrics
+from elpagen.data import TrainingSet, check_class
+from elpagen.errors import InputError
+from elpagen.experiments import check_models, environment, fit_generators
+from elpagen.generator import Generator, sample_seed
+from elpagen.io import atomic_write
+
+#: The metrics of a frontier point (precision and coverage span the frontier).
+POINT_KEYS = ("precision", "coverage", "js_distance")
+#: Published (precision, coverage) of Table 1 of the paper (class 1), as quoted in
+#: docs/results.md; drawn in the frontier plot for comparison.
+PUBLISHED = {1: {"vae": (0.83, 0.54), "gan": (0.66, 0.62), "rl": (0.69, 0.53)}}
+
+
+def knob_values(gen: Generator, grid: Sequence[float] | None = None) -> list[float | None]:
+    """The knob values to sweep: ``grid`` (default: the generator's grid) plus the fitted
+    value, ascending; ``[None]`` (one point) for a generator without a knob."""
+    if gen.knob is None:
+        return [None]
+    values = {gen.check_knob(v) for v in (gen.knob_grid if grid is None else grid)}
+    values.add(float(gen.knob_value))
+    return sorted(values)
+
+
+def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point dominates (both coordinates maximised;
+    equal points are all kept)."""
+    pts = [tuple(map(float, p)) for p in points]
+    return [i for i, (x, y) in enumerate(pts)
+            if not any(a >= x and b >= y and (a > x or b > y) for a, b in pts)]
+
+
+def sweep(
+    gen: Generator,
+    values: Sequence[float | None],
+    target_class: int,
+    n_samples: int,
+    seed: int,
+    ref_classes: np.ndarray,
+    train_codes: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Metrics of one fitted generator at every knob value (same sampling seed for each)."""
+    out = []
+    for v in values:
+        g = gen if v is None else gen.with_knob(v)
+        s = g.sample(n_samples, target_class, seed=sample_seed(seed))
+        m = metrics.evaluate(s.codes, target_class, ref_classes, train_codes, n_drawn=s.n_drawn)
+        out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}})
+    return out
+
+
+def summarise(name: str, gen: Generator, per_seed: Sequence[Sequence[Mapping]]) -> dict:
+    """Points (mean +- std over seeds), the front, and the hypervolume of one model."""
+    points = []
+    for i, first in enumerate(per_seed[0]):
+        agg = metrics.aggregate([runs[i] for runs in per_seed])
+        points.append({"knob": first["knob"], **{k: agg[k] for k in (*POINT_KEYS, "n_unique")}})
+    front = non_dominated([(p["precision"]["mean"], p["coverage"]["mean"]) for p in points])
+    hv = [metrics.hypervolume([(r["precision"], r["coverage"]) for r in runs])
+          for runs in per_seed]
+    return {
+        "knob": gen.knob,
+        "default": gen.knob_value,
+        "points": points,
+        "front": [points[i]["knob"] for i in front],
+        "hypervolume": {**metrics.aggregate([{"v": h} for h in hv])["v"], "per_seed": hv},
+    }
+
+
+def run_frontier(
+    train: TrainingSet,
+    ref_classes: np.ndarray,
+    models: Sequence[str],
+    target_class: int,
+    n_samples: int,
+    seeds: Sequence[int],
+    *,
+    protocol: str = "fast",
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    grids: Mapping[str, Sequence[float]] | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fit each model once per seed, sweep its knob, score every point (see module doc)."""
+    target_class = check_class(target_class)
+    models = check_models(models)
+    if n_samples <= 0:
+        raise InputError(f"number of samples must be positive, got {n_samples}")
+    if not seeds:
+        raise InputError("give at least one seed")
+    results: dict[str, Any] = {}
+    for name in models:
+        t0 = time.perf_counter()
+        if log:
+            log(f"{name}: fitting {len(seeds)} seed(s) ({protocol} protocol)")
+        gens = fit_generators(name, train, seeds, target_class, protocol=protocol,
+                              overrides=(overrides or {}).get(name), device=device,
+                              progress=progress)
+        fit_s = time.perf_counter() - t0
+        values = knob_values(gens[0], (grids or {}).get(name))
+        if log and gens[0].knob:
+            log(f"{name}: fitted in {fit_s:.1f} s; sweeping {gens[0].knob} over "
+                f"{', '.join(f'{v:g}' for v in values)}")
+        per_seed = []
+        for seed, gen in zip(seeds, gens, strict=True):
+            per_seed.append(sweep(gen, values, target_class, n_samples, int(seed),
+                                  ref_classes, train.codes))
+            if log:
+                hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
+                log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")
+        results[name] = summarise(name, gens[0], per_seed)
+        results[name]["fit_seconds"] = round(fit_s, 2)
+        results[name]["seconds"] = round(time.perf_counter() - t0, 2)
+        if log:
+            h = results[name]["hypervolume"]
+            log(f"{name}: done in {results[name]['seconds']:.1f} s, hypervolume "
+                f"{h['mean']:.4f} ± {h['std']:.4f}")
+    class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])
+    return {
+        "target_class": target_class,
+        "samples": n_samples,
+        "seeds": len(seeds),
+        "seed_values": [int(s) for s in seeds],
+        "protocol": protocol,
+        "class_size": class_size,
+        "ideal_coverage": metrics.ideal_coverage(class_size, n_samples),
+        "published": {k: {"precision": p, "coverage": c}
+                      for k, (p, c) in PUBLISHED.get(target_class, {}).items()},
+        "models": results,
+        "environment": environment(),
+    }
+
+
+def format_table(result: Mapping[str, Any]) -> str:
+    """One line per point: knob, precision, coverage, JS distance; '*' marks the front."""
+    lines = [f"class {result['target_class']}, {result['samples']:,} valid samples, "
+             f"{result['seeds']} seed(s), {result['protocol']} protocol; * = non-dominated"]
+    head = f"{'model':<10}{'knob':<18}{'precision':>17}{'coverage':>19}{'JS dist.':>17}"
+    lines += [head, "-" * len(head)]
+
+    def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
+        return f"{m[key]['mean']:.{digits}f} ± {m[key]['std']:.{digits}f}".rjust(width)
+
+    for name, r in result["models"].items():
+        for p in r["points"]:
+            knob = "-" if p["knob"] is None else f"{r['knob']}={p['knob']:g}"
+            mark = "*" if p["knob"] in r["front"] else " "
+            lines.append(f"{name:<10}{mark}{knob:<17}{f(p, 'precision', 17)}"
+                         f"{f(p, 'coverage', 19, 5)}{f(p, 'js_distance', 17)}")
+        h = r["hypervolume"]
+        lines.append(f"{name:<10} hypervolume {h['mean']:.4f} ± {h['std']:.4f}")
+    return "\n".join(lines)
+
+
+def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Precision against coverage per model (mean +- std over seeds), the fitted value
+    ringed, the front drawn as a step line, and the published Table 1 points (stars)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.4, 5.2), layout="constrained")
+    for i, (name, r) in enumerate(result["models"].items()):
+        color = f"C{i}"
+        pts = r["points"]
+        x = [p["coverage"]["mean"] for p in pts]
+        y = [p["precision"]["mean"] for p in pts]
+        ax.errorbar(x, y, xerr=[p["coverage"]["std"] for p in pts],
+                    yerr=[p["precision"]["std"] for p in pts], fmt="o-", ms=4, lw=0.8,
+                    color=color, alpha=0.8,
+                    label=name + (f" ({r['knob']})" if r["knob"] else ""))
+        for p, xi, yi in zip(pts, x, y, strict=True):
+            if p["knob"] is not None:
+                ax.annotate(f"{p['knob']:g}", (xi, yi), fontsize=6, color=color,
+                            xytext=(3, 3), textcoords="offset points")
+            if p["knob"] == r["default"] and p["knob"] is not None:
+                ax.scatter([xi], [yi], s=110, facecolors="none", edgecolors=color, lw=1.4)
+        front = sorted((xi, yi) for p, xi, yi in zip(pts, x, y, strict=True)
+                       if p["knob"] in r["front"])
+        ax.step([f[0] for f in front], [f[1] for f in front], where="pre", color=color,
+                lw=2, alpha=0.5)
+        pub = result.get("published", {}).get(name)
+        if pub:
+            ax.scatter([pub["coverage"]], [pub["precision"]], marker="*", s=200, color=color,
+                       edgecolors="black", lw=0.6, zorder=5, label=f"{name}, published")
+    ax.set_xlabel("coverage")
+    ax.set_ylabel("precision")
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Precision-coverage frontiers, class {result['target_class']} "
+                 f"({result['samples']:,} samples, {result['seeds']} seed(s)); "
+                 "ring: fitted value; steps: the front", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    out = Path(path)
+    atomic_write(out, buf.getvalue())
+    return out
