@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from elpagen.baselines import MarginalSampler, RandomScreening
+from elpagen.models.ar import ARModel
 from elpagen.models.base import TorchEnsembleGenerator, load_directory
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
@@ -16,7 +17,7 @@ from elpagen.models.vae import ConditionalVAE
 from elpagen.surrogate import SurrogateScreening
 
 MODEL_CLASSES: dict[str, type[TorchEnsembleGenerator]] = {
-    "vae": ConditionalVAE, "gan": ConditionalWGAN, "rl": DQNAgent,
+    "vae": ConditionalVAE, "gan": ConditionalWGAN, "rl": DQNAgent, "ar": ARModel,
 }
 #: Generators without a torch ensemble, built as ``cls(seed=s)`` (the surrogate, a
 #: screening baseline, runs its one ``fast`` protocol whatever protocol is asked for).

@@ -176,7 +176,9 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("train", help="train a model (K seeds as one batched ensemble)")
     add_common(p)
-    p.add_argument("model", choices=("vae", "gan", "rl"))
+    from elpagen.registry import MODEL_CLASSES
+
+    p.add_argument("model", choices=tuple(MODEL_CLASSES))
     p.add_argument("--target-class", "-c", type=int,
                    help="class 1..10 (required for rl, which is trained per class)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds K (default 1)")

@@ -131,7 +131,11 @@ def make_settings(
 
     b = budget_for(quick)
     configs = {}
+    # Only the study's own models: a generator added to the registry later must not change
+    # the settings of existing study directories (they would refuse to resume).
     for name, cls in MODEL_CLASSES.items():
+        if name not in MODELS:
+            continue
         cfg = resolve_config(cls.Config, cls.PROTOCOLS, protocol, overrides.get(name))
         configs[name] = dataclasses.asdict(cfg)
     return {

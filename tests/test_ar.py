@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+
+from elpagen import space
+from elpagen.errors import InputError
+from elpagen.models.ar import ARConfig, ARModel
+from elpagen.models.base import ConfigError, resolve_config
+from elpagen.registry import MODEL_CLASSES, load_model
+
+TINY = dict(hidden=(32, 32), element_hidden=(16,), embed=8, steps=30, batch_size=64,
+            device="cpu")
+
+
+def _weights(m):
+    return {k: v.clone() for k, v in m.nets.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def tiny(train):
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield ARModel(seed=0, **TINY).fit(train)
+    finally:
+        torch.set_default_dtype(old)
+
+
+def test_likelihood_is_normalised(tiny):
+    """The exact likelihoods of a restricted set of compositions add up to the factors."""
+    c = 3
+    p_a = tiny.site_probabilities(np.empty((1, 0), np.int64), c)[0, 0]
+    assert p_a.shape == (39,) and (p_a > 0).all() and p_a.sum() == pytest.approx(1, abs=1e-12)
+    grid = space.all_codes()
+    first = space.decode(grid)[:, 0]
+    for a in (0, 17):  # sum over all 38 * 37 * 36 (B, C, D) of p(A B C D | c) = p(A | c)
+        codes = grid[first == a]
+        assert len(codes) == 38 * 37 * 36
+        total = np.exp(tiny.log_prob(codes, c)[0]).sum()
+        assert total == pytest.approx(p_a[a], rel=1e-9)
+    a, b, cc = 8, 2, 18  # F, Li, K
+    p_b = tiny.site_probabilities(np.array([[a]]), c)[0, 0]
+    p_c = tiny.site_probabilities(np.array([[a, b]]), c)[0, 0]
+    p_d = tiny.site_probabilities(np.array([[a, b, cc]]), c)[0, 0]
+    assert p_b[a] == 0 and p_c[[a, b]].sum() == 0 and p_d[[a, b, cc]].sum() == 0
+    unused = np.setdiff1d(np.arange(39), [a, b, cc])
+    assert len(unused) == 36 and p_d[unused].sum() == pytest.approx(1, abs=1e-12)
+    codes = space.encode(np.column_stack([np.full(36, a), np.full(36, b), np.full(36, cc),
+                                          unused]))
+    lp = tiny.log_prob(codes, c)[0]
+    np.testing.assert_allclose(np.exp(lp), p_a[a] * p_b[b] * p_c[cc] * p_d[unused], rtol=1e-9)
+    with pytest.raises(InputError, match="distinct"):
+        tiny.log_prob(np.array([space.encode(np.array([[1, 1, 2, 3]]))[0]]), c)
+
+
+def test_every_sample_is_valid_and_seeded(tiny):
+    raw = tiny.propose(3000, 1, np.random.default_rng(0))
+    assert raw.shape == (3000,) and (raw >= 0).all()
+    assert space.is_distinct(space.decode(raw)).all()
+    s1 = tiny.sample(2000, 2, seed=5)
+    s2 = tiny.sample(2000, 2, seed=5)
+    assert s1.n_drawn == 2000 and np.array_equal(s1.codes, s2.codes)
+
+
+def test_deterministic_under_seed(train):
+    s1 = ARModel(seed=7, **TINY).fit(train).sample(2000, 1, seed=1)
+    s2 = ARModel(seed=7, **TINY).fit(train).sample(2000, 1, seed=1)
+    assert np.array_equal(s1.codes, s2.codes) and s1.n_drawn == s2.n_drawn
+
+
+def test_member_of_ensemble_equals_single_fit(train, float64):
+    ens = ARModel(seed=[3, 4], **TINY).fit(train)
+    single = ARModel(seed=4, **TINY).fit(train)
+    a, b = _weights(ens.member(1)), _weights(single)
+    for k in a:
+        assert a[k].dtype == torch.float64
+        torch.testing.assert_close(a[k], b[k], rtol=1e-7, atol=1e-9)
+    w = ens.nets.state_dict()["context.net.0.weight"]
+    assert not torch.allclose(w[0], w[1])
+    codes = train.codes_of_class(1)
+    np.testing.assert_allclose(ens.log_prob(codes, 1)[1], single.log_prob(codes, 1)[0],
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match="member"):
+        ens.held_out_nll(codes, 1)
+
+
+def test_save_load_roundtrip(train, tmp_path):
+    m = ARModel(seed=[0, 1], **TINY).fit(train)
+    d = m.save(tmp_path / "ar")
+    assert MODEL_CLASSES["ar"] is ARModel
+    loaded = load_model(d, device="cpu")
+    assert loaded.seeds == [0, 1] and loaded.config == m.config
+    a = m.member(1).sample(1000, 2, seed=3).codes
+    b = loaded.member(1).sample(1000, 2, seed=3).codes
+    assert np.array_equal(a, b)
+
+
+def test_temperature_knob(tiny):
+    assert ARModel.knob == "temperature" and ARModel.knob_default == 1.0
+    assert ARModel.knob_grid[0] == 0.25 and ARModel.knob_grid[-1] == 2.0
+    base = tiny.sample(2000, 1, seed=2).codes
+    assert np.array_equal(tiny.with_knob(1.0).sample(2000, 1, seed=2).codes, base)
+    hot = tiny.with_knob(2.0)
+    assert tiny.temperature == 1.0 and hot.temperature == 2.0
+    assert not np.array_equal(hot.sample(2000, 1, seed=2).codes, base)
+    # a higher temperature flattens every factor
+    def entropy(p):
+        return -(p * np.log(p)).sum()
+
+    first = np.empty((1, 0), np.int64)
+    p1, p2 = tiny.site_probabilities(first, 1)[0, 0], hot.site_probabilities(first, 1)[0, 0]
+    assert entropy(p2) > entropy(p1)
+    # the likelihood follows the knob and stays normalised
+    p = hot.site_probabilities(np.array([[8, 2, 18]]), 1)[0, 0]
+    assert p.sum() == pytest.approx(1, abs=1e-12)
+    with pytest.raises(InputError):
+        tiny.with_knob(0.0)
+
+
+def test_learns_and_generalises(train):
+    """A short fit on a twin-grouped split: held-out class-1 compositions are far more
+    likely than under a uniform draw, and more likely for class 1 than for class 10."""
+    sub = train.subset(16_000, seed=0)
+    held = np.setdiff1d(train.codes_of_class(1), sub.codes)
+    assert len(held) > 10
+    m = ARModel(seed=0, hidden=(32, 32), steps=200, batch_size=128, device="cpu").fit(sub)
+    nll1 = m.held_out_nll(held, 1)
+    assert nll1 < np.log(space.N_SPACE) - 3
+    assert nll1 < m.held_out_nll(held, 10)
+
+
+def test_config():
+    cfg = resolve_config(ARConfig, ARModel.PROTOCOLS, "paper", {"steps": "200",
+                                                                "hidden": "64,64"})
+    assert cfg.steps == 200 and cfg.hidden == (64, 64)
+    for key, value in [("weight_decay", -1), ("embed", 0), ("element_hidden", (0,)),
+                       ("lr", 0)]:
+        with pytest.raises(ConfigError, match="invalid setting"):
+            ARModel(0, **{key: value})
+    for protocol in ARModel.PROTOCOLS:
+        resolve_config(ARConfig, ARModel.PROTOCOLS, protocol)
