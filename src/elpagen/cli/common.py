@@ -98,7 +98,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_opts(p: argparse.ArgumentParser) -> None:
-    from elpagen.models.base import PROTOCOLS
+    from elpagen.models.protocols import PROTOCOLS
 
     p.add_argument("--protocol", choices=PROTOCOLS, default="fast",
                    help="training budgets: published (paper) or CPU-friendly (fast)")

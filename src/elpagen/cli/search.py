@@ -74,7 +74,7 @@ def _check_args(args: argparse.Namespace) -> int:
     if args.sampler not in search.SAMPLERS:
         raise CLIError(
             f"unknown sampler {args.sampler!r}; choose from {', '.join(search.SAMPLERS)}")
-    from elpagen.models.base import PROTOCOLS
+    from elpagen.models.protocols import PROTOCOLS
 
     if args.protocol not in PROTOCOLS:
         raise CLIError(f"unknown protocol {args.protocol!r}; choose from fast, paper")

@@ -26,7 +26,6 @@ import shutil
 import tempfile
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,6 +38,7 @@ from elpagen.data import N_CLASSES, TrainingSet, check_class
 from elpagen.errors import InputError
 from elpagen.generator import Generator
 from elpagen.models.ensemble import init_members, resolve_device, select_member
+from elpagen.models.protocols import PROTOCOLS, Protocol  # noqa: F401 - re-exported
 
 #: Written by this version; 2 added ``weights_sha256``.
 FORMAT_VERSION = 2
@@ -46,18 +46,6 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
-
-
-class Protocol(StrEnum):
-    """The training budgets every model offers (docs/protocols.md)."""
-
-    FAST = "fast"
-    """CPU-friendly budgets, chosen with evidence in docs/protocols.md."""
-    PAPER = "paper"
-    """The published settings."""
-
-
-PROTOCOLS: tuple[str, ...] = tuple(Protocol)
 
 
 class ModelLoadError(InputError):

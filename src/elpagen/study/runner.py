@@ -289,7 +289,7 @@ def run_study(
     from elpagen.study.store import DirLock, Store, check_directory
 
     log = log or (lambda _msg: None)
-    from elpagen.models.base import PROTOCOLS
+    from elpagen.models.protocols import PROTOCOLS
 
     if protocol not in PROTOCOLS:
         raise StudyError(f"--protocol must be fast or paper, got {protocol!r}")
