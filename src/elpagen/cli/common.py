@@ -83,6 +83,43 @@ def resolve_jobs(jobs: int | None, n_models: int) -> int:
     return jobs
 
 
+def check_sweep_args(
+    args: argparse.Namespace, outputs: Sequence[str]
+) -> tuple[int, list[str], list[Path]]:
+    """Checks shared by ``benchmark`` and ``frontier``, all before any work.
+
+    Returns (target class, model names, output paths): ``outputs`` are file names with a
+    ``{c}`` for the class, placed in ``-o DIR`` (none without ``-o``).
+    """
+    from elpagen import data, experiments, io
+
+    target = data.check_class(args.target_class)
+    models = experiments.check_models(args.models.split(","))
+    if args.samples <= 0:
+        raise CLIError(f"--samples must be positive, got {args.samples}")
+    if args.seeds <= 0:
+        raise CLIError(f"--seeds must be positive, got {args.seeds}")
+    paths: list[Path] = []
+    if args.output:
+        out_dir = io.check_output_dir(args.output, overwrite=True)  # the files are checked next
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = [io.check_output(out_dir / name.format(c=target), args.overwrite)
+                 for name in outputs]
+    return target, models, paths
+
+
+def model_overrides(
+    models: Sequence[str], overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]] | None:
+    """``--set``/``--config`` settings for every trained model of ``models`` (baselines
+    have no settings)."""
+    from elpagen.registry import MODEL_CLASSES
+
+    if not overrides:
+        return None
+    return {m: overrides for m in models if m in MODEL_CLASSES}
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="DFT CSV file (default: $ELPAGEN_DATA)")

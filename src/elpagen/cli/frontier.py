@@ -10,29 +10,22 @@ from elpagen.cli.common import (
     CLIError,
     add_common,
     add_train_opts,
+    check_sweep_args,
     emit_json,
     load_reference,
     load_train,
     log,
+    model_overrides,
     parse_overrides,
 )
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    from elpagen import data, experiments, frontier, io
+    from elpagen import frontier, io
 
-    target = data.check_class(args.target_class)
-    models = experiments.check_models(args.models.split(","))
-    if args.samples <= 0:
-        raise CLIError(f"-n must be a positive number of samples, got {args.samples}")
-    if args.seeds <= 0:
-        raise CLIError(f"--seeds must be positive, got {args.seeds}")
-    out_json = out_png = None
-    if args.output:  # checked before any work
-        out_dir = io.check_output_dir(args.output, overwrite=True)  # the files are checked next
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out_json = io.check_output(out_dir / f"frontier_class{target}.json", args.overwrite)
-        out_png = io.check_output(out_dir / f"frontier_class{target}.png", args.overwrite)
+    target, models, outputs = check_sweep_args(
+        args, ["frontier_class{c}.json", "frontier_class{c}.png"])
+    out_json, out_png = outputs if outputs else (None, None)
     grids = parse_grids(args.grid, models)
     overrides = parse_overrides(args.set, args.config)
     train = load_train(args)
@@ -40,8 +33,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     result = frontier.run_frontier(
         train, ref.classes, models, target, args.samples,
         list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
-        overrides={m: overrides for m in models if m in ("vae", "gan", "rl")}
-        if overrides else None,
+        overrides=model_overrides(models, overrides),
         grids=grids, device=args.device, progress=False, log=None if args.quiet else log,
     )
     if out_json:

@@ -11,10 +11,12 @@ from elpagen.cli.common import (
     CLIError,
     add_common,
     add_train_opts,
+    check_sweep_args,
     emit_json,
     load_reference,
     load_train,
     log,
+    model_overrides,
     parse_overrides,
     resolve_jobs,
 )
@@ -113,34 +115,23 @@ def _show(v: Any) -> str:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from elpagen import data, experiments, io
+    from elpagen import experiments, io
 
-    target = data.check_class(args.target_class)
-    models = experiments.check_models(args.models.split(","))
+    target, models, outputs = check_sweep_args(args, ["benchmark_class{c}.json"])
     jobs = resolve_jobs(args.jobs, len(models))
-    if args.samples <= 0:
-        raise CLIError(f"--samples must be positive, got {args.samples}")
-    if args.seeds <= 0:
-        raise CLIError(f"--seeds must be positive, got {args.seeds}")
-    out_json = None
-    if args.output:
-        out_dir = io.check_output_dir(args.output, overwrite=True)  # the file is checked next
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out_json = io.check_output(out_dir / f"benchmark_class{target}.json", args.overwrite)
     overrides = parse_overrides(args.set, args.config)
     train = load_train(args)
     ref, _ = load_reference(args, train)
     result = experiments.run_benchmark(
         train, ref.classes, models, target, args.samples,
         list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
-        overrides={m: overrides for m in models if m not in ("random", "marginal")}
-        if overrides else None,
+        overrides=model_overrides(models, overrides),
         device=args.device, progress=not args.quiet, log=None if args.quiet else log,
         jobs=jobs,
     )
     result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
-    if out_json:
-        io.atomic_write_text(out_json, io.dumps(result))
+    if outputs:
+        io.atomic_write_text(outputs[0], io.dumps(result))
     if args.json:
         slim = {k: v for k, v in result.items()}
         slim["models"] = {
