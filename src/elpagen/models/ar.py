@@ -52,7 +52,7 @@ from elpagen.models.base import (
     ValidatedConfig,
 )
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import progress_steps
+from elpagen.models.training import ensemble_step, progress_steps
 
 #: Context input: class one-hot, site one-hot, scaled 8-D vector of the placed sites.
 CONTEXT_DIM = N_CLASSES + space.N_SITES + 2 * space.N_SITES
@@ -207,12 +207,7 @@ class ARModel(TorchEnsembleGenerator):
         for step in progress_steps(c.steps, f"ar x{self.k}", self.progress):
             idx = torch.from_numpy(batches.next()).to(dev)
             loss_k = -self._log_likelihood(nets, el_all[idx], y_all[idx], rand).mean(-1)
-            opt.zero_grad(set_to_none=True)
-            # Summing member losses keeps every member's gradient exactly its own.
-            loss_k.sum().backward()
-            opt.step()
-            if step % 100 == 0 or step == c.steps - 1:
-                losses.append(loss_k.detach().cpu().tolist())
+            ensemble_step(opt, loss_k, step, c.steps, losses)
         self.history["loss"] = losses
 
     # -- likelihoods ------------------------------------------------------------------

@@ -59,7 +59,7 @@ from elpagen.models.base import (
     ValidatedConfig,
 )
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import progress_steps
+from elpagen.models.training import ensemble_step, progress_steps
 
 N_STEPS = 8  # positions of the 8-D vector, one per action
 N_ACTIONS = 8  # one head: rows use actions 0..5, groups 0..7 (value = action + 1)
@@ -335,12 +335,7 @@ class DQNAgent(TorchEnsembleGenerator):
 
             q_sa = q_net(s).gather(-1, a)[..., 0]
             loss_k = td_loss(q_sa, y, per_unit)  # (K,)
-            opt.zero_grad(set_to_none=True)
-            # Summing member losses keeps every member's gradient exactly its own.
-            loss_k.sum().backward()
-            opt.step()
-            if step % 100 == 0 or step == c.steps - 1:
-                losses.append(loss_k.detach().cpu().tolist())
+            ensemble_step(opt, loss_k, step, c.steps, losses)
         self.history["loss"] = losses
 
     # -- generation ---------------------------------------------------------------------

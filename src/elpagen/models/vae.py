@@ -31,7 +31,7 @@ from elpagen.models.base import (
     ValidatedConfig,
 )
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import progress_steps
+from elpagen.models.training import ensemble_step, progress_steps
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,7 @@ class ConditionalVAE(TorchEnsembleGenerator):
             z = mu + rand.normal(c.batch_size, c.latent) * torch.exp(0.5 * logvar)
             x_hat = nets["decoder"](torch.cat([z, y], -1))
             loss_k = vae_loss(x, x_hat, mu, logvar, c.kl_weight)  # (K,)
-            opt.zero_grad(set_to_none=True)
-            # Summing member losses keeps every member's gradient exactly its own.
-            loss_k.sum().backward()
-            opt.step()
-            if step % 100 == 0 or step == c.steps - 1:
-                losses.append(loss_k.detach().cpu().tolist())
+            ensemble_step(opt, loss_k, step, c.steps, losses)
         self.history["loss"] = losses
 
     @torch.no_grad()
