@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/pip install --quiet -c $(LOCK) --upgrade pip
 	# CPU build of torch first, pinned: an open range would download a multi-GB CUDA build.
 	$(BIN)/pip install --quiet -c $(LOCK) torch==2.13.0
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev,materials,cluster]'
 	touch $(STAMP)
 
 run: setup
@@ -32,7 +32,7 @@ lock:
 	$(PY) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
 	.lock-venv/bin/pip install --quiet torch==2.13.0
-	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	.lock-venv/bin/pip install --quiet -e '.[dev,materials,cluster]'
 	( echo "# Exact versions for \`make setup\` (written by \`make lock\`; edit by rerunning it)."; \
 	  .lock-venv/bin/pip freeze --all --exclude-editable | sed -e 's/+cpu$$//' | sort -f ) > $(LOCK)
 	rm -rf .lock-venv
