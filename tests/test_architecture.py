@@ -21,7 +21,7 @@ LAYERS: dict[str, int] = {
     "generator": 3, "oracle": 3, "metrics": 3,
     "models": 4, "baselines": 4, "surrogate": 4,
     "registry": 5, "experiments": 5, "api": 5, "study": 5, "report": 5, "search": 5,
-    "frontier": 5,
+    "frontier": 5, "materials": 5, "smact_screen": 5,
     "cli": 6,
 }
 #: Code that must never see the full-space reference energies (training on the test set).

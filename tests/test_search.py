@@ -249,6 +249,29 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
     assert len(_trials(url, "elpagen-vae")) == 3
 
 
+@pytest.mark.parametrize("model", ["ar", "gfn"])
+def test_search_runs_this_projects_models(model, tmp_path, monkeypatch, capsys):
+    """`elpagen search ar|gfn --quick` runs trials over its own space and exports a config
+    that `train` accepts."""
+    assert model in search.MODELS
+    monkeypatch.chdir(tmp_path)
+    url = _sqlite(tmp_path)
+    assert cli.main(["search", model, "--trials", "2", "--storage", url, "--threads", "1",
+                     *QUICK]) == 0
+    trials = _trials(url, f"elpagen-{model}")
+    assert _states(trials) == {"COMPLETE": 2}
+    names = {d.name for d in search.SPACES[model]}
+    assert all(set(t.params) == names for t in trials)
+    out = tmp_path / "best.json"
+    assert cli.main(["search", model, "--export-best", "1", "-o", str(out),
+                     "--storage", url]) == 0
+    cfg = json.loads(out.read_text())
+    config = resolve_config(MODEL_CLASSES[model].Config, MODEL_CLASSES[model].PROTOCOLS,
+                            "fast", parse_overrides(None, str(out)))
+    assert list(config.hidden) == cfg["settings"]["hidden"]
+    assert config.steps <= 60
+
+
 def _imports(path: Path) -> set[str]:
     """Modules imported anywhere in ``path``, inside functions too (a lazy import counts);
     ``from elpagen import oracle`` counts as ``elpagen.oracle``."""

@@ -90,6 +90,9 @@ def test_results_json_matches_schema(run):
             me = r["experiments"][exp]["models"][m]
             assert me["n_fits"] == 2
             assert [p["seed"] for p in me["per_seed"]] == [0, 1]
+    assert {"ar", "gfn", "surrogate"} <= set(r["settings"]["models"]) == set(study.MODELS)
+    assert {"ar", "gfn", "surrogate"} <= set(r["settings"]["model_configs"])
+    assert r["settings"]["model_configs"]["surrogate"]["steps"] == 1000  # the quick budget
     for m in study.MODELS:
         assert set(r["discovery"]["class1"][m]) >= {"n_samples", "novel", "repeated"}
         assert r["discovery"]["class5"][m]["n_samples"][-1] == r["settings"]["samples"]["class5"]
@@ -98,6 +101,51 @@ def test_results_json_matches_schema(run):
     # The schema check does notice a broken document.
     del r["experiments"]["class1"]["models"]["vae"]["summary"]["precision"]
     assert any("precision" in p for p in report.check_results(r))
+    del r["frontier"]["class5"]["models"]["ar"]["hypervolume"]
+    assert any(p.startswith("frontier.class5.models.ar") for p in report.check_results(r))
+
+
+def test_frontier_of_classes_1_and_5(run):
+    """Every model's knob sweep of the class-1 and class-5 fits, summarised per class; the
+    point at the fitted knob value repeats the class-1 unit (same fit, same sampling seed)."""
+    from elpagen.frontier import non_dominated
+    from elpagen.registry import GENERATOR_CLASSES
+
+    r = json.loads((run.dir / "results.json").read_text())
+    samples = r["settings"]["samples"]
+    for c in (1, 5):
+        fr = r["frontier"][f"class{c}"]
+        assert fr["target_class"] == c and fr["samples"] == samples[f"frontier_class{c}"]
+        assert set(fr["published"]) == ({"vae", "gan", "rl"} if c == 1 else set())
+        for m in study.MODELS:
+            me = fr["models"][m]
+            cls = GENERATOR_CLASSES[m]
+            assert me["n_fits"] == 2 and me["seeds"] == [0, 1] and me["knob"] == cls.knob
+            knobs = [p["knob"] for p in me["points"]]
+            if cls.knob is None:
+                assert knobs == [None]
+            else:
+                assert knobs == sorted({*cls.knob_grid, cls.knob_default})
+            assert me["screening"] is (m == "surrogate")
+            hv = me["hypervolume"]
+            assert len(hv["per_seed"]) == 2 and 0 <= hv["mean"] <= 1
+            xy = [(p["precision"]["mean"], p["coverage"]["mean"]) for p in me["points"]]
+            assert me["front"] == [knobs[i] for i in non_dominated(xy)]
+    assert r["frontier"]["class1"]["published"]["vae"] == {"precision": 0.83, "coverage": 0.54}
+    with store.Store.open_readonly(run.dir) as s:
+        units = s.units("frontier")
+    assert len(units) == 2 * 2 * len(study.MODELS)
+    for u in units:  # the unit's metrics are its point at the fitted knob value
+        p = u["payload"]
+        point = next(x for x in p["points"] if x["knob"] == p["default"])
+        assert p["metrics"]["precision"] == point["precision"]
+        assert p["metrics"]["n_valid"] == samples[f"frontier_class{u['target_class']}"]
+    fit_keys = {u["payload"]["fit_key"] for u in units}
+    assert "vae/all/nfull" in fit_keys and {"rl/c1/nfull", "rl/c5/nfull"} <= fit_keys
+    html = (run.dir / "report.html").read_text()
+    assert "Precision-coverage frontiers" in html and "src='frontier.png'" in html
+    assert "hypervolume, class 5" in html
+    assert "surrogate (screening, not generation)" in html
 
 
 def test_rerun_skips_every_finished_unit(run, capsys, monkeypatch):
@@ -246,12 +294,22 @@ def test_missing_oracle_that_cannot_be_built(tmp_path, data_path, monkeypatch, c
 def test_plan_and_cost_formula():
     s = {"seed_values": [0, 1], "models": list(study.MODELS), "train_sizes": [1000],
          "samples": {"class1": 10, "class5": 20, "curve_class1": 30, "training_size": 10}}
+    n = len(study.MODELS)
+    # A store written before the frontier existed plans no frontier units.
+    assert len(study.plan(s)) == n * 2 + n + n * 2 + n * 2
+    s["samples"].update(frontier_class1=10, frontier_class5=20)
     units = study.plan(s)
     keys = [u.key for u in units]
-    assert len(keys) == len(set(keys)) == 5 * 2 + 5 + 5 * 2 + 5 * 2
+    assert len(keys) == len(set(keys)) == n * 2 + n + n * 2 + n * 2 + 2 * n * 2
     k = {u.key: u for u in units}
     assert k["class1/vae/c1/nfull/s0"].fit_key == k["class5/vae/c5/nfull/s0"].fit_key
     assert k["class1/rl/c1/nfull/s0"].fit_key != k["class5/rl/c5/nfull/s0"].fit_key
+    for m in study.MODELS:  # the frontier samples the fits of class1 and class5
+        assert k[f"frontier/{m}/c1/nfull/s1"].fit_key == k[f"class1/{m}/c1/nfull/s1"].fit_key
+        assert k[f"frontier/{m}/c5/nfull/s1"].fit_key == k[f"class5/{m}/c5/nfull/s1"].fit_key
+    assert k["frontier/ar/c1/nfull/s0"].n_samples == 10
+    assert k["frontier/gfn/c5/nfull/s0"].n_samples == 20
+    assert keys[-1].startswith("frontier/") and "/c5/" in keys[-1]  # the longest runs last
     assert k["curve1/vae/c1/nfull/s0"].sample_seed != k["class1/vae/c1/nfull/s0"].sample_seed
     c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024)
     assert c["random_checks"] == pytest.approx(50 * 1_974_025 / 4227)

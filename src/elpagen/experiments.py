@@ -58,7 +58,9 @@ def fit_generators(
             train, list(seeds), target_class,
             protocol=protocol, device=device, progress=progress, **dict(overrides or {}),
         )
-    return [BASELINE_CLASSES[name](seed=s).fit(train, target_class) for s in seeds]
+    # A baseline with settings (the surrogate) takes the overrides as keyword arguments.
+    kw = dict(overrides or {})
+    return [BASELINE_CLASSES[name](seed=s, **kw).fit(train, target_class) for s in seeds]
 
 
 @dataclass

@@ -21,7 +21,6 @@ import numpy as np
 from elpagen import metrics
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
-from elpagen.experiments import check_models, environment, fit_generators
 from elpagen.generator import Generator, sample_seed
 from elpagen.io import atomic_write
 
@@ -103,6 +102,10 @@ def run_frontier(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fit each model once per seed, sweep its knob, score every point (see module doc)."""
+    # Imported here: the study report summarises stored sweeps with this module, without
+    # the models (and torch) that experiments brings in.
+    from elpagen.experiments import check_models, environment, fit_generators
+
     target_class = check_class(target_class)
     models = check_models(models)
     if n_samples <= 0:

@@ -13,11 +13,13 @@ from elpagen.models.ar import ARModel
 from elpagen.models.base import TorchEnsembleGenerator, load_directory
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
+from elpagen.models.gfn import GFNModel
 from elpagen.models.vae import ConditionalVAE
 from elpagen.surrogate import SurrogateScreening
 
 MODEL_CLASSES: dict[str, type[TorchEnsembleGenerator]] = {
     "vae": ConditionalVAE, "gan": ConditionalWGAN, "rl": DQNAgent, "ar": ARModel,
+    "gfn": GFNModel,
 }
 #: Generators without a torch ensemble, built as ``cls(seed=s)`` (the surrogate, a
 #: screening baseline, runs its one ``fast`` protocol whatever protocol is asked for).

@@ -110,6 +110,8 @@ class SurrogateScreening(Generator):
         t = torch.from_numpy(((y - self.mean_) / self.std_).astype(np.float32))
         self.net = EnsembleMLP(1, x.shape[1], cfg.hidden, 1)
         init_members([self.net], [self.seed])
+        dt = self.net.net[0].weight.dtype  # torch's default dtype (float64 in some tests)
+        x, t = x.to(dt), t.to(dt)
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         rng = np.random.default_rng([self.seed, 2])
         for step in range(cfg.steps):
@@ -132,6 +134,7 @@ class SurrogateScreening(Generator):
         with torch.inference_mode():
             for i in range(0, len(codes), step):
                 x = torch.from_numpy(space.codes_to_scaled(codes[i : i + step]))
+                x = x.to(self.net.net[0].weight.dtype)
                 out[i : i + step] = self.net(x[None])[0, :, 0].numpy()
         return out * np.float32(self.std_) + np.float32(self.mean_)
 

@@ -91,6 +91,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elpagen import data, io, metrics
 
     target = data.check_class(args.target_class)
+    if args.smact:  # the extra is there, before any work
+        from elpagen.materials import require
+
+        require("smact", "pymatgen.core")
     codes, n_rows = io.read_samples(args.samples)
     if len(codes) == 0:
         raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
@@ -98,6 +102,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ref, _ = load_reference(args, train)
     m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows)
     m["target_class"] = target
+    if args.smact:  # the materials extra: SMACT pass fractions of the valid and unique samples
+        from elpagen import smact_screen
+
+        m.update(smact_screen.sample_fractions(codes, cache_dir=args.cache_dir))
     if args.json:
         emit_json(m)
         return 0
@@ -123,5 +131,7 @@ def add_parsers(sub: Any) -> None:
     add_common(p)
     p.add_argument("samples", metavar="SAMPLES.csv", help="CSV with header A,B,C,D")
     p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
+    p.add_argument("--smact", action="store_true",
+                   help="add the SMACT pass fractions (needs pip install 'elpagen[materials]')")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from elpagen import __version__
-from elpagen.cli import data, frontier, models, search, study
+from elpagen.cli import data, frontier, materials, models, search, study
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, log
 from elpagen.errors import is_user_error
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     frontier.add_parsers(sub)
     search.add_parser(sub)
     study.add_parsers(sub)
+    materials.add_parsers(sub)
     return parser
 
 

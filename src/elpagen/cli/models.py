@@ -168,7 +168,7 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model (K seeds as one batched ensemble)")
     add_common(p)
     # Checked in cmd_train against the registry (importing it here would load torch for --help).
-    p.add_argument("model", metavar="MODEL", help="vae, gan, rl or ar")
+    p.add_argument("model", metavar="MODEL", help="vae, gan, rl, ar or gfn")
     p.add_argument("--target-class", "-c", type=int,
                    help="class 1..10 (required for rl, which is trained per class)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds K (default 1)")

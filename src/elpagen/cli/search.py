@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_common(p)
     # Validated by hand (not argparse choices) so bad values give one error line.
-    p.add_argument("model", metavar="MODEL", help="vae, gan or rl")
+    p.add_argument("model", metavar="MODEL", help=", ".join(search.MODELS))
     p.add_argument("--trials", type=int, metavar="N",
                    help="total number of completed trials the study should hold")
     p.add_argument("--storage", metavar="URL",

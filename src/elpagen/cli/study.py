@@ -12,15 +12,24 @@ from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
 
 def cmd_study(args: argparse.Namespace) -> int:
     from elpagen import report
-    from elpagen.study import parse_model_overrides, run_study
+    from elpagen.study import StudyError, parse_model_overrides, run_study
 
     overrides = parse_model_overrides(parse_overrides(args.set, args.config))
     out = args.output or f"elpagen-study-{args.protocol}{'-quick' if args.quick else ''}"
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    execute = None
+    if args.scheduler is not None or (args.workers is not None and args.workers != 1):
+        from elpagen.study import distributed
+
+        if args.scheduler is not None and args.workers is not None:
+            raise StudyError("give --workers N (a local Dask cluster) or --scheduler ADDRESS "
+                             "(a running one), not both")
+        execute = distributed.executor(workers=args.workers, scheduler=args.scheduler)
     result = run_study(
         out, protocol=args.protocol, n_seeds=n_seeds, quick=args.quick, data_path=args.data,
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
+        execute=execute,
     )
     summary = report.write_report(Path(result["directory"]))
     state = "complete" if result["complete"] else "incomplete"
@@ -62,6 +71,12 @@ def add_parsers(subparsers: Any) -> None:
                    help="tiny budgets (a first look, the tests): minutes instead of hours")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="study directory (default elpagen-study-PROTOCOL[-quick])")
+    p.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="run the units on a local Dask cluster of N single-threaded worker "
+                        "processes (default 1: in this process; needs elpagen[cluster])")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the units on a running Dask cluster, e.g. tcp://HOST:8786 "
+                        "(needs elpagen[cluster])")
     p.set_defaults(func=cmd_study)
 
     p = subparsers.add_parser("report", help="rebuild a study's report from its store alone")

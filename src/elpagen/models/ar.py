@@ -156,32 +156,40 @@ class ARModel(TorchEnsembleGenerator):
         elements: torch.Tensor,
         classes: torch.Tensor,
         rand: MemberRandom | None = None,
+        site: int | None = None,
     ) -> torch.Tensor:
         """Logits of all four sites under teacher forcing, used elements masked to -inf.
 
         ``elements``: (K, B, 4) int64; ``classes``: (K, B) int64 in 0..9. Returns
         (K, B, 4, 39): entry [.., s, e] is the logit of element e at site s given the
-        elements of sites < s (temperature applied).
+        elements of sites < s (temperature applied). With ``site`` = s, only that site's
+        (K, B, 39) logits (sites >= s of ``elements`` are then never read).
         """
         k, b = elements.shape[:2]
+        n_sites = space.N_SITES if site is None else 1
         dt = next(nets.parameters()).dtype
         feat = torch.from_numpy(element_features()).to(self.device, dt)[elements]  # K,B,4,2
-        feat = feat.reshape(k, b, 1, 2 * space.N_SITES).expand(k, b, space.N_SITES, -1)
+        feat = feat.reshape(k, b, 1, 2 * space.N_SITES).expand(k, b, n_sites, -1)
         sites = torch.arange(space.N_SITES, device=self.device)
+        eye = torch.eye(space.N_SITES, device=self.device, dtype=dt)
+        if site is not None:
+            sites, eye = sites[site : site + 1], eye[site : site + 1]
         placed = (torch.arange(2 * space.N_SITES, device=self.device)[None, :] // 2
                   < sites[:, None]).to(dt)  # (4, 8): features of sites < s
         ctx = torch.cat([
-            F.one_hot(classes, N_CLASSES).to(dt)[:, :, None, :].expand(-1, -1, space.N_SITES, -1),
-            torch.eye(space.N_SITES, device=self.device, dtype=dt).expand(k, b, -1, -1),
+            F.one_hot(classes, N_CLASSES).to(dt)[:, :, None, :].expand(-1, -1, n_sites, -1),
+            eye.expand(k, b, -1, -1),
             feat * placed,
-        ], -1).reshape(k, b * space.N_SITES, CONTEXT_DIM)
+        ], -1).reshape(k, b * n_sites, CONTEXT_DIM)
         emb, bias = self._element_table(nets)
         h = self._context(nets, ctx, rand)
-        logits = (torch.bmm(h, emb) + bias).reshape(k, b, space.N_SITES, -1)
+        logits = (torch.bmm(h, emb) + bias).reshape(k, b, n_sites, -1)
         if self.temperature != 1.0:  # T = 1: exactly the fitted logits
             logits = logits / self.temperature
         used = F.one_hot(elements, space.N_ELEMENTS).bool()  # (K, B, 4, 39)
         earlier = torch.cumsum(used.to(torch.int64), dim=2) - used.to(torch.int64)
+        if site is not None:
+            return logits[:, :, 0].masked_fill(earlier[:, :, site] > 0, float("-inf"))
         return logits.masked_fill(earlier > 0, float("-inf"))
 
     def _log_likelihood(

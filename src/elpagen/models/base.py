@@ -160,23 +160,27 @@ def config_docs(config_cls: type) -> dict[str, str]:
     """The docstring under each field of a config dataclass (CleanRL's habit), by name.
 
     Read from the class source with ``ast``: a string literal right after an annotated
-    assignment documents that field. Fields without one map to "".
+    assignment documents that field. Fields without one map to "". A config derived from
+    another inherits its docs; a field it declares again documents itself anew.
     """
     import ast
     import inspect
     import textwrap
 
     docs = {f.name: "" for f in dataclasses.fields(config_cls)}
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
-    except (OSError, TypeError):  # no source (frozen app): no docs, still the names
-        return docs
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    for stmt, nxt in zip(body, body[1:], strict=False):
-        if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str) and stmt.target.id in docs):
-            docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    for cls in reversed(config_cls.__mro__):  # base classes first: a subclass's doc wins
+        if not dataclasses.is_dataclass(cls):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError):  # no source (frozen app): no docs, still the names
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in zip(body, body[1:], strict=False):
+            if (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str) and stmt.target.id in docs):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from elpagen import metrics
 from elpagen.io import to_jsonable
-from elpagen.study.plan import Experiment, plan, training_spent
+from elpagen.study.plan import FRONTIER_CLASSES, SCREENING, Experiment, plan, training_spent
 from elpagen.study.store import Store, now, process_gone
 
 RESULTS_FORMAT = "elpagen-study-results"
@@ -150,6 +150,51 @@ def cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
     return c
 
 
+def _frontier(units, settings, ref, target_class: int) -> dict:
+    """The precision-coverage frontier of every model for one class: the stored sweeps of
+    its fits summarised by :func:`elpagen.frontier.summarise` (points mean ± std over the
+    fits, the knob values of the non-dominated points, hypervolume mean ± std)."""
+    from types import SimpleNamespace
+
+    from elpagen.frontier import POINT_KEYS, PUBLISHED, summarise
+
+    samples = settings["samples"].get(f"frontier_class{target_class}")
+    sizes = ref["class_sizes"] if ref else [0] * 10
+    class_size = int(sizes[target_class - 1])
+    models = {}
+    for m in settings["models"]:
+        ok = [u for u in _by_seed(_units_of(units, Experiment.FRONTIER, m))
+              if u["target_class"] == target_class]
+        failed = [{"seed": u["seed"], "error": u["payload"].get("error", "")}
+                  for u in _units_of(units, Experiment.FRONTIER, m, ok=False)
+                  if u["target_class"] == target_class]
+        # Only sweeps over the same knob values are averaged (all of them, in one study).
+        if ok:
+            grid = [p["knob"] for p in ok[0]["payload"]["points"]]
+            ok = [u for u in ok if [p["knob"] for p in u["payload"]["points"]] == grid]
+        if ok:
+            p0 = ok[0]["payload"]
+            gen = SimpleNamespace(knob=p0["knob"], knob_value=p0["default"])
+            me = summarise(m, gen, [u["payload"]["points"] for u in ok])
+            me["hypervolume"]["per_seed"] = [float(h) for h in me["hypervolume"]["per_seed"]]
+        else:
+            me = {"knob": None, "default": None, "points": [], "front": [],
+                  "hypervolume": {"mean": None, "std": None, "per_seed": []}}
+        me.update(n_fits=len(ok), seeds=[u["seed"] for u in ok], failed=failed,
+                  screening=m in SCREENING)
+        models[m] = me
+    return {
+        "target_class": target_class,
+        "samples": int(samples or 0),
+        "class_size": class_size,
+        "ideal_coverage": metrics.ideal_coverage(class_size, samples) if samples else None,
+        "point_keys": list(POINT_KEYS),
+        "published": {k: {"precision": p, "coverage": c}
+                      for k, (p, c) in PUBLISHED.get(target_class, {}).items()},
+        "models": models,
+    }
+
+
 # --------------------------------------------------------------------------- figure data
 
 
@@ -247,6 +292,7 @@ def collect(store: Store) -> dict[str, Any]:
             "training_size": _training_size(units, settings, ref),
             "cost": _cost(units, settings, ref),
         },
+        "frontier": {f"class{c}": _frontier(units, settings, ref, c) for c in FRONTIER_CLASSES},
         "discovery": {"class1": _curves(units, settings, Experiment.CURVE1),
                       "class5": _curves(units, settings, Experiment.CLASS5)},
         "energy_histograms": _histograms(units, settings, ref),
@@ -358,6 +404,34 @@ def check_results(obj: Any) -> list[str]:
     for m in models:
         me = need(cms, m, dict, "experiments.cost.models") or {}
         check_summary(me.get("summary"), COST_KEYS, f"experiments.cost.models.{m}.summary")
+    fr = need(obj, "frontier", dict, "") or {}
+    for c in FRONTIER_CLASSES:
+        e = need(fr, f"class{c}", dict, "frontier")
+        if e is None:
+            continue
+        where = f"frontier.class{c}"
+        if e.get("target_class") != c:
+            problems.append(f"{where}.target_class: expected {c}")
+        need(e, "samples", int, where)
+        need(e, "ideal_coverage", opt_num, where)
+        need(e, "published", dict, where)
+        fms = need(e, "models", dict, where) or {}
+        for m in models:
+            me = need(fms, m, dict, f"{where}.models")
+            if me is None:
+                continue
+            w = f"{where}.models.{m}"
+            need(me, "n_fits", int, w)
+            need(me, "knob", (str, type(None)), w)
+            need(me, "front", list, w)
+            need(me, "screening", bool, w)
+            hv = need(me, "hypervolume", dict, w)
+            if hv is not None:
+                need(hv, "mean", opt_num, f"{w}.hypervolume")
+                need(hv, "std", opt_num, f"{w}.hypervolume")
+            for i, p in enumerate(need(me, "points", list, w) or []):
+                need(p, "knob", opt_num, f"{w}.points[{i}]")
+                check_summary(p, ("precision", "coverage", "js_distance"), f"{w}.points[{i}]")
     disc = need(obj, "discovery", dict, "") or {}
     for name in ("class1", "class5"):
         for m, c in (need(disc, name, dict, "discovery") or {}).items():

@@ -16,7 +16,6 @@ from elpagen.errors import UsageError
 
 TARGET_CLASS = 1
 SAMPLERS = ("random", "tpe", "nsga2")
-MODELS = ("vae", "gan", "rl")
 SAMPLES = 10_000
 QUICK_SAMPLES = 1_000
 OBJECTIVES = ("js", "novel")
@@ -81,7 +80,35 @@ SPACES: dict[str, tuple[Dim, ...]] = {
         Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
         Dim("beta", 1.0, 20.0, log=True, integer=False),
     ),
+    # ar and gfn: ``layers`` x ``width`` is the context network h; the element network g
+    # over (row, group) keeps the protocol's widths.
+    "ar": (
+        Dim("layers", 1, 3, quick=_TINY_LAYERS),
+        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+        Dim("embed", 8, 64, log=True, quick=(4, 16)),
+        Dim("lr", 1e-4, 3e-3, log=True, integer=False),
+        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+        Dim("dropout", 0.0, 0.7, integer=False),
+        Dim("weight_decay", 1e-4, 0.3, log=True, integer=False),
+    ),
+    "gfn": (
+        Dim("layers", 1, 3, quick=_TINY_LAYERS),
+        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+        Dim("embed", 8, 64, log=True, quick=(4, 16)),
+        Dim("lr", 1e-4, 3e-3, log=True, integer=False),
+        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+        Dim("lr_log_z", 0.01, 0.3, log=True, integer=False),
+        Dim("epsilon", 0.0, 0.2, integer=False),
+        Dim("replay", 0.0, 0.75, integer=False),
+        Dim("beta", 0.5, 4.0, log=True, integer=False),
+        # The reward's energy regressor: its fast protocol is 6,000 updates.
+        Dim("reward_steps", 1_500, 12_000, log=True, quick=(50, 200)),
+    ),
 }
+#: The searchable models, in the order of SPACES.
+MODELS = tuple(SPACES)
 
 
 def model_class(model: str) -> type:

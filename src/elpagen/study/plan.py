@@ -27,9 +27,20 @@ class Experiment(StrEnum):
     """Class 5, 25 million samples per fit."""
     SIZE = "size"
     """Training subsets of 1,000 ... 10,000 compositions, class 1."""
+    FRONTIER = "frontier"
+    """Classes 1 and 5: every fit of class1/class5 swept along its sampling knob
+    (:mod:`elpagen.frontier`); one unit holds all knob values of one fit."""
 
 
-MODELS: tuple[str, ...] = ("vae", "gan", "rl", "marginal", "random")
+#: The study's generators: the paper's three, this project's two (ar, gfn), the two
+#: baselines, and the surrogate (screening, not generation: docs/method.md section 10).
+MODELS: tuple[str, ...] = ("vae", "gan", "rl", "ar", "gfn", "marginal", "random", "surrogate")
+#: Models with a settings dataclass (``--set MODEL.KEY=VALUE``, recorded in the settings).
+CONFIGURED: tuple[str, ...] = ("vae", "gan", "rl", "ar", "gfn", "surrogate")
+#: Screening baselines: they enumerate the space, they do not generate (report labels).
+SCREENING: frozenset[str] = frozenset({"surrogate"})
+#: Target classes of the frontier experiment.
+FRONTIER_CLASSES: tuple[int, ...] = (1, 5)
 EXPERIMENTS: tuple[str, ...] = tuple(Experiment)
 #: Fixed seed of the random training subsets (one subset per size, shared by all seeds, so
 #: the torch models can train the seeds of one size as one ensemble).
@@ -51,18 +62,32 @@ class Budget:
     curve1_samples: int
     train_sizes: tuple[int, ...]  # subsets below the full set (the full set is class1)
     overrides: Mapping[str, Mapping[str, Any]]
+    #: Valid samples per knob value of the frontier experiment, class 1 and class 5.
+    frontier1_samples: int = 10_000
+    frontier5_samples: int = 25_000_000
 
 
-#: docs/method.md section 7 as written.
-FULL = Budget(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000), {})
+#: docs/method.md section 7 as written; the class-5 frontier at 25 M samples per knob value
+#: (issue 10), the longest experiment of the study by far (see docs/study.md, "Time").
+FULL = Budget(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000), {},
+              frontier1_samples=10_000, frontier5_samples=25_000_000)
 #: A first look and the test suite: tiny networks, few samples, same experiments and schema.
 QUICK = Budget(
     2_000, 20_000, 5_000, (1_000,),
     {
         "vae": {"hidden": (32, 32), "steps": 60, "batch_size": 64},
         "gan": {"hidden": (32,), "steps": 20, "batch_size": 64},
-        "rl": {"hidden": (32, 32), "steps": 60, "batch_size": 64},
+        # Step-by-step sampling: the policy table costs ~0.4 s per knob value, more than
+        # the few thousand samples of a quick unit.
+        "rl": {"hidden": (32, 32), "steps": 60, "batch_size": 64, "tabulated": False},
+        "ar": {"hidden": (32,), "element_hidden": (8,), "embed": 8, "steps": 60,
+               "batch_size": 64},
+        "gfn": {"hidden": (32,), "element_hidden": (8,), "embed": 8, "steps": 40,
+                "batch_size": 64, "reward_steps": 100},
+        # Small, but still placing some compositions in class 1 (the tail it must reach).
+        "surrogate": {"hidden": (64, 64), "steps": 1000, "batch_size": 128, "lr": 1e-2},
     },
+    frontier1_samples=1_000, frontier5_samples=2_000,
 )
 
 
@@ -125,7 +150,7 @@ def make_settings(
     overrides: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones."""
-    from elpagen import oracle
+    from elpagen import oracle, surrogate
     from elpagen.models.base import resolve_config
     from elpagen.registry import MODEL_CLASSES
 
@@ -138,6 +163,11 @@ def make_settings(
             continue
         cfg = resolve_config(cls.Config, cls.PROTOCOLS, protocol, overrides.get(name))
         configs[name] = dataclasses.asdict(cfg)
+    if "surrogate" in MODELS:
+        # One protocol only: the surrogate runs "fast" whatever the study's protocol.
+        cfg = resolve_config(surrogate.SurrogateConfig, surrogate.PROTOCOLS, "fast",
+                             overrides.get("surrogate"))
+        configs["surrogate"] = dataclasses.asdict(cfg)
     return {
         "protocol": protocol,
         "quick": bool(quick),
@@ -145,7 +175,9 @@ def make_settings(
         "seed_values": list(range(n_seeds)),
         "models": list(MODELS),
         "samples": {"class1": b.class1_samples, "class5": b.class5_samples,
-                    "curve_class1": b.curve1_samples, "training_size": b.class1_samples},
+                    "curve_class1": b.curve1_samples, "training_size": b.class1_samples,
+                    "frontier_class1": b.frontier1_samples,
+                    "frontier_class5": b.frontier5_samples},
         # Sizes at or above the training set are dropped (possible only with --no-verify data).
         "train_sizes": [n for n in b.train_sizes if n < n_train],
         "subset_seed": SUBSET_SEED,
@@ -160,16 +192,27 @@ def make_settings(
 
 
 def plan(settings: Mapping[str, Any]) -> list[Unit]:
-    """All units, in the order they run: class 1 first (the main result), class 5 last
-    but one (the long one), then the training-size study."""
+    """All units, in the order they run: class 1 first (the main result) with its frontier,
+    class 5, the training-size study, then the class-5 frontier (the longest: 25 M samples
+    per knob value in the full budget). Frontier units sample the fits of class1/class5
+    (same fit keys), so they add no training. Stores written before the frontier existed
+    (no ``frontier_class*`` sample counts) plan no frontier units."""
     seeds = settings["seed_values"]
     models = settings["models"]
     n = settings["samples"]
+
+    def frontier(c: int) -> list[Unit]:
+        key = f"frontier_class{c}"
+        return ([Unit(Experiment.FRONTIER, m, c, 0, s, n[key]) for m in models for s in seeds]
+                if key in n else [])
+
     units = [Unit(Experiment.CLASS1, m, 1, 0, s, n["class1"]) for m in models for s in seeds]
     units += [Unit(Experiment.CURVE1, m, 1, 0, seeds[0], n["curve_class1"]) for m in models]
+    units += frontier(1)
     units += [Unit(Experiment.CLASS5, m, 5, 0, s, n["class5"]) for m in models for s in seeds]
     units += [Unit(Experiment.SIZE, m, 1, size, s, n["training_size"])
               for size in settings["train_sizes"] for m in models for s in seeds]
+    units += frontier(5)
     return units
 
 

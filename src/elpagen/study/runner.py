@@ -8,13 +8,16 @@
 * ``curve1``: one fit per model (the first seed), class 1, 250,000 samples (discovery curve);
 * ``class5``: class 5, 25 million valid samples per fit (metrics and discovery curve);
 * ``size``: training subsets of 1,000 ... 10,000 compositions (A/B twins together), class 1,
-  10,000 samples (the full-set point of this study is the ``class1`` experiment).
+  10,000 samples (the full-set point of this study is the ``class1`` experiment);
+* ``frontier``: classes 1 and 5, every fit of the full set swept along its sampling knob
+  (:mod:`elpagen.frontier`; 10,000 and 25 million samples per knob value), one unit per fit.
 
 A unit samples one fitted generator, scores it with the reference energies and writes one
 row to the results store (:mod:`elpagen.study.store`) at once. Fits are shared: the conditional
-models (vae, gan) are fitted once on the full set and serve class1, curve1 and class5; rl is
-fitted per class; every training size has its own fits. The torch models train the seeds a
-fit key still needs as one batched ensemble, then every member is checkpointed
+models (vae, gan, ar, gfn, and the marginal, random and surrogate baselines) are fitted once on
+the full set and serve class1, curve1, class5 and the frontier; rl is fitted per class;
+every training size has its own fits. The torch models train the seeds a fit key still
+needs as one batched ensemble, then every member is checkpointed
 (``DIR/checkpoints/<fit>/s<seed>``, written atomically) before its units run.
 
 Unit of loss: Ctrl-C, a crash or a full disk loses at most the work in progress: either the
@@ -46,6 +49,7 @@ from elpagen import metrics, space
 from elpagen.errors import UserError
 from elpagen.study.plan import (
     CHECKPOINTS,
+    CONFIGURED,
     CURVE_POINTS,
     HIST_BIN_WIDTH,
     MODELS,
@@ -130,7 +134,9 @@ class Runner:
         fk = unit.fit_key
         train = self.training_set(unit.train_size)
         target = unit.target_class
-        torch_model = unit.model in self.settings["model_configs"]
+        # The torch ensembles (checkpointed); the surrogate has a recorded config but is a
+        # baseline, refitted in seconds.
+        torch_model = unit.model in self.settings["model_configs"] and unit.model != "surrogate"
         if torch_model:
             self.log(f"  {fk}: training seed(s) {', '.join(map(str, seeds))} (one batched "
                      f"ensemble, {self.settings['protocol']} protocol, {len(train):,} "
@@ -169,6 +175,8 @@ class Runner:
 
         train = self.training_set(unit.train_size)
         ref = self.ref
+        if unit.experiment == Experiment.FRONTIER:
+            return self.run_frontier(unit, gen, train)
         t0 = time.perf_counter()
         try:
             s = gen.sample(unit.n_samples, unit.target_class, seed=unit.sample_seed,
@@ -180,6 +188,9 @@ class Runner:
         codes = s.codes
         m = metrics.evaluate(codes, unit.target_class, ref.classes, train.codes,
                              n_drawn=s.n_drawn)
+        from elpagen import smact_screen  # SMACT pass fractions: only with the materials
+
+        m.update(smact_screen.fractions_if_cached(codes))  # extra and its cached table
         fit = self.fit_info.get((unit.fit_key, unit.seed), {})
         payload: dict[str, Any] = {
             "metrics": m,
@@ -204,6 +215,37 @@ class Runner:
             )
             payload["curve"] = {k: np.asarray(v).tolist() for k, v in curve.items()}
         payload["eval_seconds"] = time.perf_counter() - t1
+        return payload, "ok"
+
+    def run_frontier(self, unit: Unit, gen, train) -> tuple[dict[str, Any], str]:
+        """One fit swept along its knob grid (:func:`elpagen.frontier.sweep`, the same
+        sampling seed at every value, so the fitted value repeats the class-1/class-5 unit
+        when the sample counts agree); ``metrics`` holds the point at the fitted value."""
+        from elpagen import frontier
+        from elpagen.generator import SamplingError
+
+        t0 = time.perf_counter()
+        values = frontier.knob_values(gen)
+        try:
+            points = frontier.sweep(gen, values, unit.target_class, unit.n_samples, unit.seed,
+                                    self.ref.classes, train.codes)
+        except SamplingError as e:
+            return {"error": str(e).splitlines()[0], "fit_key": unit.fit_key}, "failed"
+        default = next(p for p in points if p["knob"] == gen.knob_value)
+        fit = self.fit_info.get((unit.fit_key, unit.seed), {})
+        payload = {
+            "knob": gen.knob,
+            "default": gen.knob_value,
+            "points": points,
+            "hypervolume": metrics.hypervolume([(p["precision"], p["coverage"])
+                                                for p in points]),
+            "metrics": {"n_valid": unit.n_samples, **default},
+            "fit_key": unit.fit_key,
+            "n_train": len(train),
+            "sample_seed": unit.sample_seed,
+            "fit_seconds": fit.get("seconds_per_member"),
+            "sample_seconds": time.perf_counter() - t0,
+        }
         return payload, "ok"
 
 
@@ -279,9 +321,13 @@ def run_study(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = True,
     log: Log | None = None,
+    execute: Callable[..., int] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
 
+    ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
+    one after another in this process by default, on a Dask cluster with
+    :func:`elpagen.study.distributed.executor`.
     The report is not written here (the runner knows nothing of it): ``elpagen study``
     calls :func:`elpagen.report.write_report` afterwards.
     """
@@ -295,10 +341,11 @@ def run_study(
         raise StudyError(f"--protocol must be fast or paper, got {protocol!r}")
     if n_seeds <= 0:
         raise StudyError(f"--seeds must be a positive number of fits per model, got {n_seeds}")
-    unknown = sorted(set(overrides or {}) - set(MODELS[:3]))
+    configured = [m for m in CONFIGURED if m in MODELS]
+    unknown = sorted(set(overrides or {}) - set(configured))
     if unknown:
         raise StudyError(f"--set/--config name unknown model(s) {', '.join(unknown)}; "
-                         "use vae.KEY=VALUE, gan.KEY=VALUE or rl.KEY=VALUE")
+                         f"use MODEL.KEY=VALUE with MODEL one of {', '.join(configured)}")
     t_start = time.perf_counter()
     d = check_directory(directory)
     with DirLock(d):
@@ -329,7 +376,7 @@ def run_study(
                         store.put_artifact("reference", reference_payload(train, ref, loaded,
                                                                           secs))
                     runner = Runner(d, store, train, ref, settings, ov, device, progress, log)
-                    new = _run_units(runner, units, todo, done, log)
+                    new = (execute or _run_units)(runner, units, todo, done, log)
                 status = "finished"
             except KeyboardInterrupt:
                 log(f"interrupted: {new} new unit(s) this run are stored in {store.path}; "

@@ -1,0 +1,103 @@
+"""`elpagen export` and `smact`: crystal structures of samples, and SMACT's chemical screen.
+
+Both need the optional extra: ``pip install 'elpagen[materials]'`` (pymatgen, ase, smact).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from elpagen.cli.common import CLIError, add_common, emit_json, load_reference, load_train, log
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from elpagen import data, io, materials
+
+    # Every check before the reference energies are loaded.
+    fmt = materials.check_format(args.format)
+    out = io.check_output(args.output, args.overwrite)
+    materials.require("pymatgen.core", "ase") if fmt == "extxyz" else materials.require()
+    target = data.check_class(args.target_class) if args.target_class is not None else None
+    codes, n_rows, extra = materials.read_sample_rows(args.samples)
+    if len(codes) == 0:
+        raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
+    train = load_train(args)
+    ref, _ = load_reference(args, train)
+    summary = materials.export(codes, fmt, out, overwrite=args.overwrite,
+                               primitive=args.primitive, reference=ref, model=args.model,
+                               seed=args.seed, target_class=target, extra=extra)
+    summary["n_rows"] = n_rows
+    if args.json:
+        emit_json(summary)
+    else:
+        log(f"wrote {summary['n_structures']:,} structures ({summary['atoms_per_structure']} "
+            f"atoms each, {fmt}) of {summary['n_samples']:,} valid samples to {out}")
+    return 0
+
+
+def cmd_smact(args: argparse.Namespace) -> int:
+    from elpagen import io, materials, smact_screen
+
+    materials.require("smact", "pymatgen.core")  # the extra, before any work
+    samples = None
+    if args.samples:
+        samples, n_rows = io.read_samples(args.samples)
+        if len(samples) == 0:
+            raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
+    if args.per_class is not None and args.per_class <= 0:
+        raise CLIError(f"--per-class must be positive, got {args.per_class}")
+    train = load_train(args)
+    ref, _ = load_reference(args, train)
+    if args.per_class is None and smact_screen.table(args.cache_dir, build=False) is None \
+            and not args.quiet:
+        log("screening the whole space once (5 to 17 minutes on one core; then cached)")
+    res = smact_screen.fractions(train, ref, samples=samples, per_class=args.per_class,
+                                 seed=args.seed, cache_dir=args.cache_dir,
+                                 progress=not args.quiet)
+    if args.json:
+        emit_json(res)
+        return 0
+    print(f"SMACT {res['smact']}: {res['settings']}")
+    print(f"space: {res['space_mode']}")
+    print(f"{'class':>5} {'compositions':>13} {'space':>8} {'training':>9}")
+    for k, row in res["classes"].items():
+        tr = res["training_classes"][k]
+        print(f"{k:>5} {row['compositions']:>13,} {row['smact_fraction']:>8.4f} "
+              f"{'-' if tr is None else f'{tr:.4f}':>9}")
+    print(f"{'all':>5} {sum(r['compositions'] for r in res['classes'].values()):>13,} "
+          f"{res['space_fraction']:>8.4f} {res['training_set']['smact_fraction']:>9.4f}")
+    if samples is not None:
+        s = res["samples"]
+        print(f"samples: {s['smact_valid']:.4f} of the valid, {s['smact_unique']:.4f} of the "
+              f"{s['smact_n_unique']:,} unique pass")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's subcommands."""
+    p = sub.add_parser("export", help="crystal structures (cubic elpasolite prototype) of a "
+                                      "samples CSV as cif, poscar, extxyz or jsonl")
+    add_common(p)
+    p.add_argument("samples", metavar="SAMPLES.csv", help="CSV with header A,B,C,D")
+    p.add_argument("--format", "-f", required=True, metavar="FORMAT",
+                   help="cif or poscar (a zip, one file per composition), extxyz or jsonl")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--model", help="model name for the metadata (a 'model' column wins)")
+    p.add_argument("--seed", type=int, help="seed for the metadata (a 'seed' column wins)")
+    p.add_argument("--target-class", "-c", type=int, help="target class for the metadata")
+    p.add_argument("--primitive", action="store_true",
+                   help="the 10-atom primitive cell instead of the 40-atom conventional one")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("smact", help="SMACT charge-neutrality + electronegativity pass "
+                                     "fractions: training set, each class, a samples CSV")
+    add_common(p)
+    p.add_argument("--samples", metavar="SAMPLES.csv", help="also screen this samples CSV")
+    p.add_argument("--per-class", type=int, metavar="N",
+                   help="screen a uniform sample of N per class instead of the whole space")
+    p.add_argument("--seed", type=int, default=0, help="seed of --per-class (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_smact)
