@@ -190,6 +190,8 @@ def test_never_imports_the_oracle(data_path):
     script = textwrap.dedent(f"""
         import sys
         import numpy as np
+        import torch
+        torch.set_num_threads(1)
         from elpagen import data
         from elpagen.models.gfn import GFNModel
         train = data.load_training_set({str(data_path)!r})

@@ -19,7 +19,7 @@ import numpy as np
 from elpagen import __version__, metrics
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
-from elpagen.generator import Generator, sample_seed
+from elpagen.generator import Generator, Mixture, sample_seed
 from elpagen.metrics import METRIC_KEYS
 from elpagen.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
 
@@ -50,17 +50,30 @@ def fit_generators(
     overrides: Mapping[str, Any] | None = None,
     device: str | None = "auto",
     progress: bool = False,
+    ensemble: int = 1,
 ) -> list[Generator]:
-    """One fitted generator per seed; the torch models train all seeds as one ensemble."""
+    """One fitted generator per seed; the torch models train all seeds as one ensemble.
+
+    With ``ensemble`` = K > 1 each seed s stands for a seed ensemble: the K fits with
+    seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`.
+    """
     check_models([name])
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise InputError(f"ensemble size must be a positive integer, got {ensemble!r}")
+    fit_seeds = [s * ensemble + j for s in seeds for j in range(ensemble)]
     if name in MODEL_CLASSES:
-        return MODEL_CLASSES[name].fit_many(
-            train, list(seeds), target_class,
+        gens: list[Generator] = MODEL_CLASSES[name].fit_many(
+            train, fit_seeds, target_class,
             protocol=protocol, device=device, progress=progress, **dict(overrides or {}),
         )
-    # A baseline with settings (the surrogate) takes the overrides as keyword arguments.
-    kw = dict(overrides or {})
-    return [BASELINE_CLASSES[name](seed=s, **kw).fit(train, target_class) for s in seeds]
+    else:
+        # A baseline with settings (the surrogate) takes the overrides as keyword arguments.
+        kw = dict(overrides or {})
+        gens = [BASELINE_CLASSES[name](seed=s, **kw).fit(train, target_class)
+                for s in fit_seeds]
+    if ensemble == 1:
+        return gens
+    return [Mixture(gens[i : i + ensemble]) for i in range(0, len(gens), ensemble)]
 
 
 @dataclass
@@ -95,6 +108,7 @@ def _run_model(
     protocol: str,
     overrides: Mapping[str, Any] | None,
     device: str | None,
+    ensemble: int,
     progress: bool,
     threads: int | None,
 ) -> dict[str, Any]:
@@ -107,7 +121,7 @@ def _run_model(
     t0 = time.perf_counter()
     gens = fit_generators(
         name, train, seeds, target_class, protocol=protocol,
-        overrides=overrides, device=device, progress=progress,
+        overrides=overrides, device=device, progress=progress, ensemble=ensemble,
     )
     r.fit_seconds = time.perf_counter() - t0
     for seed, g in zip(seeds, gens, strict=True):
@@ -138,8 +152,12 @@ def run_benchmark(
     progress: bool = False,
     log=None,
     jobs: int = 1,
+    ensemble: int = 1,
 ) -> dict[str, Any]:
     """Train, sample and evaluate every model for every seed; mean +- std per model.
+
+    ``ensemble`` = K > 1 makes each seed a seed ensemble of K fits sampled as one
+    mixture (:func:`fit_generators`).
 
     ``jobs > 1`` runs that many models at once, each in its own process with one
     thread (see :mod:`elpagen.threads`): parallelism across fits holds up on a shared
@@ -155,7 +173,7 @@ def run_benchmark(
     class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])
     args = {
         name: (name, train, ref_classes, target_class, n_samples, list(seeds), protocol,
-               (overrides or {}).get(name), device)
+               (overrides or {}).get(name), device, ensemble)
         for name in models
     }
     results: dict[str, Any] = {}
@@ -175,6 +193,7 @@ def run_benchmark(
         "seeds": len(seeds),
         "seed_values": [int(s) for s in seeds],
         "protocol": protocol,
+        "ensemble": ensemble,
         "class_size": class_size,
         "ideal_coverage": metrics.ideal_coverage(class_size, n_samples),
         "models": {name: results[name] for name in models},  # the order asked for

@@ -100,8 +100,12 @@ def run_frontier(
     device: str | None = "auto",
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    ensemble: int = 1,
 ) -> dict[str, Any]:
-    """Fit each model once per seed, sweep its knob, score every point (see module doc)."""
+    """Fit each model once per seed, sweep its knob, score every point (see module doc).
+
+    ``ensemble`` = K > 1: each seed is a seed ensemble of K fits sampled as one mixture.
+    """
     # Imported here: the study report summarises stored sweeps with this module, without
     # the models (and torch) that experiments brings in.
     from elpagen.experiments import check_models, environment, fit_generators
@@ -119,7 +123,7 @@ def run_frontier(
             log(f"{name}: fitting {len(seeds)} seed(s) ({protocol} protocol)")
         gens = fit_generators(name, train, seeds, target_class, protocol=protocol,
                               overrides=(overrides or {}).get(name), device=device,
-                              progress=progress)
+                              progress=progress, ensemble=ensemble)
         fit_s = time.perf_counter() - t0
         values = knob_values(gens[0], (grids or {}).get(name))
         if log and gens[0].knob:
@@ -146,6 +150,7 @@ def run_frontier(
         "seeds": len(seeds),
         "seed_values": [int(s) for s in seeds],
         "protocol": protocol,
+        "ensemble": ensemble,
         "class_size": class_size,
         "ideal_coverage": metrics.ideal_coverage(class_size, n_samples),
         "published": {k: {"precision": p, "coverage": c}

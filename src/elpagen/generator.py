@@ -219,6 +219,59 @@ class Generator(ABC):
         return [cls(seed=s, **params).fit(train, target_class) for s in seeds]
 
 
+class Mixture(Generator):
+    """A seed ensemble: K fitted generators sampled as one mixture (issue 10).
+
+    Each draw comes from a member chosen uniformly at random, so the mixture's
+    distribution is the mean of the members' distributions (their union, weighted
+    equally). Its knob is the members' knob, set on all of them at once; fitting is the
+    members' business (:func:`elpagen.experiments.fit_generators` with ``ensemble=K``).
+    """
+
+    def __init__(self, members: Sequence[Generator]) -> None:
+        members = list(members)
+        if not members:
+            raise InputError("a mixture needs at least one fitted generator")
+        kinds = {type(m) for m in members}
+        if len(kinds) != 1:
+            raise InputError("a mixture holds generators of one kind, got "
+                             + ", ".join(sorted(k.__name__ for k in kinds)))
+        first = members[0]
+        self.members = members
+        self.name = f"{first.name}x{len(members)}"
+        self.conditional = first.conditional
+        self.knob, self.knob_default = first.knob, first.knob_default
+        self.knob_grid, self.knob_allows_zero = first.knob_grid, first.knob_allows_zero
+
+    @property
+    def knob_value(self) -> float | None:
+        return self.members[0].knob_value
+
+    def check_knob(self, value: float) -> float:  # type: ignore[override]
+        return type(self.members[0]).check_knob(value)
+
+    def with_knob(self, value: float) -> Mixture:
+        return Mixture([m.with_knob(value) for m in self.members])
+
+    def set_knob(self, value: float) -> None:
+        for m in self.members:
+            m.set_knob(value)
+
+    def fit(self, train: TrainingSet, target_class: int | None = None) -> Mixture:
+        for m in self.members:
+            m.fit(train, target_class)
+        return self
+
+    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        # Vectorised over members: one multinomial split, one propose call per member,
+        # then a shuffle so the order of draws does not reveal the member.
+        counts = rng.multinomial(n, np.full(len(self.members), 1 / len(self.members)))
+        parts = [m.propose(int(c), target_class, rng)
+                 for m, c in zip(self.members, counts, strict=True) if c]
+        out = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        return out[rng.permutation(len(out))]
+
+
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return None

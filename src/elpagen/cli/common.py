@@ -99,6 +99,8 @@ def check_sweep_args(
         raise CLIError(f"--samples must be positive, got {args.samples}")
     if args.seeds <= 0:
         raise CLIError(f"--seeds must be positive, got {args.seeds}")
+    if args.ensemble <= 0:
+        raise CLIError(f"--ensemble must be positive, got {args.ensemble}")
     paths: list[Path] = []
     if args.output:
         out_dir = io.check_output_dir(args.output, overwrite=True)  # the files are checked next
@@ -106,6 +108,13 @@ def check_sweep_args(
         paths = [io.check_output(out_dir / name.format(c=target), args.overwrite)
                  for name in outputs]
     return target, models, paths
+
+
+def add_ensemble_opt(p: argparse.ArgumentParser) -> None:
+    """``--ensemble K`` of ``benchmark`` and ``frontier``."""
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="sample each seed as a seed ensemble: the mixture of K fits "
+                        "(seeds s*K ... s*K+K-1; default 1, a single fit)")
 
 
 def model_overrides(

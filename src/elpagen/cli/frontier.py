@@ -9,6 +9,7 @@ from typing import Any
 from elpagen.cli.common import (
     CLIError,
     add_common,
+    add_ensemble_opt,
     add_train_opts,
     check_sweep_args,
     emit_json,
@@ -35,6 +36,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
         overrides=model_overrides(models, overrides),
         grids=grids, device=args.device, progress=False, log=None if args.quiet else log,
+        ensemble=args.ensemble,
     )
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
@@ -81,6 +83,7 @@ def add_parsers(sub: Any) -> None:
                    help="valid samples per point (default 10,000)")
     p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    add_ensemble_opt(p)
     add_train_opts(p)
     p.add_argument("--grid", action="append", metavar="MODEL=V1,V2,...",
                    help="knob values of one model instead of its default grid (repeatable); "

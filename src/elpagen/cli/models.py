@@ -10,6 +10,7 @@ from typing import Any
 from elpagen.cli.common import (
     CLIError,
     add_common,
+    add_ensemble_opt,
     add_train_opts,
     check_sweep_args,
     emit_json,
@@ -127,7 +128,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
         overrides=model_overrides(models, overrides),
         device=args.device, progress=not args.quiet, log=None if args.quiet else log,
-        jobs=jobs,
+        jobs=jobs, ensemble=args.ensemble,
     )
     result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
     if outputs:
@@ -196,6 +197,7 @@ def add_parsers(sub: Any) -> None:
                        help="valid samples per fit (default 10,000)")
         p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
         p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+        add_ensemble_opt(p)
         add_train_opts(p)
         p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
                        help="models fitted at once, each in its own process (default: one "
