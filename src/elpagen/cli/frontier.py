@@ -77,7 +77,8 @@ def add_parsers(sub: Any) -> None:
                        help="sweep each model's sampling knob: precision-coverage frontiers")
     add_common(p)
     p.add_argument("--models", default="vae,gan,rl,marginal",
-                   help="comma-separated: vae,gan,rl,marginal,random (default vae,gan,rl,marginal)")
+                   help="comma-separated: vae,gan,rl,ar,gfn,marginal,random "
+                        "(default vae,gan,rl,marginal)")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
     p.add_argument("--samples", "-n", type=int, default=10_000,
                    help="valid samples per point (default 10,000)")

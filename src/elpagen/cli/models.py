@@ -190,8 +190,8 @@ def add_parsers(sub: Any) -> None:
         add_common(p)
         if name == "benchmark":
             p.add_argument("--models", default="vae,gan,rl,marginal,random",
-                           help="comma-separated, from vae,gan,rl,marginal,random,surrogate "
-                                "(default: all but surrogate, the screening baseline)")
+                           help="comma-separated, from vae,gan,rl,ar,gfn,marginal,random,"
+                                "surrogate (default: vae,gan,rl,marginal,random)")
         p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
         p.add_argument("--samples", "-n", type=int, default=10_000,
                        help="valid samples per fit (default 10,000)")

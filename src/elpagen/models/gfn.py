@@ -50,7 +50,6 @@ from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.models.ar import ARConfig, ARModel
 from elpagen.models.base import (
-    NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
     PROBABILITY,
@@ -102,7 +101,7 @@ class GFNConfig(ARConfig):
     SETTINGS: ClassVar[dict[str, Setting]] = {
         **ARConfig.SETTINGS, "lr_log_z": POSITIVE, "epsilon": PROBABILITY,
         "replay": PROBABILITY, "beta": POSITIVE, "sigma": POSITIVE, "floor": FLOOR,
-        "reward_steps": POSITIVE_INT, "weight_decay": NON_NEGATIVE,
+        "reward_steps": POSITIVE_INT,
     }
 
 
