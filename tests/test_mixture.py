@@ -40,11 +40,21 @@ def test_mixture_knob_sets_every_member(train):
         mix.with_knob(-1.0)
 
 
-def test_mixture_refuses_mixed_kinds_and_empty(train):
-    with pytest.raises(InputError, match="one kind"):
-        Mixture([baselines.MarginalSampler().fit(train), baselines.RandomScreening()])
+def test_blend_of_kinds_is_weighted_and_has_no_knob(train):
+    m, r = baselines.MarginalSampler().fit(train), baselines.RandomScreening()
+    blend = Mixture([m, r], weights=[3, 1])
+    assert blend.knob is None and blend.name == "marginal+random"
+    with pytest.raises(InputError, match="no knob"):
+        blend.with_knob(1.0)
+    # random screening puts almost nothing on class 1's site-D element F; the marginal
+    # sampler puts everything there: the share of F is 3/4 + 1/4 * 1/39
+    el = space.decode(blend.sample(40_000, 1, seed=0).codes)
+    f = space.ELEMENTS.index("F")
+    assert np.mean(el[:, 3] == f) == pytest.approx(0.75 + 0.25 / 39, abs=0.01)
     with pytest.raises(InputError, match="at least one"):
         Mixture([])
+    with pytest.raises(InputError, match="weights"):
+        Mixture([m, r], weights=[1, -1])
 
 
 def test_fit_generators_groups_seeds_into_ensembles(train):

@@ -56,6 +56,7 @@ def serial(tmp_path_factory, data_path, cache_dir):
     d = tmp_path_factory.mktemp("serial") / "out"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(study_runner, "plan", small_plan)
+        mp.setenv("ELPAGEN_CACHE", str(cache_dir))  # as the other tests (autouse _env)
         args = ["study", *TINY, "--data", str(data_path), "--cache-dir", str(cache_dir),
                 "-o", str(d)]
         assert cli.main(args) == 0

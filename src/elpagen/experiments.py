@@ -23,6 +23,9 @@ from elpagen.generator import Generator, Mixture, sample_seed
 from elpagen.metrics import METRIC_KEYS
 from elpagen.registry import BASELINE_CLASSES, GENERATOR_CLASSES, MODEL_CLASSES
 
+#: Baselines that screen the enumerated space rather than generate (labelled in tables).
+SCREENING = frozenset({"surrogate"})
+
 
 class UnknownModelError(InputError):
     """A model name that is not built in."""
@@ -268,9 +271,11 @@ def format_table(result: Mapping[str, Any]) -> str:
         v = m[key]
         return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}".rjust(width)
 
+    screening = [n for n in result["models"] if n in SCREENING]
     for name, m in result["models"].items():
         lines.append(
-            f"{name:<10}{f(m, 'precision', 17)}{f(m, 'precision_neighbor', 17)}"
+            f"{name + ('*' if name in SCREENING else ''):<10}"
+            f"{f(m, 'precision', 17)}{f(m, 'precision_neighbor', 17)}"
             f"{f(m, 'coverage', 19, 5)}{f(m, 'coverage_neighbor', 19, 5)}"
             f"{f(m, 'js_distance', 17)}"
             f"{m['seconds']:>10.1f}"
@@ -279,4 +284,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"ideal coverage (uniform draws from class {result['target_class']}, "
         f"N_c = {result['class_size']:,}): {result['ideal_coverage']:.5f}"
     )
+    if screening:
+        lines.append("* screening, not generation: scores the whole space with an energy "
+                     "regressor fitted on the training set (docs/design.md)")
     return "\n".join(lines)

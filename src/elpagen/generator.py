@@ -220,38 +220,47 @@ class Generator(ABC):
 
 
 class Mixture(Generator):
-    """A seed ensemble: K fitted generators sampled as one mixture (issue 10).
+    """A seed ensemble, or any blend of fitted generators, sampled as one mixture.
 
-    Each draw comes from a member chosen uniformly at random, so the mixture's
-    distribution is the mean of the members' distributions (their union, weighted
-    equally). Its knob is the members' knob, set on all of them at once; fitting is the
-    members' business (:func:`elpagen.experiments.fit_generators` with ``ensemble=K``).
+    Each draw comes from member i with probability ``weights[i]`` (default: equal), so
+    the mixture's distribution is the weighted mean of the members' distributions. With
+    members of one kind (a seed ensemble, issue 10) its knob is theirs, set on all of
+    them at once; a blend of kinds has no knob. Fitting is the members' business
+    (:func:`elpagen.experiments.fit_generators` with ``ensemble=K``).
     """
 
-    def __init__(self, members: Sequence[Generator]) -> None:
+    def __init__(self, members: Sequence[Generator],
+                 weights: Sequence[float] | None = None) -> None:
         members = list(members)
         if not members:
             raise InputError("a mixture needs at least one fitted generator")
-        kinds = {type(m) for m in members}
-        if len(kinds) != 1:
-            raise InputError("a mixture holds generators of one kind, got "
-                             + ", ".join(sorted(k.__name__ for k in kinds)))
+        w = np.full(len(members), 1.0) if weights is None else np.asarray(weights, float)
+        if w.shape != (len(members),) or not np.isfinite(w).all() or (w < 0).any() \
+                or w.sum() <= 0:
+            raise InputError(f"mixture weights must be {len(members)} non-negative numbers "
+                             f"with a positive sum, got {weights!r}")
+        self.members, self.weights = members, w / w.sum()
         first = members[0]
-        self.members = members
-        self.name = f"{first.name}x{len(members)}"
-        self.conditional = first.conditional
-        self.knob, self.knob_default = first.knob, first.knob_default
-        self.knob_grid, self.knob_allows_zero = first.knob_grid, first.knob_allows_zero
+        one_kind = len({type(m) for m in members}) == 1
+        self.name = (f"{first.name}x{len(members)}" if one_kind
+                     else "+".join(m.name for m in members))
+        self.conditional = all(m.conditional for m in members)
+        if one_kind:
+            self.knob, self.knob_default = first.knob, first.knob_default
+            self.knob_grid, self.knob_allows_zero = first.knob_grid, first.knob_allows_zero
 
     @property
     def knob_value(self) -> float | None:
-        return self.members[0].knob_value
+        return None if self.knob is None else self.members[0].knob_value
 
     def check_knob(self, value: float) -> float:  # type: ignore[override]
+        if self.knob is None:
+            raise InputError(f"{self.name} blends generators of several kinds: it has no knob")
         return type(self.members[0]).check_knob(value)
 
     def with_knob(self, value: float) -> Mixture:
-        return Mixture([m.with_knob(value) for m in self.members])
+        self.check_knob(value)
+        return Mixture([m.with_knob(value) for m in self.members], self.weights)
 
     def set_knob(self, value: float) -> None:
         for m in self.members:
@@ -265,7 +274,7 @@ class Mixture(Generator):
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
         # Vectorised over members: one multinomial split, one propose call per member,
         # then a shuffle so the order of draws does not reveal the member.
-        counts = rng.multinomial(n, np.full(len(self.members), 1 / len(self.members)))
+        counts = rng.multinomial(n, self.weights)
         parts = [m.propose(int(c), target_class, rng)
                  for m, c in zip(self.members, counts, strict=True) if c]
         out = np.concatenate(parts) if parts else np.empty(0, np.int64)

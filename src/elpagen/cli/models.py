@@ -144,9 +144,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``elpagen run`` (and ``make run``) benchmarks: every generator and baseline.
+RUN_MODELS = "vae,gan,rl,ar,gfn,marginal,random,surrogate"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: the class-1 benchmark of all five generators (fast protocol)."""
-    args.models = "vae,gan,rl,marginal,random"
+    """The main job: the class-1 benchmark of every generator and baseline (fast protocol)."""
+    args.models = RUN_MODELS
     return cmd_benchmark(args)
 
 
@@ -184,7 +188,7 @@ def add_parsers(sub: Any) -> None:
 
     for name, func, helptext in (
         ("benchmark", cmd_benchmark, "train, sample and score models; mean ± std over seeds"),
-        ("run", cmd_run, "the main job: class-1 benchmark of all five generators"),
+        ("run", cmd_run, "the main job: class-1 benchmark of every generator and baseline"),
     ):
         p = sub.add_parser(name, help=helptext)
         add_common(p)

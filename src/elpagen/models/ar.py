@@ -41,6 +41,7 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
+from elpagen.generator import SamplingError
 from elpagen.models.base import (
     FLAG,
     NON_NEGATIVE,
@@ -60,6 +61,10 @@ CONTEXT_DIM = N_CLASSES + space.N_SITES + 2 * space.N_SITES
 ELEMENT_DIM = 2
 #: A dropout rate: [0, 1).
 DROPOUT = Setting("float", 0, 1, high_open=True)
+#: A nucleus mass: (0, 1].
+TOP_P = Setting("float", 0, 1, low_open=True)
+#: Rounds of guided rejection sampling before giving up (see ARConfig.guidance).
+GUIDANCE_ROUNDS = 200
 
 
 def element_features() -> np.ndarray:
@@ -91,11 +96,21 @@ class ARConfig(ValidatedConfig):
     dropout: float = 0.5
     """Dropout rate after each hidden layer of the context network h (training only; each
     member draws its masks from its own torch stream)."""
+    top_p: float = 1.0
+    """Sampling only (no effect on training). Nucleus sampling: at each site only the
+    most probable elements whose probabilities (at T = 1) first reach top_p together stay
+    candidates; the temperature then acts among them. 1: off."""
+    guidance: float = 0.0
+    """Sampling only. Class-contrast guidance w: each proposal x is kept with probability
+    p(c | x)^w, the model's own posterior of the target class over the ten classes
+    (p(c | x) proportional to p(x | c), uniform prior), so samples follow
+    p(x | c) p(c | x)^w. Costs ten likelihood passes per proposal. 0: off."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
         "hidden": WIDTHS, "element_hidden": WIDTHS, "embed": POSITIVE_INT,
         "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE,
         "weight_decay": NON_NEGATIVE, "layer_norm": FLAG, "dropout": DROPOUT,
+        "top_p": TOP_P, "guidance": NON_NEGATIVE,
     }
 
 
@@ -265,10 +280,40 @@ class ARModel(TorchEnsembleGenerator):
         return float(-self.log_prob(codes, target_class)[0].mean())
 
     # -- sampling ---------------------------------------------------------------------
-    @torch.no_grad()
+    def class_posterior(self, codes: np.ndarray, target_class: int) -> np.ndarray:
+        """(n,) the fitted model's posterior p(c | x) of ``target_class`` for valid
+        ``codes`` (T = 1, uniform prior over the ten classes): a single-member model."""
+        c = self._check_target(target_class)
+        self._require_single()
+        fitted = self.with_knob(1.0) if self.temperature != 1.0 else self
+        lp = np.stack([fitted.log_prob(codes, k)[0] for k in range(1, N_CLASSES + 1)])
+        return np.exp(lp[c - 1] - np.logaddexp.reduce(lp, axis=0))
+
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        w = self.config.guidance
+        if w == 0:
+            return self._propose_policy(n, target_class, rng)
+        # Guided: rejection sampling of p(x | c) p(c | x)^w (accept w.p. p(c | x)^w <= 1).
+        kept: list[np.ndarray] = []
+        have = 0
+        for _ in range(GUIDANCE_ROUNDS):
+            if have >= n:
+                break
+            cand = self._propose_policy(max(2 * (n - have), 1024), target_class, rng)
+            keep = cand[rng.random(len(cand)) < self.class_posterior(cand, target_class) ** w]
+            kept.append(keep)
+            have += len(keep)
+        if have < n:
+            raise SamplingError(f"{self.name}: guidance {w:g} accepted only {have:,} of {n:,} "
+                                "proposals; lower --set guidance")
+        return np.concatenate(kept)[:n]
+
+    @torch.no_grad()
+    def _propose_policy(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws from the sampling policy (temperature and nucleus; no guidance)."""
         c = self._check_target(target_class)
         nets = self._require_single()
+        top_p = self.config.top_p
         gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
         dt = next(nets.parameters()).dtype
         emb, bias = self._element_table(nets)
@@ -287,9 +332,15 @@ class ARModel(TorchEnsembleGenerator):
                 site[:, s] = 1.0
                 ctx = torch.cat([y, site, feat], -1)[None]
                 logits = (torch.bmm(nets["context"](ctx), emb) + bias)[0]
-                if self.temperature != 1.0:
-                    logits = logits / self.temperature
-                probs = torch.softmax(logits.masked_fill(used, float("-inf")).double(), -1)
+                scaled = logits / self.temperature if self.temperature != 1.0 else logits
+                scaled = scaled.masked_fill(used, float("-inf")).double()
+                if top_p < 1.0:  # the nucleus of the fitted (T = 1) distribution
+                    p1 = torch.softmax(logits.masked_fill(used, float("-inf")).double(), -1)
+                    sp, order = p1.sort(-1, descending=True)
+                    out_sorted = (sp.cumsum(-1) - sp) >= top_p  # mass before it reached top_p
+                    drop = torch.zeros_like(out_sorted).scatter(-1, order, out_sorted)
+                    scaled = scaled.masked_fill(drop, float("-inf"))
+                probs = torch.softmax(scaled, -1)
                 pick = torch.multinomial(probs, 1, generator=gen)[:, 0]
                 el[:, s] = pick
                 used[torch.arange(m, device=self.device), pick] = True

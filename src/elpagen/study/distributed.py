@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -163,7 +164,8 @@ class Submitter:
         self.token = uuid.uuid4().hex[:12]
         self.ctx = {"token": self.token, "train": runner.train, "ref": runner.ref,
                     "settings": dict(runner.settings), "overrides": dict(runner.overrides),
-                    "device": runner.device, "edges": runner.edges}
+                    "device": runner.device, "edges": runner.edges,
+                    "cache_files": driver_cache_files()}
         self.ctx_future: Any = None
         self.loaded: dict[tuple[str, int], dict[str, Any]] = {}  # members from checkpoints
         self.scattered: dict[tuple[str, int], Any] = {}
@@ -334,6 +336,19 @@ def _record_fit(runner: Runner, fk: str, unit: Unit, seeds: list[int], result: d
 # --------------------------------------------------------------------------- workers
 
 
+def driver_cache_files() -> dict[str, bytes]:
+    """Cache files besides the oracle that scoring a unit reads when present (the SMACT
+    table of the materials extra, ~150 kB): the workers get the driver's, so a unit scores
+    the same wherever it runs, whatever the worker's own cache holds."""
+    try:
+        from elpagen import smact_screen
+
+        path = smact_screen.table_path()
+    except ImportError:  # the materials extra is not installed: scoring never reads it
+        return {}
+    return {path.name: path.read_bytes()} if path.is_file() else {}
+
+
 class WorkerStore:
     """The store a worker's :class:`Runner` sees: it writes nothing and keeps the fit
     records for the driver, which alone writes the study directory."""
@@ -360,13 +375,18 @@ def _worker_runner(ctx: dict[str, Any]) -> Runner:
     """This process's runner for the study of ``ctx`` (one torch thread, a private temp dir)."""
     r = _RUNNERS.get(ctx["token"])
     if r is None:
-        from elpagen import threads
+        from elpagen import oracle, threads
 
         threads.configure(1)
         for old in _RUNNERS.values():  # one study per worker process at a time
             shutil.rmtree(old.dir, ignore_errors=True)
         _RUNNERS.clear()
         tmp = Path(tempfile.mkdtemp(prefix="elpagen-worker-"))
+        cache = tmp / "cache"  # this process's cache: the driver's files, nothing else
+        cache.mkdir()
+        for name, data in ctx["cache_files"].items():
+            (cache / name).write_bytes(data)
+        os.environ[oracle.CACHE_ENV_VAR] = str(cache)
         r = Runner(tmp, WorkerStore(ctx["edges"]), ctx["train"], ctx["ref"], ctx["settings"],
                    ctx["overrides"], ctx["device"], False, lambda _msg: None)
         _RUNNERS[ctx["token"]] = r
