@@ -127,7 +127,9 @@ def test_killed_worker_and_ctrl_c_on_the_driver(serial, tmp_path, data_path, cac
         units, _ = _numbers(d)
         assert len(units) == 2
         client.register_plugin(KillOnce("elpagen-unit-class5/rl/", str(marker)))
-        study_runner.run_study(d, execute=distributed.executor(client=client), **kw)
+        # The resume attaches by address, as `elpagen study --scheduler ADDRESS` does.
+        study_runner.run_study(
+            d, execute=distributed.executor(scheduler=cluster.scheduler_address), **kw)
         assert marker.exists()  # a worker did die in the middle of a class-5 rl unit
         client.wait_for_workers(2)
         assert set(client.run(os.getpid).values()) != pids  # ... and the nanny replaced it

@@ -295,14 +295,16 @@ class ARModel(TorchEnsembleGenerator):
             return self._propose_policy(n, target_class, rng)
         # Guided: rejection sampling of p(x | c) p(c | x)^w (accept w.p. p(c | x)^w <= 1).
         kept: list[np.ndarray] = []
-        have = 0
+        have = tried = 0
         for _ in range(GUIDANCE_ROUNDS):
             if have >= n:
                 break
-            cand = self._propose_policy(max(2 * (n - have), 1024), target_class, rng)
+            rate = max(have / tried, 1e-3) if tried else 0.5  # the observed acceptance
+            ask = int(min(max((n - have) / rate * 1.1, 1024), 1 << 22))
+            cand = self._propose_policy(ask, target_class, rng)
             keep = cand[rng.random(len(cand)) < self.class_posterior(cand, target_class) ** w]
             kept.append(keep)
-            have += len(keep)
+            have, tried = have + len(keep), tried + len(cand)
         if have < n:
             raise SamplingError(f"{self.name}: guidance {w:g} accepted only {have:,} of {n:,} "
                                 "proposals; lower --set guidance")
