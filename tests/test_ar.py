@@ -120,13 +120,8 @@ def test_temperature_knob(tiny):
 def test_nucleus_keeps_only_the_top_of_each_site(tiny):
     """top_p < 1 samples only elements inside each site's nucleus of the fitted
     distribution, and top_p = 1 reproduces plain sampling exactly."""
-    import copy
-    import dataclasses
-
     def with_config(**kw):
-        m = copy.copy(tiny)
-        m.config = dataclasses.replace(tiny.config, **kw)
-        return m
+        return tiny.with_sampling(**kw)
 
     assert np.array_equal(with_config(top_p=1.0).sample(2000, 1, seed=4).codes,
                           tiny.sample(2000, 1, seed=4).codes)
@@ -138,25 +133,26 @@ def test_nucleus_keeps_only_the_top_of_each_site(tiny):
     assert len(nucleus) < space.N_ELEMENTS
 
 
-def test_guidance_favours_the_target_class(tiny):
-    """Guided samples have a higher model posterior of the target class than plain ones,
-    and the posterior is a probability over the ten classes."""
-    import copy
-    import dataclasses
+def test_guidance_is_exact_rejection_sampling(tiny, monkeypatch):
+    """Guidance w keeps a proposal x with probability p(c | x)^w. With a posterior fixed
+    by hand (1 where site A is the fitted model's favourite element, 1/2 elsewhere) the
+    share of that element moves from p to p / (p + (1 - p) / 2^w)."""
+    post = tiny.class_posterior(tiny.sample(50, 1, seed=1).codes, 1)
+    total = sum(tiny.class_posterior(tiny.sample(50, 1, seed=1).codes, c) for c in range(1, 11))
+    assert ((post >= 0) & (post <= 1)).all() and np.allclose(total, 1)
 
-    guided = copy.copy(tiny)
-    guided.config = dataclasses.replace(tiny.config, guidance=2.0)
-    plain = tiny.sample(3000, 1, seed=6).codes
-    post_plain = tiny.class_posterior(plain, 1)
-    assert ((post_plain >= 0) & (post_plain <= 1)).all()
-    total = sum(tiny.class_posterior(plain[:50], c) for c in range(1, 11))
-    assert np.allclose(total, 1)
-    s = guided.sample(3000, 1, seed=6)
-    assert s.n_valid == 3000
-    # the guided mean posterior is above the plain one by many standard errors (the tiny
-    # model's posteriors are close to 1/10, so the shift is small but certain)
-    se = post_plain.std() / np.sqrt(len(post_plain))
-    assert tiny.class_posterior(s.codes, 1).mean() > post_plain.mean() + 5 * se
+    guided = tiny.with_sampling(guidance=2.0)
+    assert guided.nets is tiny.nets and tiny.config.guidance == 0
+    with pytest.raises(InputError, match="sampling setting"):
+        tiny.with_sampling(steps=3)
+    plain = space.decode(tiny.sample(20_000, 1, seed=6).codes)[:, 0]
+    fav = np.bincount(plain, minlength=space.N_ELEMENTS).argmax()
+    p = np.mean(plain == fav)
+    monkeypatch.setattr(guided, "class_posterior", lambda codes, c: np.where(
+        space.decode(codes)[:, 0] == fav, 1.0, 0.5))
+    got = np.mean(space.decode(guided.sample(20_000, 1, seed=6).codes)[:, 0] == fav)
+    assert got == pytest.approx(p / (p + (1 - p) / 4), abs=0.015)
+    assert got > p + 0.05
 
 
 def test_learns_and_generalises(train):

@@ -30,6 +30,8 @@ cuts its hypervolume (0.531 from 0.5 up, 0.555 with 0.25; 3 seeds, fast protocol
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,6 +65,8 @@ ELEMENT_DIM = 2
 DROPOUT = Setting("float", 0, 1, high_open=True)
 #: A nucleus mass: (0, 1].
 TOP_P = Setting("float", 0, 1, low_open=True)
+#: ARConfig fields that act at sampling time only (:meth:`ARModel.with_sampling`).
+SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
 #: Rounds of guided rejection sampling before giving up (see ARConfig.guidance).
 GUIDANCE_ROUNDS = 200
 
@@ -280,6 +284,18 @@ class ARModel(TorchEnsembleGenerator):
         return float(-self.log_prob(codes, target_class)[0].mean())
 
     # -- sampling ---------------------------------------------------------------------
+    def with_sampling(self, **settings: float) -> ARModel:
+        """A copy that shares the fitted networks and samples with other sampling
+        settings (``top_p``, ``guidance``; checked like any setting), e.g.
+        ``model.with_sampling(top_p=0.9, guidance=2)``."""
+        unknown = set(settings) - SAMPLING_SETTINGS
+        if unknown:
+            raise InputError(f"not a sampling setting: {', '.join(sorted(unknown))}; "
+                             f"choose from {', '.join(sorted(SAMPLING_SETTINGS))}")
+        out = copy.copy(self)
+        out.config = dataclasses.replace(self.config, **settings)  # validates
+        return out
+
     def class_posterior(self, codes: np.ndarray, target_class: int) -> np.ndarray:
         """(n,) the fitted model's posterior p(c | x) of ``target_class`` for valid
         ``codes`` (T = 1, uniform prior over the ten classes): a single-member model."""
