@@ -53,6 +53,17 @@ class Dim:
 
 _TINY_LAYERS, _TINY_WIDTH, _TINY_BATCH = (1, 2), (8, 32), (32, 128)
 
+#: The policy network shared by ar and gfn (``layers`` x ``width`` is the context network
+#: h; the element network g over (row, group) keeps the protocol's widths).
+_AR_POLICY = (
+    Dim("layers", 1, 3, quick=_TINY_LAYERS),
+    Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+    Dim("embed", 8, 64, log=True, quick=(4, 16)),
+    Dim("lr", 1e-4, 3e-3, log=True, integer=False),
+    Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+    Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+)
+
 SPACES: dict[str, tuple[Dim, ...]] = {
     "vae": (
         Dim("layers", 1, 3, quick=_TINY_LAYERS),
@@ -80,25 +91,13 @@ SPACES: dict[str, tuple[Dim, ...]] = {
         Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
         Dim("beta", 1.0, 20.0, log=True, integer=False),
     ),
-    # ar and gfn: ``layers`` x ``width`` is the context network h; the element network g
-    # over (row, group) keeps the protocol's widths.
     "ar": (
-        Dim("layers", 1, 3, quick=_TINY_LAYERS),
-        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
-        Dim("embed", 8, 64, log=True, quick=(4, 16)),
-        Dim("lr", 1e-4, 3e-3, log=True, integer=False),
-        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
-        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+        *_AR_POLICY,
         Dim("dropout", 0.0, 0.7, integer=False),
         Dim("weight_decay", 1e-4, 0.3, log=True, integer=False),
     ),
     "gfn": (
-        Dim("layers", 1, 3, quick=_TINY_LAYERS),
-        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
-        Dim("embed", 8, 64, log=True, quick=(4, 16)),
-        Dim("lr", 1e-4, 3e-3, log=True, integer=False),
-        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
-        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+        *_AR_POLICY,
         Dim("lr_log_z", 0.01, 0.3, log=True, integer=False),
         Dim("epsilon", 0.0, 0.2, integer=False),
         Dim("replay", 0.0, 0.75, integer=False),

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from elpagen.study.plan import CHECKPOINTS, StudyError, Unit
-from elpagen.study.runner import Log, Runner
+from elpagen.study.runner import Log, Runner, describe_unit
 
 INSTALL_HINT = "pip install 'elpagen[cluster]'"
 #: Seconds to wait for a scheduler given by address.
@@ -269,9 +269,7 @@ def _collect(sub: Submitter, units: list[Unit], todo: list[Unit], completed: Any
         remaining[u.fit_key] -= 1
         if remaining[u.fit_key] == 0:
             sub.release(u.fit_key)
-        desc = (f"{payload['metrics']['n_valid']:,} samples, precision "
-                f"{payload['metrics']['precision']:.3f}" if status == "ok"
-                else f"FAILED: {payload['error']}")
+        desc = describe_unit(payload, status)
         log(f"[{n_done}/{n_total}] {u.key}: {desc} ({result['seconds']:.1f} s on "
             f"{result['worker']})")
     return new

@@ -252,6 +252,14 @@ class Runner:
 # --------------------------------------------------------------------------- reference
 
 
+def describe_unit(payload: Mapping[str, Any], status: str) -> str:
+    """The progress-line summary of one finished unit (serial and distributed runs)."""
+    if status != "ok":
+        return f"FAILED: {payload['error']}"
+    m = payload["metrics"]
+    return f"{m['n_valid']:,} samples, precision {m['precision']:.3f}"
+
+
 def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any]:
     """Everything the report needs from the training set and the reference energies."""
     finite = ref.energies[np.isfinite(ref.energies)]
@@ -433,9 +441,7 @@ def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[st
         if remaining[u.fit_key] == 0:
             # The RL policy table alone is ~40 MB per member: drop fits nobody needs.
             runner.fitted.pop(u.fit_key, None)
-        what = (f"{payload['metrics']['n_valid']:,} samples, precision "
-                f"{payload['metrics']['precision']:.3f}" if status == "ok"
-                else f"FAILED: {payload['error']}")
+        what = describe_unit(payload, status)
         log(f"[{n_done}/{n_total}] {u.key}: {what} ({seconds:.1f} s"
             f"{f', fit/load {t_fit:.1f} s' if t_fit > 0.5 else ''})")
     return new
