@@ -291,6 +291,23 @@ def test_missing_oracle_that_cannot_be_built(tmp_path, data_path, monkeypatch, c
     assert last.startswith("error:") and "elpagen oracle --cache-dir" in last
 
 
+def test_frontier5_samples_bounds_or_drops_the_class5_frontier():
+    def settings(**kw):
+        return study.make_settings("fast", 2, False, "0" * 64, 10_590, {}, **kw)
+
+    assert settings()["samples"]["frontier_class5"] == 25_000_000
+    s = settings(frontier5_samples=100_000)
+    assert s["samples"]["frontier_class5"] == 100_000
+    assert {u.n_samples for u in study.plan(s) if u.key.startswith("frontier/vae/c5")} == {
+        100_000}
+    none = study.plan(settings(frontier5_samples=0))
+    assert not [u for u in none if u.experiment == "frontier" and u.target_class == 5]
+    assert [u for u in none if u.experiment == "frontier" and u.target_class == 1]
+    for bad in (-1, 2.5, True):
+        with pytest.raises(study.StudyError, match="frontier5-samples"):
+            settings(frontier5_samples=bad)
+
+
 def test_plan_and_cost_formula():
     s = {"seed_values": [0, 1], "models": list(study.MODELS), "train_sizes": [1000],
          "samples": {"class1": 10, "class5": 20, "curve_class1": 30, "training_size": 10}}

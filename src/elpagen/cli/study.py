@@ -29,7 +29,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         out, protocol=args.protocol, n_seeds=n_seeds, quick=args.quick, data_path=args.data,
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
-        execute=execute,
+        execute=execute, frontier5_samples=args.frontier5_samples,
     )
     summary = report.write_report(Path(result["directory"]))
     state = "complete" if result["complete"] else "incomplete"
@@ -67,6 +67,9 @@ def add_parsers(subparsers: Any) -> None:
             a.help = 'JSON file of per-model settings, e.g. {"gan": {"steps": 1000}}'
     p.add_argument("--seeds", type=int, default=None,
                    help="fits per model (default 3; 2 with --quick)")
+    p.add_argument("--frontier5-samples", type=int, metavar="N", default=None,
+                   help="valid samples per knob value of the class-5 frontier, the longest "
+                        "experiment (default: 25,000,000; 2,000 with --quick; 0: leave it out)")
     p.add_argument("--quick", action="store_true",
                    help="tiny budgets (a first look, the tests): minutes instead of hours")
     p.add_argument("-o", "--output", metavar="DIR",

@@ -148,13 +148,24 @@ def make_settings(
     data_sha256: str,
     n_train: int,
     overrides: Mapping[str, Mapping[str, Any]],
+    frontier5_samples: int | None = None,
 ) -> dict[str, Any]:
-    """Everything that fixes the results of a study; a store only resumes identical ones."""
+    """Everything that fixes the results of a study; a store only resumes identical ones.
+
+    ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
+    frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
+    """
     from elpagen import oracle, surrogate
     from elpagen.models.base import resolve_config
     from elpagen.registry import MODEL_CLASSES
 
     b = budget_for(quick)
+    if frontier5_samples is None:
+        frontier5_samples = b.frontier5_samples
+    if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
+            or frontier5_samples < 0:
+        raise StudyError(f"--frontier5-samples must be 0 (no class-5 frontier) or a positive "
+                         f"number of samples, got {frontier5_samples!r}")
     configs = {}
     # Only the study's own models: a generator added to the registry later must not change
     # the settings of existing study directories (they would refuse to resume).
@@ -177,7 +188,7 @@ def make_settings(
         "samples": {"class1": b.class1_samples, "class5": b.class5_samples,
                     "curve_class1": b.curve1_samples, "training_size": b.class1_samples,
                     "frontier_class1": b.frontier1_samples,
-                    "frontier_class5": b.frontier5_samples},
+                    "frontier_class5": frontier5_samples},
         # Sizes at or above the training set are dropped (possible only with --no-verify data).
         "train_sizes": [n for n in b.train_sizes if n < n_train],
         "subset_seed": SUBSET_SEED,
@@ -204,7 +215,7 @@ def plan(settings: Mapping[str, Any]) -> list[Unit]:
     def frontier(c: int) -> list[Unit]:
         key = f"frontier_class{c}"
         return ([Unit(Experiment.FRONTIER, m, c, 0, s, n[key]) for m in models for s in seeds]
-                if key in n else [])
+                if n.get(key) else [])  # absent (an older store) or 0: no frontier
 
     units = [Unit(Experiment.CLASS1, m, 1, 0, s, n["class1"]) for m in models for s in seeds]
     units += [Unit(Experiment.CURVE1, m, 1, 0, seeds[0], n["curve_class1"]) for m in models]

@@ -330,8 +330,12 @@ def run_study(
     progress: bool = True,
     log: Log | None = None,
     execute: Callable[..., int] | None = None,
+    frontier5_samples: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
+
+    ``frontier5_samples``: samples per knob value of the class-5 frontier instead of the
+    budget's (0: none; see :func:`elpagen.study.plan.make_settings`).
 
     ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
     one after another in this process by default, on a Dask cluster with
@@ -359,7 +363,8 @@ def run_study(
     with DirLock(d):
         train = data.load_training_set(data_path, verify=verify)
         ov = model_overrides(quick, overrides)
-        settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov)
+        settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
+                                 frontier5_samples)
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
