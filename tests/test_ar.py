@@ -155,6 +155,32 @@ def test_guidance_is_exact_rejection_sampling(tiny, monkeypatch):
     assert got > p + 0.05
 
 
+def test_guided_filters_another_generator(tiny, train, monkeypatch):
+    """Guided(base, judge, w) keeps a base proposal with probability p_judge(c | x)^w:
+    with a hand-fixed posterior the share of one site-A element follows the formula;
+    invalid proposals of the base still count as drawn."""
+    from elpagen.baselines import MarginalSampler, RandomScreening
+    from elpagen.models.ar import Guided
+
+    base = MarginalSampler().fit(train).with_knob(3.0)
+    plain = space.decode(base.sample(20_000, 1, seed=2).codes)[:, 0]
+    fav = np.bincount(plain, minlength=space.N_ELEMENTS).argmax()
+    p = np.mean(plain == fav)
+    judge = tiny.with_sampling()
+    monkeypatch.setattr(judge, "class_posterior", lambda codes, c: np.where(
+        space.decode(codes)[:, 0] == fav, 1.0, 0.5))
+    g = Guided(base, judge, 1.0)
+    assert g.knob == base.knob and g.with_knob(1.0).base.knob_value == 1.0
+    got = np.mean(space.decode(g.sample(20_000, 1, seed=2).codes)[:, 0] == fav)
+    assert got == pytest.approx(p / (p + (1 - p) / 2), abs=0.015)
+    s = Guided(RandomScreening(), judge, 1.0).sample(5_000, 1, seed=0)
+    assert s.n_drawn > s.n_valid == 5_000  # random proposals with repeats are invalid
+    with pytest.raises(InputError, match="guidance"):
+        Guided(base, judge, 0)
+    with pytest.raises(InputError, match="judge"):
+        Guided(base, base, 1.0)
+
+
 def test_learns_and_generalises(train):
     """A short fit on a twin-grouped split: held-out class-1 compositions are far more
     likely than under a uniform draw, and more likely for class 1 than for class 10."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,7 +44,7 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
-from elpagen.generator import SamplingError
+from elpagen.generator import Generator, SamplingError
 from elpagen.models.base import (
     FLAG,
     NON_NEGATIVE,
@@ -309,22 +310,9 @@ class ARModel(TorchEnsembleGenerator):
         w = self.config.guidance
         if w == 0:
             return self._propose_policy(n, target_class, rng)
-        # Guided: rejection sampling of p(x | c) p(c | x)^w (accept w.p. p(c | x)^w <= 1).
-        kept: list[np.ndarray] = []
-        have = tried = 0
-        for _ in range(GUIDANCE_ROUNDS):
-            if have >= n:
-                break
-            rate = max(have / tried, 1e-3) if tried else 0.5  # the observed acceptance
-            ask = int(min(max((n - have) / rate * 1.1, 1024), 1 << 22))
-            cand = self._propose_policy(ask, target_class, rng)
-            keep = cand[rng.random(len(cand)) < self.class_posterior(cand, target_class) ** w]
-            kept.append(keep)
-            have, tried = have + len(keep), tried + len(cand)
-        if have < n:
-            raise SamplingError(f"{self.name}: guidance {w:g} accepted only {have:,} of {n:,} "
-                                "proposals; lower --set guidance")
-        return np.concatenate(kept)[:n]
+        return guided_rejection(
+            lambda m: self._propose_policy(m, target_class, rng),
+            lambda codes: self.class_posterior(codes, target_class), w, n, rng, self.name)
 
     @torch.no_grad()
     def _propose_policy(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
@@ -365,3 +353,81 @@ class ARModel(TorchEnsembleGenerator):
                 feat[:, 2 * s : 2 * s + 2] = table[pick]
             out[start : start + m] = space.encode(el.cpu().numpy())
         return out
+
+
+def guided_rejection(
+    draw: Callable[[int], np.ndarray],
+    posterior: Callable[[np.ndarray], np.ndarray],
+    w: float,
+    n: int,
+    rng: np.random.Generator,
+    name: str,
+) -> np.ndarray:
+    """n raw proposals of ``draw`` kept with probability ``posterior(x)^w`` (<= 1):
+    rejection sampling of q(x) p(c | x)^w. Invalid proposals (-1) pass through, so the
+    caller still counts them; rejected ones are dropped and not counted."""
+    kept: list[np.ndarray] = []
+    have = accepted = tried = 0
+    for _ in range(GUIDANCE_ROUNDS):
+        if have >= n:
+            break
+        rate = max(accepted / tried, 1e-3) if tried else 0.5  # the observed acceptance
+        ask = int(min(max((n - have) / rate * 1.1, 1024), 1 << 22))
+        cand = np.asarray(draw(ask))
+        ok = cand >= 0
+        keep = ~ok
+        keep[ok] = rng.random(int(ok.sum())) < posterior(cand[ok]) ** w
+        kept.append(cand[keep])
+        have += int(keep.sum())
+        accepted, tried = accepted + int((keep & ok).sum()), tried + int(ok.sum())
+    if have < n:
+        raise SamplingError(f"{name}: guidance {w:g} accepted only {have:,} of {n:,} "
+                            "proposals; lower the guidance")
+    return np.concatenate(kept)[:n]
+
+
+class Guided(Generator):
+    """Another generator's proposals filtered by an ar model's class posterior.
+
+    A proposal x of ``base`` is kept with probability p_ar(c | x)^w (``judge``'s own Bayes
+    posterior of the target class, uniform prior; :meth:`ARModel.class_posterior`), so
+    samples follow q_base(x) p_ar(c | x)^w. Both are fitted on the training set alone: the
+    judge ranks what the base proposes, e.g. a VAE at a wide prior scale (coverage) judged
+    by ar (precision; docs/results.md, "The issue-10 target"). Fit both first; ``fit``
+    here refits neither. The knob is the base's.
+    """
+
+    def __init__(self, base: Generator, judge: ARModel, guidance: float) -> None:
+        if not isinstance(judge, ARModel):
+            raise InputError("the judge of a guided generator is an ar (or gfn) model")
+        judge._require_single()
+        ok = isinstance(guidance, (int, float)) and not isinstance(guidance, bool)
+        if not ok or not np.isfinite(guidance) or guidance <= 0:
+            raise InputError(f"guidance must be a positive number, got {guidance!r}")
+        self.base, self.judge, self.guidance = base, judge, float(guidance)
+        self.name = f"{base.name}|{judge.name}"
+        self.conditional = base.conditional
+        self.knob, self.knob_default = base.knob, base.knob_default
+        self.knob_grid, self.knob_allows_zero = base.knob_grid, base.knob_allows_zero
+
+    @property
+    def knob_value(self) -> float | None:
+        return self.base.knob_value
+
+    def check_knob(self, value: float) -> float:  # type: ignore[override]
+        return type(self.base).check_knob(value)
+
+    def with_knob(self, value: float) -> Guided:
+        return Guided(self.base.with_knob(value), self.judge, self.guidance)
+
+    def set_knob(self, value: float) -> None:
+        self.base.set_knob(value)
+
+    def fit(self, train: TrainingSet, target_class: int | None = None) -> Guided:
+        return self  # both parts are fitted before they are combined
+
+    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        return guided_rejection(
+            lambda m: self.base.propose(m, target_class, rng),
+            lambda codes: self.judge.class_posterior(codes, target_class),
+            self.guidance, n, rng, self.name)
