@@ -43,6 +43,24 @@ def check_models(names: Sequence[str]) -> list[str]:
     return out
 
 
+def _check_ensemble(ensemble: int) -> None:
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise InputError(f"ensemble size must be a positive integer, got {ensemble!r}")
+
+
+def check_sweep(
+    models: Sequence[str], target_class: int, n_samples: int, ensemble: int = 1
+) -> tuple[int, list[str]]:
+    """Arguments shared by the benchmark and the frontier, checked before any work:
+    returns (target class, model names)."""
+    target_class = check_class(target_class)
+    models = check_models(models)
+    if n_samples <= 0:
+        raise InputError(f"number of samples must be positive, got {n_samples}")
+    _check_ensemble(ensemble)
+    return target_class, models
+
+
 def fit_generators(
     name: str,
     train: TrainingSet,
@@ -61,8 +79,7 @@ def fit_generators(
     seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`.
     """
     check_models([name])
-    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
-        raise InputError(f"ensemble size must be a positive integer, got {ensemble!r}")
+    _check_ensemble(ensemble)
     fit_seeds = [s * ensemble + j for s in seeds for j in range(ensemble)]
     if name in MODEL_CLASSES:
         gens: list[Generator] = MODEL_CLASSES[name].fit_many(
@@ -167,10 +184,7 @@ def run_benchmark(
     machine where intra-op threads do not. Every fit is seeded, so the numbers do not
     depend on ``jobs``.
     """
-    target_class = check_class(target_class)
-    models = check_models(models)
-    if n_samples <= 0:
-        raise InputError(f"number of samples must be positive, got {n_samples}")
+    target_class, models = check_sweep(models, target_class, n_samples, ensemble)
     if jobs < 1:
         raise InputError(f"jobs must be 1 or more, got {jobs}")
     class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import metrics
-from elpagen.data import TrainingSet, check_class
+from elpagen.data import TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import Generator, sample_seed
 from elpagen.io import atomic_write
@@ -108,12 +108,9 @@ def run_frontier(
     """
     # Imported here: the study report summarises stored sweeps with this module, without
     # the models (and torch) that experiments brings in.
-    from elpagen.experiments import check_models, environment, fit_generators
+    from elpagen.experiments import check_sweep, environment, fit_generators
 
-    target_class = check_class(target_class)
-    models = check_models(models)
-    if n_samples <= 0:
-        raise InputError(f"number of samples must be positive, got {n_samples}")
+    target_class, models = check_sweep(models, target_class, n_samples, ensemble)
     if not seeds:
         raise InputError("give at least one seed")
     results: dict[str, Any] = {}

@@ -119,6 +119,12 @@ class Generator(ABC):
         """Set the knob in place (a generator whose knob lives elsewhere overrides this)."""
         setattr(self, str(self.knob), float(value))
 
+    def _take_knob_of(self, other: Generator) -> None:
+        """Describe ``other``'s knob as this generator's (wrappers whose knob is a member's:
+        :class:`Mixture`, :class:`elpagen.models.ar.Guided`)."""
+        self.knob, self.knob_default = other.knob, other.knob_default
+        self.knob_grid, self.knob_allows_zero = other.knob_grid, other.knob_allows_zero
+
     @abstractmethod
     def fit(self, train: TrainingSet, target_class: int | None = None) -> Generator:
         """Learn from the training set; per-class models need ``target_class``."""
@@ -246,8 +252,7 @@ class Mixture(Generator):
                      else "+".join(m.name for m in members))
         self.conditional = all(m.conditional for m in members)
         if one_kind:
-            self.knob, self.knob_default = first.knob, first.knob_default
-            self.knob_grid, self.knob_allows_zero = first.knob_grid, first.knob_allows_zero
+            self._take_knob_of(first)
 
     @property
     def knob_value(self) -> float | None:

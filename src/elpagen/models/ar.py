@@ -407,8 +407,7 @@ class Guided(Generator):
         self.base, self.judge, self.guidance = base, judge, float(guidance)
         self.name = f"{base.name}|{judge.name}"
         self.conditional = base.conditional
-        self.knob, self.knob_default = base.knob, base.knob_default
-        self.knob_grid, self.knob_allows_zero = base.knob_grid, base.knob_allows_zero
+        self._take_knob_of(base)
 
     @property
     def knob_value(self) -> float | None:

@@ -119,6 +119,14 @@ def _model_grid(plt, n_models: int, figsize=(15, 8.5)):
     return fig, axes.ravel()
 
 
+def _legend_in_spare_panel(axes, n_models: int, handles) -> None:
+    """Hide the grid's panels after the models'; the first of them holds the legend."""
+    for ax in axes[n_models:]:
+        ax.axis("off")
+    if handles and len(axes) > n_models:
+        axes[n_models].legend(*handles, loc="center", fontsize=9, frameon=False)
+
+
 def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
     plt = _plt()
     models = r["settings"]["models"]
@@ -152,10 +160,7 @@ def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
         ax.set_ylabel("count (log scale)")
         ax.grid(alpha=0.3, which="major")
         handles = ax.get_legend_handles_labels()
-    for ax in axes[len(models):]:
-        ax.axis("off")
-    if handles and len(axes) > len(models):
-        axes[len(models)].legend(*handles, loc="center", fontsize=9, frameon=False)
+    _legend_in_spare_panel(axes, len(models), handles)
     n_max = r["settings"]["samples"]["curve_class1" if which == "class1" else "class5"]
     fig.suptitle(f"Discovery curves, target class {target}, up to {n_max:,} valid samples "
                  "(one fit per model)")
@@ -194,10 +199,7 @@ def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
                 transform=ax.transAxes, ha="right", va="top", fontsize=8)
         ax.grid(alpha=0.3)
         handles = ax.get_legend_handles_labels()
-    for ax in axes[len(models):]:
-        ax.axis("off")
-    if handles and len(axes) > len(models):
-        axes[len(models)].legend(*handles, loc="center", fontsize=9, frameon=False)
+    _legend_in_spare_panel(axes, len(models), handles)
     fig.suptitle("Reference energies of the unique class-1 generations vs the training set")
     _save(fig, path)
     n = r["settings"]["samples"]["class1"]
