@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 from elpagen import cli, search
 from elpagen.cli.common import parse_overrides
 from elpagen.errors import UsageError
-from elpagen.models.base import resolve_config
 from elpagen.registry import MODEL_CLASSES
+from elpagen.settings import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ELPAGEN_TEST_POSTGRES_URL")
@@ -66,7 +66,7 @@ def _elpagen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------- spaces
 
 
-@pytest.mark.parametrize("model", search.MODELS)
+@pytest.mark.parametrize("model", search.searchable())
 @pytest.mark.parametrize("protocol", ["fast", "paper"])
 @pytest.mark.parametrize("quick", [False, True])
 def test_suggested_configs_are_valid_and_in_range(model, protocol, quick):
@@ -96,7 +96,7 @@ def test_suggested_configs_are_valid_and_in_range(model, protocol, quick):
 
 def test_docs_list_the_search_spaces():
     doc = (ROOT / "docs" / "search.md").read_text()
-    for model in search.MODELS:
+    for model in search.searchable():
         for row in search.space_table(model):
             assert row in doc, f"docs/search.md lacks the row {row!r}"
 
@@ -253,7 +253,7 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
 def test_search_runs_this_projects_models(model, tmp_path, monkeypatch, capsys):
     """`elpagen search ar|gfn --quick` runs trials over its own space and exports a config
     that `train` accepts."""
-    assert model in search.MODELS
+    assert model in search.searchable()
     monkeypatch.chdir(tmp_path)
     url = _sqlite(tmp_path)
     assert cli.main(["search", model, "--trials", "2", "--storage", url, "--threads", "1",

@@ -232,7 +232,7 @@ class Mixture(Generator):
     the mixture's distribution is the weighted mean of the members' distributions. With
     members of one kind (a seed ensemble, issue 10) its knob is theirs, set on all of
     them at once; a blend of kinds has no knob. Fitting is the members' business
-    (:func:`elpagen.experiments.fit_generators` with ``ensemble=K``).
+    (:func:`elpagen.harness.trial.fit` with ``ensemble=K``).
     """
 
     def __init__(self, members: Sequence[Generator],

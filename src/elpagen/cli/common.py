@@ -83,31 +83,33 @@ def resolve_jobs(jobs: int | None, n_models: int) -> int:
     return jobs
 
 
-def check_sweep_args(
-    args: argparse.Namespace, outputs: Sequence[str]
-) -> tuple[int, list[str], list[Path]]:
-    """Checks shared by ``benchmark`` and ``frontier``, all before any work.
+def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
+    """The :class:`~elpagen.harness.config.RunConfig` of ``benchmark``, ``run`` and
+    ``frontier`` from the command line (every argument checked there, before any work),
+    and the output paths: ``outputs`` are file names with a ``{c}`` for the class, placed
+    in ``-o DIR`` (none without ``-o``)."""
+    from elpagen import catalogue, io
+    from elpagen.harness.config import RunConfig
 
-    Returns (target class, model names, output paths): ``outputs`` are file names with a
-    ``{c}`` for the class, placed in ``-o DIR`` (none without ``-o``).
-    """
-    from elpagen import data, experiments, io
-
-    target = data.check_class(args.target_class)
-    models = experiments.check_models(args.models.split(","))
-    if args.samples <= 0:
-        raise CLIError(f"--samples must be positive, got {args.samples}")
-    if args.seeds <= 0:
-        raise CLIError(f"--seeds must be positive, got {args.seeds}")
-    if args.ensemble <= 0:
-        raise CLIError(f"--ensemble must be positive, got {args.ensemble}")
+    models = catalogue.check_models(args.models.split(","))
+    overrides = parse_overrides(args.set, args.config)
+    # --set/--config settings apply to every torch model of the run (the baselines and
+    # the screening regressor keep theirs).
+    per_model = ({m: overrides for m in models if catalogue.get(m).ensemble}
+                 if overrides else {})
+    config = RunConfig(
+        models=tuple(models), target_class=args.target_class, samples=args.samples,
+        seeds=tuple(range(args.seed, args.seed + args.seeds)) if args.seeds > 0 else (),
+        protocol=args.protocol, overrides=per_model, device=args.device,
+        ensemble=args.ensemble, progress=not args.quiet, **extra,
+    )
     paths: list[Path] = []
     if args.output:
         out_dir = io.check_output_dir(args.output, overwrite=True)  # the files are checked next
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [io.check_output(out_dir / name.format(c=target), args.overwrite)
+        paths = [io.check_output(out_dir / name.format(c=config.target_class), args.overwrite)
                  for name in outputs]
-    return target, models, paths
+    return config, paths
 
 
 def add_ensemble_opt(p: argparse.ArgumentParser) -> None:
@@ -115,18 +117,6 @@ def add_ensemble_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensemble", type=int, default=1, metavar="K",
                    help="sample each seed as a seed ensemble: the mixture of K fits "
                         "(seeds s*K ... s*K+K-1; default 1, a single fit)")
-
-
-def model_overrides(
-    models: Sequence[str], overrides: dict[str, Any]
-) -> dict[str, dict[str, Any]] | None:
-    """``--set``/``--config`` settings for every trained model of ``models`` (baselines
-    have no settings)."""
-    from elpagen.registry import MODEL_CLASSES
-
-    if not overrides:
-        return None
-    return {m: overrides for m in models if m in MODEL_CLASSES}
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

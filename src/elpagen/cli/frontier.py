@@ -1,43 +1,38 @@
 """`elpagen frontier`: each generator swept along its sampling knob, precision against
-coverage (:mod:`elpagen.frontier`)."""
+coverage (:mod:`elpagen.harness.frontier`)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
+from elpagen import catalogue
+from elpagen.catalogue import Command
 from elpagen.cli.common import (
     CLIError,
     add_common,
     add_ensemble_opt,
     add_train_opts,
-    check_sweep_args,
     emit_json,
     load_reference,
     load_train,
     log,
-    model_overrides,
-    parse_overrides,
+    run_config,
 )
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    from elpagen import frontier, io
+    from elpagen import io
+    from elpagen.harness import frontier
 
-    target, models, outputs = check_sweep_args(
-        args, ["frontier_class{c}.json", "frontier_class{c}.png"])
+    config, outputs = run_config(args, ["frontier_class{c}.json", "frontier_class{c}.png"],
+                                 grids=parse_grids(args.grid, args.models.split(",")))
     out_json, out_png = outputs if outputs else (None, None)
-    grids = parse_grids(args.grid, models)
-    overrides = parse_overrides(args.set, args.config)
     train = load_train(args)
     ref, _ = load_reference(args, train)
-    result = frontier.run_frontier(
-        train, ref.classes, models, target, args.samples,
-        list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
-        overrides=model_overrides(models, overrides),
-        grids=grids, device=args.device, progress=False, log=None if args.quiet else log,
-        ensemble=args.ensemble,
-    )
+    result = frontier.run_frontier(train, ref.classes, dataclasses.replace(config, progress=False),
+                                   log=None if args.quiet else log)
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
         frontier.plot_frontier(result, out_png)
@@ -51,10 +46,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
 
 def parse_grids(pairs: list[str] | None, models: list[str]) -> dict[str, list[float]]:
-    """``--grid MODEL=V1,V2,...`` (repeatable) as {model: values}; values are checked
-    against the model's knob before any work."""
-    from elpagen.registry import GENERATOR_CLASSES
-
+    """``--grid MODEL=V1,V2,...`` (repeatable) as {model: values}; the values are checked
+    against the model's knob where the run's config is made, before any work."""
+    models = [m.strip() for m in models]
     out: dict[str, list[float]] = {}
     for pair in pairs or []:
         name, sep, text = pair.partition("=")
@@ -67,7 +61,7 @@ def parse_grids(pairs: list[str] | None, models: list[str]) -> dict[str, list[fl
             raise CLIError(f"--grid {name}: values must be numbers, got {text!r}") from None
         if not values:
             raise CLIError(f"--grid {name}: give at least one value")
-        out[name] = [GENERATOR_CLASSES[name].check_knob(v) for v in values]
+        out[name] = values
     return out
 
 
@@ -76,9 +70,9 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("frontier",
                        help="sweep each model's sampling knob: precision-coverage frontiers")
     add_common(p)
-    p.add_argument("--models", default="vae,gan,rl,marginal",
-                   help="comma-separated: vae,gan,rl,ar,gfn,marginal,random "
-                        "(default vae,gan,rl,marginal)")
+    default = catalogue.help_list(catalogue.names(default_for=Command.FRONTIER))
+    p.add_argument("--models", default=default,
+                   help=f"comma-separated, from {catalogue.help_list()} (default {default})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
     p.add_argument("--samples", "-n", type=int, default=10_000,
                    help="valid samples per point (default 10,000)")

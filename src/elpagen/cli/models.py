@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
+from elpagen import catalogue
+from elpagen.catalogue import Command, Kind
 from elpagen.cli.common import (
     CLIError,
     add_common,
     add_ensemble_opt,
     add_train_opts,
-    check_sweep_args,
     emit_json,
     load_reference,
     load_train,
     log,
-    model_overrides,
     parse_overrides,
     resolve_jobs,
+    run_config,
 )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from elpagen import data, io, memory
-    from elpagen.registry import BASELINE_CLASSES, load_model
 
     target = data.check_class(args.target_class)
     if args.n <= 0:
@@ -34,17 +35,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     memory.check_fits(memory.samples_file_bytes(args.n), f"-n {args.n:,}",
                       "ask for fewer samples (several runs with other --seed values add up)")
     out = io.check_output(args.output, args.overwrite)
-    if args.model in BASELINE_CLASSES:
+    sampleable = _sampleable()
+    if args.model in sampleable:
+        from elpagen.harness.trial import fit
+
         train = load_train(args)
-        gen = BASELINE_CLASSES[args.model](seed=args.seed).fit(train, target)
+        [gen] = fit(args.model, train, [args.seed], target)
     elif Path(args.model).exists():
-        model = load_model(args.model, device=args.device)
+        model = catalogue.load_model(args.model, device=args.device)
         if not 0 <= args.member < model.k:
             raise CLIError(f"--member must be 0..{model.k - 1} for {args.model}")
         gen = model.member(args.member) if model.k > 1 else model
     else:
         raise CLIError(
-            f"{args.model!r} is neither a baseline ({', '.join(BASELINE_CLASSES)}) "
+            f"{args.model!r} is neither a baseline ({', '.join(sampleable)}) "
             "nor a model directory written by `elpagen train`"
         )
     t0 = time.perf_counter()
@@ -62,14 +66,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampleable() -> tuple[str, ...]:
+    """Models ``sample`` fits on the spot: those that are not trained torch models."""
+    return tuple(n for n in catalogue.names() if not catalogue.get(n).ensemble)
+
+
+def _trainable() -> tuple[str, ...]:
+    """Models ``train`` fits and saves: the torch ensembles."""
+    return tuple(n for n in catalogue.names() if catalogue.get(n).ensemble)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from elpagen import data, io
-    from elpagen.models.base import resolve_config
-    from elpagen.registry import MODEL_CLASSES
+    from elpagen.settings import resolve_config
 
-    if args.model not in MODEL_CLASSES:
-        raise CLIError(f"unknown model {args.model!r}; choose from {', '.join(MODEL_CLASSES)}")
-    cls = MODEL_CLASSES[args.model]
+    trainable = _trainable()
+    if args.model not in trainable:
+        raise CLIError(f"unknown model {args.model!r}; choose from {', '.join(trainable)}")
+    cls = catalogue.get(args.model).cls
     if args.list_settings:
         return _list_settings(cls, args.json)
     if not args.output:
@@ -95,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _list_settings(cls: type, as_json: bool) -> int:
     """Every setting of a model: key, default per protocol, allowed values, meaning."""
-    from elpagen.models.base import settings_table
+    from elpagen.settings import settings_table
 
     rows = settings_table(cls)
     if as_json:
@@ -116,20 +130,15 @@ def _show(v: Any) -> str:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from elpagen import experiments, io
+    from elpagen import io
+    from elpagen.harness import benchmark
 
-    target, models, outputs = check_sweep_args(args, ["benchmark_class{c}.json"])
-    jobs = resolve_jobs(args.jobs, len(models))
-    overrides = parse_overrides(args.set, args.config)
+    config, outputs = run_config(args, ["benchmark_class{c}.json"])
+    config = dataclasses.replace(config, jobs=resolve_jobs(args.jobs, len(config.models)))
     train = load_train(args)
     ref, _ = load_reference(args, train)
-    result = experiments.run_benchmark(
-        train, ref.classes, models, target, args.samples,
-        list(range(args.seed, args.seed + args.seeds)), protocol=args.protocol,
-        overrides=model_overrides(models, overrides),
-        device=args.device, progress=not args.quiet, log=None if args.quiet else log,
-        jobs=jobs, ensemble=args.ensemble,
-    )
+    result = benchmark.run_benchmark(train, ref.classes, config,
+                                     log=None if args.quiet else log)
     result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
     if outputs:
         io.atomic_write_text(outputs[0], io.dumps(result))
@@ -140,17 +149,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         }
         emit_json(slim)
     else:
-        print(experiments.format_table(result))
+        print(benchmark.format_table(result))
     return 0
-
-
-#: What ``elpagen run`` (and ``make run``) benchmarks: every generator and baseline.
-RUN_MODELS = "vae,gan,rl,ar,gfn,marginal,random,surrogate"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job: the class-1 benchmark of every generator and baseline (fast protocol)."""
-    args.models = RUN_MODELS
+    args.models = ",".join(catalogue.names())
     return cmd_benchmark(args)
 
 
@@ -158,7 +163,9 @@ def add_parsers(sub: Any) -> None:
     """Add this module's subcommands."""
     p = sub.add_parser("sample", help="draw N valid compositions from a baseline or a model")
     add_common(p)
-    p.add_argument("model", metavar="random|marginal|surrogate|MODEL_DIR",
+    # Help texts name models by kind: the classes (and torch) load only when a command runs.
+    baselines = [n for n in catalogue.names() if catalogue.get(n).kind != Kind.GENERATOR]
+    p.add_argument("model", metavar="|".join(baselines) + "|MODEL_DIR",
                    help="a baseline name or a directory written by `elpagen train`")
     p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
     p.add_argument("-n", type=int, required=True, help="number of valid samples")
@@ -172,8 +179,9 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("train", help="train a model (K seeds as one batched ensemble)")
     add_common(p)
-    # Checked in cmd_train against the registry (importing it here would load torch for --help).
-    p.add_argument("model", metavar="MODEL", help="vae, gan, rl, ar or gfn")
+    # Checked in cmd_train against the catalogue (the classes load only then: torch is slow).
+    p.add_argument("model", metavar="MODEL",
+                   help=", ".join(catalogue.names(kind=Kind.GENERATOR)))
     p.add_argument("--target-class", "-c", type=int,
                    help="class 1..10 (required for rl, which is trained per class)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds K (default 1)")
@@ -193,9 +201,10 @@ def add_parsers(sub: Any) -> None:
         p = sub.add_parser(name, help=helptext)
         add_common(p)
         if name == "benchmark":
-            p.add_argument("--models", default="vae,gan,rl,marginal,random",
-                           help="comma-separated, from vae,gan,rl,ar,gfn,marginal,random,"
-                                "surrogate (default: vae,gan,rl,marginal,random)")
+            default = catalogue.help_list(catalogue.names(default_for=Command.BENCHMARK))
+            p.add_argument("--models", default=default,
+                           help=f"comma-separated, from {catalogue.help_list()} (default: "
+                                f"{default})")
         p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
         p.add_argument("--samples", "-n", type=int, default=10_000,
                        help="valid samples per fit (default 10,000)")

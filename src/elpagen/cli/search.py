@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
     )
     add_common(p)
     # Validated by hand (not argparse choices) so bad values give one error line.
-    p.add_argument("model", metavar="MODEL", help=", ".join(search.MODELS))
+    p.add_argument("model", metavar="MODEL", help=", ".join(search.searchable()))
     p.add_argument("--trials", type=int, metavar="N",
                    help="total number of completed trials the study should hold")
     p.add_argument("--storage", metavar="URL",
@@ -69,8 +69,9 @@ def add_parser(subparsers: Any) -> None:
 
 def _check_args(args: argparse.Namespace) -> int:
     """Refuse bad option values and combinations; the number of samples per trial."""
-    if args.model not in search.MODELS:
-        raise CLIError(f"unknown model {args.model!r}; choose from {', '.join(search.MODELS)}")
+    if args.model not in search.searchable():
+        raise CLIError(f"unknown model {args.model!r}; choose from "
+                       f"{', '.join(search.searchable())}")
     if args.sampler not in search.SAMPLERS:
         raise CLIError(
             f"unknown sampler {args.sampler!r}; choose from {', '.join(search.SAMPLERS)}")

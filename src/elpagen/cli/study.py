@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from elpagen import catalogue
 from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
 
 
@@ -30,6 +31,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
+        models=args.models.split(",") if args.models else None,
     )
     summary = report.write_report(Path(result["directory"]))
     state = "complete" if result["complete"] else "incomplete"
@@ -70,6 +72,9 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--frontier5-samples", type=int, metavar="N", default=None,
                    help="valid samples per knob value of the class-5 frontier, the longest "
                         "experiment (default: 25,000,000; 2,000 with --quick; 0: leave it out)")
+    p.add_argument("--models", metavar="M1,M2,...", default=None,
+                   help="the models to study (default: every model of the catalogue, "
+                        f"{catalogue.help_list(catalogue.names(study=True))})")
     p.add_argument("--quick", action="store_true",
                    help="tiny budgets (a first look, the tests): minutes instead of hours")
     p.add_argument("-o", "--output", metavar="DIR",

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import metrics
+from elpagen import catalogue, metrics
 from elpagen.io import to_jsonable
-from elpagen.study.plan import FRONTIER_CLASSES, SCREENING, Experiment, plan, training_spent
+from elpagen.study.plan import FRONTIER_CLASSES, Experiment, plan, training_spent
 from elpagen.study.store import Store, now, process_gone
 
 RESULTS_FORMAT = "elpagen-study-results"
@@ -152,11 +152,11 @@ def cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _frontier(units, settings, ref, target_class: int) -> dict:
     """The precision-coverage frontier of every model for one class: the stored sweeps of
-    its fits summarised by :func:`elpagen.frontier.summarise` (points mean ± std over the
+    its fits summarised by :func:`elpagen.harness.frontier.summarise` (points mean ± std over the
     fits, the knob values of the non-dominated points, hypervolume mean ± std)."""
     from types import SimpleNamespace
 
-    from elpagen.frontier import POINT_KEYS, PUBLISHED, summarise
+    from elpagen.harness.frontier import POINT_KEYS, published_points, summarise
 
     samples = settings["samples"].get(f"frontier_class{target_class}")
     sizes = ref["class_sizes"] if ref else [0] * 10
@@ -181,7 +181,7 @@ def _frontier(units, settings, ref, target_class: int) -> dict:
             me = {"knob": None, "default": None, "points": [], "front": [],
                   "hypervolume": {"mean": None, "std": None, "per_seed": []}}
         me.update(n_fits=len(ok), seeds=[u["seed"] for u in ok], failed=failed,
-                  screening=m in SCREENING)
+                  screening=catalogue.is_screening(m))
         models[m] = me
     return {
         "target_class": target_class,
@@ -189,8 +189,7 @@ def _frontier(units, settings, ref, target_class: int) -> dict:
         "class_size": class_size,
         "ideal_coverage": metrics.ideal_coverage(class_size, samples) if samples else None,
         "point_keys": list(POINT_KEYS),
-        "published": {k: {"precision": p, "coverage": c}
-                      for k, (p, c) in PUBLISHED.get(target_class, {}).items()},
+        "published": published_points(target_class),
         "models": models,
     }
 

@@ -15,18 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from elpagen import catalogue
 from elpagen.study.store import atomic_write_bytes
-
-MODEL_COLORS = {"vae": "C0", "gan": "C1", "rl": "C2", "ar": "C3", "gfn": "C5",
-                "marginal": "C4", "random": "C7", "surrogate": "k"}
-MODEL_LABELS = {"vae": "VAE", "gan": "GAN", "rl": "RL (DQN)", "ar": "AR (autoregressive)",
-                "gfn": "GFlowNet", "marginal": "marginal baseline", "random": "random screening",
-                "surrogate": "surrogate (screening, not generation)"}
 
 
 def model_label(m: str) -> str:
-    """The display name of a model (its key when it has none)."""
-    return MODEL_LABELS.get(m, m)
+    """The display name of a model (its catalogue label; its key when it has none)."""
+    return catalogue.label(m)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -191,7 +186,7 @@ def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
         ax.axvspan(lo, hi, color="green", alpha=0.12, label="class 1 energy range")
         ax.stairs(train / max(train.sum(), 1), edges, fill=True, color="0.75",
                   label="training set (DFT energies)")
-        ax.stairs(counts / max(counts.sum(), 1e-12), edges, color=MODEL_COLORS.get(m, "C0"),
+        ax.stairs(counts / max(counts.sum(), 1e-12), edges, color=catalogue.color(m, "C0"),
                   lw=2, label="unique generations (reference energies)")
         ax.set_xlabel("formation energy (eV/atom)")
         ax.set_ylabel(f"fraction per {h['bin_width']:g} eV/atom bin")
@@ -270,7 +265,7 @@ def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
                 continue
             any_data = True
             x, mu, sd = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
-            col = MODEL_COLORS.get(m, None)
+            col = catalogue.color(m, None)
             ax.plot(x, mu, "o-", color=col, label=model_label(m))
             ax.fill_between(x, mu - sd, mu + sd, color=col, alpha=0.18, lw=0)
         if key == "coverage":
@@ -312,7 +307,7 @@ def fig_cost(r: Mapping[str, Any], path: Path) -> str:
         pos = np.concatenate([mu[mu > 0], mu_t[mu_t > 0]])
         floor = float(min(pos.min(), 1.0)) / 4 if pos.size else 0.1
         # Log axis: a model that found nothing has ratio 0, drawn as an empty slot and labelled.
-        colors = [MODEL_COLORS.get(m, "C0") for m, _ in rows]
+        colors = [catalogue.color(m, "C0") for m, _ in rows]
         w = 0.38
         ax.bar(x - w / 2, np.where(mu > 0, mu, np.nan), w, yerr=np.minimum(sd, mu * 0.999),
                capsize=4, color=colors, label="ratio: random / n_checks")
@@ -361,7 +356,7 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             if not pts:
                 continue
             drawn = True
-            col = MODEL_COLORS.get(m)
+            col = catalogue.color(m, None)
             screening = me.get("screening", False)
             x = np.array([p["coverage"]["mean"] for p in pts], dtype=float)
             y = np.array([p["precision"]["mean"] for p in pts], dtype=float)
@@ -379,7 +374,7 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
         for m, pub in (e.get("published") or {}).items():
             published_any = True
             ax.scatter([pub["coverage"]], [pub["precision"]], marker="*", s=230,
-                       color=MODEL_COLORS.get(m), edgecolors="black", lw=0.7, zorder=6,
+                       color=catalogue.color(m, None), edgecolors="black", lw=0.7, zorder=6,
                        label=f"{model_label(m)}, published (Table 1)")
         if e.get("ideal_coverage") is not None:
             ax.axvline(min(float(e["ideal_coverage"]), 1.0), color="0.4", ls=":", lw=1,

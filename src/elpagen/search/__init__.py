@@ -62,7 +62,6 @@ from elpagen.search.front import (
     rank_front,
 )
 from elpagen.search.spec import (
-    MODELS,
     OBJECTIVES,
     QUICK_SAMPLES,
     SAMPLERS,
@@ -73,6 +72,7 @@ from elpagen.search.spec import (
     make_sampler,
     model_class,
     params_to_overrides,
+    searchable,
     space_table,
     suggest_config,
 )
@@ -105,7 +105,7 @@ __all__ = [
     "GRACE_INTERVALS",
     "MAX_CONSECUTIVE_FAILURES",
     "META_KEYS",
-    "MODELS",
+    "searchable",
     "OBJECTIVES",
     "QUICK_SAMPLES",
     "SAMPLERS",

@@ -129,7 +129,7 @@ def export_config(study: Any, ranked: list[tuple[Any, float]], k: int, shown_url
     attrs = study.user_attrs
     settings = t.user_attrs.get("config")
     if settings is None:  # written by an older version: rebuild from the parameters
-        from elpagen.models.base import resolve_config
+        from elpagen.settings import resolve_config
 
         cls = model_class(attrs["model"])
         cfg = resolve_config(cls.Config, cls.PROTOCOLS, attrs["protocol"],

@@ -1,6 +1,7 @@
 """Search spaces of ``elpagen search``: what a trial samples, and the seeded samplers.
 
-Each model's space is a tuple of :class:`Dim` in :data:`SPACES`; :func:`suggest_config`
+Each model's space is a tuple of :class:`~elpagen.searchspace.Dim` in its catalogue record
+(:mod:`elpagen.catalogue`), read through :data:`SPACES`; :func:`suggest_config`
 draws one setting of every dimension for an Optuna trial and returns the model's
 validated config dataclass (``layers`` x ``width`` become its ``hidden`` tuple, every
 other field keeps the protocol's value). :func:`make_sampler` builds the named Optuna
@@ -9,10 +10,12 @@ sampler, reseeded from (seed, trial number) for every trial.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from elpagen import catalogue
 from elpagen.errors import UsageError
+from elpagen.searchspace import Dim
 
 TARGET_CLASS = 1
 SAMPLERS = ("random", "tpe", "nsga2")
@@ -21,100 +24,35 @@ QUICK_SAMPLES = 1_000
 OBJECTIVES = ("js", "novel")
 
 
-@dataclass(frozen=True)
-class Dim:
-    """One searched setting: an Optuna parameter and its range.
+class _Spaces(Mapping[str, tuple[Dim, ...]]):
+    """Model name -> search space, read live from the catalogue (a registered model with a
+    space is searchable at once)."""
 
-    ``budget``: ``low``/``high`` are multiples of the protocol's ``steps``.
-    ``quick``: the (absolute) range under ``--quick``; None keeps the normal one.
-    """
+    def _all(self) -> dict[str, tuple[Dim, ...]]:
+        return {s.name: s.search for s in catalogue.specs() if s.search}
 
-    name: str
-    low: float
-    high: float
-    log: bool = False
-    integer: bool = True
-    quick: tuple[float, float] | None = None
-    budget: bool = False
+    def __getitem__(self, name: str) -> tuple[Dim, ...]:
+        return self._all()[name]
 
-    def bounds(self, base_steps: int, quick: bool) -> tuple[float, float]:
-        if quick and self.quick is not None:
-            return self.quick
-        if self.budget:
-            return max(1, round(self.low * base_steps)), max(1, round(self.high * base_steps))
-        return self.low, self.high
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
 
-    def suggest(self, trial: Any, base_steps: int, quick: bool) -> int | float:
-        lo, hi = self.bounds(base_steps, quick)
-        if self.integer:
-            return trial.suggest_int(self.name, int(lo), int(hi), log=self.log)
-        return trial.suggest_float(self.name, float(lo), float(hi), log=self.log)
+    def __len__(self) -> int:
+        return len(self._all())
 
 
-_TINY_LAYERS, _TINY_WIDTH, _TINY_BATCH = (1, 2), (8, 32), (32, 128)
+#: Every searchable model's space (those whose catalogue record has one).
+SPACES: Mapping[str, tuple[Dim, ...]] = _Spaces()
 
-#: The policy network shared by ar and gfn (``layers`` x ``width`` is the context network
-#: h; the element network g over (row, group) keeps the protocol's widths).
-_AR_POLICY = (
-    Dim("layers", 1, 3, quick=_TINY_LAYERS),
-    Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
-    Dim("embed", 8, 64, log=True, quick=(4, 16)),
-    Dim("lr", 1e-4, 3e-3, log=True, integer=False),
-    Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
-    Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
-)
 
-SPACES: dict[str, tuple[Dim, ...]] = {
-    "vae": (
-        Dim("layers", 1, 3, quick=_TINY_LAYERS),
-        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
-        Dim("latent", 2, 16),
-        Dim("lr", 1e-4, 3e-3, log=True, integer=False),
-        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
-        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
-        Dim("kl_weight", 0.01, 1.0, log=True, integer=False),
-    ),
-    "gan": (
-        Dim("layers", 1, 3, quick=_TINY_LAYERS),
-        Dim("width", 64, 1024, log=True, quick=_TINY_WIDTH),
-        Dim("lr", 1e-5, 1e-3, log=True, integer=False),
-        Dim("batch_size", 32, 512, log=True, quick=_TINY_BATCH),
-        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(10, 30)),
-        Dim("critic_steps", 1, 5, quick=(1, 2)),
-        Dim("gp_weight", 1.0, 30.0, log=True, integer=False),
-    ),
-    "rl": (
-        Dim("layers", 1, 5, quick=_TINY_LAYERS),
-        Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
-        Dim("lr", 1e-5, 1e-3, log=True, integer=False),
-        Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
-        Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
-        Dim("beta", 1.0, 20.0, log=True, integer=False),
-    ),
-    "ar": (
-        *_AR_POLICY,
-        Dim("dropout", 0.0, 0.7, integer=False),
-        Dim("weight_decay", 1e-4, 0.3, log=True, integer=False),
-    ),
-    "gfn": (
-        *_AR_POLICY,
-        Dim("lr_log_z", 0.01, 0.3, log=True, integer=False),
-        Dim("epsilon", 0.0, 0.2, integer=False),
-        Dim("replay", 0.0, 0.75, integer=False),
-        Dim("beta", 0.5, 4.0, log=True, integer=False),
-        # The reward's energy regressor: its fast protocol is 6,000 updates.
-        Dim("reward_steps", 1_500, 12_000, log=True, quick=(50, 200)),
-    ),
-}
-#: The searchable models, in the order of SPACES.
-MODELS = tuple(SPACES)
+def searchable() -> tuple[str, ...]:
+    """The searchable models, in catalogue order."""
+    return tuple(SPACES)
 
 
 def model_class(model: str) -> type:
     """The generator class of ``model`` (imported on first use: torch is slow to load)."""
-    from elpagen.registry import MODEL_CLASSES
-
-    return MODEL_CLASSES[model]
+    return catalogue.get(model).cls
 
 
 def params_to_overrides(params: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +65,7 @@ def params_to_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 def suggest_config(trial: Any, model: str, protocol: str, quick: bool) -> Any:
     """Sample one setting of ``model`` for the trial; a validated config dataclass."""
-    from elpagen.models.base import resolve_config
+    from elpagen.settings import resolve_config
 
     cls = model_class(model)
     base = resolve_config(cls.Config, cls.PROTOCOLS, protocol)
@@ -137,7 +75,8 @@ def suggest_config(trial: Any, model: str, protocol: str, quick: bool) -> Any:
 
 def space_table(model: str) -> list[str]:
     """Markdown rows ``| model | setting | fast | paper | --quick |`` of a search space."""
-    from elpagen.models.base import PROTOCOLS, resolve_config
+    from elpagen.models.protocols import PROTOCOLS
+    from elpagen.settings import resolve_config
 
     cls = model_class(model)
     steps = {p: resolve_config(cls.Config, cls.PROTOCOLS, p).steps for p in PROTOCOLS}

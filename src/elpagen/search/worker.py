@@ -148,8 +148,8 @@ class Objective:
         return values
 
     def _run(self, trial: Any) -> tuple[float, int]:
-        from elpagen import metrics
-        from elpagen.generator import SamplingError, sample_seed
+        from elpagen.generator import SamplingError
+        from elpagen.harness.trial import fit, run_trial
 
         spec, train = self.spec, self.train
         cls = model_class(spec.model)
@@ -161,19 +161,19 @@ class Objective:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("sampler", spec.sampler)
         t0 = time.perf_counter()
-        model = cls(seed, config, device=spec.device)
-        model.fit(train, None if cls.conditional else TARGET_CLASS)
+        [model] = fit(spec.model, train, [seed], None if cls.conditional else TARGET_CLASS,
+                      protocol=spec.protocol, overrides=dataclasses.asdict(config),
+                      device=spec.device)
         t1 = time.perf_counter()
         try:
-            s = model.sample(spec.samples, TARGET_CLASS, seed=sample_seed(seed))
+            r = run_trial(model, spec.model, TARGET_CLASS, spec.samples, seed,
+                          training_objectives(train))
         except SamplingError as e:
             # No usable output: the worst value of both objectives (no overlap, nothing new).
             trial.set_user_attr("sampling_failed", str(e))
             js, novel, n_drawn = 1.0, 0, 0
         else:
-            js = metrics.training_js_objective(s.codes, train.codes, train.classes, TARGET_CLASS)
-            novel = metrics.n_novel_unique(s.codes, train.codes)
-            n_drawn = s.n_drawn
+            js, novel, n_drawn = r.metrics["js"], r.metrics["novel"], r.n_drawn
         t2 = time.perf_counter()
         trial.set_user_attr("valid_fraction", spec.samples / n_drawn if n_drawn else 0.0)
         trial.set_user_attr("fit_seconds", round(t1 - t0, 3))
@@ -183,6 +183,20 @@ class Objective:
             self.log(f"trial {trial.number}{again}: JS {js:.4f}, novel {novel:,} "
                      f"(fit {t1 - t0:.1f} s, sample {t2 - t1:.1f} s)")
         return float(js), int(novel)
+
+
+def training_objectives(train: Any) -> Any:
+    """The search's scorer: both objectives from the training set alone (``js``: JS
+    distance to the class-1 training compositions' site distributions; ``novel``: distinct
+    samples outside the training set)."""
+    from elpagen import metrics
+
+    def score(s: Any) -> dict[str, Any]:
+        return {"js": metrics.training_js_objective(s.codes, train.codes, train.classes,
+                                                    TARGET_CLASS),
+                "novel": metrics.n_novel_unique(s.codes, train.codes)}
+
+    return score
 
 
 def run_worker(spec: SearchSpec, index: int = 0, n_workers: int = 1) -> int:

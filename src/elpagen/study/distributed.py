@@ -7,9 +7,11 @@ Work units on the cluster (docs/study.md, "Running on a cluster"):
 
 * **fit task**, one per fit key (model / class / training size): trains the seeds that key
   still needs as *one batched ensemble*, exactly the seeds the serial runner would train
-  together, and returns the fitted members (plain picklable generators) and the fit record;
-* **unit task**, one per work unit: samples one member of its fit and scores it, and returns
-  the unit's payload. It depends on its fit task, so Dask runs it where the fit lives (or
+  together (:func:`elpagen.study.unit.fit_members`), and returns the fitted members (plain
+  picklable generators) and the fit record;
+* **unit task**, one per work unit: samples one member of its fit and scores it
+  (:func:`elpagen.study.unit.compute_unit`, the serial runner's function), and returns the
+  unit's payload. It depends on its fit task, so Dask runs it where the fit lives (or
   moves the fit there).
 
 A unit's numbers therefore depend only on its seeds, never on the worker or the order: the
@@ -30,18 +32,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from elpagen.study.plan import CHECKPOINTS, StudyError, Unit
-from elpagen.study.runner import Log, Runner, describe_unit
+from elpagen.study.plan import StudyError, Unit
+from elpagen.study.runner import Log, Runner, load_checkpoints
+from elpagen.study.unit import FitResult, compute_unit, describe, fit_key, fit_members
 
 INSTALL_HINT = "pip install 'elpagen[cluster]'"
 #: Seconds to wait for a scheduler given by address.
@@ -130,11 +130,11 @@ def run_units(client: Any, runner: Runner, units: list[Unit], todo: list[Unit],
     sub = Submitter(client, runner)
     groups: dict[str, list[Unit]] = {}
     for u in todo:
-        groups.setdefault(u.fit_key, []).append(u)
+        groups.setdefault(fit_key(u), []).append(u)
     for fk, us in groups.items():
         seeds = sorted({u.seed for u in us})
-        for s, gen in _checkpointed(runner, fk, seeds, log).items():
-            sub.loaded[(fk, s)] = {"members": {s: gen}, "info": runner.fit_info.get((fk, s), {})}
+        for s, gen in load_checkpoints(runner.dir, fk, seeds, "cpu", log).items():
+            sub.loaded[(fk, s)] = FitResult({s: gen}, runner.fit_info.get((fk, s), {}))
         missing = [s for s in seeds if (fk, s) not in sub.loaded]
         if missing:
             sub.fit_of[fk] = (us[0], missing)
@@ -162,12 +162,12 @@ class Submitter:
         self.client = client
         self.runner = runner
         self.token = uuid.uuid4().hex[:12]
-        self.ctx = {"token": self.token, "train": runner.train, "ref": runner.ref,
-                    "settings": dict(runner.settings), "overrides": dict(runner.overrides),
-                    "device": runner.device, "edges": runner.edges,
+        self.ctx = {"token": self.token, "train": runner.train, "inputs": runner.inputs,
+                    "protocol": runner.settings["protocol"],
+                    "overrides": dict(runner.overrides), "device": runner.device,
                     "cache_files": driver_cache_files()}
         self.ctx_future: Any = None
-        self.loaded: dict[tuple[str, int], dict[str, Any]] = {}  # members from checkpoints
+        self.loaded: dict[tuple[str, int], FitResult] = {}  # members from checkpoints
         self.scattered: dict[tuple[str, int], Any] = {}
         self.fit_of: dict[str, tuple[Unit, list[int]]] = {}  # fit key -> (unit, seeds to train)
         self.fits: dict[str, Any] = {}  # fit key -> its future
@@ -216,7 +216,7 @@ class Submitter:
         return self.submit_fit(fk) if f.status == "cancelled" else f
 
     def submit_unit(self, u: Unit) -> Any:
-        f = self.client.submit(unit_task, self.context(), u, self.member(u.fit_key, u.seed),
+        f = self.client.submit(unit_task, self.context(), u, self.member(fit_key(u), u.seed),
                                key=self._key(f"unit-{u.key}"), pure=False, retries=0)
         self.what[f] = ("unit", u)
         self.new.append(f)
@@ -241,7 +241,7 @@ def _collect(sub: Submitter, units: list[Unit], todo: list[Unit], completed: Any
     from concurrent.futures import CancelledError
 
     runner = sub.runner
-    remaining = Counter(u.fit_key for u in todo)
+    remaining = Counter(fit_key(u) for u in todo)
     n_total, n_done, new = len(units), len(units) - len(todo), 0
     for fut in completed:
         kind, obj = sub.what.pop(fut)
@@ -255,21 +255,20 @@ def _collect(sub: Submitter, units: list[Unit], todo: list[Unit], completed: Any
                 completed.update(sub.drain())
             continue
         if kind == "fit":
-            _record_fit(runner, obj, *sub.fit_of[obj], result, log)
+            # Only the driver writes the study directory: checkpoints and the fit record.
+            runner.record_fit(sub.fit_of[obj][0], result["fit"], f" on {result['worker']}")
+            runner.fitted.pop(obj, None)  # the members live on the workers
             continue
         u: Unit = obj
         payload, status = result["payload"], result["status"]
-        runner.store.put_unit(
-            u.key, experiment=u.experiment, model=u.model, target_class=u.target_class,
-            train_size=u.train_size, seed=u.seed, payload=payload,
-            seconds=result["seconds"], status=status,
-        )
+        runner.store_unit(u, payload, status, result["seconds"])
         n_done += 1
         new += 1
-        remaining[u.fit_key] -= 1
-        if remaining[u.fit_key] == 0:
-            sub.release(u.fit_key)
-        desc = describe_unit(payload, status)
+        fk = fit_key(u)
+        remaining[fk] -= 1
+        if remaining[fk] == 0:
+            sub.release(fk)
+        desc = describe(payload, status)
         log(f"[{n_done}/{n_total}] {u.key}: {desc} ({result['seconds']:.1f} s on "
             f"{result['worker']})")
     return new
@@ -289,48 +288,6 @@ def _result(fut: Any, kind: str, obj: Any) -> Any:
         ) from None
 
 
-def _checkpointed(runner: Runner, fk: str, seeds: list[int], log: Log) -> dict[int, Any]:
-    """Members of ``fk`` with a usable checkpoint (the layout of :class:`Runner`, which
-    checkpoints the torch models)."""
-    from elpagen.models.base import ModelLoadError
-    from elpagen.registry import load_model
-
-    out = {}
-    for s in seeds:
-        ck = runner.dir / CHECKPOINTS / fk.replace("/", "_") / f"s{s}"
-        if not (ck / "model.json").is_file():
-            continue
-        try:
-            out[s] = load_model(ck, device="cpu")
-            log(f"  {fk} seed {s}: loaded the checkpoint {ck.relative_to(runner.dir)}")
-        except ModelLoadError as e:
-            log(f"  {fk} seed {s}: unusable checkpoint, refitting ({e})")
-    return out
-
-
-def _record_fit(runner: Runner, fk: str, unit: Unit, seeds: list[int], result: dict[str, Any],
-                log: Log) -> None:
-    """Checkpoint the members of a finished fit (those the runner checkpoints: the worker's
-    runner wrote them) and store its record (driver side)."""
-    from elpagen.study import store as store_mod
-
-    info = result["info"]
-    if result["checkpointed"]:
-        for s in seeds:
-            ck = runner.dir / CHECKPOINTS / fk.replace("/", "_") / f"s{s}"
-            try:
-                result["members"][s].save(ck, overwrite=True)
-            except (OSError, RuntimeError) as e:  # torch.save reports ENOSPC as either
-                if store_mod.is_disk_full(e) or "space left" in str(e).lower():
-                    raise store_mod.disk_full(ck) from None
-                raise
-        log(f"  {fk}: trained seed(s) {', '.join(map(str, seeds))} as one ensemble in "
-            f"{info.get('ensemble_seconds', 0.0):.1f} s on {result['worker']}")
-    for s in seeds:
-        runner.fit_info[(fk, s)] = info
-    runner.store.put_fits([f"{fk}/s{s}" for s in seeds], info)
-
-
 # --------------------------------------------------------------------------- workers
 
 
@@ -347,48 +304,37 @@ def driver_cache_files() -> dict[str, bytes]:
     return {path.name: path.read_bytes()} if path.is_file() else {}
 
 
-class WorkerStore:
-    """The store a worker's :class:`Runner` sees: it writes nothing and keeps the fit
-    records for the driver, which alone writes the study directory."""
-
-    def __init__(self, edges: Any) -> None:
-        self.reference = {"hist_edges": edges}
-        self.records: list[dict[str, Any]] = []
-
-    def fits(self) -> dict[str, dict[str, Any]]:
-        return {}
-
-    def artifact(self, name: str) -> Any:
-        return self.reference if name == "reference" else None
-
-    def put_fits(self, keys: Any, payload: Any) -> None:
-        self.records.append(dict(payload))
-
-
-_RUNNERS: dict[str, Runner] = {}
+_CONTEXTS: dict[str, dict[str, Any]] = {}
 _LOCK = threading.Lock()  # a worker started with several threads still runs one task at once
 
 
-def _worker_runner(ctx: dict[str, Any]) -> Runner:
-    """This process's runner for the study of ``ctx`` (one torch thread, a private temp dir)."""
-    r = _RUNNERS.get(ctx["token"])
-    if r is None:
+def _worker_context(ctx: dict[str, Any]) -> dict[str, Any]:
+    """This process's setup for the study of ``ctx``: one torch thread, the driver's cache
+    files in a private directory, the training subsets made once."""
+    local = _CONTEXTS.get(ctx["token"])
+    if local is None:
+        import tempfile
+
         from elpagen import oracle, threads
 
         threads.configure(1)
-        for old in _RUNNERS.values():  # one study per worker process at a time
-            shutil.rmtree(old.dir, ignore_errors=True)
-        _RUNNERS.clear()
-        tmp = Path(tempfile.mkdtemp(prefix="elpagen-worker-"))
-        cache = tmp / "cache"  # this process's cache: the driver's files, nothing else
-        cache.mkdir()
-        for name, data in ctx["cache_files"].items():
-            (cache / name).write_bytes(data)
-        os.environ[oracle.CACHE_ENV_VAR] = str(cache)
-        r = Runner(tmp, WorkerStore(ctx["edges"]), ctx["train"], ctx["ref"], ctx["settings"],
-                   ctx["overrides"], ctx["device"], False, lambda _msg: None)
-        _RUNNERS[ctx["token"]] = r
-    return r
+        _CONTEXTS.clear()  # one study per worker process at a time
+        cache = tempfile.mkdtemp(prefix="elpagen-worker-cache-")
+        for name, data in ctx["cache_files"].items():  # the driver's files, nothing else
+            with open(os.path.join(cache, name), "wb") as f:
+                f.write(data)
+        os.environ[oracle.CACHE_ENV_VAR] = cache
+        local = _CONTEXTS[ctx["token"]] = {"subsets": {}}
+    return local
+
+
+def _training_set(ctx: dict[str, Any], size: int) -> Any:
+    from elpagen.study.unit import training_subset
+
+    subsets = _worker_context(ctx)["subsets"]
+    if size not in subsets:
+        subsets[size] = training_subset(ctx["train"], size)
+    return subsets[size]
 
 
 def _worker_name() -> str:
@@ -401,31 +347,23 @@ def _worker_name() -> str:
 
 
 def fit_task(ctx: dict[str, Any], unit: Unit, seeds: list[int]) -> dict[str, Any]:
-    """Train the ensemble of ``seeds`` for the fit of ``unit`` (as the serial runner)."""
+    """Train the ensemble of ``seeds`` for the fit of ``unit`` (the serial runner's
+    :func:`~elpagen.study.unit.fit_members`); the driver checkpoints and records it."""
     with _LOCK:
-        r = _worker_runner(ctx)
-        fk = unit.fit_key
-        r.fitted.pop(fk, None)
-        r.store.records.clear()
-        try:
-            r.generator(unit, seeds)
-            members = {s: r.fitted[fk][s] for s in seeds}
-            ck = r.dir / CHECKPOINTS / fk.replace("/", "_")
-            checkpointed = all((ck / f"s{s}" / "model.json").is_file() for s in seeds)
-        finally:
-            r.fitted.pop(fk, None)
-            shutil.rmtree(r.dir / CHECKPOINTS, ignore_errors=True)
-        info = r.store.records[-1] if r.store.records else {}
-        return {"members": members, "info": info, "checkpointed": checkpointed,
-                "worker": _worker_name()}
+        train = _training_set(ctx, unit.train_size)
+        fit = fit_members(unit, seeds, train, ctx["protocol"],
+                          ctx["overrides"].get(unit.model), ctx["device"])
+        return {"fit": fit, "worker": _worker_name()}
 
 
-def unit_task(ctx: dict[str, Any], unit: Unit, fit: dict[str, Any]) -> dict[str, Any]:
-    """Sample and score one unit with its member of ``fit``; returns the unit's record."""
+def unit_task(ctx: dict[str, Any], unit: Unit, fit: Any) -> dict[str, Any]:
+    """Sample and score one unit with its member of ``fit`` (a fit task's result or a
+    checkpoint the driver loaded); returns the unit's record."""
     with _LOCK:
-        r = _worker_runner(ctx)
         t0 = time.perf_counter()
-        r.fit_info[(unit.fit_key, unit.seed)] = fit["info"]
-        payload, status = r.run(unit, fit["members"][unit.seed])
+        result: FitResult = fit["fit"] if isinstance(fit, dict) else fit
+        payload, status = compute_unit(unit, result.members[unit.seed],
+                                       _training_set(ctx, unit.train_size), ctx["inputs"],
+                                       result.info)
         return {"payload": payload, "status": status, "seconds": time.perf_counter() - t0,
                 "worker": _worker_name()}

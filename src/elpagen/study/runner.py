@@ -10,10 +10,11 @@
 * ``size``: training subsets of 1,000 ... 10,000 compositions (A/B twins together), class 1,
   10,000 samples (the full-set point of this study is the ``class1`` experiment);
 * ``frontier``: classes 1 and 5, every fit of the full set swept along its sampling knob
-  (:mod:`elpagen.frontier`; 10,000 and 25 million samples per knob value), one unit per fit.
+  (:mod:`elpagen.harness.frontier`; 10,000 and 25 million samples per knob value), one unit per fit.
 
-A unit samples one fitted generator, scores it with the reference energies and writes one
-row to the results store (:mod:`elpagen.study.store`) at once. Fits are shared: the conditional
+A unit samples one fitted generator and scores it with the reference energies (the pure
+work of :mod:`elpagen.study.unit`); the runner only schedules units and writes one row to
+the results store (:mod:`elpagen.study.store`) as each finishes. Fits are shared: the conditional
 models (vae, gan, ar, gfn, and the marginal, random and surrogate baselines) are fitted once on
 the full set and serve class1, curve1, class5 and the frontier; rl is fitted per class;
 every training size has its own fits. The torch models train the seeds a fit key still
@@ -35,6 +36,7 @@ every run and by ``elpagen report DIR``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -45,30 +47,71 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import metrics, space
+from elpagen import catalogue, metrics, space
 from elpagen.errors import UserError
 from elpagen.study.plan import (
     CHECKPOINTS,
-    CONFIGURED,
     CURVE_POINTS,
     HIST_BIN_WIDTH,
-    MODELS,
     SUBSET_SEED,
-    Experiment,
     StudyError,
     Unit,
-    cost_of_discovery,
-    make_settings,
+    budget_for,
     model_overrides,
     plan,
-    training_spent,
+)
+from elpagen.study.unit import (
+    FitResult,
+    UnitInputs,
+    compute_unit,
+    describe,
+    fit_key,
+    fit_members,
+    training_subset,
 )
 
 Log = Callable[[str], None]
 
 
+def checkpoint_dir(directory: Path, fk: str, seed: int) -> Path:
+    """Where the member ``seed`` of fit ``fk`` is checkpointed in a study directory."""
+    return directory / CHECKPOINTS / fk.replace("/", "_") / f"s{seed}"
+
+
+def save_checkpoint(directory: Path, fk: str, seed: int, member: Any) -> None:
+    """Checkpoint one member (atomic); a full disk is one clear line."""
+    from elpagen.study import store as store_mod
+
+    ck = checkpoint_dir(directory, fk, seed)
+    try:
+        member.save(ck, overwrite=True)
+    except (OSError, RuntimeError) as e:  # torch.save reports ENOSPC as either
+        if store_mod.is_disk_full(e) or "space left" in str(e).lower():
+            raise store_mod.disk_full(ck) from None
+        raise
+
+
+def load_checkpoints(directory: Path, fk: str, seeds: Sequence[int], device: str | None,
+                     log: Log) -> dict[int, Any]:
+    """The members of ``fk`` with a usable checkpoint (an unusable one is refitted)."""
+    from elpagen.models.persistence import ModelLoadError
+
+    out = {}
+    for s in seeds:
+        ck = checkpoint_dir(directory, fk, s)
+        if not (ck / "model.json").is_file():
+            continue
+        try:
+            out[s] = catalogue.load_model(ck, device=device)
+            log(f"  {fk} seed {s}: loaded the checkpoint {ck.relative_to(directory)}")
+        except ModelLoadError as e:
+            log(f"  {fk} seed {s}: unusable checkpoint, refitting ({e})")
+    return out
+
+
 class Runner:
-    """Fits (or reloads) generators on demand and runs units, storing each at once."""
+    """Schedules a study's units and writes the store: fits (or reloads) generators on
+    demand, runs the pure unit work (:mod:`elpagen.study.unit`), stores each unit at once."""
 
     def __init__(self, directory: Path, store, train, ref, settings: Mapping[str, Any],
                  overrides: Mapping[str, Mapping[str, Any]], device: str, progress: bool,
@@ -84,180 +127,134 @@ class Runner:
         self.log = log
         self.fitted: dict[str, dict[int, Any]] = {}
         self.fit_info: dict[tuple[str, int], dict[str, Any]] = {}
-        stored_fits = store.fits()
-        for key, payload in stored_fits.items():
-            fit_key, _, seed = key.rpartition("/s")
-            self.fit_info[(fit_key, int(seed))] = payload
+        for key, payload in store.fits().items():
+            fk, _, seed = key.rpartition("/s")
+            self.fit_info[(fk, int(seed))] = payload
         self._subsets: dict[int, Any] = {}
-        self.n_class1 = int(metrics.class_sizes(ref.classes)[0])
-        self.edges = np.asarray(store.artifact("reference")["hist_edges"])
+        self.inputs = UnitInputs(
+            ref_classes=ref.classes, ref_energies=ref.energies,
+            hist_edges=np.asarray(store.artifact("reference")["hist_edges"]),
+            n_class1=int(metrics.class_sizes(ref.classes)[0]))
 
     def training_set(self, size: int):
-        if not size:
-            return self.train
         if size not in self._subsets:
-            self._subsets[size] = self.train.subset(size, seed=SUBSET_SEED)
+            self._subsets[size] = training_subset(self.train, size)
         return self._subsets[size]
-
-    def _checkpoint(self, fit_key: str, seed: int) -> Path:
-        return self.dir / CHECKPOINTS / fit_key.replace("/", "_") / f"s{seed}"
 
     def generator(self, unit: Unit, seeds_needed: Sequence[int]):
         """The fitted generator of ``unit``; trains the ensemble of every seed in
         ``seeds_needed`` that is neither in memory nor checkpointed."""
-        from elpagen.models.base import ModelLoadError
-        from elpagen.registry import load_model
-
-        fk = unit.fit_key
+        fk = fit_key(unit)
         have = self.fitted.setdefault(fk, {})
         if unit.seed in have:
             return have[unit.seed]
-        for s in seeds_needed:
-            ck = self._checkpoint(fk, s)
-            if s in have or not (ck / "model.json").is_file():
-                continue
-            try:
-                have[s] = load_model(ck, device=self.device)
-                self.log(f"  {fk} seed {s}: loaded the checkpoint {ck.relative_to(self.dir)}")
-            except ModelLoadError as e:
-                self.log(f"  {fk} seed {s}: unusable checkpoint, refitting ({e})")
+        want = [s for s in seeds_needed if s not in have]
+        have.update(load_checkpoints(self.dir, fk, want, self.device, self.log))
         missing = [s for s in seeds_needed if s not in have]
         if unit.seed not in missing and unit.seed not in have:
             missing.append(unit.seed)
         if missing:
-            self._fit(unit, sorted(missing), have)
+            self.record_fit(unit, self.fit(unit, sorted(missing)))
         return have[unit.seed]
 
-    def _fit(self, unit: Unit, seeds: list[int], have: dict[int, Any]) -> None:
-        from elpagen import experiments
-
-        fk = unit.fit_key
+    def fit(self, unit: Unit, seeds: list[int]) -> FitResult:
+        """Train the missing seeds of ``unit``'s fit (pure work; nothing is stored)."""
         train = self.training_set(unit.train_size)
-        target = unit.target_class
-        # The torch ensembles (checkpointed); the surrogate has a recorded config but is a
-        # baseline, refitted in seconds.
-        torch_model = unit.model in self.settings["model_configs"] and unit.model != "surrogate"
-        if torch_model:
-            self.log(f"  {fk}: training seed(s) {', '.join(map(str, seeds))} (one batched "
-                     f"ensemble, {self.settings['protocol']} protocol, {len(train):,} "
+        if catalogue.get(unit.model).ensemble:
+            self.log(f"  {fit_key(unit)}: training seed(s) {', '.join(map(str, seeds))} (one "
+                     f"batched ensemble, {self.settings['protocol']} protocol, {len(train):,} "
                      "training compositions)")
-        t0 = time.perf_counter()
-        gens = experiments.fit_generators(
-            unit.model, train, seeds, target, protocol=self.settings["protocol"],
-            overrides=self.overrides.get(unit.model), device=self.device, progress=self.progress,
-        )
-        seconds = time.perf_counter() - t0
-        for s, g in zip(seeds, gens, strict=True):
-            if torch_model:
-                # Checkpoint before any unit runs: a crash while sampling keeps the training.
-                try:
-                    g.save(self._checkpoint(fk, s), overwrite=True)
-                except (OSError, RuntimeError) as e:  # torch.save reports ENOSPC as either
-                    from elpagen.study import store as store_mod
+        return fit_members(unit, seeds, train, self.settings["protocol"],
+                           self.overrides.get(unit.model), self.device, self.progress)
 
-                    if store_mod.is_disk_full(e) or "space left" in str(e).lower():
-                        raise store_mod.disk_full(self._checkpoint(fk, s)) from None
-                    raise
-            have[s] = g
-        info = {"model": unit.model, "ensemble_seeds": seeds, "ensemble_seconds": seconds,
-                "seconds_per_member": seconds / len(seeds), "n_train": len(train),
-                "train_size": unit.train_size, "target_class": target if not
-                getattr(gens[0], "conditional", True) else None}
+    def record_fit(self, unit: Unit, result: FitResult, where: str = "") -> None:
+        """Checkpoint the members of a finished fit (torch ensembles: a crash while sampling
+        keeps the training; baselines refit in seconds) and store its record."""
+        fk = fit_key(unit)
+        seeds = sorted(result.members)
+        ensemble = catalogue.get(unit.model).ensemble
+        if ensemble:
+            for s in seeds:
+                save_checkpoint(self.dir, fk, s, result.members[s])
+        self.fitted.setdefault(fk, {}).update(result.members)
         for s in seeds:
-            self.fit_info[(fk, s)] = info
-        self.store.put_fits([f"{fk}/s{s}" for s in seeds], info)
-        if torch_model:
-            self.log(f"  {fk}: trained {len(seeds)} seed(s) in {seconds:.1f} s")
+            self.fit_info[(fk, s)] = result.info
+        self.store.put_fits([f"{fk}/s{s}" for s in seeds], result.info)
+        if ensemble:
+            self.log(f"  {fk}: trained {len(seeds)} seed(s) in "
+                     f"{result.info['ensemble_seconds']:.1f} s{where}")
 
     def run(self, unit: Unit, gen) -> tuple[dict[str, Any], str]:
-        """Sample, score and describe one unit; returns (payload, status)."""
-        from elpagen.generator import SamplingError
+        """The pure work of one unit with its fitted member ``gen``: (payload, status)."""
+        return compute_unit(unit, gen, self.training_set(unit.train_size), self.inputs,
+                            self.fit_info.get((fit_key(unit), unit.seed)), self.progress)
 
-        train = self.training_set(unit.train_size)
-        ref = self.ref
-        if unit.experiment == Experiment.FRONTIER:
-            return self.run_frontier(unit, gen, train)
-        t0 = time.perf_counter()
-        try:
-            s = gen.sample(unit.n_samples, unit.target_class, seed=unit.sample_seed,
-                           progress=self.progress)
-        except SamplingError as e:
-            # Deterministic for this fit and seed: record it rather than retry forever.
-            return {"error": str(e).splitlines()[0], "fit_key": unit.fit_key}, "failed"
-        t1 = time.perf_counter()
-        codes = s.codes
-        m = metrics.evaluate(codes, unit.target_class, ref.classes, train.codes,
-                             n_drawn=s.n_drawn)
-        from elpagen import smact_screen  # SMACT pass fractions: only with the materials
+    def store_unit(self, unit: Unit, payload: dict[str, Any], status: str,
+                   seconds: float) -> None:
+        self.store.put_unit(
+            unit.key, experiment=unit.experiment, model=unit.model,
+            target_class=unit.target_class, train_size=unit.train_size, seed=unit.seed,
+            payload=payload, seconds=seconds, status=status,
+        )
 
-        m.update(smact_screen.fractions_if_cached(codes))  # extra and its cached table
-        fit = self.fit_info.get((unit.fit_key, unit.seed), {})
-        payload: dict[str, Any] = {
-            "metrics": m,
-            "fit_key": unit.fit_key,
-            "n_train": len(train),
-            "sample_seed": unit.sample_seed,
-            "fit_seconds": fit.get("seconds_per_member"),
-            "fit_ensemble_seeds": fit.get("ensemble_seeds"),
-            "sample_seconds": t1 - t0,
-        }
-        if unit.experiment == Experiment.CLASS1:
-            payload["site_distribution"] = np.round(metrics.site_distributions(codes), 6)
-            uniq = metrics.unique_energies(codes, ref.energies)
-            payload["energy_hist"] = np.histogram(uniq, bins=self.edges)[0]
-            payload["cost"] = cost_of_discovery(m["n_unique"], m["n_unique_in_class"],
-                                                self.n_class1,
-                                                n_train=training_spent(unit.model, len(train)))
-        if unit.experiment in (Experiment.CURVE1, Experiment.CLASS5):
-            curve = metrics.discovery_curve(
-                codes, ref.classes, train.codes,
-                points=metrics.default_points(len(codes), CURVE_POINTS),
-            )
-            payload["curve"] = {k: np.asarray(v).tolist() for k, v in curve.items()}
-        payload["eval_seconds"] = time.perf_counter() - t1
-        return payload, "ok"
 
-    def run_frontier(self, unit: Unit, gen, train) -> tuple[dict[str, Any], str]:
-        """One fit swept along its knob grid (:func:`elpagen.frontier.sweep`, the same
-        sampling seed at every value, so the fitted value repeats the class-1/class-5 unit
-        when the sample counts agree); ``metrics`` holds the point at the fitted value."""
-        from elpagen import frontier
-        from elpagen.generator import SamplingError
+# --------------------------------------------------------------------------- settings
 
-        t0 = time.perf_counter()
-        values = frontier.knob_values(gen)
-        try:
-            points = frontier.sweep(gen, values, unit.target_class, unit.n_samples, unit.seed,
-                                    self.ref.classes, train.codes)
-        except SamplingError as e:
-            return {"error": str(e).splitlines()[0], "fit_key": unit.fit_key}, "failed"
-        default = next(p for p in points if p["knob"] == gen.knob_value)
-        fit = self.fit_info.get((unit.fit_key, unit.seed), {})
-        payload = {
-            "knob": gen.knob,
-            "default": gen.knob_value,
-            "points": points,
-            "hypervolume": metrics.hypervolume([(p["precision"], p["coverage"])
-                                                for p in points]),
-            "metrics": {"n_valid": unit.n_samples, **default},
-            "fit_key": unit.fit_key,
-            "n_train": len(train),
-            "sample_seed": unit.sample_seed,
-            "fit_seconds": fit.get("seconds_per_member"),
-            "sample_seconds": time.perf_counter() - t0,
-        }
-        return payload, "ok"
+
+def make_settings(
+    protocol: str,
+    n_seeds: int,
+    quick: bool,
+    data_sha256: str,
+    n_train: int,
+    overrides: Mapping[str, Mapping[str, Any]],
+    frontier5_samples: int | None = None,
+    models: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Everything that fixes the results of a study; a store only resumes identical ones.
+
+    ``models``: catalogue names (default: every model the catalogue puts in the study).
+    ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
+    frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
+    """
+    from elpagen import __version__, oracle
+
+    models = list(models) if models is not None else list(catalogue.names(study=True))
+    b = budget_for(quick)
+    if frontier5_samples is None:
+        frontier5_samples = b.frontier5_samples
+    if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
+            or frontier5_samples < 0:
+        raise StudyError(f"--frontier5-samples must be 0 (no class-5 frontier) or a positive "
+                         f"number of samples, got {frontier5_samples!r}")
+    # The resolved settings of every configured model of the study (the screening
+    # regressor has one protocol: it runs "fast" whatever the study's protocol).
+    configs = {m: dataclasses.asdict(catalogue.get(m).config(protocol, overrides.get(m)))
+               for m in models if catalogue.get(m).configured}
+    return {
+        "protocol": protocol,
+        "quick": bool(quick),
+        "seeds": int(n_seeds),
+        "seed_values": list(range(n_seeds)),
+        "models": models,
+        "samples": {"class1": b.class1_samples, "class5": b.class5_samples,
+                    "curve_class1": b.curve1_samples, "training_size": b.class1_samples,
+                    "frontier_class1": b.frontier1_samples,
+                    "frontier_class5": frontier5_samples},
+        # Sizes at or above the training set are dropped (possible only with --no-verify data).
+        "train_sizes": [n for n in b.train_sizes if n < n_train],
+        "subset_seed": SUBSET_SEED,
+        "model_configs": configs,
+        "elpagen_version": __version__,
+        "data_sha256": data_sha256,
+        "n_train": int(n_train),
+        "oracle": {"sigma": oracle.DEFAULT_SIGMA, "lambda": oracle.DEFAULT_LAMBDA},
+        "hist_bin_width": HIST_BIN_WIDTH,
+        "curve_points": CURVE_POINTS,
+    }
 
 
 # --------------------------------------------------------------------------- reference
-
-
-def describe_unit(payload: Mapping[str, Any], status: str) -> str:
-    """The progress-line summary of one finished unit (serial and distributed runs)."""
-    if status != "ok":
-        return f"FAILED: {payload['error']}"
-    m = payload["metrics"]
-    return f"{m['n_valid']:,} samples, precision {m['precision']:.3f}"
 
 
 def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any]:
@@ -331,11 +328,14 @@ def run_study(
     log: Log | None = None,
     execute: Callable[..., int] | None = None,
     frontier5_samples: int | None = None,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
 
+    ``models``: catalogue names (default: every model the catalogue puts in the study).
+
     ``frontier5_samples``: samples per knob value of the class-5 frontier instead of the
-    budget's (0: none; see :func:`elpagen.study.plan.make_settings`).
+    budget's (0: none; see :func:`make_settings`).
 
     ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
     one after another in this process by default, on a Dask cluster with
@@ -343,17 +343,22 @@ def run_study(
     The report is not written here (the runner knows nothing of it): ``elpagen study``
     calls :func:`elpagen.report.write_report` afterwards.
     """
-    from elpagen import data, experiments
+    from elpagen import data
+    from elpagen.machine import environment
+    from elpagen.models.protocols import PROTOCOLS
     from elpagen.study.store import DirLock, Store, check_directory
 
     log = log or (lambda _msg: None)
-    from elpagen.models.protocols import PROTOCOLS
-
     if protocol not in PROTOCOLS:
         raise StudyError(f"--protocol must be fast or paper, got {protocol!r}")
     if n_seeds <= 0:
         raise StudyError(f"--seeds must be a positive number of fits per model, got {n_seeds}")
-    configured = [m for m in CONFIGURED if m in MODELS]
+    try:
+        models = catalogue.check_models(models if models is not None
+                                        else catalogue.names(study=True))
+    except UserError as e:
+        raise StudyError(str(e)) from None
+    configured = [m for m in models if catalogue.get(m).configured]
     unknown = sorted(set(overrides or {}) - set(configured))
     if unknown:
         raise StudyError(f"--set/--config name unknown model(s) {', '.join(unknown)}; "
@@ -362,9 +367,9 @@ def run_study(
     d = check_directory(directory)
     with DirLock(d):
         train = data.load_training_set(data_path, verify=verify)
-        ov = model_overrides(quick, overrides)
+        ov = model_overrides(models, quick, overrides)
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
-                                 frontier5_samples)
+                                 frontier5_samples, models)
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
@@ -377,7 +382,7 @@ def run_study(
             if stale:
                 log(f"run(s) {', '.join(map(str, stale))} ended without recording it (killed?): "
                     "marked interrupted, end time unknown")
-            run_id = store.start_run({"environment": experiments.environment(), "pid": os.getpid(),
+            run_id = store.start_run({"environment": environment(), "pid": os.getpid(),
                                       "host": socket.gethostname(), "status": "running",
                                       "new_units": 0})
             new = 0
@@ -400,7 +405,7 @@ def run_study(
                 raise
             finally:
                 try:
-                    store.finish_run(run_id, {"environment": experiments.environment(),
+                    store.finish_run(run_id, {"environment": environment(),
                                               "pid": os.getpid(), "host": socket.gethostname(),
                                               "status": status,
                                               "new_units": new,
@@ -421,32 +426,28 @@ def run_study(
 def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[str],
                log: Log) -> int:
     """Run the remaining units in plan order; free fits nobody needs any more."""
-    remaining = Counter(u.fit_key for u in todo)
+    remaining = Counter(fit_key(u) for u in todo)
     # Seeds of a fit key still to run: trained together as one ensemble when first needed.
     seeds_of: dict[str, set[int]] = {}
     for u in todo:
-        seeds_of.setdefault(u.fit_key, set()).add(u.seed)
+        seeds_of.setdefault(fit_key(u), set()).add(u.seed)
     n_total = len(units)
     n_done = n_total - len(todo)
     new = 0
     for u in todo:
+        fk = fit_key(u)
         t0 = time.perf_counter()
-        gen = runner.generator(u, sorted(seeds_of[u.fit_key]))
+        gen = runner.generator(u, sorted(seeds_of[fk]))
         t_fit = time.perf_counter() - t0
         payload, status = runner.run(u, gen)
         seconds = time.perf_counter() - t0
-        runner.store.put_unit(
-            u.key, experiment=u.experiment, model=u.model, target_class=u.target_class,
-            train_size=u.train_size, seed=u.seed, payload=payload, seconds=seconds,
-            status=status,
-        )
+        runner.store_unit(u, payload, status, seconds)
         n_done += 1
         new += 1
-        remaining[u.fit_key] -= 1
-        if remaining[u.fit_key] == 0:
+        remaining[fk] -= 1
+        if remaining[fk] == 0:
             # The RL policy table alone is ~40 MB per member: drop fits nobody needs.
-            runner.fitted.pop(u.fit_key, None)
-        what = describe_unit(payload, status)
-        log(f"[{n_done}/{n_total}] {u.key}: {what} ({seconds:.1f} s"
+            runner.fitted.pop(fk, None)
+        log(f"[{n_done}/{n_total}] {u.key}: {describe(payload, status)} ({seconds:.1f} s"
             f"{f', fit/load {t_fit:.1f} s' if t_fit > 0.5 else ''})")
     return new

@@ -1,6 +1,7 @@
 """Precision-coverage frontiers: each generator swept along its sampling knob.
 
-One fit per model and seed (:func:`elpagen.experiments.fit_generators`), then samples at
+One fit per model and seed (:func:`elpagen.harness.trial.fit`), then a trial
+(:func:`elpagen.harness.trial.run_trial`) at
 every value of the model's knob grid (:attr:`elpagen.generator.Generator.knob_grid`, plus
 the fitted value), each scored by :func:`elpagen.metrics.evaluate`. A model is then a
 curve, not a point: its points (mean +- std over seeds), the knob values of its
@@ -14,21 +15,20 @@ import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import metrics
+from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
-from elpagen.errors import InputError
-from elpagen.generator import Generator, sample_seed
+from elpagen.generator import Generator
 from elpagen.io import atomic_write
+
+if TYPE_CHECKING:  # the report imports this module without the models (and torch)
+    from elpagen.harness.config import RunConfig
 
 #: The metrics of a frontier point (precision and coverage span the frontier).
 POINT_KEYS = ("precision", "coverage", "js_distance")
-#: Published (precision, coverage) of Table 1 of the paper (class 1), as quoted in
-#: docs/results.md; drawn in the frontier plot for comparison.
-PUBLISHED = {1: {"vae": (0.83, 0.54), "gan": (0.66, 0.62), "rl": (0.69, 0.53)}}
 
 
 def knob_values(gen: Generator, grid: Sequence[float] | None = None) -> list[float | None]:
@@ -51,6 +51,7 @@ def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def sweep(
     gen: Generator,
+    model: str,
     values: Sequence[float | None],
     target_class: int,
     n_samples: int,
@@ -58,12 +59,14 @@ def sweep(
     ref_classes: np.ndarray,
     train_codes: np.ndarray,
 ) -> list[dict[str, Any]]:
-    """Metrics of one fitted generator at every knob value (same sampling seed for each)."""
+    """Metrics of one fitted generator at every knob value: one trial each, with the same
+    sampling seed for each."""
+    from elpagen.harness.trial import reference_scorer, run_trial
+
+    score = reference_scorer(ref_classes, train_codes, target_class)
     out = []
     for v in values:
-        g = gen if v is None else gen.with_knob(v)
-        s = g.sample(n_samples, target_class, seed=sample_seed(seed))
-        m = metrics.evaluate(s.codes, target_class, ref_classes, train_codes, n_drawn=s.n_drawn)
+        m = run_trial(gen, model, target_class, n_samples, seed, score, knob=v).metrics
         out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}})
     return out
 
@@ -89,47 +92,34 @@ def summarise(name: str, gen: Generator, per_seed: Sequence[Sequence[Mapping]]) 
 def run_frontier(
     train: TrainingSet,
     ref_classes: np.ndarray,
-    models: Sequence[str],
-    target_class: int,
-    n_samples: int,
-    seeds: Sequence[int],
-    *,
-    protocol: str = "fast",
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
-    grids: Mapping[str, Sequence[float]] | None = None,
-    device: str | None = "auto",
-    progress: bool = False,
+    config: RunConfig,
     log: Callable[[str], None] | None = None,
-    ensemble: int = 1,
 ) -> dict[str, Any]:
     """Fit each model once per seed, sweep its knob, score every point (see module doc).
 
-    ``ensemble`` = K > 1: each seed is a seed ensemble of K fits sampled as one mixture.
+    ``config.ensemble`` = K > 1: each seed is a seed ensemble of K fits sampled as one
+    mixture; ``config.grids`` replaces a model's default knob grid.
     """
-    # Imported here: the study report summarises stored sweeps with this module, without
-    # the models (and torch) that experiments brings in.
-    from elpagen.experiments import check_sweep, environment, fit_generators
+    from elpagen.harness.trial import fit
+    from elpagen.machine import environment
 
-    target_class, models = check_sweep(models, target_class, n_samples, ensemble)
-    if not seeds:
-        raise InputError("give at least one seed")
     results: dict[str, Any] = {}
-    for name in models:
+    for name in config.models:
         t0 = time.perf_counter()
         if log:
-            log(f"{name}: fitting {len(seeds)} seed(s) ({protocol} protocol)")
-        gens = fit_generators(name, train, seeds, target_class, protocol=protocol,
-                              overrides=(overrides or {}).get(name), device=device,
-                              progress=progress, ensemble=ensemble)
+            log(f"{name}: fitting {len(config.seeds)} seed(s) ({config.protocol} protocol)")
+        gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
+                   overrides=config.overrides_of(name), device=config.device,
+                   progress=config.progress, ensemble=config.ensemble)
         fit_s = time.perf_counter() - t0
-        values = knob_values(gens[0], (grids or {}).get(name))
+        values = knob_values(gens[0], config.grids.get(name))
         if log and gens[0].knob:
             log(f"{name}: fitted in {fit_s:.1f} s; sweeping {gens[0].knob} over "
                 f"{', '.join(f'{v:g}' for v in values)}")
         per_seed = []
-        for seed, gen in zip(seeds, gens, strict=True):
-            per_seed.append(sweep(gen, values, target_class, n_samples, int(seed),
-                                  ref_classes, train.codes))
+        for seed, gen in zip(config.seeds, gens, strict=True):
+            per_seed.append(sweep(gen, name, values, config.target_class, config.samples,
+                                  int(seed), ref_classes, train.codes))
             if log:
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")
@@ -140,21 +130,27 @@ def run_frontier(
             h = results[name]["hypervolume"]
             log(f"{name}: done in {results[name]['seconds']:.1f} s, hypervolume "
                 f"{h['mean']:.4f} ± {h['std']:.4f}")
-    class_size = int(metrics.class_sizes(ref_classes)[target_class - 1])
+    class_size = int(metrics.class_sizes(ref_classes)[config.target_class - 1])
     return {
-        "target_class": target_class,
-        "samples": n_samples,
-        "seeds": len(seeds),
-        "seed_values": [int(s) for s in seeds],
-        "protocol": protocol,
-        "ensemble": ensemble,
+        "target_class": config.target_class,
+        "samples": config.samples,
+        "seeds": len(config.seeds),
+        "seed_values": list(config.seeds),
+        "protocol": config.protocol,
+        "ensemble": config.ensemble,
         "class_size": class_size,
-        "ideal_coverage": metrics.ideal_coverage(class_size, n_samples),
-        "published": {k: {"precision": p, "coverage": c}
-                      for k, (p, c) in PUBLISHED.get(target_class, {}).items()},
+        "ideal_coverage": metrics.ideal_coverage(class_size, config.samples),
+        "published": published_points(config.target_class),
         "models": results,
         "environment": environment(),
     }
+
+
+def published_points(target_class: int) -> dict[str, dict[str, float]]:
+    """The published (precision, coverage) of every catalogue model for ``target_class``
+    (Table 1 of the paper for class 1), as JSON."""
+    return {k: {"precision": p, "coverage": c}
+            for k, (p, c) in catalogue.published(target_class).items()}
 
 
 def format_table(result: Mapping[str, Any]) -> str:
@@ -188,7 +184,7 @@ def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(8.4, 5.2), layout="constrained")
     for i, (name, r) in enumerate(result["models"].items()):
-        color = f"C{i}"
+        color = catalogue.color(name, f"C{i}")
         pts = r["points"]
         x = [p["coverage"]["mean"] for p in pts]
         y = [p["precision"]["mean"] for p in pts]

@@ -1,0 +1,343 @@
+"""The model catalogue: every generator and baseline described once, in one typed record.
+
+A :class:`ModelSpec` names a model and says everything the harness needs to know about it:
+its class, its kind (generator, baseline, screening), its label and colour in tables and
+figures, its settings in the study's quick budget, its hyperparameter-search space, the
+published points to draw beside it. The command line (help texts and default model
+lists), the study plan, the report, the frontier and the search all read these records;
+no other module spells a built-in model's name.
+
+Adding a generator is one module (the class, on the :class:`elpagen.generator.Generator`
+interface) and one record: append it to :data:`BUILTIN`, or call :func:`register` for a
+model of your own (docs/design.md, "Adding a generator").
+
+The classes are named by import path and loaded on first use, so reading the catalogue
+(``elpagen --help``) does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from elpagen.errors import InputError
+from elpagen.searchspace import Dim
+
+
+class Kind(StrEnum):
+    """What a model is, for tables, figures and the cost of discovery."""
+
+    GENERATOR = "generator"
+    """Learns a distribution from the training set and samples new compositions."""
+    BASELINE = "baseline"
+    """A yardstick without learning beyond counting: random screening, per-site marginals."""
+    SCREENING = "screening"
+    """Enumerates the whole space and ranks it with a regressor: screening, not generation
+    (favoured by construction here: the reference energies are a regressor too)."""
+
+
+class Command(StrEnum):
+    """The commands whose default ``--models`` list a record may join."""
+
+    BENCHMARK = "benchmark"
+    FRONTIER = "frontier"
+
+
+class UnknownModelError(InputError):
+    """A model name that is neither built in nor registered."""
+
+
+def _frozen(m: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One generator or baseline, described once."""
+
+    name: str
+    """The key on the command line, in JSON and in the study store (``--models NAME``)."""
+    target: str | type
+    """The class: an import path ``"package.module:Class"`` (loaded on first use) or the
+    class itself (a model defined in a script or a test)."""
+    kind: Kind = Kind.GENERATOR
+    """Generator, baseline or screening (:class:`Kind`)."""
+    label: str = ""
+    """Display name in tables and figures (default: ``name``)."""
+    color: str = ""
+    """Matplotlib colour in the report and frontier plots (default: grey)."""
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    """Settings of the study's ``--quick`` budget (tiny networks; configured models only)."""
+    search: tuple[Dim, ...] | None = None
+    """The hyperparameter-search space of ``elpagen search`` (None: not searchable)."""
+    published: Mapping[int, tuple[float, float]] = field(default_factory=dict)
+    """Published (precision, coverage) per target class, drawn beside the frontier."""
+    uses_training: bool = True
+    """False for a model that ignores the training set: its cost of discovery spends no
+    training calculations."""
+    defaults: frozenset[Command] = frozenset()
+    """Commands whose default ``--models`` list holds this model."""
+    study: bool = True
+    """Whether ``elpagen study`` runs it by default."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(f"a model name is letters, digits, '-' and '_', got {self.name!r}")
+        object.__setattr__(self, "quick", _frozen(self.quick))
+        object.__setattr__(self, "published", _frozen(self.published))
+        object.__setattr__(self, "defaults", frozenset(Command(c) for c in self.defaults))
+
+    # -- derived from the class (loaded on first use) -----------------------------------
+    @property
+    def cls(self) -> type:
+        """The generator class (imported now if named by path)."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @property
+    def configured(self) -> bool:
+        """Whether the model has settings (a ``Config`` dataclass and ``PROTOCOLS``)."""
+        return hasattr(self.cls, "Config") and hasattr(self.cls, "PROTOCOLS")
+
+    @property
+    def ensemble(self) -> bool:
+        """Whether it trains K seeds as one batched torch ensemble (checkpointed in a study)."""
+        from elpagen.models.base import TorchEnsembleGenerator
+
+        return issubclass(self.cls, TorchEnsembleGenerator)
+
+    @property
+    def conditional(self) -> bool:
+        """One fit serves every target class (else a fit per class)."""
+        return bool(getattr(self.cls, "conditional", True))
+
+    def protocol_for(self, protocol: str) -> str:
+        """The protocol this model runs when ``protocol`` is asked for: itself, or the one
+        protocol of a model that has only one (the screening regressor runs ``fast``)."""
+        protocols = getattr(self.cls, "PROTOCOLS", {})
+        if protocol in protocols or not protocols:
+            return protocol
+        return next(iter(protocols))
+
+    def config(self, protocol: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The validated settings of ``protocol`` with ``overrides`` (configured models)."""
+        from elpagen.settings import resolve_config
+
+        cls = self.cls
+        return resolve_config(cls.Config, cls.PROTOCOLS, self.protocol_for(protocol), overrides)
+
+
+# --------------------------------------------------------------------------- built in
+
+#: The policy network shared by ar and gfn (``layers`` x ``width`` is the context network
+#: h; the element network g over (row, group) keeps the protocol's widths).
+_TINY_LAYERS, _TINY_WIDTH, _TINY_BATCH = (1, 2), (8, 32), (32, 128)
+_AR_POLICY = (
+    Dim("layers", 1, 3, quick=_TINY_LAYERS),
+    Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+    Dim("embed", 8, 64, log=True, quick=(4, 16)),
+    Dim("lr", 1e-4, 3e-3, log=True, integer=False),
+    Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+    Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+)
+_BOTH = (Command.BENCHMARK, Command.FRONTIER)
+
+BUILTIN: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        "vae", "elpagen.models.vae:ConditionalVAE", Kind.GENERATOR, "VAE", "C0",
+        quick={"hidden": (32, 32), "steps": 60, "batch_size": 64},
+        search=(
+            Dim("layers", 1, 3, quick=_TINY_LAYERS),
+            Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+            Dim("latent", 2, 16),
+            Dim("lr", 1e-4, 3e-3, log=True, integer=False),
+            Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+            Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+            Dim("kl_weight", 0.01, 1.0, log=True, integer=False),
+        ),
+        published={1: (0.83, 0.54)}, defaults=frozenset(_BOTH),
+    ),
+    ModelSpec(
+        "gan", "elpagen.models.gan:ConditionalWGAN", Kind.GENERATOR, "GAN", "C1",
+        quick={"hidden": (32,), "steps": 20, "batch_size": 64},
+        search=(
+            Dim("layers", 1, 3, quick=_TINY_LAYERS),
+            Dim("width", 64, 1024, log=True, quick=_TINY_WIDTH),
+            Dim("lr", 1e-5, 1e-3, log=True, integer=False),
+            Dim("batch_size", 32, 512, log=True, quick=_TINY_BATCH),
+            Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(10, 30)),
+            Dim("critic_steps", 1, 5, quick=(1, 2)),
+            Dim("gp_weight", 1.0, 30.0, log=True, integer=False),
+        ),
+        published={1: (0.66, 0.62)}, defaults=frozenset(_BOTH),
+    ),
+    ModelSpec(
+        "rl", "elpagen.models.dqn:DQNAgent", Kind.GENERATOR, "RL (DQN)", "C2",
+        # Step-by-step sampling: the policy table costs ~0.4 s per knob value, more than
+        # the few thousand samples of a quick unit.
+        quick={"hidden": (32, 32), "steps": 60, "batch_size": 64, "tabulated": False},
+        search=(
+            Dim("layers", 1, 5, quick=_TINY_LAYERS),
+            Dim("width", 64, 512, log=True, quick=_TINY_WIDTH),
+            Dim("lr", 1e-5, 1e-3, log=True, integer=False),
+            Dim("batch_size", 64, 1024, log=True, quick=_TINY_BATCH),
+            Dim("steps", 0.25, 2.0, log=True, budget=True, quick=(20, 60)),
+            Dim("beta", 1.0, 20.0, log=True, integer=False),
+        ),
+        published={1: (0.69, 0.53)}, defaults=frozenset(_BOTH),
+    ),
+    ModelSpec(
+        "ar", "elpagen.models.ar:ARModel", Kind.GENERATOR, "AR (autoregressive)", "C3",
+        quick={"hidden": (32,), "element_hidden": (8,), "embed": 8, "steps": 60,
+               "batch_size": 64},
+        search=(
+            *_AR_POLICY,
+            Dim("dropout", 0.0, 0.7, integer=False),
+            Dim("weight_decay", 1e-4, 0.3, log=True, integer=False),
+        ),
+    ),
+    ModelSpec(
+        "gfn", "elpagen.models.gfn:GFNModel", Kind.GENERATOR, "GFlowNet", "C5",
+        quick={"hidden": (32,), "element_hidden": (8,), "embed": 8, "steps": 40,
+               "batch_size": 64, "reward_steps": 100},
+        search=(
+            *_AR_POLICY,
+            Dim("lr_log_z", 0.01, 0.3, log=True, integer=False),
+            Dim("epsilon", 0.0, 0.2, integer=False),
+            Dim("replay", 0.0, 0.75, integer=False),
+            Dim("beta", 0.5, 4.0, log=True, integer=False),
+            # The reward's energy regressor: its fast protocol is 6,000 updates.
+            Dim("reward_steps", 1_500, 12_000, log=True, quick=(50, 200)),
+        ),
+    ),
+    ModelSpec(
+        "marginal", "elpagen.baselines:MarginalSampler", Kind.BASELINE, "marginal baseline",
+        "C4", defaults=frozenset(_BOTH),
+    ),
+    ModelSpec(
+        "random", "elpagen.baselines:RandomScreening", Kind.BASELINE, "random screening",
+        "C7", uses_training=False, defaults=frozenset({Command.BENCHMARK}),
+    ),
+    ModelSpec(
+        "surrogate", "elpagen.baselines:SurrogateScreening", Kind.SCREENING,
+        "surrogate (screening, not generation)", "k",
+        # Small, but still placing some compositions in class 1 (the tail it must reach).
+        quick={"hidden": (64, 64), "steps": 1000, "batch_size": 128, "lr": 1e-2},
+    ),
+)
+
+_SPECS: dict[str, ModelSpec] = {s.name: s for s in BUILTIN}
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
+    """Add a model of your own to the catalogue (every command then knows it)."""
+    if spec.name in _SPECS and not replace:
+        raise InputError(f"a model named {spec.name!r} is already in the catalogue; "
+                         "choose another name or pass replace=True")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a registered model (built-in records come back with :func:`reset`)."""
+    _SPECS.pop(name, None)
+
+
+def reset() -> None:
+    """The built-in records only."""
+    _SPECS.clear()
+    _SPECS.update({s.name: s for s in BUILTIN})
+
+
+def specs() -> tuple[ModelSpec, ...]:
+    """Every record, built-in first, in catalogue order."""
+    return tuple(_SPECS.values())
+
+
+def names(*, kind: Kind | None = None, default_for: Command | None = None,
+          study: bool | None = None, configured: bool | None = None) -> tuple[str, ...]:
+    """Model names, in catalogue order, optionally filtered."""
+    return tuple(
+        s.name for s in _SPECS.values()
+        if (kind is None or s.kind == kind)
+        and (default_for is None or default_for in s.defaults)
+        and (study is None or s.study == study)
+        and (configured is None or s.configured == configured)
+    )
+
+
+def get(name: str) -> ModelSpec:
+    """The record of ``name``; :class:`UnknownModelError` (one line) otherwise."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; choose from {', '.join(_SPECS)}") from None
+
+
+def check_models(models: Iterable[str]) -> list[str]:
+    """Names as given (stripped, empty ones dropped), each known; one line otherwise."""
+    out = [n.strip() for n in models if n.strip()]
+    if not out:
+        raise UnknownModelError(f"no model given; choose from {', '.join(_SPECS)}")
+    for n in out:
+        get(n)
+    if len(set(out)) != len(out):
+        dup = next(n for n in out if out.count(n) > 1)
+        raise InputError(f"model {dup!r} is named twice")
+    return out
+
+
+def label(name: str) -> str:
+    """The display name of a model (its key when it is not in the catalogue: an old store)."""
+    s = _SPECS.get(name)
+    return s.display if s else name
+
+
+def color(name: str, fallback: str | None = "0.5") -> str | None:
+    """The colour of a model in figures (``fallback`` when it has none)."""
+    s = _SPECS.get(name)
+    return (s.color or fallback) if s else fallback
+
+
+def is_screening(name: str) -> bool:
+    s = _SPECS.get(name)
+    return bool(s and s.kind == Kind.SCREENING)
+
+
+def uses_training(name: str) -> bool:
+    s = _SPECS.get(name)
+    return s.uses_training if s else True
+
+
+def published(target_class: int) -> dict[str, tuple[float, float]]:
+    """Published (precision, coverage) of every model that has one for ``target_class``."""
+    return {s.name: s.published[target_class] for s in _SPECS.values()
+            if target_class in s.published}
+
+
+def help_list(names_: Sequence[str] | None = None) -> str:
+    """``vae, gan, ...`` for help texts."""
+    return ",".join(names_ if names_ is not None else _SPECS)
+
+
+def load_model(directory: Any, device: str | None = "auto") -> Any:
+    """Load a directory written by ``elpagen train`` (or ``model.save``) of any catalogue
+    model that saves itself; clear errors otherwise."""
+    from elpagen.models.persistence import load_directory
+
+    classes = {s.name: s.cls for s in _SPECS.values() if s.ensemble}
+    return load_directory(directory, classes, device)

@@ -1,0 +1,80 @@
+"""The options of a benchmark or frontier run: one documented dataclass, checked once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elpagen import catalogue
+from elpagen.data import check_class
+from elpagen.errors import InputError
+from elpagen.harness.trial import check_ensemble
+from elpagen.models.protocols import PROTOCOLS
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to fit, sample and score in ``elpagen benchmark``, ``run`` and ``frontier``.
+
+    Every field is checked when the config is made (before any work), so a bad argument
+    costs nothing.
+    """
+
+    models: tuple[str, ...]
+    """Catalogue names, in the order of the table (:mod:`elpagen.catalogue`)."""
+    target_class: int = 1
+    """Energy class 1..10 the samples are asked for."""
+    samples: int = 10_000
+    """Valid samples per fit (per knob value in a frontier)."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Fit seeds; sampling seeds follow from them (:func:`elpagen.generator.sample_seed`)."""
+    protocol: str = "fast"
+    """Training budgets: ``fast`` (CPU-friendly) or ``paper`` (the published settings)."""
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Settings per model on top of the protocol (``--set``/``--config``)."""
+    device: str | None = "auto"
+    """Torch device of the torch models: auto, cpu, cuda."""
+    ensemble: int = 1
+    """K > 1: each seed is a seed ensemble, the mixture of K fits (seeds s*K ... s*K+K-1)."""
+    grids: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    """Frontier only: knob values per model instead of the model's default grid."""
+    jobs: int = 1
+    """Benchmark only: models fitted at once, one process each (the numbers do not
+    depend on it)."""
+    progress: bool = False
+    """Progress bars while fitting and sampling (off in worker processes)."""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "models", tuple(catalogue.check_models(self.models)))
+        set_(self, "target_class", check_class(self.target_class))
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) \
+                or self.samples <= 0:
+            raise InputError(f"number of samples must be a positive integer, got "
+                             f"{self.samples!r}")
+        seeds = tuple(self.seeds)
+        if not seeds:
+            raise InputError("give at least one seed")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise InputError(f"seeds must be non-negative integers, got {list(seeds)}")
+        set_(self, "seeds", seeds)
+        if self.protocol not in PROTOCOLS:
+            raise InputError(f"unknown protocol {self.protocol!r}; use one of "
+                             f"{', '.join(PROTOCOLS)}")
+        check_ensemble(self.ensemble)
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise InputError(f"jobs must be 1 or more, got {self.jobs!r}")
+        for name in list(self.overrides) + list(self.grids):
+            if name not in self.models:
+                raise InputError(f"settings or a grid for {name!r}, which is not among the "
+                                 f"models of this run ({', '.join(self.models)})")
+        grids = {}
+        for name, values in self.grids.items():
+            cls = catalogue.get(name).cls
+            grids[name] = tuple(cls.check_knob(v) for v in values)
+        set_(self, "grids", grids)
+        set_(self, "overrides", {m: dict(v) for m, v in self.overrides.items()})
+
+    def overrides_of(self, model: str) -> dict[str, Any]:
+        return dict(self.overrides.get(model, {}))

@@ -1,0 +1,132 @@
+"""One trial: fit -> sample -> score, for one model, one seed, one target class and one
+sampling setting.
+
+The benchmark, the frontier, each unit of the study and each trial of the search are
+loops over :func:`fit` and :func:`run_trial`. Scoring is passed in (a :data:`Scorer`):
+against the reference energies (:func:`reference_scorer`, the benchmark, frontier and
+study) or against the training set alone (the search's objectives), so this module never
+reads the reference energies itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elpagen import catalogue, metrics
+from elpagen.data import TrainingSet
+from elpagen.errors import InputError
+from elpagen.generator import Generator, Mixture, Samples, sample_seed
+
+#: Scores one set of samples: a dict of metrics.
+Scorer = Callable[[Samples], dict[str, Any]]
+
+
+def check_ensemble(ensemble: Any) -> int:
+    """A seed-ensemble size K >= 1; one line otherwise."""
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise InputError(f"ensemble size must be a positive integer, got {ensemble!r}")
+    return ensemble
+
+
+def fit(
+    model: str,
+    train: TrainingSet,
+    seeds: Sequence[int],
+    target_class: int | None,
+    *,
+    protocol: str = "fast",
+    overrides: Mapping[str, Any] | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    ensemble: int = 1,
+) -> list[Generator]:
+    """One fitted generator per seed; torch models train all seeds as one batched ensemble.
+
+    With ``ensemble`` = K > 1 each seed s stands for a seed ensemble: the K fits with
+    seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`.
+    ``overrides`` are settings on top of the ``protocol`` (configured models only).
+    """
+    spec = catalogue.get(model)
+    check_ensemble(ensemble)
+    fit_seeds = [s * ensemble + j for s in seeds for j in range(ensemble)]
+    cls = spec.cls
+    kw = dict(overrides or {})
+    if spec.ensemble:
+        gens: list[Generator] = cls.fit_many(
+            train, fit_seeds, target_class, protocol=spec.protocol_for(protocol),
+            device=device, progress=progress, **kw,
+        )
+    elif spec.configured:
+        gens = [cls(seed=s, protocol=spec.protocol_for(protocol), **kw).fit(train, target_class)
+                for s in fit_seeds]
+    else:
+        if kw:
+            raise InputError(f"{model} has no settings; got {', '.join(kw)}")
+        gens = [cls(seed=s).fit(train, target_class) for s in fit_seeds]
+    if ensemble == 1:
+        return gens
+    return [Mixture(gens[i : i + ensemble]) for i in range(0, len(gens), ensemble)]
+
+
+@dataclass
+class TrialResult:
+    """The outcome of one trial: the metrics of one fit's samples at one knob value."""
+
+    model: str
+    seed: int
+    """The fit's seed (sampling used :func:`elpagen.generator.sample_seed` of it, or the
+    seed the caller gave)."""
+    target_class: int
+    knob: float | None
+    """The sampling knob's value (None: the model has no knob)."""
+    metrics: dict[str, Any]
+    n_drawn: int
+    """Proposals drawn, invalid ones included."""
+    sample_seconds: float
+    score_seconds: float
+    codes: np.ndarray | None = field(default=None, repr=False)
+    """The samples themselves, when the caller asked to keep them."""
+
+
+def reference_scorer(ref_classes: np.ndarray, train_codes: np.ndarray,
+                     target_class: int) -> Scorer:
+    """Every metric of :func:`elpagen.metrics.evaluate` against the reference classes."""
+
+    def score(s: Samples) -> dict[str, Any]:
+        return metrics.evaluate(s.codes, target_class, ref_classes, train_codes,
+                                n_drawn=s.n_drawn)
+
+    return score
+
+
+def run_trial(
+    gen: Generator,
+    model: str,
+    target_class: int,
+    n_samples: int,
+    seed: int,
+    score: Scorer,
+    *,
+    knob: float | None = None,
+    sampling_seed: int | None = None,
+    progress: bool = False,
+    keep_codes: bool = False,
+) -> TrialResult:
+    """Sample ``n_samples`` valid compositions from the fitted ``gen`` (at ``knob`` if
+    given) and score them. The sampling seed is ``sample_seed(seed)`` unless given, one
+    rule for every caller so their numbers agree. :class:`~elpagen.generator.SamplingError`
+    propagates (the study records it, the benchmark stops on it)."""
+    g = gen if knob is None else gen.with_knob(knob)
+    t0 = time.perf_counter()
+    s = g.sample(n_samples, target_class,
+                 seed=sample_seed(seed) if sampling_seed is None else sampling_seed,
+                 progress=progress)
+    t1 = time.perf_counter()
+    m = score(s)
+    return TrialResult(model, int(seed), target_class, knob, m, s.n_drawn, t1 - t0,
+                       time.perf_counter() - t1, s.codes if keep_codes else None)

@@ -1,0 +1,164 @@
+"""The work of one study unit, as pure functions of their inputs.
+
+:func:`fit_members` trains the seeds of one fit key (one batched ensemble for the torch
+models) and :func:`compute_unit` samples one fitted member and scores it: what they need
+from earlier work (the fit, its record) is passed in, and they write nothing. The serial
+runner (:mod:`elpagen.study.runner`) and the Dask workers
+(:mod:`elpagen.study.distributed`) call the same two functions; only the driver saves
+checkpoints and writes the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from elpagen import catalogue, metrics
+from elpagen.data import TrainingSet
+from elpagen.generator import Generator, SamplingError, sample_seed
+from elpagen.harness import frontier
+from elpagen.harness.trial import fit, reference_scorer, run_trial
+from elpagen.study.plan import CURVE_POINTS, SUBSET_SEED, Experiment, Unit, training_spent
+
+
+def fit_key(unit: Unit) -> str:
+    """The fit ``unit`` samples (a conditional catalogue model: one fit for every class)."""
+    return unit.fit_key(catalogue.get(unit.model).conditional)
+
+
+def unit_sample_seed(unit: Unit) -> int:
+    """The sampling seed of ``unit``: the benchmark's rule for its fit seed; curve1 samples
+    the class-1 fit again, so it draws its own stream, not a longer class1 run."""
+    return sample_seed(unit.seed) + (1 if unit.experiment == Experiment.CURVE1 else 0)
+
+
+def training_subset(train: TrainingSet, size: int) -> TrainingSet:
+    """The training set of a unit: the full set (size 0) or the study's fixed subset."""
+    return train.subset(size, seed=SUBSET_SEED) if size else train
+
+
+@dataclass(frozen=True)
+class UnitInputs:
+    """What every unit of a study reads besides its fit (broadcast once to Dask workers)."""
+
+    ref_classes: np.ndarray
+    """Reference class of every grid point (the scorer's truth)."""
+    ref_energies: np.ndarray
+    """Reference energy of every grid point (the class-1 energy histogram)."""
+    hist_edges: np.ndarray
+    """Bin edges of every energy histogram of the study."""
+    n_class1: int
+    """Compositions of class 1 in the whole space (the cost of discovery)."""
+
+
+@dataclass
+class FitResult:
+    """The members of one fit key trained together, and the fit record the store keeps."""
+
+    members: dict[int, Generator]
+    info: dict[str, Any]
+
+
+def fit_members(unit: Unit, seeds: Sequence[int], train: TrainingSet, protocol: str,
+                overrides: Mapping[str, Any] | None, device: str | None = "auto",
+                progress: bool = False) -> FitResult:
+    """Train the fit of ``unit`` for ``seeds`` (one batched ensemble for torch models) on
+    ``train`` (already the unit's training subset)."""
+    t0 = time.perf_counter()
+    gens = fit(unit.model, train, list(seeds), unit.target_class, protocol=protocol,
+               overrides=overrides, device=device, progress=progress)
+    seconds = time.perf_counter() - t0
+    conditional = catalogue.get(unit.model).conditional
+    info = {"model": unit.model, "ensemble_seeds": list(seeds), "ensemble_seconds": seconds,
+            "seconds_per_member": seconds / len(seeds), "n_train": len(train),
+            "train_size": unit.train_size,
+            "target_class": None if conditional else unit.target_class}
+    return FitResult(dict(zip(seeds, gens, strict=True)), info)
+
+
+def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInputs,
+                 fit_info: Mapping[str, Any] | None = None,
+                 progress: bool = False) -> tuple[dict[str, Any], str]:
+    """Sample, score and describe one unit with its fitted member ``gen``; returns
+    (payload, status). A :class:`~elpagen.generator.SamplingError` is deterministic for
+    a fit and seed, so it is recorded (status ``failed``) rather than retried."""
+    fit_info = fit_info or {}
+    fk = fit_key(unit)
+    if unit.experiment == Experiment.FRONTIER:
+        return _frontier_unit(unit, gen, train, inputs, fit_info)
+    score = reference_scorer(inputs.ref_classes, train.codes, unit.target_class)
+    try:
+        r = run_trial(gen, unit.model, unit.target_class, unit.n_samples, unit.seed, score,
+                      sampling_seed=unit_sample_seed(unit), progress=progress,
+                      keep_codes=True)
+    except SamplingError as e:
+        return {"error": str(e).splitlines()[0], "fit_key": fk}, "failed"
+    t1 = time.perf_counter()
+    codes, m = r.codes, r.metrics
+    from elpagen import smact_screen  # SMACT pass fractions: only with the materials
+
+    m.update(smact_screen.fractions_if_cached(codes))  # extra and its cached table
+    payload: dict[str, Any] = {
+        "metrics": m,
+        "fit_key": fk,
+        "n_train": len(train),
+        "sample_seed": unit_sample_seed(unit),
+        "fit_seconds": fit_info.get("seconds_per_member"),
+        "fit_ensemble_seeds": fit_info.get("ensemble_seeds"),
+        "sample_seconds": r.sample_seconds,
+    }
+    if unit.experiment == Experiment.CLASS1:
+        payload["site_distribution"] = np.round(metrics.site_distributions(codes), 6)
+        uniq = metrics.unique_energies(codes, inputs.ref_energies)
+        payload["energy_hist"] = np.histogram(uniq, bins=inputs.hist_edges)[0]
+        payload["cost"] = metrics.cost_of_discovery(
+            m["n_unique"], m["n_unique_in_class"], inputs.n_class1,
+            n_train=training_spent(unit.model, len(train)))
+    if unit.experiment in (Experiment.CURVE1, Experiment.CLASS5):
+        curve = metrics.discovery_curve(
+            codes, inputs.ref_classes, train.codes,
+            points=metrics.default_points(len(codes), CURVE_POINTS),
+        )
+        payload["curve"] = {k: np.asarray(v).tolist() for k, v in curve.items()}
+    payload["eval_seconds"] = r.score_seconds + (time.perf_counter() - t1)
+    return payload, "ok"
+
+
+def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInputs,
+                   fit_info: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """One fit swept along its knob grid (:func:`elpagen.harness.frontier.sweep`, the same
+    sampling seed at every value, so the fitted value repeats the class-1/class-5 unit
+    when the sample counts agree); ``metrics`` holds the point at the fitted value."""
+    t0 = time.perf_counter()
+    values = frontier.knob_values(gen)
+    try:
+        points = frontier.sweep(gen, unit.model, values, unit.target_class, unit.n_samples,
+                                unit.seed, inputs.ref_classes, train.codes)
+    except SamplingError as e:
+        return {"error": str(e).splitlines()[0], "fit_key": fit_key(unit)}, "failed"
+    default = next(p for p in points if p["knob"] == gen.knob_value)
+    payload = {
+        "knob": gen.knob,
+        "default": gen.knob_value,
+        "points": points,
+        "hypervolume": metrics.hypervolume([(p["precision"], p["coverage"]) for p in points]),
+        "metrics": {"n_valid": unit.n_samples, **default},
+        "fit_key": fit_key(unit),
+        "n_train": len(train),
+        "sample_seed": unit_sample_seed(unit),
+        "fit_seconds": fit_info.get("seconds_per_member"),
+        "sample_seconds": time.perf_counter() - t0,
+    }
+    return payload, "ok"
+
+
+def describe(payload: Mapping[str, Any], status: str) -> str:
+    """The progress-line summary of one finished unit (serial and distributed runs)."""
+    if status != "ok":
+        return f"FAILED: {payload['error']}"
+    m = payload["metrics"]
+    return f"{m['n_valid']:,} samples, precision {m['precision']:.3f}"
