@@ -5,8 +5,8 @@ import torch
 from elpagen import space
 from elpagen.errors import InputError
 from elpagen.models.ar import ARConfig, ARModel
-from elpagen.models.base import ConfigError, resolve_config
 from elpagen.registry import MODEL_CLASSES, load_model
+from elpagen.settings import ConfigError, resolve_config
 
 TINY = dict(hidden=(32, 32), element_hidden=(16,), embed=8, steps=30, batch_size=64,
             device="cpu")

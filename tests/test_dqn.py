@@ -11,7 +11,6 @@ from scipy import stats
 
 from elpagen import space
 from elpagen.models import dqn
-from elpagen.models.base import ConfigError, resolve_config
 from elpagen.models.dqn import (
     N_STEPS,
     DQNAgent,
@@ -22,6 +21,7 @@ from elpagen.models.dqn import (
     td_targets,
 )
 from elpagen.registry import load_model
+from elpagen.settings import ConfigError, resolve_config
 
 TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}
 

@@ -17,11 +17,12 @@ from cli_helpers import one_line_error
 from elpagen import generator, memory
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.errors import InputError, UserError
-from elpagen.models.base import ConfigError, ModelLoadError, resolve_config
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
+from elpagen.models.persistence import ModelLoadError
 from elpagen.models.vae import ConditionalVAE
 from elpagen.registry import MODEL_CLASSES, load_model
+from elpagen.settings import ConfigError, resolve_config
 
 TINY = dict(hidden=(16, 16), steps=20, batch_size=32, device="cpu")
 

@@ -4,10 +4,10 @@ import torch
 
 from elpagen import space
 from elpagen.models import gan
-from elpagen.models.base import resolve_config
 from elpagen.models.ensemble import init_members
 from elpagen.models.gan import ConditionalWGAN, GANConfig, critic_loss, gradient_penalty
 from elpagen.registry import MODEL_CLASSES, load_model
+from elpagen.settings import resolve_config
 
 TINY = dict(hidden=(32,), steps=20, batch_size=32, device="cpu")
 

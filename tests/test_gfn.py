@@ -9,9 +9,9 @@ import torch
 
 from elpagen import space
 from elpagen.models.ar import element_features
-from elpagen.models.base import ConfigError, config_docs, resolve_config
 from elpagen.models.gfn import EnergyReward, GFNConfig, GFNModel, trajectory_balance
 from elpagen.registry import MODEL_CLASSES, load_model
+from elpagen.settings import ConfigError, config_docs, resolve_config
 
 TINY = dict(hidden=(32, 32), element_hidden=(16,), embed=8, steps=30, batch_size=64,
             reward_steps=40, device="cpu")

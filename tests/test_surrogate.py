@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from elpagen import space
+from elpagen.baselines import SurrogateScreening
 from elpagen.generator import SamplingError
-from elpagen.models.base import ConfigError
 from elpagen.registry import BASELINE_CLASSES
-from elpagen.surrogate import SurrogateScreening
+from elpagen.settings import ConfigError
 
 #: A small fit for the screening tests.
 SMALL = {"hidden": (32, 32), "steps": 300}
@@ -39,7 +39,7 @@ def test_never_imports_the_oracle(data_path):
         import sys
         import numpy as np
         from elpagen import data
-        from elpagen.surrogate import SurrogateScreening
+        from elpagen.baselines import SurrogateScreening
         train = data.load_training_set({str(data_path)!r})
         g = SurrogateScreening(seed=0, hidden=(8,), steps=20).fit(train)
         c = int(np.bincount(g.classes_).argmax())

@@ -45,18 +45,18 @@ from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import Generator, SamplingError
-from elpagen.models.base import (
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import ensemble_step, progress_steps
+from elpagen.settings import (
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
     WIDTHS,
     Setting,
-    TorchEnsembleGenerator,
     ValidatedConfig,
 )
-from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import ensemble_step, progress_steps
 
 #: Context input: class one-hot, site one-hot, scaled 8-D vector of the placed sites.
 CONTEXT_DIM = N_CLASSES + space.N_SITES + 2 * space.N_SITES

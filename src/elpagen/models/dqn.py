@@ -46,7 +46,10 @@ from torch import nn
 
 from elpagen import space
 from elpagen.data import TrainingSet
-from elpagen.models.base import (
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import ensemble_step, progress_steps
+from elpagen.settings import (
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
@@ -55,11 +58,8 @@ from elpagen.models.base import (
     WIDTHS,
     ConfigError,
     Setting,
-    TorchEnsembleGenerator,
     ValidatedConfig,
 )
-from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import ensemble_step, progress_steps
 
 N_STEPS = 8  # positions of the 8-D vector, one per action
 N_ACTIONS = 8  # one head: rows use actions 0..5, groups 0..7 (value = action + 1)

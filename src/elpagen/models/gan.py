@@ -39,7 +39,10 @@ from torch.nn import functional as F
 
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
-from elpagen.models.base import (
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import progress_steps
+from elpagen.settings import (
     ADAM_BETA,
     NON_NEGATIVE,
     POSITIVE,
@@ -47,11 +50,8 @@ from elpagen.models.base import (
     WIDTHS,
     ConfigError,
     Setting,
-    TorchEnsembleGenerator,
     ValidatedConfig,
 )
-from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import progress_steps
 
 #: Record the training curves every this many generator updates (and at the last one).
 HISTORY_EVERY = 100

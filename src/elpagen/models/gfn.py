@@ -18,8 +18,9 @@ exact likelihood ``log_prob`` (of the sampler, not of the data). One fit serves 
 each trajectory's class is drawn uniformly from 1..10.
 
 Reward (:class:`EnergyReward`): an energy model fitted on the training set only, never the
-reference energies. Member k fits the surrogate MLP regressor of :mod:`elpagen.surrogate`
-with seed k on ``train.energies``; for its prediction mu(x),
+reference energies. Member k fits the MLP energy regressor of
+:mod:`elpagen.models.regressor` (the surrogate baseline's) with seed k on
+``train.energies``; for its prediction mu(x),
 
     R_c(x) = max(P(E in class c | E ~ N(mu(x), sigma^2))^beta, floor)
 
@@ -49,15 +50,10 @@ from torch import nn
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.models.ar import ARConfig, ARModel
-from elpagen.models.base import (
-    POSITIVE,
-    POSITIVE_INT,
-    PROBABILITY,
-    Setting,
-)
 from elpagen.models.ensemble import BalancedBatches, MemberRandom
+from elpagen.models.regressor import EnergyRegressor, RegressorConfig
 from elpagen.models.training import ensemble_step, progress_steps
-from elpagen.surrogate import SurrogateScreening
+from elpagen.settings import POSITIVE, POSITIVE_INT, PROBABILITY, Setting
 
 #: A reward floor: (0, 1].
 FLOOR = Setting("float", 0, 1, low_open=True)
@@ -106,11 +102,12 @@ class GFNConfig(ARConfig):
 
 
 class EnergyReward:
-    """R_c(x) of one member: a Gaussian around a surrogate regressor fitted on ``train``
+    """R_c(x) of one member: a Gaussian around an energy regressor fitted on ``train``
     alone (see the module doc); never the reference energies."""
 
     def __init__(self, train: TrainingSet, seed: int, config: GFNConfig) -> None:
-        self.regressor = SurrogateScreening(seed, steps=config.reward_steps).fit_regressor(train)
+        regressor = EnergyRegressor(seed, RegressorConfig(steps=config.reward_steps))
+        self.regressor = regressor.fit(train)
         edges = train.energy_classes.edges.astype(np.float64)
         edges[0], edges[-1] = -np.inf, np.inf  # classes 1 and 10 hold everything beyond
         self.edges = torch.from_numpy(edges)

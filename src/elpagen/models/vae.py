@@ -20,18 +20,18 @@ from torch.nn import functional as F
 
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
-from elpagen.models.base import (
+from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.training import ensemble_step, progress_steps
+from elpagen.settings import (
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
     WIDTHS,
     Setting,
-    TorchEnsembleGenerator,
     ValidatedConfig,
 )
-from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
-from elpagen.models.training import ensemble_step, progress_steps
 
 
 @dataclass(frozen=True)
