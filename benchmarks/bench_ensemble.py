@@ -14,9 +14,8 @@ import time
 
 import torch
 
-from elpagen import data
-from elpagen.experiments import environment
-from elpagen.registry import MODEL_CLASSES
+from elpagen import catalogue, data
+from elpagen.machine import environment
 
 
 def _sync(device: torch.device) -> None:
@@ -50,7 +49,7 @@ def main() -> None:
     out = {"k": a.k, "steps": a.steps, "protocol": a.protocol, "environment": environment(),
            "threads": torch.get_num_threads(), "models": {}}
     for name in a.models.split(","):
-        cls = MODEL_CLASSES[name]
+        cls = catalogue.get(name).cls
         over = {"steps": a.steps, "protocol": a.protocol}
         target = None if cls.conditional else 1
         time_fit(cls, 0, train, target, {**over, "steps": 5}, a.device)  # warm-up

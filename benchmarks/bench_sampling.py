@@ -16,7 +16,8 @@ import time
 import torch
 
 from elpagen import data, metrics, oracle
-from elpagen.experiments import environment, fit_generators
+from elpagen.harness.trial import fit as fit_generators
+from elpagen.machine import environment
 
 
 def main() -> None:

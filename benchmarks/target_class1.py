@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from elpagen import api, metrics, threads
-from elpagen.experiments import fit_generators
 from elpagen.generator import Mixture, sample_seed
+from elpagen.harness.trial import fit as fit_generators
 from elpagen.models.ar import Guided
 
 N = 10_000

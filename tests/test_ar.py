@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from elpagen import space
+from elpagen import catalogue, space
+from elpagen.catalogue import load_model
 from elpagen.errors import InputError
 from elpagen.models.ar import ARConfig, ARModel
-from elpagen.registry import MODEL_CLASSES, load_model
 from elpagen.settings import ConfigError, resolve_config
 
 TINY = dict(hidden=(32, 32), element_hidden=(16,), embed=8, steps=30, batch_size=64,
@@ -87,7 +87,7 @@ def test_member_of_ensemble_equals_single_fit(train, float64):
 def test_save_load_roundtrip(train, tmp_path):
     m = ARModel(seed=[0, 1], **TINY).fit(train)
     d = m.save(tmp_path / "ar")
-    assert MODEL_CLASSES["ar"] is ARModel
+    assert catalogue.get("ar").cls is ARModel
     loaded = load_model(d, device="cpu")
     assert loaded.seeds == [0, 1] and loaded.config == m.config
     a = m.member(1).sample(1000, 2, seed=3).codes

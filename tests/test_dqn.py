@@ -10,6 +10,7 @@ import torch
 from scipy import stats
 
 from elpagen import space
+from elpagen.catalogue import load_model
 from elpagen.models import dqn
 from elpagen.models.dqn import (
     N_STEPS,
@@ -20,7 +21,6 @@ from elpagen.models.dqn import (
     td_loss,
     td_targets,
 )
-from elpagen.registry import load_model
 from elpagen.settings import ConfigError, resolve_config
 
 TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}

@@ -14,14 +14,14 @@ import pytest
 import torch
 from cli_helpers import one_line_error
 
-from elpagen import generator, memory
+from elpagen import catalogue, generator, memory
 from elpagen.baselines import MarginalSampler, RandomScreening
+from elpagen.catalogue import load_model
 from elpagen.errors import InputError, UserError
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
 from elpagen.models.persistence import ModelLoadError
 from elpagen.models.vae import ConditionalVAE
-from elpagen.registry import MODEL_CLASSES, load_model
 from elpagen.settings import ConfigError, resolve_config
 
 TINY = dict(hidden=(16, 16), steps=20, batch_size=32, device="cpu")
@@ -174,14 +174,14 @@ def test_settings_from_a_config_file_are_checked_too(tmp_path, capsys):
 ])
 @pytest.mark.parametrize("protocol", ["fast", "paper"])
 def test_every_setting_has_a_range(model, key, value, allowed, protocol):
-    cls = MODEL_CLASSES[model]
+    cls = catalogue.get(model).cls
     with pytest.raises(ConfigError, match="invalid setting") as e:
         resolve_config(cls.Config, cls.PROTOCOLS, protocol, {key: value})
     assert key in str(e.value) and allowed in str(e.value)
 
 
 def test_presets_and_library_configs_are_validated():
-    for cls in MODEL_CLASSES.values():
+    for cls in (s.cls for s in catalogue.specs() if s.ensemble):
         for protocol in cls.PROTOCOLS:
             resolve_config(cls.Config, cls.PROTOCOLS, protocol)  # the presets are in range
     with pytest.raises(ConfigError, match="steps=0"):

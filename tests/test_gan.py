@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from elpagen import space
+from elpagen import catalogue, space
+from elpagen.catalogue import load_model
 from elpagen.models import gan
 from elpagen.models.ensemble import init_members
 from elpagen.models.gan import ConditionalWGAN, GANConfig, critic_loss, gradient_penalty
-from elpagen.registry import MODEL_CLASSES, load_model
 from elpagen.settings import resolve_config
 
 TINY = dict(hidden=(32,), steps=20, batch_size=32, device="cpu")
@@ -26,7 +26,7 @@ def _weights(m):
 
 
 def test_registered_and_paper_protocol():
-    assert MODEL_CLASSES["gan"] is ConditionalWGAN
+    assert catalogue.get("gan").cls is ConditionalWGAN
     p = ConditionalWGAN.PROTOCOLS["paper"]
     assert (p.hidden, p.noise, p.gp_weight, p.critic_steps) == ((512,), 8, 10.0, 5)
     assert (p.steps, p.batch_size, p.lr) == (200_000, 100, 1e-5)

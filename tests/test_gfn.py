@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from elpagen import space
+from elpagen import catalogue, space
+from elpagen.catalogue import load_model
 from elpagen.models.ar import element_features
 from elpagen.models.gfn import EnergyReward, GFNConfig, GFNModel, trajectory_balance
-from elpagen.registry import MODEL_CLASSES, load_model
 from elpagen.settings import ConfigError, config_docs, resolve_config
 
 TINY = dict(hidden=(32, 32), element_hidden=(16,), embed=8, steps=30, batch_size=64,
@@ -159,7 +159,7 @@ def test_single_site_logits_match_all_sites(tiny):
 
 
 def test_save_load_and_knob(tiny, tmp_path):
-    assert MODEL_CLASSES["gfn"] is GFNModel
+    assert catalogue.get("gfn").cls is GFNModel
     d = tiny.save(tmp_path / "gfn")
     loaded = load_model(d, device="cpu")
     assert loaded.config == tiny.config

@@ -5,8 +5,8 @@ import pytest
 
 from elpagen import baselines, space
 from elpagen.errors import InputError
-from elpagen.experiments import fit_generators
 from elpagen.generator import Mixture
+from elpagen.harness.trial import fit as fit_generators
 
 
 def test_mixture_draws_from_every_member_in_proportion(train):

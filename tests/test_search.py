@@ -23,10 +23,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from elpagen import cli, search
+from elpagen import catalogue, cli, search
 from elpagen.cli.common import parse_overrides
 from elpagen.errors import UsageError
-from elpagen.registry import MODEL_CLASSES
 from elpagen.settings import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +69,7 @@ def _elpagen(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("protocol", ["fast", "paper"])
 @pytest.mark.parametrize("quick", [False, True])
 def test_suggested_configs_are_valid_and_in_range(model, protocol, quick):
-    cls = MODEL_CLASSES[model]
+    cls = catalogue.get(model).cls
     base = resolve_config(cls.Config, cls.PROTOCOLS, protocol)
     dims = {d.name: d for d in search.SPACES[model]}
     study = optuna.create_study(directions=["minimize", "maximize"],
@@ -226,7 +225,7 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
     assert cfg["searched"] == first[cfg["trial"]]
     # The file is what `train --config` and `benchmark --config` read.
     overrides = parse_overrides(None, str(out))
-    config = resolve_config(MODEL_CLASSES["vae"].Config, MODEL_CLASSES["vae"].PROTOCOLS,
+    config = resolve_config(catalogue.get("vae").cls.Config, catalogue.get("vae").cls.PROTOCOLS,
                             "paper", overrides)
     assert list(config.hidden) == cfg["settings"]["hidden"]
     model_dir = tmp_path / "model"
@@ -266,7 +265,7 @@ def test_search_runs_this_projects_models(model, tmp_path, monkeypatch, capsys):
     assert cli.main(["search", model, "--export-best", "1", "-o", str(out),
                      "--storage", url]) == 0
     cfg = json.loads(out.read_text())
-    config = resolve_config(MODEL_CLASSES[model].Config, MODEL_CLASSES[model].PROTOCOLS,
+    config = resolve_config(catalogue.get(model).cls.Config, catalogue.get(model).cls.PROTOCOLS,
                             "fast", parse_overrides(None, str(out)))
     assert list(config.hidden) == cfg["settings"]["hidden"]
     assert config.steps <= 60

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from elpagen import cli, report, space, study
-from elpagen.study import store
+from elpagen import catalogue, cli, metrics, report, space, study
+from elpagen.study import store, unit
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
 
@@ -86,14 +86,15 @@ def test_results_json_matches_schema(run):
     assert r["settings"]["quick"] is True and r["settings"]["seeds"] == 2
     assert [f["file"] for f in r["figures"]] == list(report.FIGURES)
     for exp in ("class1", "class5"):
-        for m in study.MODELS:
+        for m in catalogue.names(study=True):
             me = r["experiments"][exp]["models"][m]
             assert me["n_fits"] == 2
             assert [p["seed"] for p in me["per_seed"]] == [0, 1]
-    assert {"ar", "gfn", "surrogate"} <= set(r["settings"]["models"]) == set(study.MODELS)
+    studied = set(catalogue.names(study=True))
+    assert {"ar", "gfn", "surrogate"} <= set(r["settings"]["models"]) == studied
     assert {"ar", "gfn", "surrogate"} <= set(r["settings"]["model_configs"])
     assert r["settings"]["model_configs"]["surrogate"]["steps"] == 1000  # the quick budget
-    for m in study.MODELS:
+    for m in catalogue.names(study=True):
         assert set(r["discovery"]["class1"][m]) >= {"n_samples", "novel", "repeated"}
         assert r["discovery"]["class5"][m]["n_samples"][-1] == r["settings"]["samples"]["class5"]
         sizes = [b["size"] for b in r["experiments"]["training_size"]["models"][m]["by_size"]]
@@ -108,8 +109,7 @@ def test_results_json_matches_schema(run):
 def test_frontier_of_classes_1_and_5(run):
     """Every model's knob sweep of the class-1 and class-5 fits, summarised per class; the
     point at the fitted knob value repeats the class-1 unit (same fit, same sampling seed)."""
-    from elpagen.frontier import non_dominated
-    from elpagen.registry import GENERATOR_CLASSES
+    from elpagen.harness.frontier import non_dominated
 
     r = json.loads((run.dir / "results.json").read_text())
     samples = r["settings"]["samples"]
@@ -117,9 +117,9 @@ def test_frontier_of_classes_1_and_5(run):
         fr = r["frontier"][f"class{c}"]
         assert fr["target_class"] == c and fr["samples"] == samples[f"frontier_class{c}"]
         assert set(fr["published"]) == ({"vae", "gan", "rl"} if c == 1 else set())
-        for m in study.MODELS:
+        for m in catalogue.names(study=True):
             me = fr["models"][m]
-            cls = GENERATOR_CLASSES[m]
+            cls = catalogue.get(m).cls
             assert me["n_fits"] == 2 and me["seeds"] == [0, 1] and me["knob"] == cls.knob
             knobs = [p["knob"] for p in me["points"]]
             if cls.knob is None:
@@ -134,7 +134,7 @@ def test_frontier_of_classes_1_and_5(run):
     assert r["frontier"]["class1"]["published"]["vae"] == {"precision": 0.83, "coverage": 0.54}
     with store.Store.open_readonly(run.dir) as s:
         units = s.units("frontier")
-    assert len(units) == 2 * 2 * len(study.MODELS)
+    assert len(units) == 2 * 2 * len(catalogue.names(study=True))
     for u in units:  # the unit's metrics are its point at the fitted knob value
         p = u["payload"]
         point = next(x for x in p["points"] if x["knob"] == p["default"])
@@ -149,13 +149,13 @@ def test_frontier_of_classes_1_and_5(run):
 
 
 def test_rerun_skips_every_finished_unit(run, capsys, monkeypatch):
-    from elpagen import experiments, oracle
+    from elpagen import oracle
 
     def forbidden(*a, **k):
         raise AssertionError("a finished study must not fit or load the oracle again")
 
     monkeypatch.setattr(oracle, "load_or_build", forbidden)
-    monkeypatch.setattr(experiments, "fit_generators", forbidden)
+    monkeypatch.setattr(unit, "fit", forbidden)
     before = _rows(run.dir)
     assert cli.main(["study", *QUICK, *run.common]) == 0
     assert "0 new this run" in capsys.readouterr().out
@@ -309,9 +309,10 @@ def test_frontier5_samples_bounds_or_drops_the_class5_frontier():
 
 
 def test_plan_and_cost_formula():
-    s = {"seed_values": [0, 1], "models": list(study.MODELS), "train_sizes": [1000],
+    s = {"seed_values": [0, 1], "models": list(catalogue.names(study=True)),
+         "train_sizes": [1000],
          "samples": {"class1": 10, "class5": 20, "curve_class1": 30, "training_size": 10}}
-    n = len(study.MODELS)
+    n = len(catalogue.names(study=True))
     # A store written before the frontier existed plans no frontier units.
     assert len(study.plan(s)) == n * 2 + n + n * 2 + n * 2
     s["samples"].update(frontier_class1=10, frontier_class5=20)
@@ -319,23 +320,25 @@ def test_plan_and_cost_formula():
     keys = [u.key for u in units]
     assert len(keys) == len(set(keys)) == n * 2 + n + n * 2 + n * 2 + 2 * n * 2
     k = {u.key: u for u in units}
-    assert k["class1/vae/c1/nfull/s0"].fit_key == k["class5/vae/c5/nfull/s0"].fit_key
-    assert k["class1/rl/c1/nfull/s0"].fit_key != k["class5/rl/c5/nfull/s0"].fit_key
-    for m in study.MODELS:  # the frontier samples the fits of class1 and class5
-        assert k[f"frontier/{m}/c1/nfull/s1"].fit_key == k[f"class1/{m}/c1/nfull/s1"].fit_key
-        assert k[f"frontier/{m}/c5/nfull/s1"].fit_key == k[f"class5/{m}/c5/nfull/s1"].fit_key
+    assert unit.fit_key(k["class1/vae/c1/nfull/s0"]) == unit.fit_key(k["class5/vae/c5/nfull/s0"])
+    assert unit.fit_key(k["class1/rl/c1/nfull/s0"]) != unit.fit_key(k["class5/rl/c5/nfull/s0"])
+    for m in catalogue.names(study=True):  # the frontier samples the fits of class1 and class5
+        for c in (1, 5):
+            assert (unit.fit_key(k[f"frontier/{m}/c{c}/nfull/s1"])
+                    == unit.fit_key(k[f"class{c}/{m}/c{c}/nfull/s1"]))
     assert k["frontier/ar/c1/nfull/s0"].n_samples == 10
     assert k["frontier/gfn/c5/nfull/s0"].n_samples == 20
     assert keys[-1].startswith("frontier/") and "/c5/" in keys[-1]  # the longest runs last
-    assert k["curve1/vae/c1/nfull/s0"].sample_seed != k["class1/vae/c1/nfull/s0"].sample_seed
-    c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024)
+    assert (unit.unit_sample_seed(k["curve1/vae/c1/nfull/s0"])
+            != unit.unit_sample_seed(k["class1/vae/c1/nfull/s0"]))
+    c = metrics.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024)
     assert c["random_checks"] == pytest.approx(50 * 1_974_025 / 4227)
     assert c["ratio"] == pytest.approx(c["random_checks"] / 1000)
     assert c["ratio_with_training"] == c["ratio"]  # no training set charged
     # The paper's yardstick charges the training set too: with 21,112 training compositions
     # and 1,000 unique generations, 50 class-1 finds cost 50 * 1,974,025 / 4,227 = 23,350.2
     # random checks, i.e. 23,350.2 / 22,112 = 1.056 (against 23.35 without the training set).
-    c = study.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024,
+    c = metrics.cost_of_discovery(n_unique=1000, found=50, n_class=4226, n_space=1_974_024,
                                 n_train=21_112)
     assert c["n_train"] == 21_112 and c["n_checks"] == 1000
     assert c["ratio"] == pytest.approx(23.3502, abs=1e-4)
@@ -346,7 +349,7 @@ def test_plan_and_cost_formula():
                                                       (220_000, 1_000, 1_000, 110)):
         n_c = 3_933
         found = round(random_checks * (n_c + 1) / (space.N_SPACE + 1))
-        c = study.cost_of_discovery(n_unique, found, n_c, n_train=n_train)
+        c = metrics.cost_of_discovery(n_unique, found, n_c, n_train=n_train)
         assert c["ratio_with_training"] == pytest.approx(factor, rel=0.01)
     assert study.training_spent("random", 21_112) == 0
     assert study.training_spent("gan", 21_112) == 21_112
@@ -358,7 +361,7 @@ def test_cost_ratios_in_results_json(run):
     assert "ratio_with_training" in cost["formula"]
     assert cost["formulas"]["ratio_with_training"] == "random_checks / (n_train + n_checks)"
     n_train = r["settings"]["n_train"]
-    for m in study.MODELS:
+    for m in catalogue.names(study=True):
         rows = cost["models"][m]["per_seed"]
         assert len(rows) == 2
         for row in rows:

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from elpagen import space
+from elpagen import catalogue, space
 from elpagen.baselines import SurrogateScreening
 from elpagen.generator import SamplingError
-from elpagen.registry import BASELINE_CLASSES
 from elpagen.settings import ConfigError
 
 #: A small fit for the screening tests.
@@ -96,4 +95,4 @@ def test_settings_are_checked_and_registered():
         SurrogateScreening(steps=0)
     with pytest.raises(ConfigError, match="protocol"):
         SurrogateScreening(protocol="paper")
-    assert BASELINE_CLASSES["surrogate"] is SurrogateScreening
+    assert catalogue.get("surrogate").cls is SurrogateScreening

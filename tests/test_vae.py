@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from elpagen import space
+from elpagen.catalogue import load_model
 from elpagen.models import vae
 from elpagen.models.persistence import ModelLoadError
 from elpagen.models.vae import ConditionalVAE, VAEConfig, vae_loss
-from elpagen.registry import load_model
 from elpagen.settings import ConfigError, resolve_config
 
 TINY = dict(hidden=(32, 32), steps=30, batch_size=64, device="cpu")

@@ -21,7 +21,6 @@ import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from elpagen.errors import InputError
@@ -51,8 +50,10 @@ class UnknownModelError(InputError):
     """A model name that is neither built in nor registered."""
 
 
-def _frozen(m: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
-    return MappingProxyType(dict(m or {}))
+def _copy(m: Mapping[Any, Any] | None) -> dict[Any, Any]:
+    """A private copy (a record must not change when the caller's dict does; a plain dict
+    pickles, so a record travels to worker processes)."""
+    return dict(m or {})
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise InputError(f"a model name is letters, digits, '-' and '_', got {self.name!r}")
-        object.__setattr__(self, "quick", _frozen(self.quick))
-        object.__setattr__(self, "published", _frozen(self.published))
+        object.__setattr__(self, "quick", _copy(self.quick))
+        object.__setattr__(self, "published", _copy(self.published))
         object.__setattr__(self, "defaults", frozenset(Command(c) for c in self.defaults))
 
     # -- derived from the class (loaded on first use) -----------------------------------

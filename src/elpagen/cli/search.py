@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from elpagen import search
+from elpagen import catalogue, search
 from elpagen.cli.common import CLIError, add_common, log
 
 
@@ -149,7 +149,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if out is not None:
         cfg = search.export_config(study, ranked, args.export_best, shown)
         atomic_write_text(out, json.dumps(cfg, indent=2) + "\n")
-        extra = f" --target-class {search.TARGET_CLASS}" if args.model == "rl" else ""
+        per_class = not catalogue.get(args.model).conditional  # trained for one class
+        extra = f" --target-class {search.TARGET_CLASS}" if per_class else ""
         log(f"wrote trial {cfg['trial']} (rank {args.export_best} of {len(ranked)}) to {out}; "
             f"train it with `elpagen train {args.model}{extra} --config {out} -o DIR`")
     return 0

@@ -27,13 +27,17 @@ COUNT_KEYS = ("n_unique", "n_novel", "n_valid", "n_samples")
 
 
 def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
-                    config: RunConfig, threads: int | None = None) -> dict[str, Any]:
+                    config: RunConfig, threads: int | None = None,
+                    spec: catalogue.ModelSpec | None = None) -> dict[str, Any]:
     """Fit, sample and score one model for every seed (runs in a worker process too):
-    its summary (mean +- std), timings and per-seed metrics."""
+    its summary (mean +- std), timings and per-seed metrics. ``spec``: the record of a
+    model registered in the parent process (a fresh worker knows only the built-ins)."""
     if threads is not None:  # a fresh worker process: the parent's thread settings
         from elpagen import threads as _threads
 
         _threads.configure(threads)
+    if spec is not None:
+        catalogue.register(spec, replace=True)
     t0 = time.perf_counter()
     gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
                overrides=config.overrides_of(name), device=config.device,
@@ -107,9 +111,11 @@ def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         futures = {}
+        builtin = {s.name for s in catalogue.BUILTIN}
         for name in config.models:  # submitted in the order given: slowest models first
+            spec = None if name in builtin else catalogue.get(name)
             futures[pool.submit(benchmark_model, name, train, ref_classes, quiet,
-                                threads)] = name
+                                threads, spec)] = name
         if log:
             log(f"running {len(config.models)} models, {jobs} at a time (one process each, "
                 f"{threads} thread(s) per process)")

@@ -34,7 +34,7 @@ rl      layers 1-5 [1-2], width 64-512 log [8-32], lr 1e-5..1e-3 log,
 ======  ==========================================================================
 
 ``layers`` x ``width`` become the ``hidden`` tuple of the model's config; every other
-setting keeps the protocol's value (``models.base.resolve_config``). The RL agent is
+setting keeps the protocol's value (``settings.resolve_config``). The RL agent is
 trained per class: for class 1.
 
 Storage and workers: trials live in an Optuna RDB storage, by default the SQLite file
