@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from elpagen import cli, frontier, metrics
+from elpagen import cli, metrics
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.errors import InputError
+from elpagen.harness import frontier
 from elpagen.models.dqn import DQNAgent
 from elpagen.models.gan import ConditionalWGAN
 from elpagen.models.vae import ConditionalVAE

@@ -230,7 +230,7 @@ class Mixture(Generator):
 
     Each draw comes from member i with probability ``weights[i]`` (default: equal), so
     the mixture's distribution is the weighted mean of the members' distributions. With
-    members of one kind (a seed ensemble, issue 10) its knob is theirs, set on all of
+    members of one kind (a seed ensemble) its knob is theirs, set on all of
     them at once; a blend of kinds has no knob. Fitting is the members' business
     (:func:`elpagen.harness.trial.fit` with ``ensemble=K``).
     """

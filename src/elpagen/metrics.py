@@ -401,8 +401,8 @@ def n_novel_unique(codes: np.ndarray, train_codes: np.ndarray) -> int:
 def _first_occurrence(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct codes (ascending) and the index at which each first occurs.
 
-    np.minimum.at over the grid is O(N + grid) and ~40x faster than np.unique's sort
-    at 25 M samples (0.1 s vs 4 s on the 2-core sandbox).
+    np.minimum.at over the grid is O(N + grid), far faster than np.unique's sort at
+    25 M samples (docs/benchmarks.md).
     """
     n = codes.size
     idx_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64

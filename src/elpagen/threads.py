@@ -4,8 +4,7 @@ Default: **one** intra-op thread per process. The networks here are small (hidde
 layers of 64-512 units, batches of a few hundred), so a second thread buys little on a
 quiet machine and costs a lot on a busy one: OpenMP threads spin at every barrier, and
 when one core is taken by another process every barrier waits for a descheduled
-thread. Measured on the 2-core development machine beside one busy process: a fast RL
-fit took 252 s with 2 threads against 18 s alone (docs/benchmarks.md). One thread per
+thread (measured beside a busy process: docs/benchmarks.md, "Threads"). One thread per
 fit degrades gracefully: it just shares its core.
 
 ``--threads N`` (or ``$ELPAGEN_THREADS``) asks for more, e.g. on a quiet workstation

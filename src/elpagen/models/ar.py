@@ -1,4 +1,4 @@
-"""Conditional autoregressive model over the four sites (issue 10; not in the paper).
+"""Conditional autoregressive model over the four sites (not in the paper).
 
 p(A, B, C, D | c) = p(A|c) p(B|A,c) p(C|A,B,c) p(D|A,B,C,c), each factor a softmax over
 the 39 elements with the elements already placed masked out, so every sample is a valid
@@ -24,8 +24,8 @@ weight decay and dropout in h regularise. K seeds train as one batched ensemble 
 
 Sampling knob ``temperature`` T: every factor is softmax(logits / T) over the unused
 elements (T = 1: the fitted model). The grid starts at 0.25 like the VAE's and GAN's: at
-0.5 the class-1 frontier is still rising in precision (0.85 / 0.50), and stopping there
-cuts its hypervolume (0.531 from 0.5 up, 0.555 with 0.25; 3 seeds, fast protocol).
+0.5 the class-1 frontier is still rising in precision, and stopping there cuts its
+hypervolume (docs/results.md, "Frontiers").
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class ARModel(TorchEnsembleGenerator):
         "paper": ARConfig(hidden=(256, 256), steps=4_000, batch_size=500, lr=5e-4),
         # fast (the defaults): chosen on the held-out NLL of a twin-grouped split
         # (16,000 / 5,112): dropout 0.5 and 1,500-2,000 steps beat longer or wider fits on
-        # the small classes 1, 2, 9, 10; ~18 s per seed on one CPU thread.
+        # the small classes 1, 2, 9, 10 (docs/protocols.md).
         "fast": ARConfig(),
     }
 
@@ -393,7 +393,7 @@ class Guided(Generator):
     posterior of the target class, uniform prior; :meth:`ARModel.class_posterior`), so
     samples follow q_base(x) p_ar(c | x)^w. Both are fitted on the training set alone: the
     judge ranks what the base proposes, e.g. a VAE at a wide prior scale (coverage) judged
-    by ar (precision; docs/results.md, "The issue-10 target"). Fit both first; ``fit``
+    by ar (precision; docs/results.md, "The class-1 target"). Fit both first; ``fit``
     here refits neither. The knob is the base's.
     """
 

@@ -152,8 +152,8 @@ class GFNModel(ARModel):
     PROTOCOLS = {
         # Our own larger budget (the paper has no GFlowNet): wider policy, more updates.
         "paper": GFNConfig(hidden=(256, 256), steps=6_000, batch_size=512),
-        # fast (the defaults): ~36 s per seed on one CPU thread incl. the reward fit;
-        # chosen on the class-1 frontier (docs/protocols.md).
+        # fast (the defaults): chosen on the class-1 frontier (docs/protocols.md; its
+        # fit time is in docs/benchmarks.md).
         "fast": GFNConfig(),
     }
 

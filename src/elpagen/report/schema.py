@@ -1,0 +1,696 @@
+"""The schema of the results document (``results.json``), written once as dataclasses.
+
+Every object of the document is a :class:`Record` below (a dataclass); its field
+annotations are the schema. One generic walker reads them (``typing.get_type_hints``) to
+
+* check a JSON value and build the records from it: :meth:`Record.from_json`, which lists
+  every problem with its JSON path in one :class:`SchemaError`;
+* write a record back as JSON data: :meth:`Record.to_json` (keys in the order read, so
+  ``from_json(x).to_json() == x``; a record built in code gives its fields in order);
+* write the JSON Schema of the document: :func:`json_schema`.
+
+The annotations use ``int``, ``float`` (any JSON number), ``str``, ``bool``, ``None``,
+``Any``, ``Literal[...]``, ``X | Y``, ``list[X]``, ``dict[str, X]`` (free keys: model
+names, for instance), records, and two constraints through ``Annotated``: :class:`Keys`
+(keys a ``dict`` must hold) and :class:`Length` (items a ``list`` must hold). A field's
+JSON key is its name (or ``metadata["json"]``: ``lambda``); a field with a default may be
+absent. A record with an ``extra`` field is open: its further keys go there, typed by that
+field's annotation; any other record refuses keys it does not declare. What types cannot
+say (every model of the settings in every experiment, a class's own number, histogram bins
+that match the edges, frontier points that hold the document's point keys) is checked by
+:meth:`ResultsDocument.invariants`, once the document is well-typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Self
+
+from elpagen.data import N_CLASSES
+from elpagen.errors import InputError
+from elpagen.metrics import Metric
+from elpagen.study.plan import FRONTIER_CLASSES
+
+RESULTS_FORMAT = "elpagen-study-results"
+RESULTS_VERSION = 1
+#: The cost-of-discovery numbers of a class-1 fit, in table order.
+COST_KEYS = ("n_checks", "n_train", "found", "random_checks", "ratio", "ratio_with_training")
+#: The keys of ``frontier``: one per class of the frontier experiment.
+FRONTIER_KEYS = tuple(f"class{c}" for c in FRONTIER_CLASSES)
+
+
+class SchemaError(InputError):
+    """A results document that does not match its schema; ``problems`` lists each one as
+    ``JSON.path: what is wrong``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"the results document does not match its schema: "
+                         f"{'; '.join(problems[:5])}{more}")
+
+
+class Keys:
+    """``Annotated[dict[str, X], Keys(...)]``: the dict must hold these keys."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = tuple(str(n) for n in names)
+
+
+class Length:
+    """``Annotated[list[X], Length(n)]``: the list must hold ``n`` items."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+def json_key(name: str) -> Any:
+    """A field whose JSON key is ``name`` (a Python keyword such as ``lambda``)."""
+    return field(metadata={"json": name})
+
+
+class Record:
+    """Base of the document's objects (each a dataclass)."""
+
+    @classmethod
+    def from_json(cls, obj: Any, *, path: str = "") -> Self:
+        """The record of JSON data ``obj`` (``path``: where it sits in its document);
+        :class:`SchemaError` lists every problem, with its path."""
+        problems: list[str] = []
+        out = _read(cls, obj, path, problems)
+        if not problems:
+            problems = out.invariants()
+        if problems:
+            raise SchemaError(problems)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data (dicts, lists, scalars) of the record and all it holds."""
+        return _write(self)
+
+    def invariants(self) -> list[str]:
+        """Problems the types cannot express; checked on the record read by from_json."""
+        return []
+
+
+# --------------------------------------------------------------------------- the document
+
+
+@dataclass
+class Summary(Record):
+    """Mean and standard deviation over the fits (None where undefined or no fit yet)."""
+
+    mean: float | None
+    std: float | None
+
+
+#: mean ± std per metric: every headline metric, and any other numeric one of the fits.
+Summaries = Annotated[dict[str, Summary], Keys(*Metric)]
+#: mean ± std per cost number.
+CostSummaries = Annotated[dict[str, Summary], Keys(*COST_KEYS)]
+
+
+@dataclass
+class Progress(Record):
+    """Work units of the plan: planned, stored, stored as failed."""
+
+    planned: int
+    done: int
+    failed: int
+
+
+@dataclass
+class Samples(Record):
+    """Valid samples per fit of each experiment (``frontier_classN``: per knob value)."""
+
+    class1: int
+    class5: int
+    curve_class1: int
+    training_size: int
+    extra: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class OracleSettings(Record):
+    """The reference energies' kernel ridge regression parameters."""
+
+    sigma: float
+    lambda_: float = json_key("lambda")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Settings(Record):
+    """The study's settings as stored (a rerun with others is refused)."""
+
+    protocol: str
+    quick: bool
+    seeds: int
+    seed_values: list[int]
+    models: list[str]
+    samples: Samples
+    train_sizes: list[int]
+    subset_seed: int
+    model_configs: dict[str, dict[str, Any]]
+    elpagen_version: str
+    data_sha256: str
+    n_train: int
+    oracle: OracleSettings
+    hist_bin_width: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRow(Record):
+    """One run of the study (``end_unknown``: killed, its end never recorded)."""
+
+    id: int
+    started: str
+    finished: str | None
+    status: str
+    new_units: int | None
+    seconds: float | None
+    end_unknown: bool = False
+
+
+@dataclass
+class Oracle(Record):
+    """The reference energies: parameters, held-out error, class sizes in the full space."""
+
+    sigma: float
+    lambda_: float = json_key("lambda")
+    holdout_mae: float | None
+    class_sizes: list[int]
+    n_space: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingSetInfo(Record):
+    """The training set: size, compositions per class, the class edges (eV/atom)."""
+
+    n: int
+    class_counts: list[int]
+    class_edges: list[float]
+
+
+@dataclass
+class SeedRow(Record):
+    """One fit's numbers: every headline metric, timings and any other metric."""
+
+    seed: int
+    extra: Annotated[dict[str, float | None], Keys(*Metric)]
+
+
+@dataclass
+class Failure(Record):
+    """A fit whose unit failed, and the first line of its error."""
+
+    seed: int
+    error: str
+
+
+@dataclass
+class ModelResult(Record):
+    """One model in one experiment: mean ± std over the fits, and each fit."""
+
+    n_fits: int
+    summary: Summaries
+    per_seed: list[SeedRow]
+    failed: list[Failure]
+
+
+@dataclass
+class ClassExperiment(Record):
+    """One target class, the full training set (the experiments class1 and class5)."""
+
+    target_class: int
+    samples: int
+    class_size: int
+    ideal_coverage: float
+    models: dict[str, ModelResult]
+
+
+@dataclass
+class SizeResult(Record):
+    """One model at one training-set size."""
+
+    size: int
+    n_fits: int
+    summary: Summaries
+    per_seed: list[SeedRow]
+
+
+@dataclass
+class SizeModel(Record):
+    """One model over the training-set sizes, smallest first (the last: the full set)."""
+
+    by_size: list[SizeResult]
+
+
+@dataclass
+class TrainingSize(Record):
+    """Class 1 against the training-set size (random subsets, then the full set)."""
+
+    target_class: int
+    samples: int
+    sizes: list[int]
+    subset_seed: int
+    ideal_coverage: float
+    models: dict[str, SizeModel]
+
+
+@dataclass
+class CostRow(Record):
+    """One class-1 fit's cost of discovery."""
+
+    seed: int
+    extra: Annotated[dict[str, float | None], Keys(*COST_KEYS)]
+
+
+@dataclass
+class CostModel(Record):
+    """One model's cost of discovery: mean ± std over the fits, and each fit."""
+
+    n_fits: int
+    summary: CostSummaries
+    per_seed: list[CostRow]
+
+
+@dataclass
+class CostFormulas(Record):
+    """How the cost numbers are computed, one formula each."""
+
+    random_checks: str
+    ratio: str
+    ratio_with_training: str
+
+
+@dataclass
+class Cost(Record):
+    """The cost of discovery of the class-1 fits against random screening."""
+
+    target_class: int
+    samples: int
+    n_space: int | None
+    class_size: int | None
+    formula: str
+    formulas: CostFormulas
+    models: dict[str, CostModel]
+
+
+@dataclass
+class Experiments(Record):
+    """The metric experiments of the study."""
+
+    class1: ClassExperiment
+    class5: ClassExperiment
+    training_size: TrainingSize
+    cost: Cost
+
+
+@dataclass
+class FrontierPoint(Record):
+    """One knob value: mean ± std over the fits of each point key (and the others)."""
+
+    knob: float | None
+    extra: dict[str, Summary]
+
+
+@dataclass
+class Hypervolume(Record):
+    """The area under a fit's frontier against (0, 0): mean ± std, and each fit's."""
+
+    mean: float | None
+    std: float | None
+    per_seed: list[float | None]
+
+
+@dataclass
+class FrontierModel(Record):
+    """One model swept along its sampling knob (``knob`` None: it has none, one point)."""
+
+    knob: str | None
+    default: float | None
+    points: list[FrontierPoint]
+    front: list[float | None]
+    hypervolume: Hypervolume
+    n_fits: int
+    seeds: list[int]
+    failed: list[Failure]
+    screening: bool
+
+
+@dataclass
+class PublishedPoint(Record):
+    """A published (precision, coverage) point."""
+
+    precision: float
+    coverage: float
+
+
+@dataclass
+class FrontierClass(Record):
+    """The precision-coverage frontiers of one target class."""
+
+    target_class: int
+    samples: int
+    class_size: int
+    ideal_coverage: float | None
+    point_keys: list[str]
+    published: dict[str, PublishedPoint]
+    models: dict[str, FrontierModel]
+
+
+@dataclass
+class Curve(Record):
+    """A discovery curve: counts after each number of samples (``novel``: per class)."""
+
+    seed: int
+    n_samples: list[int]
+    novel: list[Annotated[list[int], Length(N_CLASSES)]]
+    novel_total: list[int]
+    rediscovered: list[int]
+    repeated: list[int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Discovery(Record):
+    """One representative discovery curve per model (its lowest stored seed)."""
+
+    class1: dict[str, Curve]
+    class5: dict[str, Curve]
+
+
+@dataclass
+class Histogram(Record):
+    """A model's counts per energy bin, mean over its fits."""
+
+    n_fits: int
+    counts: list[float]
+
+
+@dataclass
+class EnergyHistograms(Record):
+    """Reference energies of the unique class-1 generations, and of the training set."""
+
+    bin_width: float
+    edges: list[float]
+    training: list[float]
+    class1_window: Annotated[list[float], Length(2)]
+    models: dict[str, Histogram]
+
+
+@dataclass
+class SiteDistributions(Record):
+    """Per-site element distributions p(Z|S) (sites × elements) of class 1."""
+
+    elements: list[str]
+    sites: list[str]
+    space: list[list[float | None]]
+    training: list[list[float | None]]
+    models: dict[str, list[list[float | None]]]
+
+
+@dataclass
+class Figure(Record):
+    """One figure of the report: its PNG file, title and caption."""
+
+    file: str
+    title: str
+    caption: str
+
+
+@dataclass
+class ResultsDocument(Record):
+    """The results document of a study (``results.json``)."""
+
+    format: Literal[RESULTS_FORMAT]
+    format_version: Literal[RESULTS_VERSION]
+    generated: str
+    complete: bool
+    progress: Progress
+    settings: Settings
+    environment: dict[str, Any]
+    runs: list[RunRow]
+    oracle: Oracle
+    training_set: TrainingSetInfo
+    reference_js: list[list[float | None]]
+    experiments: Experiments
+    frontier: Annotated[dict[str, FrontierClass], Keys(*FRONTIER_KEYS)]
+    discovery: Discovery
+    energy_histograms: EnergyHistograms
+    site_distributions: SiteDistributions
+    figures: list[Figure]
+
+    def invariants(self) -> list[str]:
+        problems = []
+        ex = self.experiments
+        tables: dict[str, Mapping[str, Any]] = {
+            f"experiments.{name}": getattr(ex, name).models
+            for name in ("class1", "class5", "training_size", "cost")}
+        for name, fr in self.frontier.items():
+            tables[f"frontier.{name}"] = fr.models
+        for where, table in tables.items():
+            problems += [f"{where}.models.{m}: missing" for m in self.settings.models
+                         if m not in table]
+        for name, e in (("class1", ex.class1), ("class5", ex.class5), *self.frontier.items()):
+            where = "experiments" if isinstance(e, ClassExperiment) else "frontier"
+            if f"class{e.target_class}" != name:
+                problems.append(f"{where}.{name}.target_class: expected {name[5:]}")
+        for name, fr in self.frontier.items():
+            for m, me in fr.models.items():
+                problems += [f"frontier.{name}.models.{m}.points[{i}].{k}: missing"
+                             for i, p in enumerate(me.points) for k in fr.point_keys
+                             if k not in p.extra]
+        h = self.energy_histograms
+        if h.edges:
+            problems += [f"energy_histograms.models.{m}.counts: expected {len(h.edges) - 1} "
+                         "bins" for m, mh in h.models.items()
+                         if len(mh.counts) != len(h.edges) - 1]
+        return problems
+
+
+# --------------------------------------------------------------------------- the walker
+
+
+@dataclass(frozen=True)
+class _Field:
+    attr: str
+    key: str
+    type: Any
+    required: bool
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[_Field, ...], Any]:
+    """A record's fields (attribute, JSON key, type, required) and the type of its
+    ``extra`` (None: a closed record)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out, extra = [], None
+    for f in dataclasses.fields(cls):
+        if f.name == "extra":
+            extra = hints[f.name]
+            continue
+        required = (f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING)
+        out.append(_Field(f.name, f.metadata.get("json", f.name), hints[f.name], required))
+    return tuple(out), extra
+
+
+def _unwrap(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(type, its Annotated constraints)."""
+    if typing.get_origin(tp) is Annotated:
+        inner, *meta = typing.get_args(tp)
+        return inner, tuple(meta)
+    return tp, ()
+
+
+def _is_record(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Record)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+_SCALARS: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean",
+                            type(None): "null"}
+
+
+def _kind(v: Any) -> str:
+    """The JSON name of a value's type."""
+    if v is None:
+        return "null"
+    for t in (bool, int, float, str):
+        if isinstance(v, t):
+            return _SCALARS[t]
+    if isinstance(v, Mapping):
+        return "object"
+    if isinstance(v, list):
+        return "array"
+    return type(v).__name__
+
+
+def _describe(tp: Any) -> str:
+    tp, _ = _unwrap(tp)
+    if tp is Any:
+        return "anything"
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if _is_union(tp):
+        return " or ".join(_describe(t) for t in typing.get_args(tp))
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    return "array" if origin is list else "object"
+
+
+def _fits(tp: Any, v: Any) -> bool:
+    """Whether ``v`` is of the JSON kind of ``tp`` (its contents unchecked)."""
+    tp, _ = _unwrap(tp)
+    if tp is Any:
+        return True
+    if tp in _SCALARS:
+        if isinstance(v, bool):
+            return tp is bool
+        return isinstance(v, (int, float) if tp is float else tp)
+    if _is_union(tp):
+        return any(_fits(t, v) for t in typing.get_args(tp))
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return any(type(v) is type(a) and v == a for a in typing.get_args(tp))
+    return isinstance(v, list) if origin is list else isinstance(v, Mapping)
+
+
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _read(tp: Any, v: Any, path: str, problems: list[str]) -> Any:
+    """``v`` checked against ``tp`` (problems appended) and built (records for records)."""
+    tp, constraints = _unwrap(tp)
+    if not _fits(tp, v):
+        problems.append(f"{path or 'top level'}: expected {_describe(tp)}, got "
+                        f"{repr(v) if typing.get_origin(tp) is Literal else _kind(v)}")
+        return None
+    if _is_union(tp):
+        return _read(next(t for t in typing.get_args(tp) if _fits(t, v)), v, path, problems)
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        for c in constraints:
+            if isinstance(c, Length) and len(v) != c.n:
+                problems.append(f"{path}: expected {c.n} items, got {len(v)}")
+        return [_read(item, x, f"{path}[{i}]", problems) for i, x in enumerate(v)]
+    if origin is dict:
+        _, value = typing.get_args(tp)
+        for c in constraints:
+            if isinstance(c, Keys):
+                problems += [f"{_at(path, k)}: missing" for k in c.names if k not in v]
+        return {k: _read(value, x, _at(path, k), problems) for k, x in v.items()}
+    if _is_record(tp):
+        return _read_record(tp, v, path, problems)
+    return v  # a scalar, a literal, or anything
+
+
+def _read_record(cls: type[Record], v: Mapping[str, Any], path: str,
+                 problems: list[str]) -> Record | None:
+    fields, extra = _fields(cls)
+    n = len(problems)
+    kw: dict[str, Any] = {}
+    for f in fields:
+        if f.key in v:
+            kw[f.attr] = _read(f.type, v[f.key], _at(path, f.key), problems)
+        elif f.required:
+            problems.append(f"{_at(path, f.key)}: missing")
+    known = {f.key for f in fields}
+    rest = {k: x for k, x in v.items() if k not in known}
+    if extra is not None:
+        kw["extra"] = _read(extra, rest, path, problems)
+    else:
+        problems += [f"{_at(path, k)}: unexpected key" for k in rest]
+    if len(problems) > n:
+        return None
+    out = cls(**kw)
+    out._keys = tuple(v)  # type: ignore[attr-defined]  # to_json keeps the order read
+    return out
+
+
+def _write(v: Any) -> Any:
+    if isinstance(v, Record):
+        fields, extra = _fields(type(v))
+        values = {f.key: getattr(v, f.attr) for f in fields}
+        read = getattr(v, "_keys", None)
+        if read is not None:  # read by from_json: the keys it had, in its order
+            values = {k: x for k, x in values.items() if k in read}
+        if extra is not None:
+            values.update(v.extra)  # type: ignore[attr-defined]
+        order = dict.fromkeys([*(read or ()), *values])
+        return {k: _write(values[k]) for k in order if k in values}
+    if isinstance(v, Mapping):
+        return {k: _write(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_write(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the results document, from the same records."""
+    defs: dict[str, Any] = {}
+    root = _schema(ResultsDocument, defs)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "elpagen study results (results.json)", **root, "$defs": defs}
+
+
+def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    tp, constraints = _unwrap(tp)
+    if tp is Any:
+        return {}
+    if tp in _SCALARS:
+        return {"type": _SCALARS[tp]}
+    if _is_union(tp):
+        alts = [_schema(t, defs) for t in typing.get_args(tp)]
+        if all(set(a) == {"type"} for a in alts):
+            return {"type": [a["type"] for a in alts]}
+        return {"anyOf": alts}
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        values = list(typing.get_args(tp))
+        return {"const": values[0]} if len(values) == 1 else {"enum": values}
+    if origin is list:
+        out = {"type": "array", "items": _schema(typing.get_args(tp)[0], defs)}
+        for c in constraints:
+            if isinstance(c, Length):
+                out.update(minItems=c.n, maxItems=c.n)
+        return out
+    if origin is dict:
+        out = {"type": "object", "additionalProperties": _schema(typing.get_args(tp)[1], defs)}
+        for c in constraints:
+            if isinstance(c, Keys):
+                out["required"] = list(c.names)
+        return out
+    if _is_record(tp):
+        name = tp.__name__
+        if name not in defs:
+            defs[name] = {}  # a placeholder while its fields are written
+            fields, extra = _fields(tp)
+            rest = _schema(extra, defs) if extra is not None else {"additionalProperties": False}
+            defs[name] = {
+                "type": "object",
+                "description": (tp.__doc__ or "").strip(),
+                "properties": {f.key: _schema(f.type, defs) for f in fields},
+                "required": [f.key for f in fields if f.required] + rest.get("required", []),
+                "additionalProperties": rest.get("additionalProperties", {}),
+            }
+        return {"$ref": f"#/$defs/{name}"}
+    raise TypeError(f"no JSON Schema for {tp!r}")
