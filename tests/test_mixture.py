@@ -58,9 +58,9 @@ def test_blend_of_kinds_is_weighted_and_has_no_knob(train):
 
 
 def test_fit_generators_groups_seeds_into_ensembles(train):
-    gens = fit_generators("marginal", train, [0, 1], 1, ensemble=3)
+    gens = fit_generators("marginal", train, [0, 1], 1, mixture=3)
     assert [type(g) for g in gens] == [Mixture, Mixture]
     assert [[m.seed for m in g.members] for g in gens] == [[0, 1, 2], [3, 4, 5]]
     assert gens[0].name == "marginalx3"
-    with pytest.raises(InputError, match="ensemble"):
-        fit_generators("marginal", train, [0], 1, ensemble=0)
+    with pytest.raises(InputError, match="mixture"):
+        fit_generators("marginal", train, [0], 1, mixture=0)

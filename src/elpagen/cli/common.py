@@ -101,7 +101,7 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
         models=tuple(models), target_class=args.target_class, samples=args.samples,
         seeds=tuple(range(args.seed, args.seed + args.seeds)) if args.seeds > 0 else (),
         protocol=args.protocol, overrides=per_model, device=args.device,
-        ensemble=args.ensemble, progress=not args.quiet, **extra,
+        mixture=args.mixture, progress=not args.quiet, **extra,
     )
     paths: list[Path] = []
     if args.output:
@@ -112,10 +112,10 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
     return config, paths
 
 
-def add_ensemble_opt(p: argparse.ArgumentParser) -> None:
-    """``--ensemble K`` of ``benchmark`` and ``frontier``."""
-    p.add_argument("--ensemble", type=int, default=1, metavar="K",
-                   help="sample each seed as a seed ensemble: the mixture of K fits "
+def add_mixture_opt(p: argparse.ArgumentParser) -> None:
+    """``--mixture K`` of ``benchmark`` and ``frontier`` (``--ensemble``: its old name)."""
+    p.add_argument("--mixture", "--ensemble", dest="mixture", type=int, default=1, metavar="K",
+                   help="sample each seed as a mixture of K fits "
                         "(seeds s*K ... s*K+K-1; default 1, a single fit)")
 
 

@@ -12,7 +12,7 @@ from elpagen.catalogue import Command
 from elpagen.cli.common import (
     CLIError,
     add_common,
-    add_ensemble_opt,
+    add_mixture_opt,
     add_train_opts,
     emit_json,
     load_reference,
@@ -41,7 +41,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(result)
     else:
-        print(frontier.format_table(result))
+        print(frontier.frontier_table(result))
     return 0
 
 
@@ -78,7 +78,7 @@ def add_parsers(sub: Any) -> None:
                    help="valid samples per point (default 10,000)")
     p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    add_ensemble_opt(p)
+    add_mixture_opt(p)
     add_train_opts(p)
     p.add_argument("--grid", action="append", metavar="MODEL=V1,V2,...",
                    help="knob values of one model instead of its default grid (repeatable); "

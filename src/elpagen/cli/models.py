@@ -13,7 +13,7 @@ from elpagen.catalogue import Command, Kind
 from elpagen.cli.common import (
     CLIError,
     add_common,
-    add_ensemble_opt,
+    add_mixture_opt,
     add_train_opts,
     emit_json,
     load_reference,
@@ -149,7 +149,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         }
         emit_json(slim)
     else:
-        print(benchmark.format_table(result))
+        print(benchmark.benchmark_table(result))
     return 0
 
 
@@ -210,7 +210,7 @@ def add_parsers(sub: Any) -> None:
                        help="valid samples per fit (default 10,000)")
         p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
         p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-        add_ensemble_opt(p)
+        add_mixture_opt(p)
         add_train_opts(p)
         p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
                        help="models fitted at once, each in its own process (default: one "

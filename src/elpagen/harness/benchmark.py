@@ -41,7 +41,7 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
     t0 = time.perf_counter()
     gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
                overrides=config.overrides_of(name), device=config.device,
-               progress=config.progress, ensemble=config.ensemble)
+               progress=config.progress, mixture=config.mixture)
     fit_seconds = time.perf_counter() - t0
     score = reference_scorer(ref_classes, train.codes, config.target_class)
     per_seed, sample_seconds = [], 0.0
@@ -88,7 +88,7 @@ def run_benchmark(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
         "seeds": len(config.seeds),
         "seed_values": list(config.seeds),
         "protocol": config.protocol,
-        "ensemble": config.ensemble,
+        "mixture": config.mixture,
         "class_size": class_size,
         "ideal_coverage": metrics.ideal_coverage(class_size, config.samples),
         "models": {name: results[name] for name in config.models},  # the order asked for
@@ -127,7 +127,7 @@ def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
     return results
 
 
-def format_table(result: Mapping[str, Any]) -> str:
+def benchmark_table(result: Mapping[str, Any]) -> str:
     """A plain-text table of mean +- std per model, with the ideal-coverage bound."""
     head = (f"{'model':<10}{'precision':>17}{'prec. neigh.':>17}{'coverage':>19}"
             f"{'cov. neigh.':>19}{'JS dist.':>17}{'time [s]':>10}")

@@ -9,7 +9,7 @@ from typing import Any
 from elpagen import catalogue
 from elpagen.data import check_class
 from elpagen.errors import InputError
-from elpagen.harness.trial import check_ensemble
+from elpagen.harness.trial import check_mixture
 from elpagen.models.protocols import PROTOCOLS
 
 
@@ -35,8 +35,8 @@ class RunConfig:
     """Settings per model on top of the protocol (``--set``/``--config``)."""
     device: str | None = "auto"
     """Torch device of the torch models: auto, cpu, cuda."""
-    ensemble: int = 1
-    """K > 1: each seed is a seed ensemble, the mixture of K fits (seeds s*K ... s*K+K-1)."""
+    mixture: int = 1
+    """K > 1: each seed is a mixture of K fits sampled as one (seeds s*K ... s*K+K-1)."""
     grids: Mapping[str, Sequence[float]] = field(default_factory=dict)
     """Frontier only: knob values per model instead of the model's default grid."""
     jobs: int = 1
@@ -62,7 +62,7 @@ class RunConfig:
         if self.protocol not in PROTOCOLS:
             raise InputError(f"unknown protocol {self.protocol!r}; use one of "
                              f"{', '.join(PROTOCOLS)}")
-        check_ensemble(self.ensemble)
+        check_mixture(self.mixture)
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"jobs must be 1 or more, got {self.jobs!r}")
         for name in list(self.overrides) + list(self.grids):

@@ -97,7 +97,7 @@ def run_frontier(
 ) -> dict[str, Any]:
     """Fit each model once per seed, sweep its knob, score every point (see module doc).
 
-    ``config.ensemble`` = K > 1: each seed is a seed ensemble of K fits sampled as one
+    ``config.mixture`` = K > 1: each seed is a mixture of K fits sampled as one
     mixture; ``config.grids`` replaces a model's default knob grid.
     """
     from elpagen.harness.trial import fit
@@ -110,7 +110,7 @@ def run_frontier(
             log(f"{name}: fitting {len(config.seeds)} seed(s) ({config.protocol} protocol)")
         gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
                    overrides=config.overrides_of(name), device=config.device,
-                   progress=config.progress, ensemble=config.ensemble)
+                   progress=config.progress, mixture=config.mixture)
         fit_s = time.perf_counter() - t0
         values = knob_values(gens[0], config.grids.get(name))
         if log and gens[0].knob:
@@ -137,7 +137,7 @@ def run_frontier(
         "seeds": len(config.seeds),
         "seed_values": list(config.seeds),
         "protocol": config.protocol,
-        "ensemble": config.ensemble,
+        "mixture": config.mixture,
         "class_size": class_size,
         "ideal_coverage": metrics.ideal_coverage(class_size, config.samples),
         "published": published_points(config.target_class),
@@ -153,7 +153,7 @@ def published_points(target_class: int) -> dict[str, dict[str, float]]:
             for k, (p, c) in catalogue.published(target_class).items()}
 
 
-def format_table(result: Mapping[str, Any]) -> str:
+def frontier_table(result: Mapping[str, Any]) -> str:
     """One line per point: knob, precision, coverage, JS distance; '*' marks the front."""
     lines = [f"class {result['target_class']}, {result['samples']:,} valid samples, "
              f"{result['seeds']} seed(s), {result['protocol']} protocol; * = non-dominated"]

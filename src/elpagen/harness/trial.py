@@ -26,11 +26,12 @@ from elpagen.generator import Generator, Mixture, Samples, sample_seed
 Scorer = Callable[[Samples], dict[str, Any]]
 
 
-def check_ensemble(ensemble: Any) -> int:
-    """A seed-ensemble size K >= 1; one line otherwise."""
-    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
-        raise InputError(f"ensemble size must be a positive integer, got {ensemble!r}")
-    return ensemble
+def check_mixture(mixture: Any) -> int:
+    """A mixture size K >= 1 (fits sampled as one per seed); one line otherwise."""
+    if isinstance(mixture, bool) or not isinstance(mixture, int) or mixture < 1:
+        raise InputError(f"mixture size (--mixture) must be a positive integer, got "
+                         f"{mixture!r}")
+    return mixture
 
 
 def fit(
@@ -43,17 +44,18 @@ def fit(
     overrides: Mapping[str, Any] | None = None,
     device: str | None = "auto",
     progress: bool = False,
-    ensemble: int = 1,
+    mixture: int = 1,
 ) -> list[Generator]:
     """One fitted generator per seed; torch models train all seeds as one batched ensemble.
 
-    With ``ensemble`` = K > 1 each seed s stands for a seed ensemble: the K fits with
-    seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`.
+    With ``mixture`` = K > 1 each seed s stands for a mixture of fits: the K fits with
+    seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`. (A
+    *batched ensemble* is something else: the K seeds a torch model trains at once.)
     ``overrides`` are settings on top of the ``protocol`` (configured models only).
     """
     spec = catalogue.get(model)
-    check_ensemble(ensemble)
-    fit_seeds = [s * ensemble + j for s in seeds for j in range(ensemble)]
+    check_mixture(mixture)
+    fit_seeds = [s * mixture + j for s in seeds for j in range(mixture)]
     cls = spec.cls
     kw = dict(overrides or {})
     if spec.ensemble:
@@ -68,9 +70,9 @@ def fit(
         if kw:
             raise InputError(f"{model} has no settings; got {', '.join(kw)}")
         gens = [cls(seed=s).fit(train, target_class) for s in fit_seeds]
-    if ensemble == 1:
+    if mixture == 1:
         return gens
-    return [Mixture(gens[i : i + ensemble]) for i in range(0, len(gens), ensemble)]
+    return [Mixture(gens[i : i + mixture]) for i in range(0, len(gens), mixture)]
 
 
 @dataclass
