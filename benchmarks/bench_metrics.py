@@ -6,7 +6,7 @@ times ``evaluate`` and ``discovery_curve`` separately and together.
 
 The class map is synthetic by default (ten equal-width bins of a fixed random linear
 function of the 8-D (row, group) vector, so classes are as imbalanced as real ones);
-``--real`` uses ``elpagen.oracle`` when it exists and falls back otherwise. The
+``--real`` uses ``elpagen.reference`` when it exists and falls back otherwise. The
 metrics' cost depends on N and the grid size, not on which class map is used.
 
     .venv/bin/python benchmarks/bench_metrics.py [--n 25000000] [--repeat 3] [--json]
@@ -49,11 +49,11 @@ def synthetic_ref_classes(seed: int = 0) -> np.ndarray:
 
 
 def real_ref_classes() -> np.ndarray | None:
-    """Classes from elpagen.oracle if that module offers them, else None."""
+    """Classes of elpagen.reference (the reference energies), else None."""
     try:
-        from elpagen import oracle  # optional: written in parallel
+        from elpagen import reference as reference_module
 
-        ref = oracle.load_or_build()
+        ref = reference_module.load_or_build()
         classes = getattr(ref, "classes", ref)
         classes = np.asarray(classes)
         if classes.shape == (space.N_GRID,):

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elpagen import data, oracle, space
+from elpagen import data, space
+from elpagen import reference as reference_module
 
 
 def peak_rss_mib() -> float:
@@ -50,8 +51,8 @@ def floats(s: str) -> list[float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", default=None, help=f"DFT CSV (default: ${data.ENV_VAR})")
-    p.add_argument("--sigma", type=float, default=oracle.DEFAULT_SIGMA)
-    p.add_argument("--lam", type=float, default=oracle.DEFAULT_LAMBDA)
+    p.add_argument("--sigma", type=float, default=reference_module.DEFAULT_SIGMA)
+    p.add_argument("--lam", type=float, default=reference_module.DEFAULT_LAMBDA)
     p.add_argument("--naive-n", type=int, default=50_000,
                    help="compositions in the direct-evaluation slice")
     p.add_argument("--chunk", type=int, default=1024, help="rows per direct-evaluation block")
@@ -78,13 +79,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             # What load_or_build(rebuild=True) does, keeping the model for part (b).
             t = time.perf_counter()
-            ref, model = oracle.build_with_model(train, args.sigma, args.lam, progress=True)
-            path = oracle.cache_path(train, args.sigma, args.lam, Path(d))
-            oracle.save(ref, path, oracle.training_fingerprint(train))
+            ref, model = reference_module.build_with_model(train, args.sigma, args.lam,
+                                                           progress=True)
+            path = reference_module.cache_path(train, args.sigma, args.lam, Path(d))
+            reference_module.save(ref, path, reference_module.training_fingerprint(train))
             build_s = time.perf_counter() - t
-            oracle.valid_mask.cache_clear()  # time a cold load, as in a fresh process
+            reference_module.valid_mask.cache_clear()  # time a cold load, as in a fresh process
             t = time.perf_counter()
-            ref2, loaded = oracle.load_or_build(train, args.sigma, args.lam, cache_dir=d)
+            ref2, loaded = reference_module.load_or_build(train, args.sigma, args.lam, cache_dir=d)
             load_s = time.perf_counter() - t
             assert loaded and np.array_equal(ref2.classes, ref.classes)
             size = path.stat().st_size
@@ -118,7 +120,8 @@ def main() -> None:
               f"max |diff| {diff:.2e} eV/atom")
 
     if args.cv:
-        cv = oracle.cross_validate(train, args.sigmas, args.lambdas, k=args.folds, progress=True)
+        cv = reference_module.cross_validate(train, args.sigmas, args.lambdas, k=args.folds,
+                                             progress=True)
         res["cv"] = cv.to_dict()
         print(cv.to_markdown())
         print(f"CV best sigma={cv.best_sigma:g} lambda={cv.best_lambda:g} "

@@ -15,7 +15,8 @@ import time
 
 import torch
 
-from elpagen import data, metrics, oracle
+from elpagen import data, metrics
+from elpagen import reference as reference_module
 from elpagen.harness.trial import fit as fit_generators
 from elpagen.machine import environment
 
@@ -32,7 +33,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     train = data.load_training_set()
-    ref, _ = oracle.load_or_build(train)
+    ref, _ = reference_module.load_or_build(train)
     out = {"n": a.n, "target_class": a.target_class, "environment": environment(),
            "threads": torch.get_num_threads(), "models": {}}
     for name in a.models.split(","):

@@ -4,7 +4,7 @@ No reference energies are used (docs/method.md section 8): per member we report 
 probability that the policy generates a training composition of the target class
 (``p_train_c``), the JS distance of N samples to the target class of the training set, and
 unique / novel counts among N samples. With ``--oracle CACHE.npz`` (a reference-energy cache
-written by :mod:`elpagen.oracle`) the script also reports the metrics of docs/method.md
+written by :mod:`elpagen.reference`) the script also reports the metrics of docs/method.md
 section 5 against the reference classes, and the exact precision of the policy (its
 probability mass on class c). Example::
 
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elpagen import data, metrics, oracle
+from elpagen import data, metrics
+from elpagen import reference as reference_module
 from elpagen.baselines import MarginalSampler, RandomScreening
 from elpagen.models.dqn import DQNAgent
 
@@ -73,7 +74,8 @@ def main() -> None:
     c = a.target_class
     ref = None
     if a.oracle:
-        ref = oracle.load(Path(a.oracle), train, oracle.DEFAULT_SIGMA, oracle.DEFAULT_LAMBDA)
+        ref = reference_module.load(Path(a.oracle), train, reference_module.DEFAULT_SIGMA,
+                                    reference_module.DEFAULT_LAMBDA)
         ref = ref.classes
     over = {
         k: v

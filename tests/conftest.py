@@ -43,9 +43,9 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference(train, cache_dir):
-    from elpagen import oracle
+    from elpagen import reference as reference_module
 
-    ref, _ = oracle.load_or_build(train, cache_dir=cache_dir)
+    ref, _ = reference_module.load_or_build(train, cache_dir=cache_dir)
     return ref
 
 

@@ -20,7 +20,7 @@ def test_data_json(capsys):
 
 
 def test_oracle_json(capsys, reference):
-    code, out, _ = run(capsys, "oracle", "--json")
+    code, out, _ = run(capsys, "reference", "--json")
     d = json.loads(out)
     assert code == 0 and d["from_cache"] is True
     assert {"holdout_mae", "sigma", "lambda", "class_sizes", "seconds"} <= d.keys()

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elpagen import data, oracle, space
+from elpagen import data, space
+from elpagen import reference as reference_module
 
 DATA = Path(
     os.environ.get(
@@ -33,26 +34,26 @@ def small(full: data.TrainingSet) -> data.TrainingSet:
 
 
 @pytest.fixture(scope="module")
-def model(small: data.TrainingSet) -> oracle.KRRModel:
-    return oracle.fit_krr(small, SIGMA, LAM)
+def model(small: data.TrainingSet) -> reference_module.KRRModel:
+    return reference_module.fit_krr(small, SIGMA, LAM)
 
 
 @pytest.fixture(scope="module")
-def grid(model: oracle.KRRModel) -> np.ndarray:
+def grid(model: reference_module.KRRModel) -> np.ndarray:
     return model.predict_grid()
 
 
 @pytest.fixture(scope="module")
 def ref(small: data.TrainingSet, tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("cache")
-    r, loaded = oracle.load_or_build(small, SIGMA, LAM, cache_dir=d)
+    r, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=d)
     assert not loaded
     return r, d
 
 
 def test_kernel_is_l1_laplacian_on_unscaled_features(small: data.TrainingSet) -> None:
     a, b = small.codes[:5], small.codes[5:12]
-    k = oracle.kernel_matrix(a, b, 7.5)
+    k = reference_module.kernel_matrix(a, b, 7.5)
     for i, ca in enumerate(a):
         for j, cb in enumerate(b):
             ea, eb = space.decode(np.array([ca, cb]))
@@ -60,20 +61,21 @@ def test_kernel_is_l1_laplacian_on_unscaled_features(small: data.TrainingSet) ->
             xb = np.ravel(np.column_stack([space.ROW[eb], space.GROUP[eb]]))
             assert k[i, j] == pytest.approx(np.exp(-np.abs(xa - xb).sum() / 7.5), rel=1e-12)
     # ...and it factorises over the sites through the 39x39 element kernel.
-    e = oracle.element_kernel(7.5)
+    e = reference_module.element_kernel(7.5)
     ta, tb = space.decode(a), space.decode(b)
     prod = np.prod([e[ta[:, s]][:, tb[:, s]] for s in range(4)], axis=0)
     np.testing.assert_allclose(k, prod, rtol=1e-12)
 
 
-def test_fit_interpolates_with_small_residual(model: oracle.KRRModel, small) -> None:
+def test_fit_interpolates_with_small_residual(model: reference_module.KRRModel, small) -> None:
     assert model.residual < 1e-8
     # (K + lam I) alpha = y - mean  =>  K alpha + mean = y - lam * alpha.
     pred = model.predict(small.codes)
     np.testing.assert_allclose(pred, small.energies - LAM * model.alpha, atol=1e-8)
 
 
-def test_separable_grid_equals_direct_kernel(model: oracle.KRRModel, grid: np.ndarray) -> None:
+def test_separable_grid_equals_direct_kernel(model: reference_module.KRRModel,
+                                             grid: np.ndarray) -> None:
     rng = np.random.default_rng(0)
     codes = rng.choice(space.all_codes(), 3000, replace=False)
     direct = model.predict(codes)
@@ -106,21 +108,21 @@ def test_class_sizes_and_lookup(ref, small: data.TrainingSet) -> None:
 
 def test_folds_keep_twins_together(full: data.TrainingSet) -> None:
     codes = full.codes
-    folds = oracle.twin_folds(codes, 5, seed=1)
+    folds = reference_module.twin_folds(codes, 5, seed=1)
     pos = {int(c): i for i, c in enumerate(codes)}
     twins = space.swap_ab(codes)
     idx = np.array([pos.get(int(t), -1) for t in twins])
     assert (idx >= 0).all()  # the augmented set holds every twin
     assert np.array_equal(folds, folds[idx])
     assert np.bincount(folds).min() > 0.19 * len(codes)
-    hold = oracle.holdout_mask(codes)
+    hold = reference_module.holdout_mask(codes)
     assert abs(hold.mean() - 0.2) < 0.01 and np.array_equal(hold, hold[idx])
 
 
 def test_cross_validate_small(small: data.TrainingSet) -> None:
     sub = small.subset(400, seed=0)
-    chol = oracle.cross_validate(sub, [10.0, 30.0], [1e-2, 1e-4], k=3, solver="cholesky")
-    eig = oracle.cross_validate(sub, [10.0, 30.0], [1e-2, 1e-4], k=3, solver="eigh")
+    chol = reference_module.cross_validate(sub, [10.0, 30.0], [1e-2, 1e-4], k=3, solver="cholesky")
+    eig = reference_module.cross_validate(sub, [10.0, 30.0], [1e-2, 1e-4], k=3, solver="eigh")
     assert chol.mae.shape == (2, 2) and np.isfinite(chol.mae).all()
     np.testing.assert_allclose(chol.mae, eig.mae, rtol=1e-5)
     s, lam, m = chol.best
@@ -130,7 +132,7 @@ def test_cross_validate_small(small: data.TrainingSet) -> None:
 
 def test_cache_round_trip(ref, small: data.TrainingSet) -> None:
     r, d = ref
-    r2, loaded = oracle.load_or_build(small, SIGMA, LAM, cache_dir=d)
+    r2, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=d)
     assert loaded
     np.testing.assert_array_equal(r2.energies, r.energies)
     np.testing.assert_array_equal(r2.classes, r.classes)
@@ -142,8 +144,8 @@ def test_cache_round_trip(ref, small: data.TrainingSet) -> None:
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_corrupted_cache_is_rebuilt(ref, small: data.TrainingSet, tmp_path, damage) -> None:
     r, d = ref
-    src = oracle.cache_path(small, SIGMA, LAM, d)
-    path = oracle.cache_path(small, SIGMA, LAM, tmp_path)
+    src = reference_module.cache_path(small, SIGMA, LAM, d)
+    path = reference_module.cache_path(small, SIGMA, LAM, tmp_path)
     raw = bytearray(src.read_bytes())
     if damage == "truncate":
         raw = raw[: len(raw) // 2]
@@ -151,43 +153,44 @@ def test_corrupted_cache_is_rebuilt(ref, small: data.TrainingSet, tmp_path, dama
         for i in range(len(raw) // 3, len(raw) // 3 + 64):
             raw[i] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(oracle.OracleCacheError):
-        oracle.load(path, small, SIGMA, LAM)
-    with pytest.warns(oracle.OracleCacheWarning):
-        r2, loaded = oracle.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
+    with pytest.raises(reference_module.OracleCacheError):
+        reference_module.load(path, small, SIGMA, LAM)
+    with pytest.warns(reference_module.OracleCacheWarning):
+        r2, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
     assert not loaded
     np.testing.assert_allclose(r2.energies, r.energies, rtol=1e-6, equal_nan=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _, loaded = oracle.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
+        _, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
     assert loaded  # the rebuilt file is good
 
 
 def test_stale_key_not_reused(ref, small: data.TrainingSet, tmp_path) -> None:
     _, d = ref
-    other = oracle.cache_path(small, SIGMA * 2, LAM, d)
-    assert other != oracle.cache_path(small, SIGMA, LAM, d)
+    other = reference_module.cache_path(small, SIGMA * 2, LAM, d)
+    assert other != reference_module.cache_path(small, SIGMA, LAM, d)
     # A file of another sigma renamed to this key is detected by its metadata.
-    src = oracle.cache_path(small, SIGMA, LAM, d)
-    fake = oracle.cache_path(small, SIGMA * 2, LAM, tmp_path)
+    src = reference_module.cache_path(small, SIGMA, LAM, d)
+    fake = reference_module.cache_path(small, SIGMA * 2, LAM, tmp_path)
     fake.write_bytes(src.read_bytes())
-    with pytest.raises(oracle.OracleCacheError, match="stale"):
-        oracle.load(fake, small, SIGMA * 2, LAM)
+    with pytest.raises(reference_module.OracleCacheError, match="stale"):
+        reference_module.load(fake, small, SIGMA * 2, LAM)
     # Another training set (a different subset of the same file) has another key.
-    assert oracle.cache_path(small.subset(500, 0), SIGMA, LAM, d) != src
+    assert reference_module.cache_path(small.subset(500, 0), SIGMA, LAM, d) != src
 
 
 def test_cache_dir_env(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv(oracle.CACHE_ENV_VAR, str(tmp_path / "c"))
-    assert oracle.cache_dir() == tmp_path / "c"
-    monkeypatch.delenv(oracle.CACHE_ENV_VAR)
-    assert oracle.cache_dir().name == "elpagen"
+    monkeypatch.setenv(reference_module.CACHE_ENV_VAR, str(tmp_path / "c"))
+    assert reference_module.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv(reference_module.CACHE_ENV_VAR)
+    assert reference_module.cache_dir().name == "elpagen"
 
 
 def test_production_reference(reference, train) -> None:
     """The full-size build every command uses (the session fixture: all 21,112 compositions,
     default sigma and lambda; in CI the very file `make run` built)."""
-    assert reference.sigma == oracle.DEFAULT_SIGMA and reference.lam == oracle.DEFAULT_LAMBDA
+    assert reference.sigma == reference_module.DEFAULT_SIGMA
+    assert reference.lam == reference_module.DEFAULT_LAMBDA
     assert reference.data_sha256 == data.EXPECTED_SHA256 == train.sha256
     assert reference.holdout_mae <= 0.08
     sizes = reference.class_sizes()
@@ -198,22 +201,22 @@ def test_production_reference(reference, train) -> None:
 def test_twin_split_solves_the_full_system(small: data.TrainingSet) -> None:
     """The A/B swap split gives the same alpha as one Cholesky of the whole K."""
     sub = small.subset(300, seed=1)
-    twin = oracle.twin_index(sub.codes)
+    twin = reference_module.twin_index(sub.codes)
     assert twin is not None and np.array_equal(sub.codes[twin], space.swap_ab(sub.codes))
     y = sub.energies - sub.energies.mean()
     y[twin[:5]] += np.linspace(0.1, 0.5, 5)  # twins with different energies: both halves
-    system = oracle.KernelSystem(sub.codes, 8.0)
+    system = reference_module.KernelSystem(sub.codes, 8.0)
     assert system.symmetric
     alpha = system.solve(y, 1e-3)
-    k = oracle.kernel_matrix(sub.codes, sub.codes, 8.0)
+    k = reference_module.kernel_matrix(sub.codes, sub.codes, 8.0)
     direct = np.linalg.solve(k + 1e-3 * np.eye(len(k)), y)
     np.testing.assert_allclose(alpha, direct, rtol=1e-8, atol=1e-8)
     # Without its twins the set is solved whole, with the same answer.
     one_side = sub.codes[sub.codes < space.swap_ab(sub.codes)]
-    assert oracle.twin_index(one_side) is None
-    whole = oracle.KernelSystem(one_side, 8.0)
+    assert reference_module.twin_index(one_side) is None
+    whole = reference_module.KernelSystem(one_side, 8.0)
     assert not whole.symmetric
-    k1 = oracle.kernel_matrix(one_side, one_side, 8.0)
+    k1 = reference_module.kernel_matrix(one_side, one_side, 8.0)
     y1 = np.arange(len(one_side), dtype=np.float64) / len(one_side)
     np.testing.assert_allclose(
         whole.solve(y1, 1e-3), np.linalg.solve(k1 + 1e-3 * np.eye(len(k1)), y1), rtol=1e-8
@@ -222,6 +225,6 @@ def test_twin_split_solves_the_full_system(small: data.TrainingSet) -> None:
 
 def test_too_small_lambda_is_a_clear_error(small: data.TrainingSet) -> None:
     sub = small.subset(200, seed=2)
-    system = oracle.KernelSystem(sub.codes, 8.0)
-    with pytest.raises(oracle.KRRSolveError, match="larger lambda"):
+    system = reference_module.KernelSystem(sub.codes, 8.0)
+    with pytest.raises(reference_module.KRRSolveError, match="larger lambda"):
         system.solve(np.ones(system.n), -1.0)

@@ -210,7 +210,7 @@ def test_search_export_train_resume_without_the_oracle(tmp_path, monkeypatch):
                          "--quick", "-q"]) == 0
         assert cli.main(["search", "vae", "--show", "--export-best", "1", "-o", {str(out)!r},
                          "--storage", {url!r}]) == 0
-        print("ORACLE LOADED" if "elpagen.oracle" in sys.modules else "ORACLE NOT LOADED")
+        print("ORACLE LOADED" if "elpagen.reference" in sys.modules else "ORACLE NOT LOADED")
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        timeout=240, cwd=tmp_path)
@@ -273,7 +273,7 @@ def test_search_runs_this_projects_models(model, tmp_path, monkeypatch, capsys):
 
 def _imports(path: Path) -> set[str]:
     """Modules imported anywhere in ``path``, inside functions too (a lazy import counts);
-    ``from elpagen import oracle`` counts as ``elpagen.oracle``."""
+    ``from elpagen import oracle`` counts as ``elpagen.reference``."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -291,7 +291,7 @@ def test_no_search_module_imports_the_oracle_or_the_cli():
     elpagen.cli, read from the source and imported in a fresh interpreter."""
     paths = sorted(SEARCH_DIR.glob("*.py"))
     assert {p.stem for p in paths} >= {"__init__", "spec", "storage", "worker", "front"}
-    forbidden = ("elpagen.oracle", "elpagen.cli")
+    forbidden = ("elpagen.reference", "elpagen.cli")
     for p in paths:
         bad = sorted(m for m in _imports(p) if m in forbidden or m.startswith("elpagen.cli."))
         assert not bad, f"elpagen/search/{p.name} imports {bad}"

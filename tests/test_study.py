@@ -149,12 +149,12 @@ def test_frontier_of_classes_1_and_5(run):
 
 
 def test_rerun_skips_every_finished_unit(run, capsys, monkeypatch):
-    from elpagen import oracle
+    from elpagen import reference as reference_module
 
     def forbidden(*a, **k):
         raise AssertionError("a finished study must not fit or load the oracle again")
 
-    monkeypatch.setattr(oracle, "load_or_build", forbidden)
+    monkeypatch.setattr(reference_module, "load_or_build", forbidden)
     monkeypatch.setattr(unit, "fit", forbidden)
     before = _rows(run.dir)
     assert cli.main(["study", *QUICK, *run.common]) == 0
@@ -163,12 +163,12 @@ def test_rerun_skips_every_finished_unit(run, capsys, monkeypatch):
 
 
 def test_report_rebuilds_from_the_store_alone(run, monkeypatch):
-    from elpagen import oracle
+    from elpagen import reference as reference_module
 
     def no_oracle(*a, **k):
         raise AssertionError("the report must not need the reference energies")
 
-    monkeypatch.setattr(oracle, "load_or_build", no_oracle)
+    monkeypatch.setattr(reference_module, "load_or_build", no_oracle)
     old = json.loads((run.dir / "results.json").read_text())
     for name in (*report.FIGURES, "report.html", "results.json"):
         (run.dir / name).unlink()
@@ -275,12 +275,12 @@ def test_full_disk_in_a_store_write_changes_nothing(tmp_path):
 
 
 def test_missing_oracle_that_cannot_be_built(tmp_path, data_path, monkeypatch, capsys):
-    from elpagen import oracle
+    from elpagen import reference as reference_module
 
     def fail(*a, **k):
         raise MemoryError("cannot allocate 3.6 GB")
 
-    monkeypatch.setattr(oracle, "load_or_build", fail)
+    monkeypatch.setattr(reference_module, "load_or_build", fail)
     empty = tmp_path / "cache"
     d = tmp_path / "s"
     args = ["study", "--quick", "--data", str(data_path), "--cache-dir", str(empty), "-o", str(d)]
@@ -288,7 +288,7 @@ def test_missing_oracle_that_cannot_be_built(tmp_path, data_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "not cached" in err  # said in the log before building
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error:") and "elpagen oracle --cache-dir" in last
+    assert last.startswith("error:") and "elpagen reference --cache-dir" in last
 
 
 def test_frontier5_samples_bounds_or_drops_the_class5_frontier():

@@ -43,7 +43,7 @@ def test_never_imports_the_oracle(data_path):
         g = SurrogateScreening(seed=0, hidden=(8,), steps=20).fit(train)
         c = int(np.bincount(g.classes_).argmax())
         assert len(g.propose(100, c, np.random.default_rng(0))) == 100
-        print("ORACLE LOADED" if "elpagen.oracle" in sys.modules else "ORACLE NOT LOADED")
+        print("ORACLE LOADED" if "elpagen.reference" in sys.modules else "ORACLE NOT LOADED")
     """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        timeout=240)

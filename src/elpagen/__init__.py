@@ -10,7 +10,7 @@ The stable Python API::
     class MyModel(elpagen.Generator): ...        # fit / propose; sample() comes with it
 
 Everything else lives in one module per concept (``elpagen.space``, ``.data``,
-``.oracle``, ``.metrics``, ``.models``, ``.experiments``...).
+``.reference``, ``.metrics``, ``.models``, ``.catalogue``, ``.harness``...).
 """
 
 __version__ = "0.1.0"

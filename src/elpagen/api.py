@@ -8,7 +8,7 @@
     m = elpagen.evaluate([["K", "Na", "Al", "F"]], target_class=1, train=train, reference=ref)
 
 Everything else (models, metrics, the study) lives in its own module; this one only
-wires the common path together. It sits above :mod:`elpagen.oracle` and
+wires the common path together. It sits above :mod:`elpagen.reference` and
 :mod:`elpagen.metrics`, like the experiments layer: models never import it.
 """
 
@@ -24,7 +24,7 @@ from elpagen import data, metrics, space
 from elpagen.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported only when reference energies are asked for
-    from elpagen import oracle
+    from elpagen import reference
 
 
 def load_training_set(
@@ -43,16 +43,16 @@ def reference_energies(
     cache_dir: str | os.PathLike | None = None,
     rebuild: bool = False,
     progress: bool = False,
-) -> oracle.ReferenceEnergies:
+) -> reference.ReferenceEnergies:
     """Reference energies and classes of all 1,974,024 compositions (built once, then cached).
 
     ``train`` defaults to :func:`load_training_set`; the cache lives in ``cache_dir``,
     else ``$ELPAGEN_CACHE``, else the user cache directory.
     """
-    from elpagen import oracle
+    from elpagen import reference
 
     train = train if train is not None else load_training_set()
-    ref, _ = oracle.load_or_build(train, cache_dir=cache_dir, rebuild=rebuild, progress=progress)
+    ref, _ = reference.load_or_build(train, cache_dir=cache_dir, rebuild=rebuild, progress=progress)
     return ref
 
 
@@ -86,7 +86,7 @@ def evaluate(
     target_class: int = 1,
     *,
     train: data.TrainingSet | None = None,
-    reference: oracle.ReferenceEnergies | None = None,
+    reference: reference.ReferenceEnergies | None = None,
 ) -> dict[str, Any]:
     """Every metric of a sample for ``target_class``: precision, coverage, JS distance...
 

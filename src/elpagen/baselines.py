@@ -4,7 +4,7 @@ and the practitioner's screening with a surrogate (docs/method.md section 10).
 :class:`SurrogateScreening` is what a practitioner without a generative model would do: fit
 an energy regressor on the DFT training set (:class:`~elpagen.models.regressor.EnergyRegressor`,
 an MLP of another family than the reference model, fitted on ``train.energies`` alone; it
-never sees the reference energies and never imports :mod:`elpagen.oracle`), predict the
+never sees the reference energies and never imports :mod:`elpagen.reference`), predict the
 energy of every one of the 1,974,024 compositions, and pick compositions the regressor
 places in the target class. This is **screening, not generation**: it enumerates the whole
 space and never proposes anything outside it.

@@ -2,7 +2,7 @@
 energy classes, balanced batch sampling and training subsets.
 
 This module knows nothing of the full-space reference energies: models import it,
-never :mod:`elpagen.oracle`.
+never :mod:`elpagen.reference`.
 """
 
 from __future__ import annotations

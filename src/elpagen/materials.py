@@ -17,7 +17,7 @@ Phys. 41, 3199 (1964)); where it is missing (He, Ne, Kr, Xe) the fallback is
 The 40 positions are written out from the Wyckoff positions above (what
 ``Structure.from_spacegroup(225, ...)`` gives, checked by the tests): from_spacegroup takes
 0.4 s a structure, this 0.3 ms. Each record's metadata holds the reference energy and
-class of :mod:`elpagen.oracle` under keys that say *model prediction* (never DFT).
+class of :mod:`elpagen.reference` under keys that say *model prediction* (never DFT).
 
 pymatgen and ase are imported inside functions: they are the optional ``materials`` extra
 (``pip install 'elpagen[materials]'``); without it, a :class:`MaterialsExtraMissing` error
@@ -40,7 +40,7 @@ from elpagen import io, space
 from elpagen.errors import InputError, UserError
 
 if TYPE_CHECKING:
-    from elpagen.oracle import ReferenceEnergies
+    from elpagen.reference import ReferenceEnergies
 
 #: Export formats: one file per composition in a zip (cif, poscar), or one file (extxyz, jsonl).
 FORMATS: tuple[str, ...] = ("cif", "poscar", "extxyz", "jsonl")

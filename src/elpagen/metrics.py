@@ -5,7 +5,7 @@ All metrics are pure functions over numpy arrays of composition codes (see
 caller passes ``ref_classes``, an int8 array over the 39**4 grid holding the
 reference class 1..10 of every grid point (0 where the grid point is not a
 composition of the space, i.e. it repeats an element). This keeps the module free
-of :mod:`elpagen.oracle` and lets tests use small hand-made class maps.
+of :mod:`elpagen.reference` and lets tests use small hand-made class maps.
 
 Speed: a model run for class 5 produces 25 million samples. Everything here is
 vectorised and, where possible, goes through one ``np.bincount`` of the codes over

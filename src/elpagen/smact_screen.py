@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import oracle, space
+from elpagen import reference, space
 from elpagen.errors import InputError
 from elpagen.io import atomic_write
 from elpagen.materials import require
@@ -63,7 +63,7 @@ def _screen_one(code: int) -> bool:
 
 
 def table_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else oracle.cache_dir()
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else reference.cache_dir()
     return directory / f"smact_{version()}_v{TABLE_VERSION}.npz"
 
 
@@ -171,7 +171,7 @@ def fractions_if_cached(codes: np.ndarray, cache_dir: str | os.PathLike | None =
     return sample_fractions(codes, cache_dir=cache_dir)
 
 
-def fractions(train: TrainingSet, reference: oracle.ReferenceEnergies, *,
+def fractions(train: TrainingSet, reference: reference.ReferenceEnergies, *,
               samples: np.ndarray | None = None, per_class: int | None = None,
               seed: int = 0, cache_dir: str | os.PathLike | None = None,
               progress: bool = False) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 * :mod:`elpagen.cli.main`: the parser and ``main`` (the console entry point);
 * :mod:`elpagen.cli.common`: shared options, loading, output and exit codes;
-* one module per command group: ``data`` (data, oracle, evaluate), ``models`` (sample,
+* one module per command group: ``data`` (data, reference, evaluate), ``models`` (sample,
   train, benchmark, run), ``study`` (study, report), ``search``.
 """
 

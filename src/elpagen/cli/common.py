@@ -38,10 +38,10 @@ def load_train(args: argparse.Namespace):
 
 
 def load_reference(args: argparse.Namespace, train, *, rebuild: bool = False):
-    from elpagen import oracle
+    from elpagen import reference
 
     t0 = time.perf_counter()
-    ref, loaded = oracle.load_or_build(
+    ref, loaded = reference.load_or_build(
         train, cache_dir=args.cache_dir, rebuild=rebuild, progress=not args.quiet
     )
     if not args.quiet:

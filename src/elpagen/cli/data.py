@@ -1,4 +1,5 @@
-"""`elpagen data`, `oracle` and `evaluate`: the training data, the reference energies, scores."""
+"""`elpagen data`, `reference` and `evaluate`: the training data, the reference energies,
+scores."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_oracle(args: argparse.Namespace) -> int:
+def cmd_reference(args: argparse.Namespace) -> int:
     from elpagen import metrics
 
     train = load_train(args)
@@ -121,11 +122,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("oracle", help="build or load the full-space reference energies")
+    # `oracle` is the command's old name, still accepted.
+    p = sub.add_parser("reference", aliases=["oracle"],
+                       help="build or load the full-space reference energies (alias: oracle)")
     add_common(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the cache and rebuild")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_oracle)
+    p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("evaluate", help="score a CSV of compositions for a target class")
     add_common(p)

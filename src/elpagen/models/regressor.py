@@ -1,11 +1,11 @@
 """An MLP energy regressor fitted on the training set's DFT energies alone.
 
 Of another family than the reference model (a Laplacian-kernel ridge regression,
-:mod:`elpagen.oracle`): a small MLP in torch on the scaled 8-D (row, group) vector,
+:mod:`elpagen.reference`): a small MLP in torch on the scaled 8-D (row, group) vector,
 trained with squared error on ``train.energies`` alone (standardised), Adam and a
 cosine-decayed learning rate, seeded (initialisation from a CPU generator seeded with the
 seed, minibatches from a numpy stream seeded with it). It never sees the reference
-energies and never imports :mod:`elpagen.oracle`.
+energies and never imports :mod:`elpagen.reference`.
 
 Two users: the practitioner's baseline :class:`elpagen.baselines.SurrogateScreening`
 screens the whole space with it, and the GFlowNet's reward

@@ -1,4 +1,5 @@
-"""The study report, built from the results store alone (no refitting, no oracle).
+"""The study report, built from the results store alone (no refitting, no rebuilding of the
+reference energies).
 
 * :mod:`elpagen.report.collect`: reads the store, assembles the results document
   (``results.json``) and checks it against its schema;

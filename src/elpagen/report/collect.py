@@ -2,8 +2,8 @@
 
 :func:`collect` reads an open :class:`~elpagen.study.store.Store` (settings, the
 ``reference`` artifact, the stored units and runs; every query is a store method) and
-assembles settings, environment, oracle, every experiment as mean ± std per model with the
-per-seed values, and the data behind every figure, as the records of
+assembles settings, environment, the reference energies, every experiment as mean ± std per
+model with the per-seed values, and the data behind every figure, as the records of
 :mod:`elpagen.report.schema` (what it reads whole from the store, such as the settings or a
 discovery curve, through their ``from_json``, which raises
 :class:`~elpagen.report.schema.SchemaError` on a store that does not fit). :func:`check_results`

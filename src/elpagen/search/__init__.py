@@ -1,8 +1,8 @@
 """Multi-objective hyperparameter search (docs/method.md section 8) on Optuna: ``elpagen search``.
 
-No module of this package imports :mod:`elpagen.oracle`: both objectives come from the
+No module of this package imports :mod:`elpagen.reference`: both objectives come from the
 training set alone, so the search cannot peek at the full-space reference energies
-(tests/test_search.py checks the sources, and that ``elpagen.oracle`` is not loaded after
+(tests/test_search.py checks the sources, and that ``elpagen.reference`` is not loaded after
 a search). Nor does it import :mod:`elpagen.cli`: the command line lives in
 ``elpagen.cli.search``; errors here are :class:`elpagen.errors.UsageError` lines.
 

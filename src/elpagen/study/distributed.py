@@ -24,7 +24,7 @@ that task only: the scheduler reruns it elsewhere (Dask's ``allowed-failures``, 
 with the same numbers.
 
 The training set, the reference energies and the settings are broadcast to every worker
-once (``Client.scatter``, about 12 MB); the workers never build or load the oracle.
+once (``Client.scatter``, about 12 MB); the workers never build or load the reference energies.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def _result(fut: Any, kind: str, obj: Any) -> Any:
 
 
 def driver_cache_files() -> dict[str, bytes]:
-    """Cache files besides the oracle that scoring a unit reads when present (the SMACT
+    """Cache files besides the reference energies that scoring a unit reads when present (the SMACT
     table of the materials extra, ~150 kB): the workers get the driver's, so a unit scores
     the same wherever it runs, whatever the worker's own cache holds."""
     try:
@@ -315,7 +315,7 @@ def _worker_context(ctx: dict[str, Any]) -> dict[str, Any]:
     if local is None:
         import tempfile
 
-        from elpagen import oracle, threads
+        from elpagen import reference, threads
 
         threads.configure(1)
         _CONTEXTS.clear()  # one study per worker process at a time
@@ -323,7 +323,7 @@ def _worker_context(ctx: dict[str, Any]) -> dict[str, Any]:
         for name, data in ctx["cache_files"].items():  # the driver's files, nothing else
             with open(os.path.join(cache, name), "wb") as f:
                 f.write(data)
-        os.environ[oracle.CACHE_ENV_VAR] = cache
+        os.environ[reference.CACHE_ENV_VAR] = cache
         local = _CONTEXTS[ctx["token"]] = {"subsets": {}}
     return local
 

@@ -217,7 +217,7 @@ def make_settings(
     ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
     frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
     """
-    from elpagen import __version__, oracle
+    from elpagen import __version__, reference
 
     models = list(models) if models is not None else list(catalogue.names(study=True))
     b = budget_for(quick)
@@ -248,7 +248,7 @@ def make_settings(
         "elpagen_version": __version__,
         "data_sha256": data_sha256,
         "n_train": int(n_train),
-        "oracle": {"sigma": oracle.DEFAULT_SIGMA, "lambda": oracle.DEFAULT_LAMBDA},
+        "oracle": {"sigma": reference.DEFAULT_SIGMA, "lambda": reference.DEFAULT_LAMBDA},
         "hist_bin_width": HIST_BIN_WIDTH,
         "curve_points": CURVE_POINTS,
     }
@@ -286,23 +286,23 @@ def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any
 
 
 def _load_reference(train, cache_dir: str | None, progress: bool, log: Log):
-    from elpagen import oracle
+    from elpagen import reference
 
-    directory = Path(cache_dir).expanduser() if cache_dir else oracle.cache_dir()
-    path = oracle.cache_path(train, oracle.DEFAULT_SIGMA, oracle.DEFAULT_LAMBDA, directory)
+    directory = Path(cache_dir).expanduser() if cache_dir else reference.cache_dir()
+    path = reference.cache_path(train, reference.DEFAULT_SIGMA, reference.DEFAULT_LAMBDA, directory)
     if not path.exists():
         log(f"reference energies are not cached in {directory}; building them now "
             "(a few minutes on 2 cores, once per cache directory)")
     t0 = time.perf_counter()
     try:
-        ref, loaded = oracle.load_or_build(train, cache_dir=directory, progress=progress)
+        ref, loaded = reference.load_or_build(train, cache_dir=directory, progress=progress)
     except (KeyboardInterrupt, UserError):
         raise
     except Exception as e:  # noqa: BLE001 - memory, disk, linear algebra: one clear line
         raise StudyError(
             f"could not load or build the reference energies ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no message'}); build them first with "
-            f"`elpagen oracle --cache-dir {directory}` and rerun the study"
+            f"`elpagen reference --cache-dir {directory}` and rerun the study"
         ) from None
     seconds = time.perf_counter() - t0
     log(f"reference energies {'loaded from cache' if loaded else 'built'} in {seconds:.1f} s "

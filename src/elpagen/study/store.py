@@ -4,10 +4,10 @@ Layout of ``DIR/study.sqlite`` (WAL journal, ``synchronous=FULL``):
 
 * ``meta(key, value)``: ``format`` ("elpagen-study"), ``format_version``
   (:data:`FORMAT_VERSION`), ``settings`` (JSON: protocol, seeds, quick, sample counts,
-  model configs, elpagen version, data sha256, oracle sigma/lambda) and ``created``.
+  model configs, elpagen version, data sha256, the reference model's sigma/lambda) and ``created``.
 * ``artifacts(name, payload, updated)``: study-wide JSON documents, e.g. ``reference``
   (class sizes, JS table, per-site distributions of the full space and training set,
-  energy-histogram edges, the oracle's numbers) that the report needs.
+  energy-histogram edges, the reference model's numbers) that the report needs.
 * ``fits(key, payload, finished)``: one row per trained ensemble (model, class, training
   size, seeds, seconds).
 * ``units(key, experiment, model, target_class, train_size, seed, status, payload,

@@ -571,7 +571,7 @@ def cache_dir() -> Path:
 
 
 def training_fingerprint(train: TrainingSet) -> str:
-    """sha256 of what the oracle is trained on (codes, energies, class bounds).
+    """sha256 of what the reference model is trained on (codes, energies, class bounds).
 
     The cache is keyed by this rather than by the file checksum alone, so a subset of
     the same file never picks up the full set's energies.
