@@ -45,14 +45,16 @@ class Setting:
         noun = {"int": "an integer", "float": "a number", "widths": "one or more layer widths"}
         if self.kind == "bool":
             return "true or false"
-        lo, hi = self.low, self.high
+        integral = self.kind in ("int", "widths")
+        lo, hi = (None if v is None else (f"{int(v):,}" if integral else f"{v:g}")
+                  for v in (self.low, self.high))
         if lo is not None and hi is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            rng = f"in {left}{lo:g}, {hi:g}{right}"
+            rng = f"in {left}{lo}, {hi}{right}"
         elif lo is not None:
-            rng = f"{'>' if self.low_open else '>='} {lo:g}"
+            rng = f"{'>' if self.low_open else '>='} {lo}"
         elif hi is not None:
-            rng = f"{'<' if self.high_open else '<='} {hi:g}"
+            rng = f"{'<' if self.high_open else '<='} {hi}"
         else:
             rng = "finite" if self.kind == "float" else ""
         text = f"{noun[self.kind]} {rng}".strip()
@@ -100,13 +102,22 @@ def _as_int(value: Any) -> int | None:
 
 
 #: Common ranges of the models' settings.
+#: Documented maxima (docs/limits.md): a wider layer or a larger batch than these is a
+#: typo (10,000 for 100), not an experiment; memory is checked separately when the
+#: networks are built (:meth:`elpagen.models.base.TorchEnsembleGenerator.fit`).
+MAX_WIDTH = 16_384
+MAX_BATCH = 1_048_576
+
 POSITIVE_INT = Setting("int", 1)
 POSITIVE = Setting("float", 0, low_open=True)
 NON_NEGATIVE = Setting("float", 0)
 PROBABILITY = Setting("float", 0, 1)
 ADAM_BETA = Setting("float", 0, 1, high_open=True)
 FLAG = Setting("bool")
-WIDTHS = Setting("widths", 1)
+WIDTHS = Setting("widths", 1, MAX_WIDTH)
+#: One layer's or embedding's width.
+WIDTH = Setting("int", 1, MAX_WIDTH)
+BATCH_SIZE = Setting("int", 1, MAX_BATCH)
 
 
 class ValidatedConfig:

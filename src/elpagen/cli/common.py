@@ -83,20 +83,54 @@ def resolve_jobs(jobs: int | None, n_models: int) -> int:
     return jobs
 
 
+def per_model_overrides(overrides: dict[str, Any], models: Sequence[str]
+                        ) -> dict[str, dict[str, Any]]:
+    """``--set``/``--config`` of a run as settings per model: ``MODEL.KEY=VALUE`` for one
+    model, a plain ``KEY=VALUE`` for every torch model of the run (the baselines and the
+    screening regressor keep theirs). A setting that reaches no model of the run is said
+    in one warning line, not dropped in silence."""
+    import warnings
+
+    from elpagen import catalogue
+
+    torch_models = [m for m in models if catalogue.get(m).ensemble]
+    out: dict[str, dict[str, Any]] = {}
+    ignored: list[str] = []
+    for key, value in overrides.items():
+        model, dot, setting = key.partition(".")
+        if dot and setting:
+            if model in models:
+                out.setdefault(model, {})[setting] = value
+            else:
+                ignored.append(key)
+        elif torch_models:
+            for m in torch_models:
+                out.setdefault(m, {})[key] = value
+        else:
+            ignored.append(key)
+    if ignored:
+        shown = ", ".join(_cut(k) for k in ignored[:3]) + (", ..." if len(ignored) > 3 else "")
+        warnings.warn(f"{len(ignored)} setting(s) reach no model of this run and are ignored "
+                      f"({shown}): use MODEL.KEY=VALUE with MODEL one of {', '.join(models)}",
+                      stacklevel=2)
+    return out
+
+
+def _cut(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
     """The :class:`~elpagen.harness.config.RunConfig` of ``benchmark``, ``run`` and
     ``frontier`` from the command line (every argument checked there, before any work),
     and the output paths: ``outputs`` are file names with a ``{c}`` for the class, placed
     in ``-o DIR`` (none without ``-o``)."""
     from elpagen import catalogue, io
-    from elpagen.harness.config import RunConfig
+    from elpagen.harness.config import RunConfig, check_counts
 
+    check_counts(args.seeds, args.mixture)
     models = catalogue.check_models(args.models.split(","))
-    overrides = parse_overrides(args.set, args.config)
-    # --set/--config settings apply to every torch model of the run (the baselines and
-    # the screening regressor keep theirs).
-    per_model = ({m: overrides for m in models if catalogue.get(m).ensemble}
-                 if overrides else {})
+    per_model = per_model_overrides(parse_overrides(args.set, args.config), models)
     config = RunConfig(
         models=tuple(models), target_class=args.target_class, samples=args.samples,
         seeds=tuple(range(args.seed, args.seed + args.seeds)) if args.seeds > 0 else (),

@@ -23,12 +23,15 @@ from elpagen.cli.common import (
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
-    from elpagen import io
+    from elpagen import io, submission
     from elpagen.harness import frontier
 
-    config, outputs = run_config(args, ["frontier_class{c}.json", "frontier_class{c}.png"],
+    # -o DIR: the result, its plot, and one submission file per model (elpagen leaderboard).
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    config, outputs = run_config(args, ["frontier_class{c}.json", "frontier_class{c}.png",
+                                        *(submission.file_name(m, frontier=True) for m in names)],
                                  grids=parse_grids(args.grid, args.models.split(",")))
-    out_json, out_png = outputs if outputs else (None, None)
+    out_json, out_png = outputs[:2] if outputs else (None, None)
     train = load_train(args)
     ref, _ = load_reference(args, train)
     result = frontier.run_frontier(train, ref.classes, dataclasses.replace(config, progress=False),
@@ -36,8 +39,13 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
         frontier.plot_frontier(result, out_png)
+        oracle = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
+        for name, path in zip(config.models, outputs[2:], strict=True):
+            submission.write(submission.from_frontier_result(
+                result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,
+                oracle=oracle, overrides=config.overrides_of(name)), path)
         if not args.quiet:
-            log(f"wrote {out_json} and {out_png}")
+            log(f"wrote {out_json}, {out_png} and {len(config.models)} submission file(s)")
     if args.json:
         emit_json(result)
     else:
@@ -55,6 +63,9 @@ def parse_grids(pairs: list[str] | None, models: list[str]) -> dict[str, list[fl
         name = name.strip()
         if not sep or name not in models:
             raise CLIError(f"--grid expects MODEL=V1,V2,... for a model of --models, got {pair!r}")
+        if any(not v.strip() for v in text.split(",")) and text.strip():
+            raise CLIError(f"--grid {name}: an empty value in {text!r} (a doubled or trailing "
+                           "comma?); give V1,V2,...")
         try:
             values = [float(v) for v in text.split(",") if v.strip()]
         except ValueError:

@@ -93,6 +93,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.model} is trained per class: give --target-class 1..10")
     if args.seeds <= 0:
         raise CLIError(f"--seeds must be positive, got {args.seeds}")
+    from elpagen.harness.config import check_counts
+
+    check_counts(args.seeds, 1)
     out = io.check_output_dir(args.output, args.overwrite)  # before hours of training
     overrides = parse_overrides(args.set, args.config)
     config = resolve_config(cls.Config, cls.PROTOCOLS, args.protocol, overrides)
@@ -101,10 +104,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = cls(seeds, config, device=args.device, progress=not args.quiet)
     model.fit(train, target)
-    model.save(out, overwrite=args.overwrite)
+    _save_or_rescue(model, out, args.overwrite)
     log(f"trained {args.model} ({args.protocol} protocol, seeds {seeds[0]}..{seeds[-1]}) "
          f"in {time.perf_counter() - t0:.1f} s; saved to {out}")
     return 0
+
+
+def _save_or_rescue(model: Any, out: Path, overwrite: bool) -> None:
+    """Save a trained model; when that fails (a full disk, a directory that refuses
+    writes), keep the training in a rescue directory and say where, in one line."""
+    import tempfile
+
+    try:
+        model.save(out, overwrite=overwrite)
+        return
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as either
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0] or type(e).__name__
+    try:
+        rescue = Path(tempfile.mkdtemp(prefix="elpagen-rescue-")) / out.name
+        model.save(rescue, overwrite=True)
+    except (OSError, RuntimeError) as e2:
+        why2 = getattr(e2, "strerror", None) or type(e2).__name__
+        raise CLIError(f"could not save the trained model to {out} ({why}), nor to a rescue "
+                       f"directory ({why2}); the training is lost: free space and rerun") \
+            from None
+    raise CLIError(f"could not save the trained model to {out} ({why}); it was kept in "
+                   f"{rescue}: move it where you want it (e.g. mv {rescue} {out})")
 
 
 def _list_settings(cls: type, as_json: bool) -> int:
@@ -130,10 +155,13 @@ def _show(v: Any) -> str:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from elpagen import io
+    from elpagen import io, submission
     from elpagen.harness import benchmark
 
-    config, outputs = run_config(args, ["benchmark_class{c}.json"])
+    # -o DIR: the full result, and one submission file per model (elpagen leaderboard).
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    config, outputs = run_config(args, ["benchmark_class{c}.json",
+                                        *(submission.file_name(m) for m in names)])
     config = dataclasses.replace(config, jobs=resolve_jobs(args.jobs, len(config.models)))
     train = load_train(args)
     ref, _ = load_reference(args, train)
@@ -142,6 +170,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
     if outputs:
         io.atomic_write_text(outputs[0], io.dumps(result))
+        for name, path in zip(config.models, outputs[1:], strict=True):
+            submission.write(submission.from_benchmark_result(
+                result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,
+                overrides=config.overrides_of(name)), path)
     if args.json:
         slim = {k: v for k, v in result.items()}
         slim["models"] = {

@@ -6,11 +6,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elpagen import catalogue
+from elpagen import catalogue, memory
 from elpagen.data import check_class
 from elpagen.errors import InputError
 from elpagen.harness.trial import check_mixture
 from elpagen.models.protocols import PROTOCOLS
+
+#: Documented maxima (docs/limits.md): seeds per model, fits per mixture, and fits in all.
+MAX_SEEDS = 1_000
+MAX_MIXTURE = 1_000
+MAX_FITS = 10_000
+
+
+def check_counts(n_seeds: int, mixture: int) -> None:
+    """Seeds and mixture size within the documented maxima; one line otherwise (checked
+    before a single seed is listed, so ``--seeds 1000000000`` costs nothing)."""
+    check_mixture(mixture)
+    if n_seeds > MAX_SEEDS:
+        raise InputError(f"--seeds {n_seeds:,} is more than the maximum of {MAX_SEEDS:,} fits "
+                         "per model (docs/limits.md); run several smaller batches")
+    if mixture > MAX_MIXTURE:
+        raise InputError(f"--mixture {mixture:,} is more than the maximum of {MAX_MIXTURE:,} "
+                         "fits per seed (docs/limits.md)")
+    if n_seeds * mixture > MAX_FITS:
+        raise InputError(f"--seeds {n_seeds:,} x --mixture {mixture:,} = "
+                         f"{n_seeds * mixture:,} fits per model, more than the maximum of "
+                         f"{MAX_FITS:,} (docs/limits.md)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +79,11 @@ class RunConfig:
             raise InputError("give at least one seed")
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
             raise InputError(f"seeds must be non-negative integers, got {list(seeds)}")
+        check_counts(len(seeds), self.mixture)
         set_(self, "seeds", seeds)
+        # Before any fit: the samples of one fit (and their proposals) must fit in memory.
+        memory.check_fits(memory.sampling_bytes(self.samples),
+                          f"{self.samples:,} samples per fit", "ask for fewer samples")
         if self.protocol not in PROTOCOLS:
             raise InputError(f"unknown protocol {self.protocol!r}; use one of "
                              f"{', '.join(PROTOCOLS)}")

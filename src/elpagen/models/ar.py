@@ -49,10 +49,12 @@ from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
+    BATCH_SIZE,
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    WIDTH,
     WIDTHS,
     Setting,
     ValidatedConfig,
@@ -112,8 +114,8 @@ class ARConfig(ValidatedConfig):
     p(x | c) p(c | x)^w. Costs ten likelihood passes per proposal. 0: off."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
-        "hidden": WIDTHS, "element_hidden": WIDTHS, "embed": POSITIVE_INT,
-        "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE,
+        "hidden": WIDTHS, "element_hidden": WIDTHS, "embed": WIDTH,
+        "steps": POSITIVE_INT, "batch_size": BATCH_SIZE, "lr": POSITIVE,
         "weight_decay": NON_NEGATIVE, "layer_norm": FLAG, "dropout": DROPOUT,
         "top_p": TOP_P, "guidance": NON_NEGATIVE,
     }

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from elpagen.data import TrainingSet, check_class
@@ -77,7 +78,27 @@ class TorchEnsembleGenerator(Generator):
     def k(self) -> int:
         return len(self.seeds)
 
+    def training_bytes(self) -> int:
+        """An estimate of the memory training needs: the parameters (counted on torch's
+        meta device, which allocates nothing) with their gradients and two Adam moments,
+        and the activations of one batch through the hidden layers of every member."""
+        with torch.device("meta"):
+            n_params = sum(p.numel() for net in self.build_networks(self.k).values()
+                           for p in net.parameters())
+        widths = sum(getattr(self.config, "hidden", ())) + sum(
+            getattr(self.config, "element_hidden", ()))
+        batch = int(getattr(self.config, "batch_size", 1))
+        # float32: params + grads + 2 Adam moments; activations kept for backward (x8:
+        # pre- and post-activation, their gradients, optimiser temporaries).
+        return 4 * (4 * n_params + 8 * self.k * batch * max(widths, 1))
+
     def _init_networks(self) -> None:
+        from elpagen import memory
+
+        memory.check_fits(self.training_bytes(),
+                          f"training {self.name} ({self.k} member(s))",
+                          "use smaller hidden widths, batch_size or fewer seeds "
+                          "(docs/limits.md)")
         nets = self.build_networks(self.k)
         init_members(list(nets.values()), self.seeds)
         self.nets = nn.ModuleDict(nets).to(self.device)

@@ -50,6 +50,7 @@ from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
+    BATCH_SIZE,
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
@@ -120,7 +121,7 @@ class DQNConfig(ValidatedConfig):
 
     # Ranges of the other settings, checked by ValidatedConfig.validate.
     SETTINGS: ClassVar[dict[str, Setting]] = {
-        "hidden": WIDTHS, "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE,
+        "hidden": WIDTHS, "steps": POSITIVE_INT, "batch_size": BATCH_SIZE, "lr": POSITIVE,
         "gamma": PROBABILITY, "target_sync": POSITIVE_INT, "beta": NON_NEGATIVE,
         "layer_norm": FLAG, "tabulated": FLAG,
     }

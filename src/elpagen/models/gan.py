@@ -44,6 +44,7 @@ from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import progress_steps
 from elpagen.settings import (
     ADAM_BETA,
+    BATCH_SIZE,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
@@ -82,7 +83,7 @@ class GANConfig(ValidatedConfig):
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
         "hidden": WIDTHS, "noise": POSITIVE_INT, "gp_weight": NON_NEGATIVE,
-        "critic_steps": POSITIVE_INT, "steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
+        "critic_steps": POSITIVE_INT, "steps": POSITIVE_INT, "batch_size": BATCH_SIZE,
         "lr": POSITIVE, "beta1": ADAM_BETA, "beta2": ADAM_BETA,
     }
 

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import TrainingSet
 from elpagen.models.ensemble import EnsembleMLP, init_members
-from elpagen.settings import POSITIVE, POSITIVE_INT, WIDTHS, Setting, ValidatedConfig
+from elpagen.settings import BATCH_SIZE, POSITIVE, POSITIVE_INT, WIDTHS, Setting, ValidatedConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RegressorConfig(ValidatedConfig):
     """Compositions scored per forward pass when screening the whole space."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
-        "hidden": WIDTHS, "steps": POSITIVE_INT, "batch_size": POSITIVE_INT,
+        "hidden": WIDTHS, "steps": POSITIVE_INT, "batch_size": BATCH_SIZE,
         "lr": POSITIVE, "chunk": POSITIVE_INT,
     }
 

@@ -24,10 +24,12 @@ from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
+    BATCH_SIZE,
     FLAG,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    WIDTH,
     WIDTHS,
     Setting,
     ValidatedConfig,
@@ -54,8 +56,8 @@ class VAEConfig(ValidatedConfig):
     """Layer normalisation after each hidden layer."""
 
     SETTINGS: ClassVar[dict[str, Setting]] = {
-        "hidden": WIDTHS, "latent": POSITIVE_INT, "kl_weight": NON_NEGATIVE,
-        "steps": POSITIVE_INT, "batch_size": POSITIVE_INT, "lr": POSITIVE, "layer_norm": FLAG,
+        "hidden": WIDTHS, "latent": WIDTH, "kl_weight": NON_NEGATIVE,
+        "steps": POSITIVE_INT, "batch_size": BATCH_SIZE, "lr": POSITIVE, "layer_norm": FLAG,
     }
 
 

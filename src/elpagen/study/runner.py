@@ -353,6 +353,11 @@ def run_study(
         raise StudyError(f"--protocol must be fast or paper, got {protocol!r}")
     if n_seeds <= 0:
         raise StudyError(f"--seeds must be a positive number of fits per model, got {n_seeds}")
+    from elpagen.harness.config import MAX_SEEDS
+
+    if n_seeds > MAX_SEEDS:
+        raise StudyError(f"--seeds {n_seeds:,} is more than the maximum of {MAX_SEEDS:,} fits "
+                         "per model (docs/limits.md)")
     try:
         models = catalogue.check_models(models if models is not None
                                         else catalogue.names(study=True))
