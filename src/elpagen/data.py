@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from elpagen import space
+from elpagen import fetch, space
 from elpagen.errors import InputError
 
 ENV_VAR = "ELPAGEN_DATA"
@@ -39,22 +40,43 @@ class DataWarning(UserWarning):
 
 
 def resolve_path(path: str | os.PathLike | None = None) -> Path:
-    """The DFT file: ``path`` if given, else ``$ELPAGEN_DATA``; a clear error otherwise."""
+    """The DFT file, first found of: ``path`` (``--data``), ``$ELPAGEN_DATA``, the fetched
+    file in the data directory (:func:`elpagen.fetch.data_dir`); else it is fetched now
+    (first use: a one-line notice on stderr) or a one-line error says how to get it."""
     if path is None:
-        env = os.environ.get(ENV_VAR)
-        if not env:
-            raise DataError(
-                "no DFT data file given; pass --data PATH or set "
-                f"{ENV_VAR}=/path/to/elpasolite_dft_faber2016.csv"
-            )
-        path = env
+        path = os.environ.get(ENV_VAR) or None
+    if path is None:
+        stored = fetch.fetched_path()
+        if stored.is_file():
+            return stored
+        try:
+            got = fetch_data()
+        except DataError as e:
+            raise DataError(f"no DFT data file given, and {e}") from None
+        print(f"notice: no DFT data file given; fetched the published one (sha256 checked) "
+              f"from {got.source} into {got.path}, where every command finds it",
+              file=sys.stderr, flush=True)
+        return got.path
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(
             f"DFT data file not found: {p}; pass --data PATH or set {ENV_VAR} to the "
-            "elpasolite_dft_faber2016.csv file"
+            "elpasolite_dft_faber2016.csv file, or drop both to use the copy `elpagen data fetch` "
+            "stores"
         )
     return p
+
+
+def fetch_data(*, url: str | None = None, from_file: str | os.PathLike | None = None,
+               dest: Path | None = None) -> fetch.FetchResult:
+    """Download the public source (or convert ``from_file``), check both checksums and
+    store the CSV in the data directory (:func:`elpagen.fetch.fetch`); a
+    :class:`DataError` with one line when anything fails (nothing is stored then)."""
+    try:
+        return fetch.fetch(header=HEADER, csv_sha256=EXPECTED_SHA256, url=url,
+                           from_file=from_file, dest=dest)
+    except fetch.FetchError as e:
+        raise DataError(str(e)) from None
 
 
 def sha256_of(path: Path) -> str:

@@ -21,6 +21,10 @@ from elpagen.cli.common import (
 def cmd_data(args: argparse.Namespace) -> int:
     from elpagen import data, space
 
+    if args.action == "fetch":
+        return cmd_data_fetch(args)
+    if args.url is not None or args.from_file is not None:
+        raise CLIError("--url and --from-file go with `elpagen data fetch`")
     dft = data.load_dft(args.data, verify=not args.no_verify)
     train = data.training_set(dft)
     el = train.elements
@@ -56,6 +60,37 @@ def cmd_data(args: argparse.Namespace) -> int:
     print("      " + "".join(f"{s:>6}" for s in space.SITES))
     for z, sym in enumerate(space.ELEMENTS):
         print(f"{sym:<6}" + "".join(f"{int(counts[s, z]):>6}" for s in range(4)))
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    """`elpagen data fetch`: get the published CSV into the data directory."""
+    from elpagen import data, fetch
+
+    if args.data is not None or args.no_verify:
+        raise CLIError("`elpagen data fetch` stores the published file; --data and "
+                       "--no-verify name a file of your own (use it directly instead)")
+    got = data.fetch_data(url=args.url, from_file=args.from_file)
+    out = {
+        "path": got.path,
+        "sha256": got.sha256,
+        "rows": got.rows,
+        "source": got.source,
+        "source_sha256": got.source_sha256,
+        "doi": fetch.DOI,
+        "seconds_download": round(got.seconds_download, 4),
+        "seconds_convert": round(got.seconds_convert, 4),
+        "seconds": round(got.seconds, 4),
+    }
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"DFT file      {got.path}")
+    print(f"rows          {got.rows:,} (Faber et al. 2016, doi:{fetch.DOI})")
+    print(f"source        {got.source}")
+    print(f"sha256        {got.sha256} (the published CSV; source {got.source_sha256[:12]}...)")
+    print(f"seconds       {got.seconds:.2f} (conversion {got.seconds_convert:.3f})")
+    print("every command now finds it without --data")
     return 0
 
 
@@ -117,8 +152,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add this module's subcommands."""
-    p = sub.add_parser("data", help="counts of the DFT training data")
+    p = sub.add_parser(
+        "data", help="counts of the DFT training data; `data fetch` downloads it",
+        description="Without ACTION: counts of the DFT training data. `elpagen data fetch`: "
+                    "download the public source (train_set.pkl of "
+                    "jeherr/Elpasolite-Formation-Energy-Predictor at a pinned commit), check "
+                    "its sha256, convert it without running pickle code, check the CSV's "
+                    "sha256 and store it in the user data directory ($ELPAGEN_DATA_DIR), "
+                    "where every command finds it without --data.")
+    p.add_argument("action", nargs="?", choices=["fetch"], metavar="ACTION",
+                   help="fetch: download, check and store the published DFT file")
     add_common(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--url", metavar="URL",
+                     help="fetch: a mirror of train_set.pkl (default: the pinned GitHub URL, "
+                          "or $ELPAGEN_DATA_URL)")
+    src.add_argument("--from-file", metavar="PKL",
+                     help="fetch: convert a local copy of train_set.pkl (no download)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data)
 

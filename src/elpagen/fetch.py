@@ -1,0 +1,233 @@
+"""Getting the DFT file from its public source (``elpagen data fetch``; docs/design.md,
+"Data fetch").
+
+The CSV that elpagen reads was converted from ``train_set.pkl`` of the GitHub repository
+jeherr/Elpasolite-Formation-Energy-Predictor at a pinned commit (the Faber et al. 2016 set,
+doi:10.1103/PhysRevLett.117.135502). This module downloads that file (or reads a local
+copy), checks its sha256, converts it to the CSV *without executing pickle code*, checks
+the CSV's sha256 and stores it atomically in the user data directory. Nothing is stored
+when a check fails.
+
+A pickle can run any callable while it loads. :class:`NumpyOnlyUnpickler` resolves only
+the three names numpy's array reconstruction needs (``_reconstruct``, ``ndarray``,
+``dtype``) and refuses every other one; the source's sha256 is checked before it is
+unpickled at all, so only the published bytes ever reach the unpickler.
+
+This module knows nothing of the CSV's loader: :mod:`elpagen.data` passes its header and
+published checksum and wraps the errors it raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from elpagen import space
+from elpagen.errors import InputError
+from elpagen.io import atomic_write
+
+#: The pinned public source (GPL-3.0 repository; data of Faber et al., PRL 117, 135502, 2016).
+SOURCE_REPOSITORY = "jeherr/Elpasolite-Formation-Energy-Predictor"
+SOURCE_COMMIT = "e96647546774e74440b339ff682897d8cf1245dc"
+SOURCE_URL = (
+    f"https://raw.githubusercontent.com/{SOURCE_REPOSITORY}/{SOURCE_COMMIT}/train_set.pkl"
+)
+SOURCE_SHA256 = "1281342b1c68984e3056433c42afa0f5f3b95db0da4a0ef089ca028abdac88ac"
+SOURCE_SIZE = 254_417
+DOI = "10.1103/PhysRevLett.117.135502"
+#: The stored file's name in the data directory.
+FILE_NAME = "elpasolite_dft_faber2016.csv"
+#: Environment variables: where the fetched file lives, and a mirror of the source.
+DATA_DIR_ENV = "ELPAGEN_DATA_DIR"
+URL_ENV = "ELPAGEN_DATA_URL"
+#: Seconds without an answer before a download gives up (urllib's socket timeout).
+TIMEOUT_S = 60.0
+#: A download larger than this is not the source (which is 254,417 bytes); stop reading.
+MAX_BYTES = 16 * SOURCE_SIZE
+
+#: Atomic number of each of the 39 elements, in the order of :data:`elpagen.space.ELEMENTS`.
+ATOMIC_NUMBERS: tuple[int, ...] = (
+    *range(1, 21), *range(31, 39), *range(49, 57), 81, 82, 83,
+)
+assert len(ATOMIC_NUMBERS) == space.N_ELEMENTS
+
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's own array-reconstruction function
+#: (module, name) the unpickler resolves; numpy 1 wrote ``numpy.core``, numpy 2 ``numpy._core``.
+ALLOWED: dict[tuple[str, str], object] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class FetchError(InputError):
+    """The source could not be downloaded, read, checked or converted; nothing was stored."""
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and plain containers, and nothing else."""
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return ALLOWED[(module, name)]
+        except KeyError:
+            raise FetchError(
+                f"refused to unpickle {module}.{name}: only numpy arrays are allowed "
+                "(the file is not the published train_set.pkl); nothing was run or stored"
+            ) from None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Where the CSV went and what it took."""
+
+    path: Path
+    sha256: str
+    rows: int
+    source: str
+    source_sha256: str
+    seconds_download: float
+    seconds_convert: float
+    seconds: float
+
+
+def data_dir() -> Path:
+    """Where the fetched CSV is kept: ``$ELPAGEN_DATA_DIR`` or the user data directory."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("elpagen"))
+
+
+def fetched_path() -> Path:
+    """The fetched CSV's path (it may not exist yet)."""
+    return data_dir() / FILE_NAME
+
+
+def source_url() -> str:
+    """The source's URL: ``$ELPAGEN_DATA_URL`` (a mirror) or the pinned GitHub URL."""
+    return os.environ.get(URL_ENV) or SOURCE_URL
+
+
+def _sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def download(url: str, timeout: float = TIMEOUT_S) -> bytes:
+    """The bytes at ``url`` (http, https or file); one-line :class:`FetchError` otherwise."""
+    import http.client  # the network stack is loaded only when something is downloaded
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            body = r.read(MAX_BYTES + 1)
+    except urllib.error.HTTPError as e:
+        reason = f"HTTP {e.code} {e.reason}"
+    except urllib.error.URLError as e:
+        reason = str(e.reason)
+    except (OSError, ValueError, http.client.HTTPException) as e:  # timeout, reset, bad URL
+        reason = str(e) or type(e).__name__
+    else:
+        if len(body) > MAX_BYTES:
+            raise FetchError(f"{url}: more than {MAX_BYTES:,} bytes; not the published "
+                             f"train_set.pkl ({SOURCE_SIZE:,} bytes)")
+        return body
+    raise FetchError(
+        f"cannot download the DFT data from {url} ({reason.splitlines()[0] if reason else ''}); "
+        "use a mirror (elpagen data fetch --url MIRROR), a local copy "
+        "(elpagen data fetch --from-file train_set.pkl), or your own CSV "
+        f"(--data PATH or ELPAGEN_DATA)"
+    )
+
+
+def read_source(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Atomic numbers (n, 4) and energies in eV per formula unit (n,) of a train_set.pkl,
+    unpickled with :class:`NumpyOnlyUnpickler` (a Python 2 pickle: latin-1 strings)."""
+    try:
+        obj = NumpyOnlyUnpickler(io.BytesIO(blob), encoding="latin1").load()
+    except FetchError:
+        raise
+    except Exception as e:  # a truncated or foreign file: any unpickling failure
+        raise FetchError(f"cannot read train_set.pkl ({type(e).__name__}: {e})") from None
+    if not isinstance(obj, dict) or set(obj) != {"ANs", "FEs"}:
+        raise FetchError("train_set.pkl does not hold the dict {'ANs', 'FEs'} it should")
+    ans, fes = obj["ANs"], obj["FEs"]
+    if not (isinstance(ans, np.ndarray) and ans.dtype.kind in "iu" and ans.ndim == 2
+            and ans.shape[1] == 4 and isinstance(fes, np.ndarray) and fes.dtype.kind == "f"
+            and fes.shape == (len(ans),)):
+        raise FetchError("train_set.pkl: ANs must be integers (n, 4) and FEs floats (n,)")
+    if not np.isfinite(fes).all():
+        raise FetchError("train_set.pkl: FEs holds a value that is not finite")
+    return ans, fes
+
+
+def to_csv(ans: np.ndarray, fes: np.ndarray, header: Sequence[str]) -> bytes:
+    """The published CSV's bytes: the header, then per row the four site symbols and the
+    energy divided by the 10 atoms of the formula unit with nine decimals, ``\n`` ends."""
+    lut = np.full(max(ATOMIC_NUMBERS) + 1, -1, dtype=np.int64)
+    lut[list(ATOMIC_NUMBERS)] = np.arange(space.N_ELEMENTS)
+    z = ans.astype(np.int64)
+    bad = (z < 0) | (z >= len(lut))
+    idx = np.where(bad, -1, lut[np.clip(z, 0, len(lut) - 1)])
+    if (idx < 0).any():
+        row = int(np.argwhere(idx < 0)[0, 0])
+        raise FetchError(f"train_set.pkl: row {row + 1} holds atomic numbers "
+                         f"{z[row].tolist()} outside the 39 elements")
+    sym = space.ELEMENTS
+    lines = [",".join(header)]
+    lines += [f"{sym[a]},{sym[b]},{sym[c]},{sym[d]},{fe / 10:.9f}"
+              for (a, b, c, d), fe in zip(idx.tolist(), fes.tolist(), strict=True)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def fetch(*, header: Sequence[str], csv_sha256: str, url: str | None = None,
+          from_file: str | os.PathLike | None = None, dest: Path | None = None) -> FetchResult:
+    """Download (or read ``from_file``) train_set.pkl, check it, convert it, check the CSV
+    against ``csv_sha256`` and write it atomically to ``dest`` (default :func:`fetched_path`).
+
+    Every check comes before the write, so a failure leaves nothing behind.
+    """
+    t0 = time.perf_counter()
+    if from_file is not None:
+        src = Path(from_file).expanduser()
+        if not src.is_file():
+            raise FetchError(f"train_set.pkl not found: {src}")
+        blob, source = src.read_bytes(), str(src)
+    else:
+        source = url or source_url()
+        blob = download(source)
+    t_download = time.perf_counter() - t0
+    got = _sha256(blob)
+    if got != SOURCE_SHA256:
+        raise FetchError(
+            f"{source}: sha256 {got[:12]}... ({len(blob):,} bytes) is not that of the "
+            f"published train_set.pkl ({SOURCE_SHA256[:12]}..., {SOURCE_SIZE:,} bytes); "
+            "nothing was stored"
+        )
+    t1 = time.perf_counter()
+    ans, fes = read_source(blob)
+    text = to_csv(ans, fes, header)
+    t_convert = time.perf_counter() - t1
+    digest = _sha256(text)
+    if digest != csv_sha256:
+        raise FetchError(
+            f"the CSV converted from {source} has sha256 {digest[:12]}..., not that of the "
+            f"published file ({csv_sha256[:12]}...); nothing was stored"
+        )
+    dest = Path(dest) if dest is not None else fetched_path()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(dest, text)
+    return FetchResult(
+        path=dest, sha256=digest, rows=len(fes), source=source, source_sha256=got,
+        seconds_download=t_download, seconds_convert=t_convert,
+        seconds=time.perf_counter() - t0,
+    )
