@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "generator": 3, "reference": 3, "metrics": 3,
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
-    "materials": 5, "smact_screen": 5,
+    "materials": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
     "cli": 6,
 }
 #: Code that must never see the full-space reference energies (training on the test set).

@@ -510,6 +510,15 @@ class ReferenceEnergies:
         """Reference classes 1..10 of the given codes (0 for repeated elements)."""
         return self.classes[self._check_codes(codes)]
 
+    def fingerprint(self) -> str:
+        """sha256 of what scores a sample: the class of every grid point, (sigma, lambda)
+        and the class bounds. Two results are comparable only when these are equal."""
+        h = hashlib.sha256(b"elpagen reference energies v1\n")
+        h.update(np.ascontiguousarray(self.classes, dtype=np.int8).tobytes())
+        ec = self.energy_classes
+        h.update(json.dumps([float(self.sigma), float(self.lam), ec.lo, ec.hi, ec.n]).encode())
+        return h.hexdigest()
+
 
 def _holdout(
     train: TrainingSet, sigma: float, lam: float, stages: _Stages

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from elpagen import __version__
 from elpagen.cli import data, frontier, materials, models, search, study
+from elpagen.cli import leaderboard as leaderboard_cli
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, log
 from elpagen.errors import is_user_error
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parser(sub)
     study.add_parsers(sub)
     materials.add_parsers(sub)
+    leaderboard_cli.add_parsers(sub)
     return parser
 
 
