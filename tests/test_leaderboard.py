@@ -226,3 +226,13 @@ def test_written_submissions_never_carry_an_invalid_document(tmp_path):
     with pytest.raises(SubmissionError, match=r"\$\.reference_sha256"):
         submission.write(broken, tmp_path / "s.json")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_the_repository_entries_are_valid_and_shown_in_the_docs():
+    """docs/leaderboard/ holds valid submissions; docs/leaderboard.md shows their table."""
+    entries = leaderboard.load([ROOT / "docs" / "leaderboard"])
+    assert len(entries) >= 2 and {s.generator.kind for _, s in entries} >= {"baseline"}
+    text = leaderboard.to_markdown(leaderboard.build(entries))
+    tables = text.split("\n", 2)[2]  # after the ranking line
+    docs = (ROOT / "docs" / "leaderboard.md").read_text()
+    assert tables in docs, "rerun `elpagen leaderboard docs/leaderboard` into docs/leaderboard.md"

@@ -228,7 +228,8 @@ def plot_png(group: Mapping[str, Any]) -> bytes:
     fig, ax = plt.subplots(figsize=(8.4, 5.2), layout="constrained")
     for i, r in enumerate(group["entries"]):
         color = catalogue.color(r["name"], f"C{i % 10}")
-        text = f"{r['rank']}. {r['label'] or r['name']} {r['version']}".replace("$", r"\$")
+        text = (f"{r['rank']}. {r['label'] or r['name']} ({r['protocol']}, "
+                f"{r['seeds']} seeds)").replace("$", r"\$")
         ax.errorbar([r["coverage"]["mean"]], [r["precision"]["mean"]],
                     xerr=[r["coverage"]["std"]], yerr=[r["precision"]["std"]], fmt="o",
                     color=color, label=text)
@@ -241,8 +242,8 @@ def plot_png(group: Mapping[str, Any]) -> bytes:
                    color=catalogue.color(p["name"], "0.5"), edgecolors="black", lw=0.6,
                    zorder=5, label=f"{p['label']}, published".replace("$", r"\$"))
     ax.axvline(group["ideal_coverage"], color="0.6", ls=":", lw=1)
-    ax.set(xlabel="coverage", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
-           title=_heading(group).replace("$", r"\$"))
+    ax.set(xlabel="coverage", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.set_title(_heading(group).replace("$", r"\$"), fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     buf = BytesIO()
     fig.savefig(buf, format="png", dpi=100)

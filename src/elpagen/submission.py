@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elpagen import __version__, catalogue
+from elpagen import __version__, catalogue, io
 from elpagen.errors import InputError
 
 FORMAT = "elpagen-submission"
@@ -183,8 +183,6 @@ class Submission:
 
     def to_json(self) -> str:
         """The file's text (strict JSON, two-space indent)."""
-        from elpagen import io
-
         return io.dumps(dataclasses.asdict(self)) + "\n"
 
     @classmethod
@@ -204,10 +202,6 @@ class Submission:
 
 
 # --------------------------------------------------------------------------- schema
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +225,7 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = _hints(cls)
+    hints = typing.get_type_hints(cls)
     props = {}
     for f in dataclasses.fields(cls):
         s = _type_schema(hints[f.name], defs)
@@ -342,7 +336,7 @@ def _build(tp: Any, v: Any) -> Any:
     if origin is dict:
         return {k: _build(args[1], x) for k, x in v.items()}
     if dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
+        hints = typing.get_type_hints(tp)
         return tp(**{f.name: _build(hints[f.name], v[f.name]) for f in dataclasses.fields(tp)})
     return float(v) if tp is float else v
 
@@ -373,16 +367,10 @@ def _task(model: str, result: Mapping[str, Any], overrides: Mapping[str, Any] | 
     protocol = str(result["protocol"])
     settings = (dataclasses.asdict(spec.config(protocol, overrides)) if spec.configured
                 else {})
-    plain = json.loads(_dumps({"s": settings, "o": dict(overrides or {})}))  # tuples -> lists
+    plain = json.loads(io.dumps({"s": settings, "o": dict(overrides or {})}))  # tuples -> lists
     return Task(int(result["target_class"]), int(result["samples"]), protocol,
                 spec.protocol_for(protocol), int(result.get("mixture", 1)),
                 [int(s) for s in result["seed_values"]], plain["s"], plain["o"])
-
-
-def _dumps(obj: Any) -> str:
-    from elpagen import io
-
-    return io.dumps(obj)
 
 
 def _mean_std(m: Mapping[str, Any] | None) -> MeanStd | None:
@@ -457,8 +445,6 @@ def _submission(model: str, result: Mapping[str, Any], overrides: Mapping[str, A
 
 def write(sub: Submission, path: str | Path) -> Path:
     """Validate and write atomically (the caller checked ``--overwrite``)."""
-    from elpagen import io
-
     text = sub.to_json()
     problems = validate(json.loads(text))
     if problems:

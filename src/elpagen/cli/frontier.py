@@ -27,7 +27,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from elpagen.harness import frontier
 
     # -o DIR: the result, its plot, and one submission file per model (elpagen leaderboard).
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    names = catalogue.check_models(args.models.split(","))  # plug-in paths: their names
     config, outputs = run_config(args, ["frontier_class{c}.json", "frontier_class{c}.png",
                                         *(submission.file_name(m, frontier=True) for m in names)],
                                  grids=parse_grids(args.grid, args.models.split(",")))

@@ -159,7 +159,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from elpagen.harness import benchmark
 
     # -o DIR: the full result, and one submission file per model (elpagen leaderboard).
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    names = catalogue.check_models(args.models.split(","))  # plug-in paths: their names
     config, outputs = run_config(args, ["benchmark_class{c}.json",
                                         *(submission.file_name(m) for m in names)])
     config = dataclasses.replace(config, jobs=resolve_jobs(args.jobs, len(config.models)))
