@@ -52,7 +52,7 @@ def test_sample_counts_invalid_and_stops():
             return self
 
         def propose(self, n, target_class, rng):
-            out = rng.integers(0, 1000, n)
+            out = np.full(n, 1602)  # HHeLi2Be6: the codes must be compositions
             out[::2] = -1
             return out
 

@@ -132,7 +132,7 @@ def test_a_rare_valid_proposal_resets_the_empty_run():
     class Rare(_Broken):
         def propose(self, n, target_class, rng):
             out = super().propose(n, target_class, rng)
-            out[rng.random(n) < 1e-4] = 7
+            out[rng.random(n) < 1e-4] = 1602  # HHeLi2Be6, a composition
             return out
 
     s = Rare(limit=2000).sample(50, 1, seed=0)

@@ -8,6 +8,7 @@ The stable Python API::
     elpagen.evaluate(codes_or_symbols, target_class=1, train=train, reference=ref)
 
     class MyModel(elpagen.Generator): ...        # fit / propose; sample() comes with it
+    print(elpagen.benchmark([MyModel, "vae"], target_class=1, seeds=3))  # a BenchmarkTable
 
 Everything else lives in one module per concept (``elpagen.space``, ``.data``,
 ``.reference``, ``.metrics``, ``.models``, ``.catalogue``, ``.harness``...).
@@ -15,15 +16,23 @@ Everything else lives in one module per concept (``elpagen.space``, ``.data``,
 
 __version__ = "0.1.0"
 
-from elpagen.api import evaluate, load_training_set, reference_energies  # noqa: E402
+from elpagen.api import (  # noqa: E402
+    BenchmarkTable,
+    benchmark,
+    evaluate,
+    load_training_set,
+    reference_energies,
+)
 from elpagen.errors import UserError  # noqa: E402
 from elpagen.generator import Generator, Samples  # noqa: E402
 
 __all__ = [
+    "BenchmarkTable",
     "Generator",
     "Samples",
     "UserError",
     "__version__",
+    "benchmark",
     "evaluate",
     "load_training_set",
     "reference_energies",

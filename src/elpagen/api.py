@@ -6,6 +6,8 @@
     train = elpagen.load_training_set()            # $ELPAGEN_DATA or a path
     ref = elpagen.reference_energies(train)        # cached after the first build
     m = elpagen.evaluate([["K", "Na", "Al", "F"]], target_class=1, train=train, reference=ref)
+    table = elpagen.benchmark([MyGenerator, "vae"], target_class=1, seeds=3)  # BenchmarkTable
+    print(table)                                   # the table `elpagen benchmark` prints
 
 Everything else (models, metrics, the study) lives in its own module; this one only
 wires the common path together. It sits above :mod:`elpagen.reference` and
@@ -15,7 +17,8 @@ wires the common path together. It sits above :mod:`elpagen.reference` and
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -102,3 +105,109 @@ def evaluate(
     reference = reference if reference is not None else reference_energies(train)
     return metrics.evaluate(codes, target_class, reference.classes, train.codes,
                             n_drawn=n_given)
+
+
+@dataclass(frozen=True)
+class BenchmarkTable:
+    """The result of :func:`benchmark`: ``str(table)`` is the table ``elpagen benchmark``
+    prints, ``table.result`` the whole result (what ``elpagen benchmark -o DIR`` writes:
+    mean and std of every metric, timings and per-seed metrics of every model)."""
+
+    result: dict[str, Any]
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Catalogue names, in the order asked for (the keys of :attr:`means`)."""
+        return tuple(self.result["models"])
+
+    @property
+    def means(self) -> Mapping[str, Mapping[str, float]]:
+        """Mean over seeds of every metric, per model: ``table.means["vae"]["precision"]``."""
+        return {name: {k: v["mean"] for k, v in m.items()
+                       if isinstance(v, Mapping) and "mean" in v}
+                for name, m in self.result["models"].items()}
+
+    def __str__(self) -> str:
+        from elpagen.harness.benchmark import benchmark_table
+
+        return benchmark_table(self.result)
+
+    def to_markdown(self) -> str:
+        """The same numbers as a Markdown table (mean ± std over seeds)."""
+        from elpagen import catalogue
+
+        keys = (("precision", "precision", 4), ("coverage", "coverage", 5),
+                ("js_distance", "JS distance", 4))
+        r = self.result
+        lines = [f"Class {r['target_class']}, {r['samples']:,} valid samples, "
+                 f"{r['seeds']} seed(s), {r['protocol']} protocol.", "",
+                 "| model | " + " | ".join(h for _, h, _ in keys) + " | time [s] |",
+                 "|---|" + "---:|" * (len(keys) + 1)]
+        for name, m in r["models"].items():
+            cells = [f"{m[k]['mean']:.{d}f} ± {m[k]['std']:.{d}f}" for k, _, d in keys]
+            lines.append(f"| {catalogue.label(name)} | " + " | ".join(cells)
+                         + f" | {m['seconds']:.1f} |")
+        lines += ["", f"Ideal coverage (uniform draws from the class): "
+                      f"{r['ideal_coverage']:.5f}."]
+        return "\n".join(lines)
+
+    _repr_markdown_ = to_markdown  # notebooks show the Markdown table
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The whole result as JSON (the file ``elpagen benchmark -o DIR`` writes)."""
+        from elpagen import io
+
+        return io.dumps(self.result, indent=indent)
+
+
+def benchmark(
+    models: Sequence[str | type],
+    target_class: int = 1,
+    seeds: int | Sequence[int] = 3,
+    samples: int = 10_000,
+    protocol: str = "fast",
+    *,
+    train: data.TrainingSet | None = None,
+    reference: reference.ReferenceEnergies | None = None,
+    jobs: int = 1,
+    mixture: int = 1,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> BenchmarkTable:
+    """Fit every model once per seed, draw ``samples`` valid compositions of
+    ``target_class`` from each fit and score them, as ``elpagen benchmark`` does.
+
+    ``models``: catalogue names (``"vae"``), plug-in paths (``"mypkg.gen:MyGenerator"``) or
+    generator classes (:class:`elpagen.Generator` subclasses, registered on the fly under
+    their ``name``; docs/design.md, "Plug-in generators"). ``seeds``: a number K (seeds
+    0..K-1) or the seeds themselves. ``jobs`` > 1 fits that many models at once in worker
+    processes (a class must then be importable by its module). ``overrides``: settings per
+    model on top of ``protocol``. ``train`` and ``reference`` are loaded when not given.
+    A generator of your own that raises, or returns anything but n int codes, stops the
+    run with a one-line :class:`~elpagen.generator.GeneratorError` naming it.
+    """
+    from elpagen import catalogue
+    from elpagen.harness.benchmark import run_benchmark
+    from elpagen.harness.config import RunConfig
+
+    if isinstance(models, (str, type)):
+        models = [models]
+    names = catalogue.check_models(models)
+    if isinstance(seeds, bool):
+        raise InputError(f"seeds must be a number of seeds or a list of seeds, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise InputError(f"give at least one seed, got seeds={seeds}")
+        seeds = range(seeds)
+    ov = {catalogue.resolve(m): dict(v) for m, v in (overrides or {}).items()}
+    config = RunConfig(models=tuple(names), target_class=target_class, samples=samples,
+                       seeds=tuple(seeds), protocol=protocol, overrides=ov, device=device,
+                       mixture=mixture, jobs=jobs, progress=progress)
+    train = train if train is not None else load_training_set()
+    reference = reference if reference is not None else reference_energies(train)
+    result = run_benchmark(train, reference.classes, config, log=log)
+    result["oracle"] = {"sigma": reference.sigma, "lambda": reference.lam,
+                        "holdout_mae": reference.holdout_mae}
+    return BenchmarkTable(result)

@@ -11,6 +11,10 @@ Adding a generator is one module (the class, on the :class:`elpagen.generator.Ge
 interface) and one record: append it to :data:`BUILTIN`, or call :func:`register` for a
 model of your own (docs/design.md, "Adding a generator").
 
+Plug-ins (docs/design.md, "Plug-in generators") need no record: ``--models mypkg:MyGen``
+registers the class on the fly (:func:`register_class`); installed packages announce theirs
+in the entry-point group ``elpagen.generators``, read when a name is unknown or all asked.
+
 The classes are named by import path and loaded on first use, so reading the catalogue
 (``elpagen --help``) does not load torch.
 """
@@ -18,6 +22,7 @@ The classes are named by import path and loaded on first use, so reading the cat
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,7 +52,17 @@ class Command(StrEnum):
 
 
 class UnknownModelError(InputError):
-    """A model name that is neither built in nor registered."""
+    """A model name that is neither known nor a plug-in that loads."""
+
+
+class PluginWarning(UserWarning):
+    """An installed plug-in (entry point ``elpagen.generators``) that failed to load."""
+
+
+def _is_path(name: str) -> bool:
+    from elpagen.models import plugins
+
+    return ":" in name and plugins.is_plugin_path(name)
 
 
 def _copy(m: Mapping[Any, Any] | None) -> dict[Any, Any]:
@@ -84,10 +99,17 @@ class ModelSpec:
     """Commands whose default ``--models`` list holds this model."""
     study: bool = True
     """Whether ``elpagen study`` runs it by default."""
+    version: str = ""
+    """The generator's version (a plug-in: its class's or module's ``__version__``, or its
+    package's; empty for the built-ins)."""
+    description: str = ""
+    """One line saying what the generator is (a plug-in: its docstring's first line)."""
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
-            raise InputError(f"a model name is letters, digits, '-' and '_', got {self.name!r}")
+        if not self.name.replace("_", "").replace("-", "").isalnum() and \
+                not _is_path(self.name):
+            raise InputError(f"a model name is letters, digits, '-' and '_' (or a plug-in's "
+                             f"module.path:ClassName), got {self.name!r}")
         object.__setattr__(self, "quick", _copy(self.quick))
         object.__setattr__(self, "published", _copy(self.published))
         object.__setattr__(self, "defaults", frozenset(Command(c) for c in self.defaults))
@@ -104,6 +126,12 @@ class ModelSpec:
     @property
     def display(self) -> str:
         return self.label or self.name
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the class is part of elpagen (its errors are bugs, not the user's)."""
+        t = self.target
+        return (t if isinstance(t, str) else getattr(t, "__module__", "")).startswith("elpagen.")
 
     @property
     def configured(self) -> bool:
@@ -255,24 +283,30 @@ def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
 def unregister(name: str) -> None:
     """Remove a registered model (built-in records come back with :func:`reset`)."""
     _SPECS.pop(name, None)
+    for path in [p for p, n in _ALIASES.items() if n == name or p == name]:
+        del _ALIASES[path]
 
 
 def reset() -> None:
-    """The built-in records only."""
+    """The built-in records only (installed plug-ins are read again when next needed)."""
+    global _ENTRY_POINTS_READ
     _SPECS.clear()
     _SPECS.update({s.name: s for s in BUILTIN})
+    _ALIASES.clear()
+    _ENTRY_POINTS_READ = False
 
 
 def specs() -> tuple[ModelSpec, ...]:
-    """Every record, built-in first, in catalogue order."""
+    """Every record, built-in first, in catalogue order (installed plug-ins included)."""
+    _read_entry_points()
     return tuple(_SPECS.values())
 
 
 def names(*, kind: Kind | None = None, default_for: Command | None = None,
           study: bool | None = None, configured: bool | None = None) -> tuple[str, ...]:
-    """Model names, in catalogue order, optionally filtered."""
+    """Model names, in catalogue order, optionally filtered (installed plug-ins included)."""
     return tuple(
-        s.name for s in _SPECS.values()
+        s.name for s in specs()
         if (kind is None or s.kind == kind)
         and (default_for is None or default_for in s.defaults)
         and (study is None or s.study == study)
@@ -280,59 +314,161 @@ def names(*, kind: Kind | None = None, default_for: Command | None = None,
     )
 
 
+def _choices() -> str:
+    return (f"choose from {', '.join(_SPECS)}, or name a generator class of your own as "
+            "module.path:ClassName")
+
+
 def get(name: str) -> ModelSpec:
-    """The record of ``name``; :class:`UnknownModelError` (one line) otherwise."""
-    try:
-        return _SPECS[name]
-    except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; choose from {', '.join(_SPECS)}") from None
+    """The record of ``name`` (a plug-in's ``module.path:ClassName``: imported and
+    registered, :func:`register_class`); :class:`UnknownModelError` (one line) otherwise."""
+    spec = _known(name)
+    if spec is not None:
+        return spec
+    if ":" in name:
+        from elpagen.models.plugins import PluginError, import_class
+
+        try:
+            cls = import_class(name)
+        except PluginError as e:
+            raise UnknownModelError(str(e)) from None
+        return _SPECS[register_class(cls, path=name)]
+    raise UnknownModelError(f"unknown model {name!r}; {_choices()}")
 
 
-def check_models(models: Iterable[str]) -> list[str]:
-    """Names as given (stripped, empty ones dropped), each known; one line otherwise."""
-    out = [n.strip() for n in models if n.strip()]
+def resolve(model: str | type) -> str:
+    """The catalogue name of a name, plug-in path or generator class (:func:`register_class`)."""
+    if isinstance(model, type):
+        return register_class(model)
+    if not isinstance(model, str):
+        from elpagen.models.plugins import describe
+
+        raise UnknownModelError(f"a model is a name, module.path:ClassName or a generator "
+                                f"class, got {describe(model)}")
+    return get(model).name
+
+
+def check_models(models: Iterable[str | type]) -> list[str]:
+    """Catalogue names of ``models`` (names, stripped, empty ones dropped; plug-in paths
+    and generator classes registered on the fly), each known; one line otherwise."""
+    out = [resolve(m.strip() if isinstance(m, str) else m) for m in models
+           if not isinstance(m, str) or m.strip()]
     if not out:
-        raise UnknownModelError(f"no model given; choose from {', '.join(_SPECS)}")
-    for n in out:
-        get(n)
+        raise UnknownModelError(f"no model given; {_choices()}")
     if len(set(out)) != len(out):
         dup = next(n for n in out if out.count(n) > 1)
         raise InputError(f"model {dup!r} is named twice")
     return out
 
 
+def plugins(models: Iterable[str]) -> tuple[ModelSpec, ...]:
+    """The records of ``models`` that are not built in (a worker process registers them)."""
+    return tuple(get(m) for m in models if get(m) not in BUILTIN)
+
+
+# --------------------------------------------------------------------------- plug-ins
+
+_ALIASES: dict[str, str] = {}  # a plug-in's import path -> the name it is registered under
+_ENTRY_POINTS_READ = False
+
+
+def _known(name: str) -> ModelSpec | None:
+    """The record of ``name`` or of the plug-in path it aliases (installed plug-ins read)."""
+    spec = _SPECS.get(name) or _SPECS.get(_ALIASES.get(name, ""))
+    if spec is None and not _ENTRY_POINTS_READ:
+        _read_entry_points()
+        spec = _SPECS.get(name)
+    return spec
+
+
+def spec_of_class(cls: type, name: str, target: str | type | None = None,
+                  **fields: Any) -> ModelSpec:
+    """The record of a plug-in class: a generator run only where named (in no default
+    list), its version and description read from the class."""
+    from elpagen.models.plugins import class_description, class_version
+
+    fields = {"version": class_version(cls), "description": class_description(cls),
+              "study": False, **fields}
+    return ModelSpec(name=name, target=target if target is not None else cls, **fields)
+
+
+def register_class(cls: type, *, path: str | None = None) -> str:
+    """Register the generator class ``cls`` (from import ``path``, or Python) and return its
+    name (:func:`elpagen.models.plugins.plugin_name`); the same class keeps its record."""
+    from elpagen.models.plugins import PluginError, check_generator_class, plugin_name
+
+    own = f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        check_generator_class(cls, f"model {path or cls.__qualname__!r}")
+        name = next((s.name for s in _SPECS.values() if s.target in (cls, path, own)), None)
+        if name is None:
+            name = plugin_name(cls, path, _SPECS)
+            register(spec_of_class(cls, name, path if path == own else cls), replace=True)
+    except PluginError as e:
+        raise UnknownModelError(str(e)) from None
+    _ALIASES[path or own] = name
+    return name
+
+
+def _read_entry_points() -> None:
+    """Register what installed packages announce (once; one warning line per failure)."""
+    global _ENTRY_POINTS_READ
+    if _ENTRY_POINTS_READ:
+        return
+    _ENTRY_POINTS_READ = True
+    from elpagen.models import plugins
+
+    for ep, spec in plugins.entry_point_specs(ModelSpec, spec_of_class):
+        if isinstance(spec, ModelSpec) and _SPECS.get(spec.name, spec) != spec:
+            spec = InputError(f"the name {spec.name!r} is taken by another model")
+        if isinstance(spec, BaseException):
+            warnings.warn(f"plug-in {ep.name!r} ({ep.value}, entry point "
+                          f"{plugins.ENTRY_POINT_GROUP}) not loaded: {type(spec).__name__}: "
+                          f"{plugins.first_line(spec)}", PluginWarning, stacklevel=3)
+            continue
+        _SPECS[spec.name] = spec
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is a model of elpagen itself (or a name the catalogue lacks)."""
+    s = _known(name)
+    return s.builtin if s else True
+
+
 def label(name: str) -> str:
     """The display name of a model (its key when it is not in the catalogue: an old store)."""
-    s = _SPECS.get(name)
+    s = _known(name)
     return s.display if s else name
 
 
 def color(name: str, fallback: str | None = "0.5") -> str | None:
     """The colour of a model in figures (``fallback`` when it has none)."""
-    s = _SPECS.get(name)
+    s = _known(name)
     return (s.color or fallback) if s else fallback
 
 
 def is_screening(name: str) -> bool:
-    s = _SPECS.get(name)
+    s = _known(name)
     return bool(s and s.kind == Kind.SCREENING)
 
 
 def uses_training(name: str) -> bool:
-    s = _SPECS.get(name)
+    s = _known(name)
     return s.uses_training if s else True
 
 
 def published(target_class: int) -> dict[str, tuple[float, float]]:
     """Published (precision, coverage) of every model that has one for ``target_class``."""
-    return {s.name: s.published[target_class] for s in _SPECS.values()
+    return {s.name: s.published[target_class] for s in specs()
             if target_class in s.published}
 
 
 def help_list(names_: Sequence[str] | None = None) -> str:
     """``vae, gan, ...`` for help texts."""
-    return ",".join(names_ if names_ is not None else _SPECS)
+    return ",".join(names_ if names_ is not None else names())
 
 
 def load_model(directory: Any, device: str | None = "auto") -> Any:
@@ -340,5 +476,5 @@ def load_model(directory: Any, device: str | None = "auto") -> Any:
     model that saves itself; clear errors otherwise."""
     from elpagen.models.persistence import load_directory
 
-    classes = {s.name: s.cls for s in _SPECS.values() if s.ensemble}
+    classes = {s.name: s.cls for s in specs() if s.ensemble}
     return load_directory(directory, classes, device)

@@ -13,9 +13,11 @@ target energy class. Only two methods are required::
             return codes
 
 ``sample`` then draws until N *valid* compositions exist and counts the invalid
-ones. Optionally a generator names one sampling knob (``knob``, ``knob_default``,
-``knob_grid``, read by ``with_knob``) that trades precision for coverage without refitting
-(``elpagen frontier`` sweeps it; docs/design.md, "Frontiers").
+ones; it checks every ``propose`` result (a :class:`GeneratorError`, one line naming the
+generator, for anything but n int codes of compositions or -1). Optionally a generator
+names one sampling knob (``knob``, ``knob_default``, ``knob_grid``, read by ``with_knob``)
+that trades precision for coverage without refitting (``elpagen frontier`` sweeps it;
+docs/design.md, "Frontiers").
 
 Generators see only :class:`elpagen.data.TrainingSet`; they never read the
 full-space reference energies (that would be training on the test set).
@@ -24,14 +26,16 @@ full-space reference energies (that would be training on the test set).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from elpagen import memory
+from elpagen import memory, space
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError, UserError
 
@@ -69,6 +73,55 @@ def sample_seed(fit_seed: int) -> int:
 
 class SamplingError(UserError, RuntimeError):
     """A generator produced (almost) no valid compositions."""
+
+
+class GeneratorError(UserError, RuntimeError):
+    """A generator broke the interface: ``propose`` returned something other than n int
+    codes of compositions (or -1), or a generator of your own raised in ``fit`` or
+    ``propose`` (:mod:`elpagen.harness.trial` says so). One line naming the generator."""
+
+
+@functools.cache
+def _code_ok() -> np.ndarray:
+    """True for every composition code, False for grid points with a repeated element;
+    one more True entry at the end, so that indexing with -1 (invalid) reads True."""
+    a, b, c, d = np.ix_(*[np.arange(space.N_ELEMENTS)] * space.N_SITES)  # the code's order
+    grid = (a != b) & (a != c) & (a != d) & (b != c) & (b != d) & (c != d)
+    return np.append(grid.ravel(), True)
+
+
+def check_proposals(raw: Any, n: int, name: str) -> np.ndarray:
+    """``raw`` as an array if it is what ``propose(n, ...)`` must return: shape (n,), an
+    integer dtype, codes of compositions or -1; a one-line :class:`GeneratorError` naming
+    the generator otherwise. Vectorised: one min, one max and one gather."""
+    what = f"generator {name!r}: propose({n}, ...) returned"
+    expected = f"expected ({n},) int codes (-1 for an invalid proposal)"
+    if raw is None:
+        raise GeneratorError(f"{what} None, {expected}")
+    try:
+        arr = np.asarray(raw)
+    except (ValueError, TypeError):
+        raise GeneratorError(f"{what} a {type(raw).__name__} that is not an array, "
+                             f"{expected}") from None
+    if arr.shape != (n,):
+        raise GeneratorError(f"{what} shape {arr.shape}, {expected}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise GeneratorError(f"{what} {arr.dtype} values, {expected}")
+    if n == 0:
+        return arr
+    if int(arr.min()) < -1 or int(arr.max()) >= space.N_GRID:
+        bad = arr[(arr < -1) | (arr >= space.N_GRID)]
+        raise GeneratorError(
+            f"{what} {len(bad):,} code(s) outside -1..{space.N_GRID - 1}, e.g. {int(bad[0])}; "
+            "a composition's code is elpagen.space.encode of its four element indices")
+    ok = _code_ok()[arr]
+    if not ok.all():
+        bad = arr[~ok]
+        raise GeneratorError(
+            f"{what} {len(bad):,} code(s) with a repeated element, which are not "
+            f"compositions, e.g. {int(bad[0])} ({space.formula(bad[:1])[0]}); return -1 for "
+            "an invalid proposal")
+    return arr
 
 
 class Generator(ABC):
@@ -168,7 +221,7 @@ class Generator(ABC):
                 # Ask for a bit more than needed, scaled by the observed valid rate.
                 rate = have / drawn if drawn else 1.0
                 ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), memory.MAX_ROUND))
-                raw = np.asarray(self.propose(ask, target_class, rng))
+                raw = check_proposals(self.propose(ask, target_class, rng), ask, self.name)
                 drawn_before = drawn
                 valid = raw[raw >= 0]
                 if have + len(valid) > n:

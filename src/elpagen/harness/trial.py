@@ -6,12 +6,18 @@ loops over :func:`fit` and :func:`run_trial`. Scoring is passed in (a :data:`Sco
 against the reference energies (:func:`reference_scorer`, the benchmark, frontier and
 study) or against the training set alone (the search's objectives), so this module never
 reads the reference energies itself.
+
+A generator of your own (not part of elpagen: a registered class, a plug-in) that raises
+in ``fit`` or ``propose`` stops the run with one line naming it and what it raised
+(:class:`~elpagen.generator.GeneratorError`); the same exception in a built-in model is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +25,8 @@ import numpy as np
 
 from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
-from elpagen.errors import InputError
-from elpagen.generator import Generator, Mixture, Samples, sample_seed
+from elpagen.errors import InputError, UserError
+from elpagen.generator import Generator, GeneratorError, Mixture, Samples, sample_seed
 
 #: Scores one set of samples: a dict of metrics.
 Scorer = Callable[[Samples], dict[str, Any]]
@@ -32,6 +38,35 @@ def check_mixture(mixture: Any) -> int:
         raise InputError(f"mixture size (--mixture) must be a positive integer, got "
                          f"{mixture!r}")
     return mixture
+
+
+@contextlib.contextmanager
+def user_code(model: str, stage: str, builtin: bool | None = None) -> Iterator[None]:
+    """Run a generator's own code (``stage``: fit, propose...): an exception a generator of
+    your own raises becomes one line, ``generator 'mine' raised ValueError in fit: ...``
+    (a :class:`~elpagen.generator.GeneratorError`). Built-in models (``builtin``, default:
+    the catalogue's record of ``model``; a name it does not know counts as built in) and
+    errors already meant for the user (:class:`~elpagen.errors.UserError`, MemoryError)
+    pass through unchanged."""
+    if builtin is None:
+        builtin = catalogue.is_builtin(model)
+    if builtin:
+        yield
+        return
+    try:
+        yield
+    except (UserError, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's code: any exception, one line
+        text = str(e).strip()
+        first = text.splitlines()[0] if text else ""
+        raise GeneratorError(f"generator {model!r} raised {type(e).__name__} in {stage}"
+                             + (f": {first}" if first else "")) from e
+
+
+def _fitted(out: Any, gen: Generator) -> Generator:
+    """What ``fit`` returned, or the generator itself when ``fit`` forgot ``return self``."""
+    return out if isinstance(out, Generator) else gen
 
 
 def fit(
@@ -54,22 +89,29 @@ def fit(
     ``overrides`` are settings on top of the ``protocol`` (configured models only).
     """
     spec = catalogue.get(model)
+    model = spec.name  # a plug-in given by its import path: its catalogue name
     check_mixture(mixture)
     fit_seeds = [s * mixture + j for s in seeds for j in range(mixture)]
     cls = spec.cls
     kw = dict(overrides or {})
+    builtin = spec.builtin
     if spec.ensemble:
-        gens: list[Generator] = cls.fit_many(
-            train, fit_seeds, target_class, protocol=spec.protocol_for(protocol),
-            device=device, progress=progress, **kw,
-        )
-    elif spec.configured:
-        gens = [cls(seed=s, protocol=spec.protocol_for(protocol), **kw).fit(train, target_class)
-                for s in fit_seeds]
+        with user_code(model, "fit", builtin):
+            gens: list[Generator] = cls.fit_many(
+                train, fit_seeds, target_class, protocol=spec.protocol_for(protocol),
+                device=device, progress=progress, **kw,
+            )
     else:
-        if kw:
+        if kw and not spec.configured:
             raise InputError(f"{model} has no settings; got {', '.join(kw)}")
-        gens = [cls(seed=s).fit(train, target_class) for s in fit_seeds]
+        if spec.configured:
+            kw["protocol"] = spec.protocol_for(protocol)
+        gens = []
+        for s in fit_seeds:
+            with user_code(model, f"{cls.__name__}(seed={s})", builtin):
+                g = cls(seed=s, **kw)
+            with user_code(model, "fit", builtin):
+                gens.append(_fitted(g.fit(train, target_class), g))
     if mixture == 1:
         return gens
     return [Mixture(gens[i : i + mixture]) for i in range(0, len(gens), mixture)]
@@ -123,11 +165,14 @@ def run_trial(
     given) and score them. The sampling seed is ``sample_seed(seed)`` unless given, one
     rule for every caller so their numbers agree. :class:`~elpagen.generator.SamplingError`
     propagates (the study records it, the benchmark stops on it)."""
-    g = gen if knob is None else gen.with_knob(knob)
+    builtin = catalogue.is_builtin(model)
+    with user_code(model, f"with_knob({knob})", builtin):
+        g = gen if knob is None else gen.with_knob(knob)
     t0 = time.perf_counter()
-    s = g.sample(n_samples, target_class,
-                 seed=sample_seed(seed) if sampling_seed is None else sampling_seed,
-                 progress=progress)
+    with user_code(model, "propose", builtin):
+        s = g.sample(n_samples, target_class,
+                     seed=sample_seed(seed) if sampling_seed is None else sampling_seed,
+                     progress=progress)
     t1 = time.perf_counter()
     m = score(s)
     return TrialResult(model, int(seed), target_class, knob, m, s.n_drawn, t1 - t0,

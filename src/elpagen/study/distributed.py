@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from elpagen import catalogue
 from elpagen.study.plan import StudyError, Unit
 from elpagen.study.runner import Log, Runner, load_checkpoints
 from elpagen.study.unit import FitResult, compute_unit, describe, fit_key, fit_members
@@ -165,7 +166,10 @@ class Submitter:
         self.ctx = {"token": self.token, "train": runner.train, "inputs": runner.inputs,
                     "protocol": runner.settings["protocol"],
                     "overrides": dict(runner.overrides), "device": runner.device,
-                    "cache_files": driver_cache_files()}
+                    "cache_files": driver_cache_files(),
+                    # Models registered in the driver (plug-ins): the workers register them
+                    # too (their modules must import there: docs/design.md, "Plug-in generators").
+                    "plugins": catalogue.plugins(runner.settings["models"])}
         self.ctx_future: Any = None
         self.loaded: dict[tuple[str, int], FitResult] = {}  # members from checkpoints
         self.scattered: dict[tuple[str, int], Any] = {}
@@ -324,6 +328,8 @@ def _worker_context(ctx: dict[str, Any]) -> dict[str, Any]:
             with open(os.path.join(cache, name), "wb") as f:
                 f.write(data)
         os.environ[reference.CACHE_ENV_VAR] = cache
+        for spec in ctx.get("plugins", ()):
+            catalogue.register(spec, replace=True)
         local = _CONTEXTS[ctx["token"]] = {"subsets": {}}
     return local
 

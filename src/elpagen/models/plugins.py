@@ -1,0 +1,153 @@
+"""Generator classes from outside elpagen: by import path, or announced by installed packages.
+
+``--models mypkg.generators:MyGenerator`` names a class by its import path
+(:func:`import_class`); an installed package lists its generators in the entry-point group
+``elpagen.generators`` (:func:`load_entry_points`). Each must be a concrete subclass of
+:class:`elpagen.generator.Generator` (:func:`check_generator_class`); whatever goes wrong is
+one line (:class:`PluginError`) saying what the object is and how to fix it. The catalogue
+(:mod:`elpagen.catalogue`) turns them into records (docs/design.md, "Plug-in generators").
+
+No torch: this module imports the plug-in's module and nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import re
+import sys
+from collections.abc import Callable, Container
+from typing import Any
+
+from elpagen.errors import InputError
+from elpagen.generator import Generator
+
+#: The entry-point group installed packages announce their generators in.
+ENTRY_POINT_GROUP = "elpagen.generators"
+#: Where the docs say how to write a plug-in (the errors end with it).
+SEE = 'docs/design.md, "Plug-in generators"'
+_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class PluginError(InputError):
+    """A generator named by import path or entry point that does not load, or is not a
+    generator class."""
+
+
+def is_plugin_path(text: str) -> bool:
+    """Whether ``text`` names a class by import path, ``module.path:ClassName``."""
+    return bool(_PATH.match(text))
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message ('' when it has none)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def describe(obj: Any) -> str:
+    """``obj`` in a few words, for an error."""
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, Generator):
+        return f"an instance of {type(obj).__qualname__} (name the class, not an instance)"
+    kind = type(obj).__name__
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
+
+
+def check_generator_class(obj: Any, what: str) -> type:
+    """``obj`` if it is a concrete subclass of :class:`~elpagen.generator.Generator`;
+    one line naming ``what`` otherwise."""
+    if not isinstance(obj, type) or not issubclass(obj, Generator):
+        raise PluginError(f"{what} is {describe(obj)}, not a generator: give a subclass of "
+                          f"elpagen.Generator with fit and propose ({SEE})")
+    missing = sorted(getattr(obj, "__abstractmethods__", ()))
+    if missing:
+        raise PluginError(f"{what}: {obj.__qualname__} does not implement "
+                          f"{' and '.join(missing)} (an elpagen.Generator needs fit and "
+                          f"propose; {SEE})")
+    return obj
+
+
+def import_class(path: str) -> type:
+    """The generator class at ``module.path:ClassName``: one line when the module does not
+    import (with its own error's first line), lacks the name, or the object is not one."""
+    if not is_plugin_path(path):
+        raise PluginError(f"model {path!r}: a plug-in is named module.path:ClassName, e.g. "
+                          f"mypkg.generators:MyGenerator ({SEE})")
+    module, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+    except Exception as e:  # noqa: BLE001 - whatever the module raises, said in one line
+        hint = ""
+        if isinstance(e, ModuleNotFoundError) and e.name and \
+                (module == e.name or module.startswith(e.name + ".")):
+            hint = "; put its directory on PYTHONPATH or install its package"
+        raise PluginError(f"model {path!r}: cannot import {module!r} "
+                          f"({type(e).__name__}: {first_line(e)}){hint}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise PluginError(f"model {path!r}: module {module!r} has no {attr!r}"
+                              f"{_generators_in(sys.modules[module])}")
+        obj = getattr(obj, part)
+    return check_generator_class(obj, f"model {path!r}")
+
+
+def _generators_in(module: Any) -> str:
+    found = sorted(k for k, v in vars(module).items() if isinstance(v, type)
+                   and issubclass(v, Generator) and v.__module__ == module.__name__)
+    return f" (its generator classes: {', '.join(found)})" if found else ""
+
+
+def class_version(cls: type) -> str:
+    """The class's ``__version__``, else its module's ('' when neither has one)."""
+    v = getattr(cls, "__version__", None) or \
+        getattr(sys.modules.get(cls.__module__), "__version__", None)
+    return str(v) if v else ""
+
+
+def class_description(cls: type) -> str:
+    """The first line of the class's own docstring ('' without one)."""
+    doc = cls.__dict__.get("__doc__") or ""
+    return next((ln.strip() for ln in doc.splitlines() if ln.strip()), "")
+
+
+def plugin_name(cls: type, path: str | None, taken: Container[str]) -> str:
+    """The catalogue name of a plug-in class (docs/design.md, "Plug-in generators"): its
+    ``name`` when that is a model name of its own (letters, digits, '-', '_'; not the base
+    class's ``"generator"``) not ``taken``, else its import path ``module:ClassName``."""
+    n = getattr(cls, "name", None)
+    if isinstance(n, str) and n != Generator.name and n not in taken and \
+            n.replace("_", "").replace("-", "").isalnum():
+        return n
+    own = f"{cls.__module__}:{cls.__qualname__}"
+    if path or is_plugin_path(own):
+        return path or own
+    raise PluginError(f"cannot name the generator class {cls.__qualname__}: its name {n!r} "
+                      "is taken or not a model name, and it has no import path; give it "
+                      "name = 'a-unique-name'")
+
+
+def entry_point_specs(spec_type: type, make_spec: Callable[..., Any],
+                      group: str = ENTRY_POINT_GROUP) -> list[tuple[Any, Any]]:
+    """(entry point, its record or the exception that stopped it) for every entry point of
+    ``group``: an object of ``spec_type`` (a catalogue record) is taken as it is (with its
+    package's version when it has none), a generator class becomes
+    ``make_spec(cls, ep.name, target, version=...)``. A broken plug-in never stops the
+    others: the caller reports it."""
+    out: list[tuple[Any, Any]] = []
+    for ep in importlib.metadata.entry_points(group=group):
+        try:
+            obj = ep.load()
+            version = str(getattr(getattr(ep, "dist", None), "version", "") or "")
+            if isinstance(obj, spec_type):
+                out.append((ep, dataclasses.replace(obj, version=obj.version or version)))
+                continue
+            cls = check_generator_class(obj, f"entry point {ep.name!r}")
+            target = ep.value if is_plugin_path(ep.value) else cls
+            out.append((ep, make_spec(cls, ep.name, target,
+                                      version=class_version(cls) or version)))
+        except Exception as e:  # noqa: BLE001 - reported by the caller, in one line
+            out.append((ep, e))
+    return out
