@@ -225,7 +225,7 @@ def test_no_private_names_across_modules() -> None:
 
 def test_modules_stay_small() -> None:
     """Near 450 lines; the exceptions hold one concept each (docs/design.md says which)."""
-    allowed = {"reference_module.py": 700, "metrics.py": 650, "store.py": 520}
+    allowed = {"reference.py": 720, "metrics.py": 650, "store.py": 520, "schema.py": 700}
     for name, p in MODULES.items():
         n = len(p.read_text().splitlines())
         assert n <= allowed.get(p.name, 480), f"{name}: {n} lines"

@@ -155,7 +155,7 @@ def test_corrupted_cache_is_rebuilt(ref, small: data.TrainingSet, tmp_path, dama
     path.write_bytes(bytes(raw))
     with pytest.raises(reference_module.OracleCacheError):
         reference_module.load(path, small, SIGMA, LAM)
-    with pytest.warns(reference_module.OracleCacheWarning):
+    with pytest.warns(reference_module.ReferenceCacheWarning):
         r2, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
     assert not loaded
     np.testing.assert_allclose(r2.energies, r.energies, rtol=1e-6, equal_nan=True)

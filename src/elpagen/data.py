@@ -25,7 +25,7 @@ EXPECTED_SHA256 = "bd1e33188101c3e85bb388a04133cc5677b8ee98052e8b93bb27e1a9132b0
 EXPECTED_ROWS = 10_590
 EXPECTED_AUGMENTED = 21_112
 HEADER = ("A", "B", "C", "D", "formation_energy_ev_per_atom")
-N_CLASSES = 10
+N_CLASSES = space.N_CLASSES
 #: The fewest rows a DFT file of your own may have: the reference energies hold out one
 #: fifth of the compositions in twin-kept folds, and the ten classes need a range.
 MIN_ROWS = 10

@@ -8,10 +8,14 @@ import io
 import json
 import math
 import os
+import re
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
@@ -134,19 +138,104 @@ def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = 
     return p
 
 
+def write_samples_to(stream: TextIO, codes: np.ndarray, chunk: int = 65_536) -> int:
+    """Write compositions as CSV text (header A,B,C,D) to an open text stream, such as
+    standard output, ``chunk`` rows at a time (memory flat in the number of rows).
+    Returns the number of rows written."""
+    codes = np.asarray(codes)
+    stream.write("A,B,C,D\n")
+    for i in range(0, len(codes), chunk):
+        sym = space.indices_to_symbols(space.decode(codes[i:i + chunk]))
+        stream.write("".join(",".join(r) + "\n" for r in sym))
+    stream.flush()
+    return len(codes)
+
+
+def binary_stdout() -> BinaryIO:
+    """Standard output as a binary stream (text written to ``sys.stdout`` before is
+    flushed first, so the two keep their order)."""
+    sys.stdout.flush()
+    buf = getattr(sys.stdout, "buffer", None)
+    return buf if buf is not None else _TextAsBinary(sys.stdout)
+
+
+class _TextAsBinary:
+    """A binary ``write`` onto a text stream without a ``buffer`` (e.g. a StringIO)."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+
+    def write(self, b: bytes) -> int:
+        self._text.write(b.decode("utf-8"))
+        return len(b)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+
+def quiet_broken_pipe() -> None:
+    """After a reader closed our standard output (``| head``): point stdout at
+    /dev/null, so that the interpreter's final flush does not print an error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file descriptor (tests)
+        pass
+
+
 class SamplesFileError(InputError):
     """An unreadable samples file."""
 
 
-def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a samples CSV (header A,B,C,D). Returns (valid codes in order, number of rows).
+#: ``-o -``: standard output instead of a file.
+STDOUT = "-"
 
-    Rows with unknown symbols, a wrong field count or repeated elements are invalid:
-    counted, not fatal.
+
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    """True for ``-``, the usual name of standard output."""
+    return path is not None and os.fspath(path) == STDOUT
+
+
+@dataclass
+class SampleScan:
+    """A samples CSV read once: its valid rows, and what was skipped and where.
+
+    ``codes``: the valid rows' composition codes, in file order; ``lines``: the line where
+    each valid row starts (1 = the header; a quoted field may span several lines, blank
+    lines count); ``extra``: the requested columns of the valid rows (stripped text, ""
+    where missing); ``invalid``: skipped rows per reason; ``first_invalid_line``: where
+    the first skipped row starts.
+    """
+
+    codes: np.ndarray
+    n_rows: int
+    lines: np.ndarray
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    invalid: dict[str, int] = field(default_factory=dict)
+    first_invalid_line: int | None = None
+
+    @property
+    def n_invalid(self) -> int:
+        return sum(self.invalid.values())
+
+
+def scan_samples(path: str | os.PathLike, columns: Sequence[str] = ()) -> SampleScan:
+    """Read a samples CSV (header A,B,C,D) in one pass; see :class:`SampleScan`.
+
+    Rows with an unknown symbol, a repeated element or fewer than four fields are invalid:
+    counted with their reason, not fatal. ``columns`` (matched case-insensitively against
+    the header) are kept for the valid rows. Memory: two int64 per valid row, plus one
+    reference per row and column (equal texts are shared).
     """
     p = Path(path)
     if not p.is_file():
         raise SamplesFileError(f"samples file not found: {p}")
+    lut = space.SYMBOL_TO_INDEX
+    codes, lines = array("q"), array("q")
+    invalid: dict[str, int] = {}
+    first_invalid = None
+    n_rows = 0
     try:
         # utf-8-sig: accept the byte-order mark a spreadsheet writes.
         with open(p, newline="", encoding="utf-8-sig") as f:
@@ -158,13 +247,161 @@ def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                 raise SamplesFileError(
                     f"{p}: line 1 must be the header A,B,C,D (got {','.join(header)[:60]!r})"
                 )
-            rows = [r for r in reader if r and any(x.strip() for x in r)]
+            names = [h.strip().lower() for h in header]
+            wanted = {c: names.index(c.lower()) for c in columns if c.lower() in names}
+            extra: dict[str, list[str]] = {c: [] for c in wanted}
+            shared: dict[str, str] = {}
+            n_grid = space.N_ELEMENTS
+            end = reader.line_num  # the last line read so far
+            for r in reader:
+                start, end = end + 1, reader.line_num
+                if not r or not any(x.strip() for x in r):
+                    continue
+                n_rows += 1
+                reason = None
+                if len(r) < 4:
+                    reason = "fewer than 4 fields"
+                else:
+                    el = [lut.get(x.strip(), -1) for x in r[:4]]
+                    if min(el) < 0:
+                        reason = "unknown element"
+                    elif len(set(el)) < 4:
+                        reason = "repeated element"
+                if reason is not None:
+                    invalid[reason] = invalid.get(reason, 0) + 1
+                    if first_invalid is None:
+                        first_invalid = start
+                    continue
+                codes.append(((el[0] * n_grid + el[1]) * n_grid + el[2]) * n_grid + el[3])
+                lines.append(start)
+                for c, j in wanted.items():
+                    v = r[j].strip() if j < len(r) else ""
+                    extra[c].append(shared.setdefault(v, v))
     except UnicodeDecodeError:
         raise SamplesFileError(f"{p} is not a UTF-8 text CSV file") from None
-    lut = space.SYMBOL_TO_INDEX
-    el = np.array(
-        [[lut.get(x.strip(), -1) for x in r[:4]] if len(r) >= 4 else [-1] * 4 for r in rows],
-        dtype=np.int64,
-    ).reshape(-1, 4)
-    valid = (el >= 0).all(axis=1) & space.is_distinct(el)
-    return space.encode(el[valid]), len(rows)
+    except csv.Error as e:
+        raise SamplesFileError(f"{p}: not a readable CSV file ({e})") from None
+    return SampleScan(np.frombuffer(codes, dtype=np.int64).copy(), n_rows,
+                      np.frombuffer(lines, dtype=np.int64).copy(), extra, invalid,
+                      first_invalid)
+
+
+def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a samples CSV (header A,B,C,D). Returns (valid codes in order, number of rows).
+
+    Rows with unknown symbols, a wrong field count or repeated elements are invalid:
+    counted, not fatal (:func:`scan_samples` says which and where).
+    """
+    scan = scan_samples(path)
+    return scan.codes.astype(np.int32), scan.n_rows
+
+
+def invalid_rows_warning(scan: SampleScan) -> str | None:
+    """One line naming the rows a samples CSV had that are not compositions, or None."""
+    if not scan.n_invalid:
+        return None
+    why = ", ".join(f"{n:,} {k}" for k, n in sorted(scan.invalid.items(), key=lambda kv: -kv[1]))
+    n = scan.n_invalid
+    return (f"skipped {n:,} of {scan.n_rows:,} rows that are not compositions of the space "
+            f"({why}; first at line {scan.first_invalid_line})")
+
+
+# --------------------------------------------------------------------------- metadata
+
+#: Columns (and arguments) that must hold integers.
+INT_COLUMNS = ("seed", "target_class")
+#: The longest text a samples CSV gives an export (longer ones are cut).
+MAX_TEXT = 100
+#: What a text may hold in an export; each run of anything else becomes one "_".
+SAFE_CHARS = "ASCII letters, digits and ._+-/:@"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+\-/:@]+")
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+class MetadataError(InputError):
+    """A samples CSV metadata cell that cannot be written (a seed that is no integer...)."""
+
+
+def clean_text(value: object) -> str:
+    """The form in which a user's text is written to every export format.
+
+    Leading and trailing spaces are dropped; each run of characters other than ASCII
+    letters, digits and ``._+-/:@`` (spaces, quotes, ``=``, ``#``, newlines, control
+    and non-ASCII characters) becomes one ``_``; the result is cut at :data:`MAX_TEXT`
+    characters. ``"x\\n_cell_length_a 99.0"`` becomes ``"x__cell_length_a_99.0"``.
+    """
+    return _UNSAFE.sub("_", str(value).strip())[:MAX_TEXT]
+
+
+def _int_cell(column: str, v: str, where: str = "") -> int:
+    """An integer metadata cell (``seed``, ``target_class``), or :class:`MetadataError`."""
+    N_CLASSES = space.N_CLASSES  # noqa: N806 - the constant, read where it is defined
+
+    ok = _INT.fullmatch(v) is not None and abs(int(v)) < 2**63
+    if ok and column == "target_class":
+        ok = 1 <= int(v) <= N_CLASSES
+    if not ok:
+        want = f"an integer from 1 to {N_CLASSES}" if column == "target_class" else \
+            "an integer (below 2**63 in size)"
+        raise MetadataError(f"{where}{column} must be {want}, got {v[:40]!r}; fix the cell "
+                            f"or leave it empty")
+    return int(v)
+
+
+def metadata_value(column: str, v: str, where: str = "") -> Any:
+    """A samples CSV metadata cell as an export writes it: None (empty), an int (seed,
+    target_class; :class:`MetadataError` if it is none) or :func:`clean_text`."""
+    v = v.strip()
+    if v == "":
+        return None
+    if column in INT_COLUMNS:
+        return _int_cell(column, v, where)
+    return clean_text(v)
+
+
+def sample_warnings(scan: SampleScan, path: str | os.PathLike = "") -> list[str]:
+    """Check the metadata columns of a scanned samples CSV; return one-line warnings.
+
+    Raises :class:`MetadataError` (naming the line) for a ``seed`` or ``target_class``
+    cell that is not an integer (a class: 1 to 10). Warns about rows that are not
+    compositions (count, reasons, first line), about repeats of a composition whose
+    metadata differ from its first row (those values are not written: the first row's
+    are), and about texts written sanitised (:func:`clean_text`).
+    """
+    notes: list[str] = []
+    skipped = invalid_rows_warning(scan)
+    if skipped:
+        notes.append(skipped)
+    prefix = f"{path}: " if str(path) else ""
+    values: dict[str, list[Any]] = {}
+    for k, col in scan.extra.items():
+        memo: dict[str, Any] = {}
+        out = []
+        for i, v in enumerate(col):
+            if v not in memo:
+                memo[v] = metadata_value(k, v, f"{prefix}line {scan.lines[i]}: ")
+            out.append(memo[v])
+        values[k] = out
+        bad = {v for v in memo if v and clean_text(v) != v}
+        changed = [i for i, v in enumerate(col) if v in bad] if bad else []
+        if changed:
+            n = len(changed)
+            notes.append(
+                f"{n:,} {k} value{'s' if n > 1 else ''} held characters other than "
+                f"{SAFE_CHARS} or more than {MAX_TEXT} characters (first at line "
+                f"{scan.lines[changed[0]]}); written sanitised: each run of other "
+                f"characters as one _, cut at {MAX_TEXT}")
+    if values and len(scan.codes):
+        _, first, inverse = np.unique(scan.codes, return_index=True, return_inverse=True)
+        firsts = first[inverse.ravel()].tolist()
+        n, i = 0, -1
+        for r in np.flatnonzero(np.asarray(firsts) != np.arange(len(firsts))).tolist():
+            if any(col[r] != col[firsts[r]] for col in values.values()):
+                n, i = n + 1, (i if n else r)
+        if n:
+            notes.append(
+                f"{n:,} row{'s' if n > 1 else ''} repeat{'' if n > 1 else 's'} an earlier "
+                f"composition with other {'/'.join(values)} values (first: line "
+                f"{scan.lines[i]} repeats line {scan.lines[firsts[i]]}); each composition "
+                "is written once, with its first row's values")
+    return notes

@@ -39,6 +39,7 @@ import functools
 import hashlib
 import json
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -80,8 +81,8 @@ class OracleCacheError(Exception):
     """A cached reference-energy file is missing, corrupted, truncated or stale."""
 
 
-class OracleCacheWarning(UserWarning):
-    """Issued when a bad cache file is found and rebuilt."""
+class ReferenceCacheWarning(UserWarning):
+    """Issued when a bad cache file is found and rebuilt, or the cache cannot be written."""
 
 
 # --------------------------------------------------------------------------- kernel
@@ -677,7 +678,9 @@ def load_or_build(
     """Reference energies from the cache, else built and cached; bool: loaded from cache.
 
     A corrupted, truncated or stale cache file is never used: a warning names the
-    problem and the energies are rebuilt (and the file replaced).
+    problem and the energies are rebuilt (and the file replaced). A cache directory that
+    cannot be written is found before any computing: an InputError for ``rebuild``, else
+    a warning, and the energies are not cached.
     """
     directory = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
     path = cache_path(train, sigma, lam, directory)
@@ -686,7 +689,20 @@ def load_or_build(
             return load(path, train, sigma, lam), True
         except OracleCacheError as e:
             warnings.warn(f"ignoring bad reference-energy cache, rebuilding: {e}",
-                          OracleCacheWarning, stacklevel=2)
+                          ReferenceCacheWarning, stacklevel=2)
+    try:  # a real file: permission bits would not tell root, a read-only mount, a quota
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        problem = None
+    except OSError as e:
+        problem = e.strerror or type(e).__name__
+    if problem and rebuild:
+        raise InputError(f"cannot write the reference-energy cache in {directory} ({problem}); "
+                         "choose a writable --cache-dir (or $ELPAGEN_CACHE)")
+    if problem:
+        warnings.warn(f"cannot write the cache directory {directory} ({problem}): the energies "
+                      "are built (about a minute), not cached", ReferenceCacheWarning, stacklevel=2)
     ref = build(train, sigma, lam, progress=progress)
-    save(ref, path, training_fingerprint(train))
+    if not problem:
+        save(ref, path, training_fingerprint(train))
     return ref, False

@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import reference, space
+from elpagen import reference as reference_energies
+from elpagen import space
 from elpagen.errors import InputError
 from elpagen.io import atomic_write
 from elpagen.materials import require
 
 if TYPE_CHECKING:
     from elpagen.data import TrainingSet
+    from elpagen.reference import ReferenceEnergies
 
 TABLE_VERSION = 1
 SETTINGS = "smact.screening.smact_validity defaults (ICSD24 oxidation states, Pauling test)"
@@ -63,7 +65,8 @@ def _screen_one(code: int) -> bool:
 
 
 def table_path(cache_dir: str | os.PathLike | None = None) -> Path:
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else reference.cache_dir()
+    directory = (Path(cache_dir).expanduser() if cache_dir is not None
+                 else reference_energies.cache_dir())
     return directory / f"smact_{version()}_v{TABLE_VERSION}.npz"
 
 
@@ -171,7 +174,22 @@ def fractions_if_cached(codes: np.ndarray, cache_dir: str | os.PathLike | None =
     return sample_fractions(codes, cache_dir=cache_dir)
 
 
-def fractions(train: TrainingSet, reference: reference.ReferenceEnergies, *,
+def whole_space_instead(per_class: int, class_sizes: np.ndarray) -> bool:
+    """Whether ``--per-class per_class`` should screen the whole space instead.
+
+    True when the sample would hold every composition of the largest class (N at or
+    above its size: the "sample" is each class entire), or at least half of the space's
+    compositions: screening that many one at a time costs about what the whole-space
+    table costs (987,012 twin pairs), but would not be cached. The table then gives the
+    exact fractions, built once (5 to 17 minutes) and cached for every later call.
+    """
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    n = min(int(per_class), int(sizes.sum()))  # 10**30 would overflow int64
+    covered = int(np.minimum(sizes, n).sum())
+    return n >= int(sizes.max(initial=0)) or 2 * covered >= int(sizes.sum())
+
+
+def fractions(train: TrainingSet, reference: ReferenceEnergies, *,
               samples: np.ndarray | None = None, per_class: int | None = None,
               seed: int = 0, cache_dir: str | os.PathLike | None = None,
               progress: bool = False) -> dict[str, Any]:
@@ -179,21 +197,27 @@ def fractions(train: TrainingSet, reference: reference.ReferenceEnergies, *,
 
     ``per_class=None`` screens the whole space (the cached table, built once);
     ``per_class=N`` screens a uniform random sample of N compositions of each class
-    (without replacement, ``numpy.random.default_rng(seed)``), without the table.
+    (without replacement, ``numpy.random.default_rng(seed)``), without the table, unless
+    :func:`whole_space_instead` (N at or above the largest class, or a sample of half the
+    space): then the whole space, as with None.
     """
     t0 = time.perf_counter()
     sizes = reference.class_sizes()
     out: dict[str, Any] = {"smact": version(), "settings": SETTINGS}
-    if per_class is None:
+    if per_class is not None and per_class <= 0:
+        raise InputError(f"--per-class must be positive, got {per_class}")
+    instead = per_class is not None and whole_space_instead(per_class, sizes)
+    if per_class is None or instead:
         grid = table(cache_dir, progress=progress)
         cls = reference.classes
         hits = np.bincount(cls[grid], minlength=len(sizes) + 1)[1:]
         per = hits / np.maximum(sizes, 1)
-        out.update(space_mode="whole space", space_fraction=float(hits.sum() / sizes.sum()))
+        mode = "whole space"
+        if instead:
+            mode += f" (--per-class {per_class:,} covers every class or half the space)"
+        out.update(space_mode=mode, space_fraction=float(hits.sum() / sizes.sum()))
         look = grid.__getitem__
     else:
-        if per_class <= 0:
-            raise InputError(f"--per-class must be positive, got {per_class}")
         rng = np.random.default_rng(seed)
         per = np.empty(len(sizes))
         all_codes = space.all_codes()

@@ -27,6 +27,8 @@ SITES: tuple[str, ...] = ("A", "B", "C", "D")
 N_SITES = 4
 N_GRID = N_ELEMENTS**N_SITES  # 2,313,441 grid points, repeats included
 N_SPACE = 39 * 38 * 37 * 36  # 1,974,024 compositions
+#: Energy classes of the space (docs/method.md section 3: ten equal-width bins).
+N_CLASSES = 10
 N_ROWS = 6
 N_GROUPS = 8
 

@@ -18,6 +18,9 @@ EXIT_USAGE = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
+#: Characters of a --set value shown in a message; a longer one is cut with "...".
+SHOWN_CHARS = 80
+
 #: A user-facing error raised by the command layer itself: one line, exit code 2.
 CLIError = UsageError
 
@@ -25,6 +28,25 @@ CLIError = UsageError
 def log(msg: str) -> None:
     """Progress and status lines go to stderr (stdout is for results)."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def clip(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text``, cut to ``limit`` characters with "..." when longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def clip_set_values(msg: str, pairs: Sequence[str] | None) -> str:
+    """``msg`` with every long ``--set`` pair, key or value it quotes cut (:func:`clip`):
+    a 5,000-character value is not echoed in full."""
+    parts = set()
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        parts.update(x for x in (pair, key, value, key.strip(), value.strip())
+                     if len(x) > SHOWN_CHARS)
+    for part in sorted(parts, key=len, reverse=True):  # a pair before its key and value
+        for form in (part, repr(part)[1:-1]):
+            msg = msg.replace(form, clip(form))
+    return msg
 
 
 def emit_json(obj: Any) -> None:
@@ -54,10 +76,14 @@ def parse_overrides(pairs: Sequence[str] | None, config_file: str | None) -> dic
     out: dict[str, Any] = {}
     if config_file:
         p = Path(config_file)
+        if p.is_dir():
+            raise CLIError(f"--config {p} is a directory; give a JSON file of settings")
         if not p.is_file():
             raise CLIError(f"config file not found: {p}")
         try:
-            cfg = json.loads(p.read_text())
+            cfg = json.loads(p.read_text(encoding="utf-8-sig"))  # a BOM, as CSV files
+        except UnicodeDecodeError:
+            raise CLIError(f"config file {p} is not UTF-8 text (JSON expected)") from None
         except json.JSONDecodeError as e:
             raise CLIError(f"config file {p} is not JSON ({e.msg}, line {e.lineno})") from None
         if not isinstance(cfg, dict):
@@ -66,7 +92,7 @@ def parse_overrides(pairs: Sequence[str] | None, config_file: str | None) -> dic
         out.update(cfg.get("settings", cfg))
     for pair in pairs or []:
         if "=" not in pair:
-            raise CLIError(f"--set expects KEY=VALUE, got {pair!r}")
+            raise CLIError(f"--set expects KEY=VALUE, got {clip(pair)!r}")
         k, v = pair.split("=", 1)
         out[k.strip()] = v.strip()
     return out

@@ -4,6 +4,10 @@ Every command prints a one-line ``error: ...`` and exits 2 on bad input (an
 :class:`elpagen.errors.UserError`); anything else is a bug: its traceback is printed,
 with a hint to report it, and the exit code is 3. ``faulthandler`` is on, so even a
 native crash prints where it happened.
+
+Output cut short by its reader (``elpagen data | head -1``: a closed pipe) is not an
+error: the command stops quietly, with exit code 0 (as ``sample -o - | head``), so a
+script with ``set -o pipefail`` goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import os
+import sys
 import traceback
 import warnings
 from collections.abc import Sequence
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 from elpagen import __version__
 from elpagen.cli import data, frontier, materials, models, search, study
 from elpagen.cli import leaderboard as leaderboard_cli
-from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, log
+from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, clip_set_values, log
 from elpagen.errors import is_user_error
 
 
@@ -54,7 +59,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         # Warnings (a rebuilt cache, a duplicate DFT row) as one line each, like errors.
         warnings.showwarning = _one_line_warning
-        return _run(args)
+        try:
+            code = _run(args)
+            sys.stdout.flush()  # a closed pipe shows here when the output was buffered
+        except BrokenPipeError:  # stdout's reader went away: no traceback, no error
+            from elpagen import io
+
+            io.quiet_broken_pipe()  # the final flush at exit must not complain either
+            return 0
+        return code
+
+
+def _stdout_gone() -> bool:
+    """True when stdout is a pipe whose reader has gone (or stdout cannot be asked, as when
+    a test captures it); a broken pipe elsewhere (a socket) is not the reader's doing."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -68,8 +94,11 @@ def _run(args: argparse.Namespace) -> int:
         log("interrupted; nothing half-written was kept")
         return EXIT_INTERRUPTED
     except Exception as e:
+        if isinstance(e, BrokenPipeError) and _stdout_gone():
+            raise  # stdout's reader went away: main() ends quietly
         if is_user_error(e) and not os.environ.get("ELPAGEN_DEBUG"):
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            msg = clip_set_values(msg, getattr(args, "set", None))
             log(f"error: {msg}")
             return EXIT_USAGE
         if is_user_error(e):  # ELPAGEN_DEBUG=1: the traceback of a user error

@@ -26,6 +26,8 @@ from elpagen.cli.common import (
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import sys
+
     from elpagen import data, io, memory
 
     target = data.check_class(args.target_class)
@@ -34,7 +36,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     # Before any work: the samples and their CSV text must fit in memory.
     memory.check_fits(memory.samples_file_bytes(args.n), f"-n {args.n:,}",
                       "ask for fewer samples (several runs with other --seed values add up)")
-    out = io.check_output(args.output, args.overwrite)
+    to_stdout = io.is_stdout(args.output)  # -o -: the CSV on standard output, logs on stderr
+    out = "standard output" if to_stdout else io.check_output(args.output, args.overwrite)
     sampleable = _sampleable()
     if args.model in sampleable:
         from elpagen.harness.trial import fit
@@ -54,7 +57,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         s = gen.sample(args.n, target, seed=args.seed, progress=not args.quiet)
-        io.write_samples(out, s.codes, overwrite=args.overwrite)
+        if to_stdout:
+            io.write_samples_to(sys.stdout, s.codes)
+        else:
+            io.write_samples(out, s.codes, overwrite=args.overwrite)
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+        io.quiet_broken_pipe()
+        return 0
     except memory.OutOfMemoryError:
         raise
     except MemoryError:  # numpy's _ArrayMemoryError too: one line, not a traceback

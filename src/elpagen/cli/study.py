@@ -14,10 +14,22 @@ from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
 def cmd_study(args: argparse.Namespace) -> int:
     from elpagen import report
     from elpagen.study import StudyError, parse_model_overrides, run_study
+    from elpagen.study.plan import model_overrides
+    from elpagen.study.runner import make_settings
 
     overrides = parse_model_overrides(parse_overrides(args.set, args.config))
     out = args.output or f"elpagen-study-{args.protocol}{'-quick' if args.quick else ''}"
     n_seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    # Every option is checked before anything is created (a refused start leaves no -o DIR).
+    # The settings of every model (the data's checksum and size do not matter here); run_study
+    # refuses unknown models and --seeds before creating DIR too.
+    models = catalogue.check_models(args.models.split(",") if args.models
+                                    else catalogue.names(study=True))
+    make_settings(args.protocol, n_seeds, args.quick, "", 1 << 30,
+                  model_overrides(models, args.quick, overrides), args.frontier5_samples,
+                  models)
+    if args.connect_timeout is not None and args.scheduler is None:
+        raise StudyError("--connect-timeout needs --scheduler ADDRESS")
     execute = None
     if args.scheduler is not None or (args.workers is not None and args.workers != 1):
         from elpagen.study import distributed
@@ -25,13 +37,14 @@ def cmd_study(args: argparse.Namespace) -> int:
         if args.scheduler is not None and args.workers is not None:
             raise StudyError("give --workers N (a local Dask cluster) or --scheduler ADDRESS "
                              "(a running one), not both")
-        execute = distributed.executor(workers=args.workers, scheduler=args.scheduler)
+        execute = distributed.executor(workers=args.workers, scheduler=args.scheduler,
+                                       connect_timeout=args.connect_timeout)
     result = run_study(
         out, protocol=args.protocol, n_seeds=n_seeds, quick=args.quick, data_path=args.data,
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
-        models=args.models.split(",") if args.models else None,
+        models=models,
     )
     summary = report.write_report(Path(result["directory"]))
     state = "complete" if result["complete"] else "incomplete"
@@ -85,6 +98,9 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the units on a running Dask cluster, e.g. tcp://HOST:8786 "
                         "(needs elpagen[cluster])")
+    p.add_argument("--connect-timeout", type=float, metavar="S", default=None,
+                   help="seconds to wait for the --scheduler to answer (default 30; a closed "
+                        "port or an unknown host fails at once)")
     p.set_defaults(func=cmd_study)
 
     p = subparsers.add_parser("report", help="rebuild a study's report from its store alone")

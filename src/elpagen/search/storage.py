@@ -100,11 +100,19 @@ def open_storage(url: str, heartbeat: int | None = None, *, must_exist: bool = F
                     ),
                 )
             return _create_rdb_storage(url, kwargs)
-    except ImportError:
+    except ImportError as e:
         scheme = url.split(":", 1)[0]
+        missing, x = None, e  # the driver module, from the chain Optuna re-raises
+        while x is not None and missing is None:
+            missing = getattr(x, "name", None) if isinstance(x, ImportError) else None
+            x = x.__cause__ or x.__context__
+        hint = {"psycopg2": "pip install 'elpagen[postgres]'",
+                "MySQLdb": "pip install mysqlclient, or pip install pymysql and use "
+                           "mysql+pymysql://...",
+                "pymysql": "pip install pymysql"}.get(missing or "", "install that driver")
         raise UsageError(
-            f"no database driver for {scheme!r} storage {shown}; install it "
-            "(PostgreSQL: pip install 'elpagen[postgres]')"
+            f"no database driver for {scheme!r} storage {shown} (Python module "
+            f"{missing or '?'} missing): {hint}; elpagen is tested with sqlite and postgresql"
         ) from None
     except (sa_exc.SQLAlchemyError, RuntimeError, ValueError) as e:
         reason = " ".join(str(getattr(e, "orig", None) or e).split())[:300]

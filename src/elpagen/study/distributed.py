@@ -45,7 +45,7 @@ from elpagen.study.runner import Log, Runner, load_checkpoints
 from elpagen.study.unit import FitResult, compute_unit, describe, fit_key, fit_members
 
 INSTALL_HINT = "pip install 'elpagen[cluster]'"
-#: Seconds to wait for a scheduler given by address.
+#: Seconds to wait for a scheduler given by address (``--connect-timeout``).
 CONNECT_TIMEOUT = 30
 
 
@@ -59,31 +59,45 @@ def require_dask() -> None:
 
 
 def executor(workers: int | None = None, scheduler: str | None = None,
-             client: Any = None) -> Callable[..., int]:
+             client: Any = None, connect_timeout: float | None = None) -> Callable[..., int]:
     """The unit executor that :func:`elpagen.study.run_study` takes as ``execute``.
 
     ``workers``: start a local cluster of that many single-threaded worker processes;
     ``scheduler``: attach to a running Dask scheduler (``tcp://HOST:PORT``); ``client``: use
     an existing :class:`distributed.Client`. Exactly one of the three.
+
+    Checked here, before a study creates anything (:mod:`elpagen.study.preflight`):
+    ``workers`` is capped at what this machine can run, with a warning; ``scheduler`` must
+    answer as a Dask scheduler (a closed port or an unknown host fail at once, silence
+    after ``connect_timeout`` seconds, default :data:`CONNECT_TIMEOUT`).
     """
+    from elpagen.study import preflight
+
     if sum(x is not None for x in (workers, scheduler, client)) != 1:
         raise StudyError("give one of --workers N or --scheduler ADDRESS")
     if workers is not None and workers < 1:
         raise StudyError(f"--workers must be a positive number of processes, got {workers}")
+    timeout = preflight.check_timeout(CONNECT_TIMEOUT if connect_timeout is None
+                                      else connect_timeout)
     require_dask()
+    if workers is not None:
+        workers = preflight.cap_workers(workers)
+    if scheduler is not None:
+        preflight.check_scheduler(scheduler, timeout)
 
     def execute(runner: Runner, units: list[Unit], todo: list[Unit], done: set[str],
                 log: Log) -> int:
         if not todo:
             return 0
-        with _connect(workers, scheduler, client, log) as c:
+        with _connect(workers, scheduler, client, log, timeout) as c:
             return run_units(c, runner, units, todo, log)
 
     return execute
 
 
 @contextlib.contextmanager
-def _connect(workers: int | None, scheduler: str | None, client: Any, log: Log) -> Iterator[Any]:
+def _connect(workers: int | None, scheduler: str | None, client: Any, log: Log,
+             timeout: float | None = None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if client is not None:
@@ -91,7 +105,7 @@ def _connect(workers: int | None, scheduler: str | None, client: Any, log: Log) 
         return
     if scheduler is not None:
         try:
-            c = Client(scheduler, timeout=CONNECT_TIMEOUT)
+            c = Client(scheduler, timeout=CONNECT_TIMEOUT if timeout is None else timeout)
         except (OSError, TimeoutError, ValueError) as e:
             raise StudyError(f"cannot reach the Dask scheduler {scheduler} "
                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "

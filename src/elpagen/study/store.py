@@ -14,7 +14,9 @@ Layout of ``DIR/study.sqlite`` (WAL journal, ``synchronous=FULL``):
   seconds, finished)``: one row per finished work unit (one fit sampled and scored for
   one experiment); ``payload`` is JSON (metrics, curves, histograms, ...).
 * ``runs(id, started, finished, payload)``: one row per invocation (environment, pid and
-  host, how many units it added, how it ended). A run killed without a chance to record its
+  host, how many units it added, how it ended). The count ``new_units`` of the open run
+  grows in the transaction that stores each unit, so it is right however the run ends.
+  A run killed without a chance to record its
   end (kill -9, power cut) stays open ("running", no finish time) until the next run of the
   study, which holds the lock and so knows that process is gone: it marks the row
   "interrupted" with an unknown end (:meth:`Store.close_stale_runs`).
@@ -225,6 +227,7 @@ class Store:
         self.conn = conn
         self.path = path
         self.readonly = readonly
+        self.run_id: int | None = None  # the open run (start_run), which put_unit counts
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -253,6 +256,13 @@ class Store:
     def open_readonly(cls, directory: Path | str) -> Store:
         """Open an existing store for reading (the report); never creates or changes one."""
         path = store_path(directory)
+        d = Path(directory)
+        if not path.is_file() and (d.is_file() or d.suffix.lower() == ".csv"):
+            what = "a file" if d.is_file() else "missing"
+            csv = (f"; to score a CSV of compositions use `elpagen evaluate {d} -c CLASS`"
+                   if d.suffix.lower() == ".csv" else "")
+            raise StoreError(f"{d} is not a study directory ({what}; a study is the directory "
+                             f"written by `elpagen study -o DIR`){csv}")
         if not path.is_file():
             raise StoreError(
                 f"{Path(directory)} holds no elpagen study ({STORE_NAME} missing); "
@@ -402,17 +412,27 @@ class Store:
                 (key, experiment, model, int(target_class), int(train_size), int(seed), status,
                  dumps(payload), float(seconds), now()),
             )
+            if self.run_id is not None:  # the same transaction: a kill -9 keeps the count
+                row = c.execute("SELECT payload FROM runs WHERE id = ?", (self.run_id,)).fetchone()
+                if row is not None:
+                    run = json.loads(row[0])
+                    run["new_units"] = int(run.get("new_units") or 0) + 1
+                    c.execute("UPDATE runs SET payload = ? WHERE id = ?",
+                              (dumps(run), self.run_id))
 
     def start_run(self, payload: Mapping[str, Any]) -> int:
         with self.transaction() as c:
             cur = c.execute("INSERT INTO runs(started, payload) VALUES (?, ?)",
                             (now(), dumps(payload)))
-            return int(cur.lastrowid)
+            self.run_id = int(cur.lastrowid)
+            return self.run_id
 
     def finish_run(self, run_id: int, payload: Mapping[str, Any]) -> None:
         with self.transaction() as c:
             c.execute("UPDATE runs SET finished = ?, payload = ? WHERE id = ?",
                       (now(), dumps(payload), run_id))
+        if run_id == self.run_id:
+            self.run_id = None
 
     def close_stale_runs(self) -> list[int]:
         """Mark every open run (no finish time) as interrupted, its end time unknown.
