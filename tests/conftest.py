@@ -50,9 +50,13 @@ def reference(train, cache_dir):
 
 
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, data_path, cache_dir):
+def _env(monkeypatch, data_path, cache_dir, tmp_path_factory):
     monkeypatch.setenv("ELPAGEN_DATA", str(data_path))
     monkeypatch.setenv("ELPAGEN_CACHE", str(cache_dir))
+    # Never a developer's fetched DFT file, never a real download: an empty data directory
+    # and a closed loopback port as the source (tests of `data fetch` serve their own).
+    monkeypatch.setenv("ELPAGEN_DATA_DIR", str(tmp_path_factory.mktemp("elpagen-data")))
+    monkeypatch.setenv("ELPAGEN_DATA_URL", "http://127.0.0.1:9/train_set.pkl")
 
 
 @pytest.fixture

@@ -39,6 +39,11 @@ class RandomScreening(Generator):
     def fit(self, train: TrainingSet, target_class: int | None = None) -> RandomScreening:
         return self
 
+    def composition_distribution(self, target_class: int) -> np.ndarray:
+        """Uniform over the 39**4 grid (the points with a repeated element are the invalid
+        share): exact, for :mod:`elpagen.expected`."""
+        return np.full(space.N_GRID, 1.0 / space.N_GRID)
+
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
         # Uniform over the 39**4 grid, rejecting repeated elements, is uniform over the space.
         el = rng.integers(0, space.N_ELEMENTS, size=(n, 4))
@@ -78,7 +83,8 @@ class MarginalSampler(Generator):
         self.probs_ = np.where(totals > 0, counts / np.maximum(totals, 1e-300), uniform)
         return self
 
-    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+    def site_probabilities(self, target_class: int) -> np.ndarray:
+        """(4, 39) the per-site distributions drawn from, at the current temperature."""
         if self.probs_ is None:
             raise RuntimeError("MarginalSampler is not fitted; call fit(train) first")
         p = self.probs_[check_class(target_class) - 1]
@@ -86,6 +92,16 @@ class MarginalSampler(Generator):
             # Divided by the row maximum first, so a small T cannot underflow a whole row.
             p = (p / p.max(axis=1, keepdims=True)) ** (1.0 / self.temperature)
             p = p / p.sum(axis=1, keepdims=True)
+        return p
+
+    def composition_distribution(self, target_class: int) -> np.ndarray:
+        """The product of the four site distributions over the grid (points with a
+        repeated element are the invalid share): exact, for :mod:`elpagen.expected`."""
+        a, b, c, d = self.site_probabilities(target_class)
+        return np.einsum("a,b,c,d->abcd", a, b, c, d).ravel()
+
+    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+        p = self.site_probabilities(target_class)
         cdf = np.cumsum(p, axis=1)
         u = rng.random((n, 4))
         el = np.stack(
@@ -150,6 +166,14 @@ class SurrogateScreening(Generator):
         if c not in self._pools:
             self._pools[c] = self.codes_[self.classes_ == c]
         return self._pools[c]
+
+    def composition_distribution(self, target_class: int) -> np.ndarray:
+        """Uniform over the compositions the regressor places in the class: exact, for
+        :mod:`elpagen.expected`."""
+        pool = self.pool(target_class)
+        out = np.zeros(space.N_GRID, dtype=np.float64)
+        out[pool] = 1.0 / max(len(pool), 1)
+        return out
 
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
         pool = self.pool(target_class)

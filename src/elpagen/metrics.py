@@ -326,6 +326,12 @@ def site_distributions(codes: np.ndarray) -> np.ndarray:
     return _normalise_rows(counts)
 
 
+def grid_site_distributions(weights: np.ndarray) -> np.ndarray:
+    """(4, 39) per-site element frequencies of weights over the grid (counts, a mask or a
+    distribution); rows sum to 1."""
+    return _normalise_rows(_site_counts_from_grid(weights))
+
+
 def class_site_distributions(ref_classes: np.ndarray, c: int) -> np.ndarray:
     """(4, 39) per-site element frequencies of all compositions of class c in the full space."""
     c = check_class(c)

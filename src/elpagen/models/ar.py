@@ -277,6 +277,23 @@ class ARModel(TorchEnsembleGenerator):
         logits = self._site_logits(nets, e, y)[:, :, s]
         return torch.softmax(logits.double(), -1).cpu().numpy()
 
+    def composition_distribution(self, target_class: int) -> np.ndarray | None:
+        """The exact sampling distribution over the grid (single member, current
+        temperature), by expanding the four factors over every prefix: 1 + 39 + 39**2 +
+        39**3 context evaluations instead of 4 per composition. None with nucleus sampling
+        or guidance (their distributions are not tabulated here). For :mod:`elpagen.expected`."""
+        if self.config.top_p < 1.0 or self.config.guidance > 0:
+            return None
+        self._require_single()
+        e = space.N_ELEMENTS
+        grid = np.indices((e,) * 3).reshape(3, -1).T  # every prefix of 3 sites, C order
+        p = [self.site_probabilities(np.zeros((1, 0), np.int64), target_class)[0, 0]]
+        p += [self.site_probabilities(grid[:: e ** (2 - s), : s + 1], target_class)[0]
+              .reshape((e,) * (s + 2)) for s in range(3)]
+        joint = (p[0][:, None, None, None] * p[1][:, :, None, None]
+                 * p[2][:, :, :, None] * p[3])
+        return joint.ravel()
+
     def held_out_nll(self, codes: np.ndarray, target_class: int) -> float:
         """Mean negative log-likelihood (nats per composition, exact) of a single-member
         model on ``codes`` for ``target_class``; uniform over the space is ln 1,974,024

@@ -405,6 +405,15 @@ class DQNAgent(TorchEnsembleGenerator):
         tab = self.policy_table()
         return tab.codes, tab.probs
 
+    def composition_distribution(self, target_class: int) -> np.ndarray:
+        """The policy table over the grid (every proposal is valid): exact, for
+        :mod:`elpagen.expected`."""
+        self._check_target(target_class)
+        codes, probs = self.composition_probabilities()
+        out = np.zeros(space.N_GRID, dtype=np.float64)
+        out[codes] = probs
+        return out
+
     @torch.no_grad()
     def _propose_stepwise(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Act step by step: the network runs on the batch of states at every step."""
