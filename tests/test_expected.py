@@ -64,3 +64,27 @@ def test_mixtures_and_intractable_settings(train):
     assert expected.distribution(ar.with_sampling(top_p=0.9), 1) is None
     assert expected.distribution(ar.with_sampling(guidance=1.0), 1) is None
     assert abs(expected.distribution(ar, 1).sum() - 1.0) < 1e-9
+
+
+def test_benchmark_and_frontier_report_the_expectations(capsys):
+    import json
+
+    from elpagen import cli
+
+    assert cli.main(["benchmark", "--models", "marginal,random", "-n", "400", "--seeds", "2",
+                     "--jobs", "1", "-q", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for m in ("marginal", "random"):
+        e = r["models"][m]["expected"]
+        assert set(e) >= {"precision", "coverage", "js_distance_limit"}
+        assert set(e["precision"]) == {"mean", "std"}
+        # Exact for these two: the seeds' expectations agree (the fit is deterministic).
+        assert e["precision"]["std"] == pytest.approx(0.0, abs=1e-12)
+    assert cli.main(["frontier", "--models", "marginal", "-n", "300", "--seeds", "1", "-q",
+                     "--json"]) == 0
+    fr = json.loads(capsys.readouterr().out)
+    pts = fr["models"]["marginal"]["points"]
+    assert all("expected_precision" in p and "expected_coverage" in p for p in pts)
+    # Sharper temperature, higher expected precision (an exact, noise-free ordering).
+    prec = [p["expected_precision"]["mean"] for p in pts]
+    assert prec == sorted(prec, reverse=True)

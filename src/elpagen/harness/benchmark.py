@@ -8,6 +8,11 @@ are then scored with the reference classes (:func:`elpagen.harness.trial.referen
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import queue as queue_module
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,43 +22,68 @@ import numpy as np
 from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.harness.config import RunConfig
-from elpagen.harness.trial import fit, reference_scorer, run_trial
+from elpagen.harness.frontier import mean_spread
+from elpagen.harness.trial import fit, reference_expectation, reference_scorer, run_trial
 from elpagen.machine import environment
 from elpagen.metrics import METRIC_KEYS
 
 Log = Callable[[str], None]
+#: Receives the progress of one model's fit: (phase, done, total); phase is "fitting" (no
+#: count), "training" (steps of a torch model's batched ensemble) or "sampling" (seeds).
+Report = Callable[[str, int, int], None]
 #: Per-model counts kept in the summary besides the metrics.
 COUNT_KEYS = ("n_unique", "n_novel", "n_valid", "n_samples")
+#: Seconds between two progress lines of one model when stderr is not a terminal.
+LINE_INTERVAL = 10.0
 
 
 def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
                     config: RunConfig, threads: int | None = None,
-                    spec: catalogue.ModelSpec | None = None) -> dict[str, Any]:
+                    spec: catalogue.ModelSpec | None = None,
+                    report: Report | None = None) -> dict[str, Any]:
     """Fit, sample and score one model for every seed (runs in a worker process too):
     its summary (mean +- std), timings and per-seed metrics. ``spec``: the record of a
-    model registered in the parent process (a fresh worker knows only the built-ins)."""
+    model registered in the parent process (a fresh worker knows only the built-ins).
+    ``report``: where the fit reports its progress (:data:`Report`; the torch models'
+    training loops report every step count through :mod:`elpagen.models.training`)."""
     if threads is not None:  # a fresh worker process: the parent's thread settings
         from elpagen import threads as _threads
 
         _threads.configure(threads)
     if spec is not None:
         catalogue.register(spec, replace=True)
+    hook: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if report is not None:
+        from elpagen.models.training import reporting_to
+
+        report("fitting", 0, 0)
+        hook = reporting_to(lambda _desc, done, total: report("training", done, total))
     t0 = time.perf_counter()
-    gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
-               overrides=config.overrides_of(name), device=config.device,
-               progress=config.progress, mixture=config.mixture)
+    with hook:
+        gens = fit(name, train, config.seeds, config.target_class, protocol=config.protocol,
+                   overrides=config.overrides_of(name), device=config.device,
+                   progress=config.progress, mixture=config.mixture)
     fit_seconds = time.perf_counter() - t0
     score = reference_scorer(ref_classes, train.codes, config.target_class)
+    expect = reference_expectation(ref_classes, config.target_class)
     per_seed, sample_seconds = [], 0.0
-    for seed, g in zip(config.seeds, gens, strict=True):
+    for i, (seed, g) in enumerate(zip(config.seeds, gens, strict=True)):
+        if report is not None:
+            report("sampling", i, len(gens))
         r = run_trial(g, name, config.target_class, config.samples, seed, score,
-                      progress=config.progress)
+                      progress=config.progress, expect=expect)
         sample_seconds += r.sample_seconds
-        per_seed.append({**r.metrics, "seed": int(seed)})
+        # The exact expectations beside the sampled values (elpagen.expected), flat per seed.
+        exp = {f"expected_{k}": v for k, v in (r.expected or {}).items()}
+        per_seed.append({**r.metrics, **exp, "seed": int(seed)})
     seconds = time.perf_counter() - t0
     agg = metrics.aggregate(per_seed)
     out: dict[str, Any] = {k: agg[k] for k in METRIC_KEYS}
     out.update({k: agg[k] for k in COUNT_KEYS if k in agg})
+    expected = {k.removeprefix("expected_"): v for k, v in agg.items()
+                if k.startswith("expected_")}
+    if expected:  # models.<name>.expected.<metric> = {mean, std} over seeds
+        out["expected"] = expected
     out["seconds"] = round(seconds, 2)
     out["fit_seconds"] = round(fit_seconds, 2)
     out["sample_seconds"] = round(sample_seconds, 2)
@@ -68,17 +98,27 @@ def run_benchmark(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
     ``config.jobs`` > 1 runs that many models at once, each in its own process with one
     thread (:mod:`elpagen.threads`): parallelism across fits holds up on a shared machine
     where intra-op threads do not. Every fit is seeded, so the numbers do not depend on
-    ``jobs``.
+    ``jobs``. With ``config.progress`` every running model shows its progress on stderr
+    (:class:`ProgressBoard`), from the worker processes too.
     """
     results: dict[str, Any] = {}
     jobs = min(config.jobs, len(config.models))
     if jobs == 1:
-        for name in config.models:
-            if log:
-                log(f"{name}: fitting {len(config.seeds)} seed(s) ({config.protocol} protocol)")
-            results[name] = benchmark_model(name, train, ref_classes, config)
-            if log:
-                log(f"{name}: done in {results[name]['seconds']:.1f} s")
+        board = ProgressBoard(queue_module.Queue(), log, slots=1) if config.progress else None
+        say = (board.log if board else log) if log else None
+        quiet = dataclasses.replace(config, progress=False)  # the board shows the progress
+        with board or contextlib.nullcontext():
+            for name in config.models:
+                if say:
+                    say(f"{name}: fitting {len(config.seeds)} seed(s) ({config.protocol} "
+                        "protocol)")
+                results[name] = benchmark_model(
+                    name, train, ref_classes, quiet if board else config,
+                    report=board.reporter(name) if board else None)
+                if board:
+                    board.finish(name)
+                if say:
+                    say(f"{name}: done in {results[name]['seconds']:.1f} s")
     else:
         results = _run_parallel(train, ref_classes, config, jobs, log)
     class_size = int(metrics.class_sizes(ref_classes)[config.target_class - 1])
@@ -96,39 +136,235 @@ def run_benchmark(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
     }
 
 
+# The progress queue of a worker process (set by the pool's initializer; None: quiet).
+_worker_queue: Any = None
+
+
+def _init_worker(progress_queue: Any) -> None:
+    global _worker_queue
+    _worker_queue = progress_queue
+
+
+def _benchmark_in_worker(name: str, train: TrainingSet, ref_classes: np.ndarray,
+                         config: RunConfig, threads: int,
+                         spec: catalogue.ModelSpec | None) -> dict[str, Any]:
+    """:func:`benchmark_model` in a worker, reporting to the parent's queue."""
+    q = _worker_queue
+    report = None if q is None else (lambda phase, done, total:
+                                     q.put((name, phase, done, total)))
+    return benchmark_model(name, train, ref_classes, config, threads, spec, report=report)
+
+
 def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig, jobs: int,
                   log: Log | None) -> dict[str, Any]:
-    """Each model in a worker process of its own (spawned: no forked OpenMP state)."""
-    import dataclasses
+    """Each model in a worker process of its own (spawned: no forked OpenMP state); the
+    workers report their progress through a queue to this process's :class:`ProgressBoard`."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     import torch
 
     threads = torch.get_num_threads()
-    quiet = dataclasses.replace(config, progress=False)
+    quiet = dataclasses.replace(config, progress=False)  # no tqdm bars in the workers
     results: dict[str, Any] = {}
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    # A spawn context's queue reaches the workers through the pool's initializer (it is
+    # handed over while they start; a queue cannot be an argument of a submitted call).
+    progress_queue = ctx.Queue() if config.progress else None
+    board = ProgressBoard(progress_queue, log, slots=jobs) if progress_queue else None
+    say = (board.log if board else log) if log else None
+    with board or contextlib.nullcontext(), ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+            initargs=(progress_queue,)) as pool:
         futures = {}
         builtin = {s.name for s in catalogue.BUILTIN}
         for name in config.models:  # submitted in the order given: slowest models first
             spec = None if name in builtin else catalogue.get(name)
-            futures[pool.submit(benchmark_model, name, train, ref_classes, quiet,
+            futures[pool.submit(_benchmark_in_worker, name, train, ref_classes, quiet,
                                 threads, spec)] = name
-        if log:
-            log(f"running {len(config.models)} models, {jobs} at a time (one process each, "
+        if say:
+            say(f"running {len(config.models)} models, {jobs} at a time (one process each, "
                 f"{threads} thread(s) per process)")
         for fut in as_completed(futures):
             name = futures[fut]
             results[name] = fut.result()
-            if log:
-                log(f"{name}: done in {results[name]['seconds']:.1f} s")
+            if board:
+                board.finish(name)
+            if say:
+                say(f"{name}: done in {results[name]['seconds']:.1f} s")
     return results
 
 
+# --------------------------------------------------------------------------- progress
+
+
+def format_duration(seconds: float) -> str:
+    """A rounded duration for a progress line: 40 s, 3.5 min, 1.2 h."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _terminal() -> bool:
+    """Whether stderr is a terminal wide enough for bars (a pseudo-terminal of zero columns,
+    as some CI runners give, gets lines)."""
+    import os
+
+    try:
+        return sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns >= 40
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+@dataclasses.dataclass
+class _Model:
+    """What one running model was last reported doing."""
+
+    phase: str
+    done: int
+    total: int
+    t_phase: float
+    t_line: float = 0.0
+    bar: Any = None
+    slot: int = 0
+
+
+class ProgressBoard:
+    """The progress of the running models on stderr: one tqdm bar per running model when
+    stderr is a terminal, else one line per model at each change of phase and every
+    :data:`LINE_INTERVAL` seconds (steps done / total, and about how long the phase has
+    left). Fed by ``(model, phase, done, total)`` messages on ``queue`` (the workers' or
+    this process's own), which a thread of this process reads; a context manager."""
+
+    def __init__(self, queue: Any, log: Log | None, slots: int = 1,
+                 tty: bool | None = None) -> None:
+        self.queue = queue
+        self.sink: Log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.tty = _terminal() if tty is None else tty
+        self.lock = threading.Lock()
+        self.models: dict[str, _Model] = {}
+        self.finished: set[str] = set()
+        self.free = list(range(slots))
+        self.thread = threading.Thread(target=self._listen, name="elpagen-progress",
+                                       daemon=True)
+
+    def __enter__(self) -> ProgressBoard:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+        with self.lock:
+            for m in self.models.values():
+                if m.bar is not None:
+                    m.bar.close()
+                    m.bar = None
+
+    def reporter(self, model: str) -> Report:
+        """The :data:`Report` of ``model`` in this process."""
+        return lambda phase, done, total: self.queue.put((model, phase, done, total))
+
+    def log(self, msg: str) -> None:
+        """A status line that keeps the bars intact."""
+        with self.lock:
+            if self.tty:
+                from tqdm.auto import tqdm
+
+                tqdm.write(msg, file=sys.stderr)
+            else:
+                self.sink(msg)
+
+    def finish(self, model: str) -> None:
+        with self.lock:
+            self.finished.add(model)
+            m = self.models.pop(model, None)
+            if m is not None and m.bar is not None:
+                m.bar.close()
+                self.free.append(m.slot)
+                self.free.sort()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                msg = self.queue.get(timeout=1.0)
+            except queue_module.Empty:
+                self._tick()
+                continue
+            except (EOFError, OSError, ValueError):  # the queue is gone
+                return
+            if msg is None:
+                return
+            self.update(*msg)
+
+    def update(self, model: str, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if model in self.finished:
+                return  # a late message of a model that is done
+            m = self.models.get(model)
+            changed = m is None or m.phase != phase
+            if m is None:
+                m = self.models[model] = _Model(phase, done, total, now)
+            elif changed:
+                m.phase, m.t_phase = phase, now
+            m.done, m.total = done, total
+            if self.tty:
+                self._draw(model, m, changed)
+            elif changed and phase == "fitting":
+                m.t_line = now  # a line only if the fit runs a while without steps
+            elif changed or now - m.t_line >= LINE_INTERVAL:
+                self._line(model, m, now)
+
+    def _tick(self) -> None:
+        """Models that reported nothing for a while (a fit without steps) still show."""
+        now = time.monotonic()
+        with self.lock:
+            for model, m in self.models.items():
+                if self.tty:
+                    if m.bar is not None:
+                        m.bar.refresh()
+                elif now - m.t_line >= LINE_INTERVAL:
+                    self._line(model, m, now)
+
+    def _describe(self, m: _Model, now: float) -> str:
+        spent = now - m.t_phase
+        so_far = f", {format_duration(spent)} so far" if spent >= 1 else ""
+        if m.phase == "training" and m.total:
+            text = (f"training step {m.done:,}/{m.total:,} ({100 * m.done / m.total:.0f}%)"
+                    f"{so_far}")
+            if 0 < m.done < m.total:
+                text += f", about {format_duration(spent * (m.total - m.done) / m.done)} left"
+            return text
+        if m.phase == "sampling" and m.total:
+            return f"sampling and scoring seed {min(m.done + 1, m.total)}/{m.total}{so_far}"
+        return f"{m.phase}{so_far}"
+
+    def _line(self, model: str, m: _Model, now: float) -> None:
+        m.t_line = now
+        self.sink(f"  {model}: {self._describe(m, now)}")
+
+    def _draw(self, model: str, m: _Model, changed: bool) -> None:
+        from tqdm.auto import tqdm
+
+        unit = {"training": "step", "sampling": "seed"}.get(m.phase, "it")
+        if m.bar is None:
+            m.slot = self.free.pop(0) if self.free else len(self.models)
+            m.bar = tqdm(total=m.total or None, desc=f"{model} {m.phase}", unit=unit,
+                         position=m.slot, leave=False, file=sys.stderr, dynamic_ncols=True)
+        elif changed:
+            m.bar.unit = unit
+            m.bar.set_description(f"{model} {m.phase}", refresh=False)
+            m.bar.reset(total=m.total or None)
+        m.bar.n = m.done
+        m.bar.refresh()
+
+
 def benchmark_table(result: Mapping[str, Any]) -> str:
-    """A plain-text table of mean +- std per model, with the ideal-coverage bound."""
+    """A plain-text table of mean +- std per model (``± –`` with one seed: no spread to
+    show), with the ideal-coverage bound."""
     head = (f"{'model':<10}{'precision':>17}{'prec. neigh.':>17}{'coverage':>19}"
             f"{'cov. neigh.':>19}{'JS dist.':>17}{'time [s]':>10}")
     lines = [
@@ -139,8 +375,7 @@ def benchmark_table(result: Mapping[str, Any]) -> str:
     ]
 
     def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
-        v = m[key]
-        return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}".rjust(width)
+        return mean_spread(m[key], result["seeds"], digits).rjust(width)
 
     screening = [n for n in result["models"] if catalogue.is_screening(n)]
     for name, m in result["models"].items():

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the report imports this module without the models (and torc
 
 #: The metrics of a frontier point (precision and coverage span the frontier).
 POINT_KEYS = ("precision", "coverage", "js_distance")
+#: The exact expectations a point carries when the generator's distribution is known.
+EXPECTED_POINT_KEYS = ("precision", "coverage", "js_distance_limit")
 
 
 def knob_values(gen: Generator, grid: Sequence[float] | None = None) -> list[float | None]:
@@ -58,16 +60,22 @@ def sweep(
     seed: int,
     ref_classes: np.ndarray,
     train_codes: np.ndarray,
+    expected: bool = False,
 ) -> list[dict[str, Any]]:
     """Metrics of one fitted generator at every knob value: one trial each, with the same
-    sampling seed for each."""
-    from elpagen.harness.trial import reference_scorer, run_trial
+    sampling seed for each. ``expected``: also the exact expectations of the precision and
+    coverage (``expected_precision``, ...; :mod:`elpagen.expected`) where the generator's
+    distribution is known."""
+    from elpagen.harness.trial import reference_expectation, reference_scorer, run_trial
 
     score = reference_scorer(ref_classes, train_codes, target_class)
+    expect = reference_expectation(ref_classes, target_class) if expected else None
     out = []
     for v in values:
-        m = run_trial(gen, model, target_class, n_samples, seed, score, knob=v).metrics
-        out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}})
+        r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect)
+        m = r.metrics
+        exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
+        out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}, **exp})
     return out
 
 
@@ -76,7 +84,9 @@ def summarise(name: str, gen: Generator, per_seed: Sequence[Sequence[Mapping]]) 
     points = []
     for i, first in enumerate(per_seed[0]):
         agg = metrics.aggregate([runs[i] for runs in per_seed])
-        points.append({"knob": first["knob"], **{k: agg[k] for k in (*POINT_KEYS, "n_unique")}})
+        keys = [*POINT_KEYS, "n_unique",
+                *(f"expected_{k}" for k in EXPECTED_POINT_KEYS if f"expected_{k}" in agg)]
+        points.append({"knob": first["knob"], **{k: agg[k] for k in keys}})
     front = non_dominated([(p["precision"]["mean"], p["coverage"]["mean"]) for p in points])
     hv = [metrics.hypervolume([(r["precision"], r["coverage"]) for r in runs])
           for runs in per_seed]
@@ -119,7 +129,7 @@ def run_frontier(
         per_seed = []
         for seed, gen in zip(config.seeds, gens, strict=True):
             per_seed.append(sweep(gen, name, values, config.target_class, config.samples,
-                                  int(seed), ref_classes, train.codes))
+                                  int(seed), ref_classes, train.codes, expected=True))
             if log:
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")
@@ -153,15 +163,25 @@ def published_points(target_class: int) -> dict[str, dict[str, float]]:
             for k, (p, c) in catalogue.published(target_class).items()}
 
 
+def mean_spread(v: Mapping[str, Any], n: int, digits: int = 4) -> str:
+    """``mean ± std`` of ``n`` fits; ``mean ± –`` for one fit, whose spread is unknown
+    (not zero)."""
+    spread = f"{v['std']:.{digits}f}" if n > 1 and v.get("std") is not None else "–"
+    return f"{v['mean']:.{digits}f} ± {spread}"
+
+
 def frontier_table(result: Mapping[str, Any]) -> str:
-    """One line per point: knob, precision, coverage, JS distance; '*' marks the front."""
+    """One line per point: knob, precision, coverage, JS distance; '*' marks the front
+    (``± –`` with one seed: no spread to show)."""
     lines = [f"class {result['target_class']}, {result['samples']:,} valid samples, "
              f"{result['seeds']} seed(s), {result['protocol']} protocol; * = non-dominated"]
     head = f"{'model':<10}{'knob':<18}{'precision':>17}{'coverage':>19}{'JS dist.':>17}"
     lines += [head, "-" * len(head)]
 
+    n = result["seeds"]
+
     def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
-        return f"{m[key]['mean']:.{digits}f} ± {m[key]['std']:.{digits}f}".rjust(width)
+        return mean_spread(m[key], n, digits).rjust(width)
 
     for name, r in result["models"].items():
         for p in r["points"]:
@@ -170,7 +190,7 @@ def frontier_table(result: Mapping[str, Any]) -> str:
             lines.append(f"{name:<10}{mark}{knob:<17}{f(p, 'precision', 17)}"
                          f"{f(p, 'coverage', 19, 5)}{f(p, 'js_distance', 17)}")
         h = r["hypervolume"]
-        lines.append(f"{name:<10} hypervolume {h['mean']:.4f} ± {h['std']:.4f}")
+        lines.append(f"{name:<10} hypervolume {mean_spread(h, n)}")
     return "\n".join(lines)
 
 

@@ -30,6 +30,9 @@ from elpagen.generator import Generator, GeneratorError, Mixture, Samples, sampl
 
 #: Scores one set of samples: a dict of metrics.
 Scorer = Callable[[Samples], dict[str, Any]]
+#: The exact expected metrics of N valid draws from a generator (None: no known
+#: distribution); see :mod:`elpagen.expected`.
+Expectation = Callable[[Generator, int], "dict[str, float] | None"]
 
 
 def check_mixture(mixture: Any) -> int:
@@ -135,6 +138,9 @@ class TrialResult:
     score_seconds: float
     codes: np.ndarray | None = field(default=None, repr=False)
     """The samples themselves, when the caller asked to keep them."""
+    expected: dict[str, float] | None = None
+    """The exact expectations of the metrics (:mod:`elpagen.expected`), when the caller
+    asked for them and the generator's distribution is known."""
 
 
 def reference_scorer(ref_classes: np.ndarray, train_codes: np.ndarray,
@@ -146,6 +152,22 @@ def reference_scorer(ref_classes: np.ndarray, train_codes: np.ndarray,
                                 n_drawn=s.n_drawn)
 
     return score
+
+
+def reference_expectation(ref_classes: np.ndarray, target_class: int) -> Expectation:
+    """Exact expected metrics against the reference classes, for generators whose
+    distribution is known (:mod:`elpagen.expected`); None for the others, and for a
+    distribution with no mass on any composition (a regressor that places nothing in the
+    class)."""
+    from elpagen import expected
+
+    def expect(gen: Generator, n: int) -> dict[str, float] | None:
+        p = expected.distribution(gen, target_class)
+        if p is None or not p[ref_classes > 0].any():
+            return None
+        return expected.expected_metrics(p, target_class, ref_classes, n)
+
+    return expect
 
 
 def run_trial(
@@ -160,6 +182,7 @@ def run_trial(
     sampling_seed: int | None = None,
     progress: bool = False,
     keep_codes: bool = False,
+    expect: Expectation | None = None,
 ) -> TrialResult:
     """Sample ``n_samples`` valid compositions from the fitted ``gen`` (at ``knob`` if
     given) and score them. The sampling seed is ``sample_seed(seed)`` unless given, one
@@ -175,5 +198,6 @@ def run_trial(
                      progress=progress)
     t1 = time.perf_counter()
     m = score(s)
+    exp = expect(g, n_samples) if expect is not None else None
     return TrialResult(model, int(seed), target_class, knob, m, s.n_drawn, t1 - t0,
-                       time.perf_counter() - t1, s.codes if keep_codes else None)
+                       time.perf_counter() - t1, s.codes if keep_codes else None, exp)
