@@ -255,7 +255,8 @@ def test_disk_full_keeps_the_store_and_the_old_report(run, monkeypatch, capsys):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store.os, "fsync", enospc)
-    assert cli.main(["report", str(run.dir)]) == cli.EXIT_USAGE
+    # -q: without it the report's progress lines come first on stderr.
+    assert cli.main(["report", "-q", str(run.dir)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "disk full" in err
     monkeypatch.undo()

@@ -57,8 +57,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from elpagen import report
 
     t0 = time.perf_counter()
-    summary = report.write_report(Path(args.dir))
-    print(f"{summary['report']}: {len(summary['figures'])} figures, "
+    # What it is doing goes to stderr (-q: nothing); the one summary line to stdout.
+    summary = report.write_report(Path(args.dir), log=None if args.quiet else log)
+    print(f"{summary['report']}: {len(summary['figures'])} figures (PNG and SVG), "
+          f"{len(summary['tables'])} CSV tables, one-file copy {Path(summary['standalone']).name}; "
           f"{summary['done']}/{summary['planned']} units, rebuilt from the store in "
           f"{time.perf_counter() - t0:.1f} s")
     return 0

@@ -1,19 +1,54 @@
-"""Small helpers shared by the training loops."""
+"""Small helpers shared by the training loops: the progress hook and the ensemble step."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
+#: Receives the progress of a training loop: (description, steps done, total steps).
+Reporter = Callable[[str, int, int], None]
+
+_reporter: Reporter | None = None
+#: Seconds between two reports of one loop (its first and last step are always reported).
+REPORT_INTERVAL = 1.0
+
+
+@contextmanager
+def reporting_to(reporter: Reporter | None) -> Iterator[None]:
+    """Within the block, every training loop reports its steps to ``reporter`` (e.g. the
+    queue of a parent process) instead of drawing a tqdm bar of its own."""
+    global _reporter
+    old, _reporter = _reporter, reporter
+    try:
+        yield
+    finally:
+        _reporter = old
+
 
 def progress_steps(n: int, desc: str, enabled: bool) -> Iterator[int]:
-    """range(n), with a tqdm bar when enabled."""
+    """range(n), reported to the installed reporter (:func:`reporting_to`) if there is
+    one, else with a tqdm bar when ``enabled``."""
+    if _reporter is not None:
+        return _reported(n, desc, _reporter)
     if not enabled:
         return iter(range(n))
     from tqdm.auto import tqdm
 
     return iter(tqdm(range(n), desc=desc, unit="step", leave=False, mininterval=1.0))
+
+
+def _reported(n: int, desc: str, reporter: Reporter) -> Iterator[int]:
+    reporter(desc, 0, n)
+    last = time.monotonic()
+    for step in range(n):
+        yield step
+        now = time.monotonic()
+        if step == n - 1 or now - last >= REPORT_INTERVAL:
+            reporter(desc, step + 1, n)
+            last = now
 
 
 def ensemble_step(

@@ -1,22 +1,25 @@
-"""Every figure of the study report: one PNG each (matplotlib, Agg backend), written
-atomically, drawn from the results document alone (:func:`elpagen.report.collect`).
+"""Every figure of the study report: a PNG for the page and an SVG beside it (the same
+name, ``.svg``: a vector copy for a paper), drawn with matplotlib (Agg backend) from the
+results document alone (:func:`elpagen.report.collect`), each file written atomically.
 
 :func:`make_figures` writes them all in report order (:data:`FIGURES`) and returns their
 titles and captions; missing data shows as "no data yet".
+
+The layout rules (legends outside the axes, fonts, SVG copies) are those of
+:mod:`elpagen.report.layout`; the ten energy classes are drawn in a qualitative colour map
+(tab10), one distinct hue each.
 """
 
 from __future__ import annotations
 
-import io
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from elpagen import catalogue
-from elpagen.study.store import atomic_write_bytes
+from elpagen.report import layout
 
 
 def model_label(m: str) -> str:
@@ -24,35 +27,8 @@ def model_label(m: str) -> str:
     return catalogue.label(m)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    buf = io.BytesIO()
-    # Every figure is laid out by its constrained layout; bbox_inches="tight" would measure
-    # every artist a second time (seconds per figure with log axes on a busy machine).
-    fig.savefig(buf, format="png", dpi=110)
-    _plt().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _no_data(ax, text: str = "no data yet") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def fig_class_distribution(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.8), layout="constrained")
     sizes = r["oracle"]["class_sizes"]
     counts = r["training_set"]["class_counts"]
@@ -65,23 +41,23 @@ def fig_class_distribution(r: Mapping[str, Any], path: Path) -> str:
         ax.bar(x + w / 2, counts, w, label=f"training set (DFT, {int(np.sum(counts)):,} "
                                            "compositions)", color="C1")
         ax.set_yscale("log")
-        ax.set_ylim(top=max(max(sizes), 1) * 40)  # headroom for the legend
-        ax.set_xticks(x, [f"{k}\n{edges[k - 1]:.2f}\nto {edges[k]:.2f}" for k in x], fontsize=8)
+        ax.set_xticks(x, [f"{k}\n{edges[k - 1]:.2f}\nto {edges[k]:.2f}" for k in x],
+                      fontsize=layout.MIN_FONT)
         ax.set_xlabel("energy class (1 = most stable) and its range in eV/atom")
         ax.set_ylabel("compositions (log scale)")
-        ax.legend(loc="upper left", fontsize=9, ncol=2)
+        layout.figure_legend(fig, *ax.get_legend_handles_labels(), ncol=2)
         ax.grid(axis="y", alpha=0.3)
     else:
-        _no_data(ax)
+        layout.no_data(ax)
     ax.set_title("Energy classes: full composition space vs training set")
-    _save(fig, path)
+    layout.save(fig, path)
     return ("Number of compositions per energy class in the full space of 1,974,024 "
             "Elpasolites (classes of the reference energies) and in the augmented DFT training "
             "set, log scale. Class 1 is the minority class, class 5 the majority class.")
 
 
 def fig_reference_js(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     fig, ax = plt.subplots(figsize=(7, 6), layout="constrained")
     t = np.array(r["reference_js"], dtype=float) if r["reference_js"] else None
     if t is not None and t.size:
@@ -89,7 +65,8 @@ def fig_reference_js(r: Mapping[str, Any], path: Path) -> str:
         for i in range(10):
             for j in range(10):
                 if np.isfinite(t[i, j]):
-                    ax.text(j, i, f"{t[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{t[i, j]:.2f}", ha="center", va="center",
+                            fontsize=layout.MIN_FONT,
                             color="white" if t[i, j] > 0.55 else "black")
         ax.set_xticks(range(10), [str(k) for k in range(1, 11)])
         ax.set_yticks(range(10), [str(k) for k in range(1, 11)])
@@ -97,44 +74,29 @@ def fig_reference_js(r: Mapping[str, Any], path: Path) -> str:
         ax.set_ylabel("training-set class (DFT)")
         fig.colorbar(im, ax=ax, label="Jensen–Shannon distance of p(Z|S)")
     else:
-        _no_data(ax)
+        layout.no_data(ax)
     ax.set_title("Reference JS distances: training class vs full-space class")
-    _save(fig, path)
+    layout.save(fig, path)
     return ("Jensen–Shannon distance between the per-site element distributions p(Z|S) of "
             "each training-set class (rows) and each full-space class (columns). The diagonal "
             "shows how well a generator that reproduced the training class exactly would do; "
             "0.25 or less counts as good agreement.")
 
 
-def _model_grid(plt, n_models: int, figsize=(15, 8.5)):
-    ncols = 3
-    nrows = max(1, math.ceil((n_models + 1) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
-                             layout="constrained")
-    return fig, axes.ravel()
-
-
-def _legend_in_spare_panel(axes, n_models: int, handles) -> None:
-    """Hide the grid's panels after the models'; the first of them holds the legend."""
-    for ax in axes[n_models:]:
-        ax.axis("off")
-    if handles and len(axes) > n_models:
-        axes[n_models].legend(*handles, loc="center", fontsize=9, frameon=False)
-
-
 def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     models = r["settings"]["models"]
     curves = r["discovery"][which]
     target = 1 if which == "class1" else 5
-    fig, axes = _model_grid(plt, len(models))
-    cmap = plt.get_cmap("viridis")
+    fig, axes = layout.model_grid(plt, len(models))
+    # Ten classes, ten distinct hues (a sequential map makes neighbouring classes alike).
+    cmap = plt.get_cmap("tab10")
     handles = None
     for ax, m in zip(axes, models, strict=False):
         c = curves.get(m)
         ax.set_title(f"{model_label(m)}" + (f" (seed {c['seed']})" if c else ""))
         if not c:
-            _no_data(ax)
+            layout.no_data(ax)
             continue
         n = np.asarray(c["n_samples"], dtype=float)
 
@@ -144,22 +106,22 @@ def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
 
         novel = np.asarray(c["novel"], dtype=float)
         for k in range(10):
-            ax.plot(n, pos(novel[:, k]), color=cmap(k / 9),
+            ax.plot(n, pos(novel[:, k]), color=cmap(k),
                     lw=2.6 if k + 1 == target else 1.1,
                     label=f"novel, class {k + 1}" + (" (target)" if k + 1 == target else ""))
         ax.plot(n, pos(c["rediscovered"]), "k--", lw=1.5, label="rediscoveries (training set)")
-        ax.plot(n, pos(c["repeated"]), color="crimson", ls=":", lw=1.8, label="repetitions")
+        ax.plot(n, pos(c["repeated"]), color="k", ls=":", lw=2.0, label="repetitions")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("valid samples drawn (log scale)")
         ax.set_ylabel("count (log scale)")
         ax.grid(alpha=0.3, which="major")
         handles = ax.get_legend_handles_labels()
-    _legend_in_spare_panel(axes, len(models), handles)
+    layout.legend_in_spare_panel(axes, len(models), handles)
     n_max = r["settings"]["samples"]["curve_class1" if which == "class1" else "class5"]
     fig.suptitle(f"Discovery curves, target class {target}, up to {n_max:,} valid samples "
                  "(one fit per model)")
-    _save(fig, path)
+    layout.save(fig, path)
     return (f"Cumulative discoveries while sampling class {target} from one fit per model (the "
             f"first seed), up to {n_max:,} valid samples, both axes log-scaled: novel "
             "compositions (first generated, not in the training set) split by the reference "
@@ -168,10 +130,10 @@ def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
 
 
 def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     h = r["energy_histograms"]
     models = r["settings"]["models"]
-    fig, axes = _model_grid(plt, len(models), figsize=(15, 8))
+    fig, axes = layout.model_grid(plt, len(models), figsize=(15, 8))
     edges = np.asarray(h["edges"], dtype=float)
     train = np.asarray(h["training"], dtype=float)
     lo, hi = h["class1_window"]
@@ -180,7 +142,7 @@ def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
         mh = h["models"].get(m)
         ax.set_title(model_label(m))
         if mh is None or edges.size < 2:
-            _no_data(ax)
+            layout.no_data(ax)
             continue
         counts = np.asarray(mh["counts"], dtype=float)
         ax.axvspan(lo, hi, color="green", alpha=0.12, label="class 1 energy range")
@@ -189,14 +151,14 @@ def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
         ax.stairs(counts / max(counts.sum(), 1e-12), edges, color=catalogue.color(m, "C0"),
                   lw=2, label="unique generations (reference energies)")
         ax.set_xlabel("formation energy (eV/atom)")
-        ax.set_ylabel(f"fraction per {h['bin_width']:g} eV/atom bin")
+        ax.set_ylabel(f"fraction per {h['bin_width']:g} eV/atom")
         ax.text(0.98, 0.95, f"{counts.sum():,.0f} unique per fit\n(mean of {mh['n_fits']})",
-                transform=ax.transAxes, ha="right", va="top", fontsize=8)
+                transform=ax.transAxes, ha="right", va="top", fontsize=layout.MIN_FONT)
         ax.grid(alpha=0.3)
         handles = ax.get_legend_handles_labels()
-    _legend_in_spare_panel(axes, len(models), handles)
+    layout.legend_in_spare_panel(axes, len(models), handles)
     fig.suptitle("Reference energies of the unique class-1 generations vs the training set")
-    _save(fig, path)
+    layout.save(fig, path)
     n = r["settings"]["samples"]["class1"]
     return (f"Histograms ({h['bin_width']:g} eV/atom bins) of the reference formation energies "
             f"of the distinct compositions generated for class 1 ({n:,} valid samples per fit, "
@@ -206,7 +168,7 @@ def fig_energy_histograms(r: Mapping[str, Any], path: Path) -> str:
 
 
 def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     from matplotlib.colors import PowerNorm
 
     sd = r["site_distributions"]
@@ -229,20 +191,20 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
     elements = sd["elements"]
     sites = sd["sites"]
     for ax, (title, a) in zip(axes, rows, strict=True):
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=12, loc="left")
         if a is None or not len(a):
-            _no_data(ax)
+            layout.no_data(ax)
             continue
         im = ax.imshow(np.asarray(a, dtype=float), aspect="auto", cmap="magma_r", norm=norm,
                        interpolation="nearest")
-        ax.set_yticks(range(len(sites)), sites, fontsize=8)
-        ax.set_xticks(range(len(elements)), elements, fontsize=7)
+        ax.set_yticks(range(len(sites)), sites, fontsize=layout.MIN_FONT)
+        ax.set_xticks(range(len(elements)), elements, fontsize=layout.MIN_FONT)
         ax.tick_params(axis="x", length=2, pad=1)
     if im is not None:
         fig.colorbar(im, ax=list(axes), label="p(Z | site), square-root scale",
                      fraction=0.025, pad=0.01)
     fig.suptitle("Per-site element distributions p(Z|S), class 1")
-    _save(fig, path)
+    layout.save(fig, path)
     return ("Per-site element distributions p(Z|S) (rows: sites A, B, C, D; columns: the 39 "
             "elements H … Bi; square-root colour scale) of class 1 in the full space, of the "
             "class-1 training compositions, and of the class-1 samples of every model (mean over "
@@ -251,9 +213,9 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
 
 
 def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     ts = r["experiments"]["training_size"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.4), layout="constrained")
     panels = (("precision", "precision (class 1)"), ("coverage", "coverage (class 1)"),
               ("js_distance", "JS distance to full-space class 1"))
     any_data = False
@@ -277,14 +239,18 @@ def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
         ax.set_xlabel("training-set size (compositions, log scale)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
-    if any_data:
-        axes[1].legend(fontsize=8, loc="best")
-        axes[2].legend(fontsize=8, loc="best")
+    if any_data:  # one legend for the three panels, below them
+        handles, labels = [], []
+        for ax in axes:
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
+        layout.figure_legend(fig, handles, labels, ncol=5)
     else:
         for ax in axes:
-            _no_data(ax)
+            layout.no_data(ax)
     fig.suptitle(f"Training-set size study: class 1, {ts['samples']:,} valid samples per fit")
-    _save(fig, path)
+    layout.save(fig, path)
     return (f"Precision, coverage and JS distance for class 1 ({ts['samples']:,} valid samples "
             f"per fit) against the size of the training set: random subsets of "
             f"{', '.join(f'{n:,}' for n in ts['sizes'][:-1])} compositions (half of them original "
@@ -293,9 +259,9 @@ def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
 
 
 def fig_cost(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     cost = r["experiments"]["cost"]
-    fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(10, 6.2), layout="constrained")
     rows = [(m, me["summary"]) for m, me in cost["models"].items()
             if me["n_fits"] and me["summary"]["ratio"]["mean"] is not None]
     if rows:
@@ -317,21 +283,24 @@ def fig_cost(r: Mapping[str, Any], path: Path) -> str:
                "n_checks), the paper's yardstick")
         ax.axhline(1.0, color="k", ls="--", lw=1, label="as costly as random screening")
         ax.set_yscale("log")
-        top = float(max(pos.max(), 1.0)) if pos.size else 1.0
-        ax.set_ylim(floor, top * 8)
-        ax.set_xticks(x, [model_label(m) for m, _ in rows])
+        # Each pair's label sits above the higher of its two error bars.
+        heads = np.maximum(np.where(mu > 0, mu + sd, floor), np.where(mu_t > 0, mu_t + sd_t,
+                                                                         floor))
+        top = float(max(heads.max(), 1.0))
+        ax.set_ylim(floor, top * 12)
+        # Long names (e.g. "surrogate (screening, not generation)") wrap onto lines.
+        ax.set_xticks(x, [layout.wrap(model_label(m)) for m, _ in rows])
         ax.set_ylabel("random-screening checks / model checks (log scale)")
         for i, (_, s) in enumerate(rows):
             label = f"{s['n_checks']['mean']:,.0f} checks\n{s['found']['mean']:,.1f} in class 1"
-            ax.annotate(label,
-                        (i, mu[i] if mu[i] > 0 else floor), ha="center", va="bottom", fontsize=8,
+            ax.annotate(label, (i, heads[i]), ha="center", va="bottom", fontsize=layout.MIN_FONT,
                         xytext=(0, 4), textcoords="offset points")
-        ax.legend(fontsize=9, loc="upper left")
+        layout.figure_legend(fig, *ax.get_legend_handles_labels(), ncol=1)
         ax.grid(axis="y", alpha=0.3)
     else:
-        _no_data(ax)
+        layout.no_data(ax)
     ax.set_title("Cost of discovery: DFT checks against random screening (class 1)")
-    _save(fig, path)
+    layout.save(fig, path)
     return ("Cost of discovery for class 1: every distinct generated composition needs one DFT "
             "check (n_checks); found is how many of them lie in class 1. Random screening "
             "(without replacement) needs on average found · (N_space + 1) / (N_class1 + 1) "
@@ -344,13 +313,16 @@ def fig_cost(r: Mapping[str, Any], path: Path) -> str:
 
 
 def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
-    plt = _plt()
+    plt = layout.pyplot()
     fr = r.get("frontier", {})
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(15, 7.2), layout="constrained")
     published_any = False
+    handles: list[Any] = []
+    labels: list[str] = []
     for ax, c in zip(axes, (1, 5), strict=True):
         e = fr.get(f"class{c}") or {}
         drawn = False
+        knob_labels: list[tuple[bool, float, float, str, Any]] = []
         for m, me in (e.get("models") or {}).items():
             pts = [p for p in me["points"] if p["precision"]["mean"] is not None]
             if not pts:
@@ -367,10 +339,9 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             front = [i for i, p in enumerate(pts) if p["knob"] in me["front"]]
             ax.scatter(x[front], y[front], s=70 if screening else 42, color=col,
                        marker="X" if screening else "o", edgecolors="black", lw=0.6, zorder=4)
-            for p, xi, yi in zip(pts, x, y, strict=True):
+            for i, (p, xi, yi) in enumerate(zip(pts, x, y, strict=True)):
                 if p["knob"] is not None:
-                    ax.annotate(f"{p['knob']:g}", (xi, yi), fontsize=6, color=col,
-                                xytext=(3, 3), textcoords="offset points")
+                    knob_labels.append((i not in front, xi, yi, f"{p['knob']:g}", col))
         for m, pub in (e.get("published") or {}).items():
             published_any = True
             ax.scatter([pub["coverage"]], [pub["precision"]], marker="*", s=230,
@@ -385,17 +356,22 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
         if drawn or e.get("published"):
             ax.set_xlim(left=0)
             ax.set_ylim(0, 1.02)
+            layout.label_points(ax, knob_labels)
             ax.set_xlabel("coverage")
             ax.set_ylabel("precision")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="best")
+            h, lab = ax.get_legend_handles_labels()
+            handles += h
+            labels += lab
         else:
-            _no_data(ax)
+            layout.no_data(ax)
+    layout.figure_legend(fig, handles, labels, ncol=4)  # one legend for both panels
     fig.suptitle("Precision-coverage frontiers along each model's sampling knob "
                  "(mean over fits; filled: non-dominated)")
-    _save(fig, path)
+    layout.save(fig, path)
     return ("Precision against coverage of every model swept along its sampling knob "
-            "(temperature, noise scale, ...; values annotated), for class 1 (left) and "
+            "(temperature, noise scale, ...; values annotated where they do not overlap, "
+            "those of the front first), for class 1 (left) and "
             "class 5 (right), mean over the fits of the study (the same fits as the class-1 "
             "and class-5 experiments). Filled markers are the non-dominated points of the mean "
             "frontier; the random baseline has no knob (one point). The surrogate (black "
@@ -430,10 +406,16 @@ _SPECS = (
 FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _SPECS)
 
 
-def make_figures(r: Mapping[str, Any], directory: Path) -> list[dict[str, str]]:
-    """Write every figure; returns [{file, title, caption}] in report order."""
+def make_figures(r: Mapping[str, Any], directory: Path,
+                 log: Callable[[str], None] | None = None) -> list[dict[str, str]]:
+    """Write every figure (PNG and SVG); returns [{file, title, caption}] in report order.
+    ``log``: a line as each figure starts."""
+    plt = layout.pyplot()
     out = []
-    for name, title, fn in _SPECS:
-        caption = fn(r, directory / name)
+    for k, (name, title, fn) in enumerate(_SPECS, 1):
+        if log:
+            log(f"drawing figure {k}/{len(_SPECS)}: {title} ({name}, .svg)")
+        with plt.rc_context(layout.STYLE):
+            caption = fn(r, directory / name)
         out.append({"file": name, "title": title, "caption": caption})
     return out

@@ -5,17 +5,27 @@
 
 * ``DIR/results.json``: the results document (:func:`elpagen.report.collect`; schema: see
   :func:`elpagen.report.check_results`);
-* one PNG per figure (:mod:`elpagen.report.figures`);
-* ``DIR/report.html`` (:func:`render_html`): self-contained (inline CSS), the PNGs beside
-  it, a caption under every figure, the metric tables with the ideal-coverage bound,
-  settings, environment and runs. An incomplete study is marked as such.
+* one PNG and one SVG per figure (:mod:`elpagen.report.figures`);
+* ``DIR/report.html`` (:func:`render_html`): inline CSS, the PNGs beside it, a caption
+  under every figure, the metric tables with the ideal-coverage bound, settings,
+  environment and runs. An incomplete study is marked as such;
+* ``DIR/report_standalone.html``: the same page with every figure embedded (base64 PNG
+  data URIs), one file to send or archive;
+* one CSV file per table of the page (:data:`TABLES`): numbers at full precision, mean and
+  standard deviation in columns of their own (the deviation empty for a single fit).
+
+A spread over one fit is unknown, not zero: the page shows ``± –`` there.
 """
 
 from __future__ import annotations
 
+import base64
+import csv
 import html
+import io
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +33,21 @@ import numpy as np
 
 from elpagen.report.collect import check_results, collect
 from elpagen.report.figures import make_figures, model_label
-from elpagen.study.store import Store, atomic_write_bytes, dumps
+from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
+
+#: The self-contained copy of the report page (figures embedded).
+STANDALONE = "report_standalone.html"
+#: The CSV file of every table of the report page, in page order.
+TABLES = ("table_class1.csv", "table_class5.csv", "table_training_size.csv",
+          "table_cost.csv", "table_frontier.csv")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
-max-width:1200px;padding:0 1em;color:#222;line-height:1.45}
+max-width:1400px;padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+.tw{overflow-x:auto}.pm{white-space:nowrap}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 tr.bound td{font-style:italic;background:#fafafa}
 figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #eee}
@@ -42,21 +59,69 @@ code,pre{font-size:.85em;background:#f6f6f6}pre{padding:.5em;overflow-x:auto}
 """
 
 
-def _pm(s: Mapping[str, Any] | None, digits: int = 4, pct: bool = False) -> str:
+def _spread(text: str) -> str:
+    # A narrow column breaks a cell only before its "±", never inside "± std".
+    return f"<span class='pm'>± {text}</span>"
+
+
+def _pm(s: Mapping[str, Any] | None, digits: int = 4, pct: bool = False,
+        n: int = 2) -> str:
+    """``mean ± std`` over ``n`` fits; ``mean ± –`` for one fit (no spread to show)."""
     if not s or s.get("mean") is None:
         return "–"
     f = 100.0 if pct else 1.0
-    std = s.get("std") or 0.0
-    return f"{s['mean'] * f:.{digits}f} ± {std * f:.{digits}f}"
+    if n < 2 or s.get("std") is None:
+        return f"{s['mean'] * f:.{digits}f} {_spread('–')}"
+    std = f"{s['std'] * f:.{digits}f}"
+    return f"{s['mean'] * f:.{digits}f} {_spread(std)}"
 
 
-def _pm_int(s: Mapping[str, Any] | None) -> str:
+def _pm_int(s: Mapping[str, Any] | None, n: int = 2) -> str:
     if not s or s.get("mean") is None:
         return "–"
-    return f"{s['mean']:,.0f} ± {(s.get('std') or 0.0):,.0f}"
+    if n < 2 or s.get("std") is None:
+        return f"{s['mean']:,.0f} {_spread('–')}"
+    std = f"{s['std']:,.0f}"
+    return f"{s['mean']:,.0f} {_spread(std)}"
 
 
-def _metrics_table(e: Mapping[str, Any]) -> str:
+# --------------------------------------------------------------------------- CSV tables
+
+
+def _num(v: Any) -> Any:
+    """A CSV cell: numbers at full precision, None empty."""
+    return "" if v is None else v
+
+
+def _csv_pm(s: Mapping[str, Any] | None, n: int) -> list[Any]:
+    """The mean and standard-deviation cells of a summary (the deviation empty for one fit)."""
+    if not s or s.get("mean") is None:
+        return ["", ""]
+    return [_num(s["mean"]), _num(s.get("std")) if n > 1 else ""]
+
+
+def _pm_head(*names: str) -> list[str]:
+    return [f"{n}_{part}" for n in names for part in ("mean", "std")]
+
+
+def csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue()
+
+
+def _csv_link(name: str) -> str:
+    return f"<p class='small'>This table as CSV: <a href='{name}'>{name}</a>.</p>"
+
+
+_METRIC_COLUMNS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor",
+                   "js_distance", "valid_fraction", "n_unique", "n_novel", "smact_valid")
+
+
+def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
+    """The HTML table of a class experiment and its CSV rows."""
+    table: list[list[Any]] = [["model", "fits", *_pm_head(*_METRIC_COLUMNS),
+                               "fit_seconds", "sample_seconds"]]
     head = ("<tr><th>model</th><th>fits</th><th>precision</th><th>precision (neighbours)</th>"
             "<th>coverage</th><th>coverage (neighbours)</th><th>JS distance</th>"
             "<th>valid fraction</th><th>unique</th><th>novel</th><th>SMACT pass</th>"
@@ -64,62 +129,85 @@ def _metrics_table(e: Mapping[str, Any]) -> str:
     rows = []
     for m, me in e["models"].items():
         s = me["summary"]
+        n = me["n_fits"]
         times = "–"
+        fit = smp = None
         if me["per_seed"]:
-            fit = np.mean([p.get("fit_seconds") or 0.0 for p in me["per_seed"]])
-            smp = np.mean([p.get("sample_seconds") or 0.0 for p in me["per_seed"]])
+            fit = float(np.mean([p.get("fit_seconds") or 0.0 for p in me["per_seed"]]))
+            smp = float(np.mean([p.get("sample_seconds") or 0.0 for p in me["per_seed"]]))
             times = f"{fit:.1f} / {smp:.1f}"
         fails = f" <span class='small'>({len(me['failed'])} failed)</span>" if me["failed"] else ""
         rows.append(
-            f"<tr><td>{html.escape(model_label(m))}{fails}</td><td>{me['n_fits']}</td>"
-            f"<td>{_pm(s['precision'])}</td><td>{_pm(s['precision_neighbor'])}</td>"
-            f"<td>{_pm(s['coverage'], 5)}</td><td>{_pm(s['coverage_neighbor'], 5)}</td>"
-            f"<td>{_pm(s['js_distance'])}</td><td>{_pm(s.get('valid_fraction'), 3)}</td>"
-            f"<td>{_pm_int(s.get('n_unique'))}</td><td>{_pm_int(s.get('n_novel'))}</td>"
-            f"<td>{_pm(s.get('smact_valid'), 3)}</td><td>{times}</td></tr>"
+            f"<tr><td>{html.escape(model_label(m))}{fails}</td><td>{n}</td>"
+            f"<td>{_pm(s['precision'], n=n)}</td><td>{_pm(s['precision_neighbor'], n=n)}</td>"
+            f"<td>{_pm(s['coverage'], 5, n=n)}</td>"
+            f"<td>{_pm(s['coverage_neighbor'], 5, n=n)}</td>"
+            f"<td>{_pm(s['js_distance'], n=n)}</td>"
+            f"<td>{_pm(s.get('valid_fraction'), 3, n=n)}</td>"
+            f"<td>{_pm_int(s.get('n_unique'), n)}</td><td>{_pm_int(s.get('n_novel'), n)}</td>"
+            f"<td>{_pm(s.get('smact_valid'), 3, n=n)}</td><td>{times}</td></tr>"
         )
+        table.append([m, n, *[c for k in _METRIC_COLUMNS for c in _csv_pm(s.get(k), n)],
+                      _num(fit), _num(smp)])
     rows.append(
         f"<tr class='bound'><td>ideal coverage bound</td><td></td><td></td><td></td>"
         f"<td>{e['ideal_coverage']:.5f}</td><td></td><td></td><td></td><td></td><td></td>"
         "<td></td><td></td></tr>"
     )
-    return f"<table>{head}{''.join(rows)}</table>"
+    bound = ["ideal coverage bound"] + [""] * (len(table[0]) - 1)
+    bound[table[0].index("coverage_mean")] = e["ideal_coverage"]
+    table.append(bound)
+    return f"<div class='tw'><table>{head}{''.join(rows)}</table></div>", table
 
 
-def _size_table(ts: Mapping[str, Any]) -> str:
+def _size_table(ts: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     head = "<tr><th>model</th><th>size</th><th>fits</th><th>precision</th><th>coverage</th>" \
            "<th>JS distance</th></tr>"
+    keys = ("precision", "coverage", "js_distance")
+    table: list[list[Any]] = [["model", "size", "fits", *_pm_head(*keys)]]
     rows = []
     for m, me in ts["models"].items():
         for b in me["by_size"]:
-            s = b["summary"]
+            s, n = b["summary"], b["n_fits"]
             rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{b['size']:,}</td>"
-                        f"<td>{b['n_fits']}</td><td>{_pm(s['precision'])}</td>"
-                        f"<td>{_pm(s['coverage'], 5)}</td><td>{_pm(s['js_distance'])}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+                        f"<td>{n}</td><td>{_pm(s['precision'], n=n)}</td>"
+                        f"<td>{_pm(s['coverage'], 5, n=n)}</td>"
+                        f"<td>{_pm(s['js_distance'], n=n)}</td></tr>")
+            table.append([m, b["size"], n, *[c for k in keys for c in _csv_pm(s.get(k), n)]])
+    return f"<div class='tw'><table>{head}{''.join(rows)}</table></div>", table
 
 
-def _cost_table(c: Mapping[str, Any]) -> str:
+_COST_COLUMNS = ("n_checks", "n_train", "found", "random_checks", "ratio",
+                 "ratio_with_training")
+
+
+def _cost_table(c: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     head = ("<tr><th>model</th><th>fits</th><th>DFT checks n<sub>checks</sub> (unique "
             "generations)</th><th>training set n<sub>train</sub></th>"
             "<th>found in class 1</th><th>random-screening checks for as many</th>"
             "<th>ratio = random / n<sub>checks</sub></th>"
             "<th>ratio_with_training = random / (n<sub>train</sub> + n<sub>checks</sub>)</th>"
             "</tr>")
+    table: list[list[Any]] = [["model", "fits", *_pm_head(*_COST_COLUMNS)]]
     rows = []
     for m, me in c["models"].items():
-        s = me["summary"]
-        rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{me['n_fits']}</td>"
-                    f"<td>{_pm_int(s['n_checks'])}</td><td>{_pm_int(s['n_train'])}</td>"
-                    f"<td>{_pm_int(s['found'])}</td>"
-                    f"<td>{_pm_int(s['random_checks'])}</td><td>{_pm(s['ratio'], 2)}</td>"
-                    f"<td>{_pm(s['ratio_with_training'], 2)}</td></tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+        s, n = me["summary"], me["n_fits"]
+        rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{n}</td>"
+                    f"<td>{_pm_int(s['n_checks'], n)}</td><td>{_pm_int(s['n_train'], n)}</td>"
+                    f"<td>{_pm_int(s['found'], n)}</td>"
+                    f"<td>{_pm_int(s['random_checks'], n)}</td>"
+                    f"<td>{_pm(s['ratio'], 2, n=n)}</td>"
+                    f"<td>{_pm(s['ratio_with_training'], 2, n=n)}</td></tr>")
+        table.append([m, n, *[x for k in _COST_COLUMNS for x in _csv_pm(s.get(k), n)]])
+    return f"<div class='tw'><table>{head}{''.join(rows)}</table></div>", table
 
 
-def _frontier_table(fr: Mapping[str, Any]) -> str:
+def _frontier_table(fr: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     """Hypervolume (mean ± std over the fits) and the non-dominated knob values per model."""
     classes = [k for k in ("class1", "class5") if k in fr]
+    table: list[list[Any]] = [["model", "knob"] + [
+        col for k in classes for col in (f"{k}_fits", f"{k}_hypervolume_mean",
+                                         f"{k}_hypervolume_std", f"{k}_front")]]
     head = ("<tr><th>model</th><th>knob</th>"
             + "".join(f"<th>hypervolume, class {fr[k]['target_class']}</th>"
                       f"<th>non-dominated knob values, class {fr[k]['target_class']}</th>"
@@ -128,17 +216,22 @@ def _frontier_table(fr: Mapping[str, Any]) -> str:
     models = list(dict.fromkeys(m for k in classes for m in fr[k]["models"]))
     for m in models:
         cells = []
+        line: list[Any] = []
         knob = "–"
         for k in classes:
             me = fr[k]["models"].get(m) or {}
             knob = me.get("knob") or knob
             hv = me.get("hypervolume")
-            front = ", ".join(f"{v:g}" for v in me.get("front", []) if v is not None) or "–"
-            fits = f" <span class='small'>({me.get('n_fits', 0)} fits)</span>" if me else ""
-            cells.append(f"<td>{_pm(hv)}{fits}</td><td>{html.escape(front)}</td>")
+            n = me.get("n_fits", 0)
+            knobs = [v for v in me.get("front", []) if v is not None]
+            front = ", ".join(f"{v:g}" for v in knobs) or "–"
+            fits = f" <span class='small'>({n} fits)</span>" if me else ""
+            cells.append(f"<td>{_pm(hv, n=n)}{fits}</td><td>{html.escape(front)}</td>")
+            line += [n, *_csv_pm(hv, n), ";".join(f"{v:g}" for v in knobs)]
         rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{html.escape(knob)}</td>"
                     f"{''.join(cells)}</tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+        table.append([m, "" if knob == "–" else knob, *line])
+    return f"<div class='tw'><table>{head}{''.join(rows)}</table></div>", table
 
 
 def _kv_table(d: Mapping[str, Any]) -> str:
@@ -148,11 +241,31 @@ def _kv_table(d: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _figure(figs: Mapping[str, Mapping[str, str]], name: str) -> str:
+def _figure(figs: Mapping[str, Mapping[str, str]], name: str,
+            images: Mapping[str, str] | None = None) -> str:
+    """A figure with its caption: the PNG beside the page, or embedded (``images``: data
+    URIs by file name); a link to its SVG copy."""
     f = figs[name]
-    return (f"<figure><img src='{html.escape(f['file'])}' alt='{html.escape(f['title'])}'>"
-            f"<figcaption><b>{html.escape(f['title'])}.</b> {html.escape(f['caption'])}"
+    src = images[f["file"]] if images else f["file"]
+    svg = Path(f["file"]).with_suffix(".svg").name
+    return (f"<figure><img src='{html.escape(src)}' alt='{html.escape(f['title'])}'>"
+            f"<figcaption><b>{html.escape(f['title'])}.</b> {html.escape(f['caption'])} "
+            f"<span class='small'>(<a href='{html.escape(svg)}'>SVG</a>)</span>"
             "</figcaption></figure>")
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a data URI, to embed in a page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def tables(r: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
+    """The CSV rows of every table of the report page, by file name (:data:`TABLES`)."""
+    ex = r["experiments"]
+    built = (_metrics_table(ex["class1"]), _metrics_table(ex["class5"]),
+             _size_table(ex["training_size"]), _cost_table(ex["cost"]),
+             _frontier_table(r.get("frontier", {})))
+    return {name: rows for name, (_, rows) in zip(TABLES, built, strict=True)}
 
 
 def _finished(run: Mapping[str, Any]) -> str:
@@ -161,8 +274,9 @@ def _finished(run: Mapping[str, Any]) -> str:
     return "unknown (process gone)" if run.get("end_unknown") else "–"
 
 
-def render_html(r: Mapping[str, Any]) -> str:
-    """The self-contained report page of a results document (figures listed in it)."""
+def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -> str:
+    """The report page of a results document (figures listed in it): the figures as the
+    PNG files beside it, or with ``images`` (data URIs by file name) embedded in it."""
     st = r["settings"]
     figs = {f["file"]: f for f in r["figures"]}
     ex = r["experiments"]
@@ -208,30 +322,30 @@ def render_html(r: Mapping[str, Any]) -> str:
         "extra and its whole-space table, built by <code>elpagen smact</code>, are there; "
         "– otherwise).</p>",
         "<h2>1. The composition space and the training set</h2>",
-        _figure(figs, "class_distribution.png"),
-        _figure(figs, "reference_js.png"),
+        _figure(figs, "class_distribution.png", images),
+        _figure(figs, "reference_js.png", images),
         f"<h2>2. Minority class 1: {samples['class1']:,} valid samples per fit</h2>",
-        _metrics_table(ex["class1"]),
+        _metrics_table(ex["class1"])[0], _csv_link("table_class1.csv"),
         f"<p class='small'>Class 1 holds {ex['class1']['class_size']:,} compositions; the "
         f"ideal-coverage bound 1 − (1 − 1/N<sub>c</sub>)<sup>N</sup> is the expected coverage "
         f"of a generator drawing N = {samples['class1']:,} samples uniformly from class 1 "
         "itself. Times are per fit (an ensemble's training time is shared among its seeds).</p>",
         f"<h2>3. Majority class 5: {samples['class5']:,} valid samples per fit</h2>",
-        _metrics_table(ex["class5"]),
+        _metrics_table(ex["class5"])[0], _csv_link("table_class5.csv"),
         f"<p class='small'>Class 5 holds {ex['class5']['class_size']:,} compositions.</p>",
         "<h2>4. Discovery curves</h2>",
-        _figure(figs, "discovery_class1.png"),
-        _figure(figs, "discovery_class5.png"),
+        _figure(figs, "discovery_class1.png", images),
+        _figure(figs, "discovery_class5.png", images),
         "<h2>5. Energies of the generated class-1 compositions</h2>",
-        _figure(figs, "energy_histograms_class1.png"),
+        _figure(figs, "energy_histograms_class1.png", images),
         "<h2>6. Per-site element distributions</h2>",
-        _figure(figs, "site_distributions_class1.png"),
+        _figure(figs, "site_distributions_class1.png", images),
         "<h2>7. Training-set size</h2>",
-        _figure(figs, "training_size.png"),
-        _size_table(ex["training_size"]),
+        _figure(figs, "training_size.png", images),
+        _size_table(ex["training_size"])[0], _csv_link("table_training_size.csv"),
         "<h2>8. Cost of discovery</h2>",
-        _figure(figs, "cost_of_discovery.png"),
-        _cost_table(ex["cost"]),
+        _figure(figs, "cost_of_discovery.png", images),
+        _cost_table(ex["cost"])[0], _csv_link("table_cost.csv"),
         "<p class='small'>Formula: n<sub>checks</sub> = distinct compositions generated in the "
         "class-1 experiment (each needs one DFT calculation); found = those whose reference "
         "class is 1. Random screening draws compositions of the space without replacement; "
@@ -248,8 +362,8 @@ def render_html(r: Mapping[str, Any]) -> str:
         "yardstick (its “factor of 50” for the GAN: about 1.22 M / (21,112 + 4,500)); a "
         "rediscovered training composition counts in both terms, as in the paper.</p>",
         "<h2>9. Precision-coverage frontiers</h2>",
-        _figure(figs, "frontier.png"),
-        _frontier_table(r.get("frontier", {})),
+        _figure(figs, "frontier.png", images),
+        _frontier_table(r.get("frontier", {}))[0], _csv_link("table_frontier.csv"),
         "<p class='small'>Every fit of the class-1 and class-5 experiments is sampled again at "
         "each value of its sampling knob (the same sampling seed at every value; "
         f"{samples.get('frontier_class1', 0):,} and {samples.get('frontier_class5', 0):,} "
@@ -282,22 +396,37 @@ def render_html(r: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- entry point
 
 
-def write_report(directory: str | Path) -> dict[str, Any]:
-    """Rebuild results.json, every figure and report.html from ``DIR/study.sqlite``."""
+def write_report(directory: str | Path,
+                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Rebuild results.json, every figure (PNG and SVG), report.html, its self-contained
+    copy and the CSV tables from ``DIR/study.sqlite``. ``log``: what it is doing, a line
+    at each step (reading the store, each figure, writing the files)."""
+    say = log or (lambda _msg: None)
     d = Path(directory)
+    t0 = time.perf_counter()
+    say(f"reading the store {d / STORE_NAME}")
     with Store.open_readonly(d) as store:
         results = collect(store)
-    results["figures"] = make_figures(results, d)
+    prog = results["progress"]
+    say(f"read {prog['done']}/{prog['planned']} units in {time.perf_counter() - t0:.1f} s")
+    results["figures"] = make_figures(results, d, log=say)
     problems = check_results(results)
     if problems:  # a bug, not a user error: never write a report that breaks the schema
         raise RuntimeError(f"results.json does not match its schema: {problems[:3]}")
+    say(f"writing results.json, report.html, {STANDALONE} and {len(TABLES)} CSV tables")
     atomic_write_bytes(d / "results.json", dumps(results, indent=1).encode())
+    for name, rows in tables(results).items():
+        atomic_write_bytes(d / name, csv_text(rows).encode())
     atomic_write_bytes(d / "report.html", render_html(results).encode())
+    images = {f["file"]: data_uri((d / f["file"]).read_bytes()) for f in results["figures"]}
+    atomic_write_bytes(d / STANDALONE, render_html(results, images).encode())
     return {
         "report": str(d / "report.html"),
+        "standalone": str(d / STANDALONE),
         "results": str(d / "results.json"),
         "figures": [f["file"] for f in results["figures"]],
-        "planned": results["progress"]["planned"],
-        "done": results["progress"]["done"],
+        "tables": list(TABLES),
+        "planned": prog["planned"],
+        "done": prog["done"],
         "complete": results["complete"],
     }

@@ -60,6 +60,7 @@ from elpagen.study.plan import (
     model_overrides,
     plan,
 )
+from elpagen.study.progress import TimeLeft
 from elpagen.study.unit import (
     FitResult,
     UnitInputs,
@@ -430,7 +431,9 @@ def run_study(
 
 def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[str],
                log: Log) -> int:
-    """Run the remaining units in plan order; free fits nobody needs any more."""
+    """Run the remaining units in plan order; free fits nobody needs any more. Each
+    progress line ends with about how long the rest takes
+    (:class:`~elpagen.study.progress.TimeLeft`)."""
     remaining = Counter(fit_key(u) for u in todo)
     # Seeds of a fit key still to run: trained together as one ensemble when first needed.
     seeds_of: dict[str, set[int]] = {}
@@ -439,8 +442,10 @@ def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[st
     n_total = len(units)
     n_done = n_total - len(todo)
     new = 0
-    for u in todo:
+    eta = TimeLeft()
+    for i, u in enumerate(todo):
         fk = fit_key(u)
+        fitted = fk in runner.fitted
         t0 = time.perf_counter()
         gen = runner.generator(u, sorted(seeds_of[fk]))
         t_fit = time.perf_counter() - t0
@@ -453,6 +458,8 @@ def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[st
         if remaining[fk] == 0:
             # The RL policy table alone is ~40 MB per member: drop fits nobody needs.
             runner.fitted.pop(fk, None)
+        eta.add(u, None if fitted else t_fit, seconds - t_fit)
+        left = eta.describe(todo[i + 1:], runner.fitted)
         log(f"[{n_done}/{n_total}] {u.key}: {describe(payload, status)} ({seconds:.1f} s"
-            f"{f', fit/load {t_fit:.1f} s' if t_fit > 0.5 else ''})")
+            f"{f', fit/load {t_fit:.1f} s' if t_fit > 0.5 else ''}){left}")
     return new

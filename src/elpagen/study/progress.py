@@ -1,0 +1,74 @@
+"""The time left of a study run: an estimate for the progress lines of
+:func:`elpagen.study.runner.run_study`, from the units run so far in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from elpagen.study.plan import Unit
+from elpagen.study.unit import fit_key
+
+
+class TimeLeft:
+    """About how long the units still to run take, from the units run so far in this
+    process: sampling time per valid sample by experiment and model (else by experiment,
+    by model, or over all units), and training time per fit by model (for the fit keys
+    not trained yet). Only an estimate: the first units of an experiment make it rough,
+    and the line says so."""
+
+    def __init__(self) -> None:
+        self.rate: dict[tuple[str, str], list[float]] = {}  # [seconds, samples]
+        self.fits: dict[str, list[float]] = {}  # model -> fit seconds
+
+    def add(self, unit: Unit, fit_seconds: float | None, sample_seconds: float) -> None:
+        """One finished unit; ``fit_seconds`` None: its fit was already in memory."""
+        r = self.rate.setdefault((str(unit.experiment), unit.model), [0.0, 0.0])
+        r[0] += max(sample_seconds, 0.0)
+        r[1] += max(unit.n_samples, 1)
+        if fit_seconds is not None:
+            self.fits.setdefault(unit.model, []).append(fit_seconds)
+
+    def _per_sample(self, experiment: str, model: str) -> float:
+        def pooled(keys) -> float | None:
+            pairs = [self.rate[k] for k in keys]
+            n = sum(p[1] for p in pairs)
+            return sum(p[0] for p in pairs) / n if n else None
+
+        for keys in ([k for k in self.rate if k == (experiment, model)],
+                     [k for k in self.rate if k[0] == experiment],
+                     [k for k in self.rate if k[1] == model], list(self.rate)):
+            v = pooled(keys)
+            if v is not None:
+                return v
+        return 0.0
+
+    def seconds(self, rest: Sequence[Unit], fitted: Mapping[str, Any]) -> float:
+        """The estimate for ``rest``; ``fitted``: the fit keys in memory (no training)."""
+        total = 0.0
+        to_fit: dict[str, str] = {}
+        for u in rest:
+            total += self._per_sample(str(u.experiment), u.model) * max(u.n_samples, 1)
+            fk = fit_key(u)
+            if fk not in fitted:
+                to_fit[fk] = u.model
+        every = [s for v in self.fits.values() for s in v]
+        for model in to_fit.values():
+            times = self.fits.get(model) or every
+            total += sum(times) / len(times) if times else 0.0
+        return total
+
+    def describe(self, rest: Sequence[Unit], fitted: Mapping[str, Any]) -> str:
+        """``; about 12 min left`` (``rough`` while an experiment still to run has no
+        timed unit); empty when nothing is left."""
+        if not rest:
+            return ""
+        from elpagen.harness.benchmark import format_duration
+
+        left = format_duration(self.seconds(rest, fitted))
+        seen = {e for e, _ in self.rate}
+        unseen = list(dict.fromkeys(str(u.experiment) for u in rest
+                                    if str(u.experiment) not in seen))
+        if unseen:
+            return f"; roughly {left} left ({', '.join(unseen)} not timed yet)"
+        return f"; about {left} left"
