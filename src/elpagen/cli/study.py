@@ -46,7 +46,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         execute=execute, frontier5_samples=args.frontier5_samples,
         models=models,
     )
-    summary = report.write_report(Path(result["directory"]))
+    summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
     print(f"{summary['report']}: {result['done']}/{result['planned']} units ({state}, "
           f"{result['new']} new this run) in {result['seconds']:.1f} s")

@@ -3,7 +3,7 @@ reference energies).
 
 * :mod:`elpagen.report.collect`: reads the store, assembles the results document
   (``results.json``) and checks it against its schema;
-* :mod:`elpagen.report.figures`: every figure (one PNG each, matplotlib);
+* :mod:`elpagen.report.figures`: every figure (a PNG and an SVG each, matplotlib);
 * :mod:`elpagen.report.html`: ``report.html`` and :func:`write_report`, which writes all of
   them into the study directory.
 
