@@ -40,7 +40,12 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.models.base import TorchEnsembleGenerator
-from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.ensemble import (
+    BalancedBatches,
+    EnsembleLinear,
+    EnsembleMLP,
+    MemberRandom,
+)
 from elpagen.models.training import progress_steps
 from elpagen.settings import (
     ADAM_BETA,
@@ -104,12 +109,70 @@ def gradient_penalty(
     ``x_real``, ``x_fake``: (K, B, 8); ``y``: (K, B, 10); ``eps``: (K, B, 1). The graph is
     kept (``create_graph``) so the penalty can be back-propagated into the critic.
     """
-    x_hat = (eps * x_real + (1 - eps) * x_fake).detach().requires_grad_(True)
-    d = critic(critic_input(x_hat, y))
-    # D(x_hat)[k, b] depends on x_hat[k, b] only, so the gradient of the sum is the
-    # per-sample gradient of each member: no cross-member or cross-sample terms.
-    (grad,) = torch.autograd.grad(d.sum(), x_hat, create_graph=True)
+    input_gradient = getattr(critic, "input_gradient", None)
+    if input_gradient is not None:  # a PlainCritic: the same gradient, written out
+        grad = input_gradient((eps * x_real + (1 - eps) * x_fake).detach(), y)
+    else:
+        x_hat = (eps * x_real + (1 - eps) * x_fake).detach().requires_grad_(True)
+        d = critic(critic_input(x_hat, y))
+        # D(x_hat)[k, b] depends on x_hat[k, b] only, so the gradient of the sum is the
+        # per-sample gradient of each member: no cross-member or cross-sample terms.
+        (grad,) = torch.autograd.grad(d.sum(), x_hat, create_graph=True)
     return ((grad.norm(dim=-1) - 1.0) ** 2).mean(-1)
+
+
+class PlainCritic(nn.Module):
+    """An :class:`EnsembleMLP` critic of EnsembleLinear and LeakyReLU layers only, with
+    ``input_gradient``: its gradient w.r.t. the sample written out layer by layer.
+
+    ``input_gradient`` runs the very operations ``torch.autograd.grad(D(x_hat).sum(), x_hat,
+    create_graph=True)`` records (the same bmm of the same shapes and strides, the same
+    ``leaky_relu_backward``), so the penalty and its gradients are bitwise those of the
+    generic path, and the trained weights too (benchmarks/profile_gan.py checks this). It
+    leaves out what the generic path computes and throws away: the critic's output on
+    x_hat, the gradient w.r.t. x_hat of the penalty itself, and the back-propagation of
+    the exact zeros that ``leaky_relu_backward`` sends into the pre-activations (its
+    derivative w.r.t. them is zero almost everywhere) through the forward pass's layers.
+    Those zeros added nothing to any parameter's gradient, so the weights do not change;
+    the first hidden bias receives no gradient from the penalty instead of a zero one.
+    """
+
+    def __init__(self, critic: EnsembleMLP) -> None:
+        super().__init__()
+        self.critic = critic
+        layers = list(critic.net)
+        hidden = layers[:-1]
+        plain = (
+            len(hidden) % 2 == 0
+            and all(isinstance(m, EnsembleLinear) for m in hidden[0::2])
+            and all(type(m) is nn.LeakyReLU for m in hidden[1::2])
+            and isinstance(layers[-1], EnsembleLinear)
+        )
+        if not plain:  # e.g. layer norm or an output activation: autograd's double backward
+            self.input_gradient = None  # type: ignore[assignment]
+        self._hidden = [(hidden[i], hidden[i + 1].negative_slope) for i in range(0, len(hidden), 2)]
+        self._last = layers[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x)
+
+    def input_gradient(self, x_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """grad_x sum D(x, y) at x = x_hat, (K, B, 8), with its graph kept (like
+        ``create_graph=True``) so that the penalty back-propagates into the weights."""
+        with torch.no_grad():  # the pre-activations only decide the LeakyReLU slopes
+            h = critic_input(x_hat, y)
+            pres = []
+            for layer, slope in self._hidden:
+                pres.append(layer(h))
+                h = F.leaky_relu(pres[-1], slope)
+        w_last = self._last.weight
+        # d sum(D) / dD: the expanded 0-d one of sum's backward; then baddbmm's backward.
+        g = torch.ones((), dtype=w_last.dtype, device=w_last.device).expand(*h.shape[:2], 1)
+        g = g.bmm(w_last.transpose(1, 2))
+        for (layer, slope), pre in zip(reversed(self._hidden), reversed(pres), strict=True):
+            g = torch.ops.aten.leaky_relu_backward(g, pre, slope, False)
+            g = g.bmm(layer.weight.transpose(1, 2))
+        return g.narrow(-1, 0, x_hat.shape[-1])  # cat's backward: the sample's columns
 
 
 def critic_loss(
@@ -155,6 +218,7 @@ class ConditionalWGAN(TorchEnsembleGenerator):
         if c.critic_steps < 1 or c.steps < 1 or c.batch_size < 1:
             raise ConfigError("gan: steps, critic_steps and batch_size must be at least 1")
         gen, critic = nets["generator"], nets["critic"]
+        gp_critic = PlainCritic(critic)  # the penalty's gradient without autograd's detours
         # Data in the networks' dtype (float32, or float64 under torch.set_default_dtype).
         dt = next(gen.parameters()).dtype
         x_all = torch.from_numpy(train.scaled()).to(dev, dt)
@@ -163,8 +227,8 @@ class ConditionalWGAN(TorchEnsembleGenerator):
         rand = MemberRandom(self.seeds, dev)
         batches = BalancedBatches(train.balanced_weights(), rand, c.batch_size)
         betas = (c.beta1, c.beta2)
-        opt_d = torch.optim.Adam(critic.parameters(), lr=c.lr, betas=betas)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=c.lr, betas=betas)
+        opt_d = torch.optim.Adam(critic.parameters(), lr=c.lr, betas=betas, foreach=True)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=c.lr, betas=betas, foreach=True)
         b = c.batch_size
         hist: dict[str, list[list[float]]] = {"critic_loss": [], "wasserstein": [], "gp": []}
         for step in progress_steps(c.steps, f"gan x{self.k}", self.progress):
@@ -177,7 +241,7 @@ class ConditionalWGAN(TorchEnsembleGenerator):
                 eps = rand.uniform(b, 1)
                 # One critic pass over real and fake together (fewer, larger matmuls).
                 d = critic(critic_input(torch.cat([x, fake], 1), torch.cat([y, y], 1)))
-                gp_k = gradient_penalty(critic, x, fake, y, eps)
+                gp_k = gradient_penalty(gp_critic, x, fake, y, eps)
                 loss_d, w_k = critic_loss(d[:, :b], d[:, b:], gp_k, c.gp_weight)  # (K,) each
                 opt_d.zero_grad(set_to_none=True)
                 # Summing member losses keeps every member's gradient exactly its own.

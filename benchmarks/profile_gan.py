@@ -1,0 +1,90 @@
+"""Profile and fingerprint a GAN fit (issue 19): where a fast-protocol fit spends its time,
+and a sha256 of the trained weights so that a speed change can be checked bitwise.
+
+    python benchmarks/profile_gan.py --steps 200 --hash        # prints the weights' sha256
+    python benchmarks/profile_gan.py --steps 300 --profile     # cProfile, top functions
+    python benchmarks/profile_gan.py --steps 300               # just the fit (for timing)
+    python benchmarks/profile_gan.py --steps 200 --hash --impl old_gan.py   # another version
+
+``--impl`` loads ``ConditionalWGAN`` from a copy of gan.py (e.g. ``git show
+HEAD~1:src/elpagen/models/gan.py > old_gan.py``) to time or fingerprint the code before a
+change on the same machine. ``--protocol paper --steps N`` times N updates of the paper
+protocol (extrapolate to its 200,000).
+
+One torch thread unless --threads; seeds 0, 1, 2 as one batched ensemble (as ``make run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import importlib.util
+import io
+import json
+import pstats
+import sys
+import time
+
+import torch
+
+from elpagen import data
+from elpagen.models.gan import ConditionalWGAN
+
+
+def fingerprint(model: ConditionalWGAN) -> str:
+    """sha256 over every tensor of the state dict (name, dtype, shape, bytes) and the
+    training history (the curves must not change either)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.nets.state_dict().items()):
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(f"{name}|{a.dtype}|{a.shape}".encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(model.history, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=None, help="generator updates (default: protocol)")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--protocol", default="fast", choices=("fast", "paper"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--hash", action="store_true", help="print the sha256 of the weights")
+    ap.add_argument("--profile", action="store_true", help="cProfile the fit")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--impl", default=None, help="a gan.py to load ConditionalWGAN from")
+    a = ap.parse_args()
+    cls = ConditionalWGAN
+    if a.impl:
+        spec = importlib.util.spec_from_file_location("gan_impl", a.impl)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["gan_impl"] = mod  # dataclasses look their module up
+        spec.loader.exec_module(mod)
+        cls = mod.ConditionalWGAN
+    torch.set_num_threads(a.threads)
+    train = data.load_training_set()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    over = {} if a.steps is None else {"steps": a.steps}
+    model = cls(seeds, protocol=a.protocol, device="cpu", **over)
+    prof = cProfile.Profile() if a.profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    model.fit(train, None)
+    if prof:
+        prof.disable()
+    dt = time.perf_counter() - t0
+    steps = model.config.steps
+    print(f"gan x{len(seeds)} {a.protocol} steps={steps} batch={model.config.batch_size}: "
+          f"{dt:.2f} s, {steps / dt:.2f} generator updates/s", flush=True)
+    if a.hash:
+        print("sha256", fingerprint(model), flush=True)
+    if prof:
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(a.top)
+        print(s.getvalue())
+
+
+if __name__ == "__main__":
+    main()
