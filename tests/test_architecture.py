@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
     "materials": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
+    "agreement": 5, "campaign": 5,
     "cli": 6,
 }
 #: Code that must never see the full-space reference energies (training on the test set).
@@ -160,6 +161,16 @@ def test_energy_driven_generators_are_blind() -> None:
         assert m in MODULES and _top(m) in BLIND, m
 
 
+def test_campaign_strategies_are_blind() -> None:
+    """A campaign's strategies see only the labels they bought: they never reach the
+    reference energies, the labeller or the runner that holds them."""
+    reach = _reach("elpagen.campaign.strategies")
+    for m in ("elpagen.reference", "elpagen.campaign.labeller", "elpagen.campaign.run",
+              "elpagen.api", "elpagen.harness.benchmark", "elpagen.study.unit"):
+        assert m not in reach, m
+    assert "elpagen.reference" not in _reach("elpagen.campaign.labeller")
+
+
 def _reach(name: str) -> set[str]:
     """Every elpagen module ``name`` imports, directly or through another."""
     seen, todo = set(), [name]
@@ -276,6 +287,12 @@ NOT_A_MODEL = {
     ("elpagen.search.spec", "random"): "Optuna's random sampler (--sampler random)",
     ("elpagen.search.worker", "random"): "the default --sampler (Optuna's random sampler)",
     ("elpagen.cli.search", "random"): "the default --sampler (Optuna's random sampler)",
+    # Campaign strategies are their own namespace (a strategy, not a generator's record).
+    ("elpagen.campaign.strategies", "random"): "the random campaign strategy",
+    ("elpagen.campaign.strategies", "marginal"): "the marginal campaign strategy",
+    ("elpagen.campaign.strategies", "ar"): "the ar campaign strategy",
+    ("elpagen.campaign.run", "random"): "a random start set; random's expectation curve",
+    ("elpagen.campaign.plot", "random"): "random's expectation curve",
 }
 
 

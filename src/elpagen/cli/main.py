@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 
 from elpagen import __version__
+from elpagen.cli import campaign as campaign_cli
 from elpagen.cli import data, frontier, materials, models, search, study
 from elpagen.cli import leaderboard as leaderboard_cli
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, clip_set_values, log
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_parsers(sub)
     materials.add_parsers(sub)
     leaderboard_cli.add_parsers(sub)
+    campaign_cli.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,239 @@
+"""The rounds of a discovery campaign and their summaries (docs/design.md, "Discovery campaigns").
+
+Per seed: one start set (the same for every strategy), then for each strategy a fresh
+:class:`~elpagen.campaign.labeller.Labeller` and rounds of ``batch`` labels until
+``budget`` labels are bought. ``found`` counts target-class compositions (true,
+noise-free classes) among the start set and the labels bought so far.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elpagen import space
+from elpagen.campaign import strategies as strat
+from elpagen.campaign.labeller import CampaignError, Labeller
+from elpagen.data import TrainingSet, check_class
+
+#: Fractions of the class whose labels-to-reach are summarised.
+FRACTIONS = (0.25, 0.5, 0.9)
+#: Labels after which ``found`` is reported (those within the budget).
+CHECKPOINTS = (1_000, 2_000, 4_000, 5_000, 10_000, 20_000)
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    strategies: tuple[str, ...] = strat.DEFAULT
+    target_class: int = 1
+    start: str = "1000"  # N random compositions, "train" or "train:N"
+    batch: int = 500
+    budget: int = 10_000
+    seeds: tuple[int, ...] = (0,)
+    pool: int | None = None
+    label_noise: float = 0.0
+    quick: bool = False
+    names: tuple[str, ...] = field(default=(), compare=False)  # resolved in check()
+
+    def check(self, train: TrainingSet) -> CampaignConfig:
+        """Every option checked before any work; one line for the first bad one."""
+        check_class(self.target_class)
+        if self.batch < 1 or self.budget < 1:
+            raise CampaignError(f"--batch and --budget must be 1 or more, got {self.batch} "
+                                f"and {self.budget}")
+        if self.batch > self.budget:
+            raise CampaignError(f"--batch {self.batch} is larger than --budget {self.budget}")
+        if self.pool is not None and self.pool < self.batch:
+            raise CampaignError(f"--pool {self.pool} must be at least --batch {self.batch}")
+        if not np.isfinite(self.label_noise) or self.label_noise < 0:
+            raise CampaignError(f"--label-noise must be >= 0, got {self.label_noise}")
+        if not self.seeds:
+            raise CampaignError("give at least one seed")
+        kind, size = start_spec(self.start, train)
+        if kind == "random" and size + self.budget > space.N_SPACE:
+            raise CampaignError(f"--start {size} plus --budget {self.budget} exceed the "
+                                f"{space.N_SPACE:,} compositions of the space")
+        names = [strat.resolve(s)[0] for s in self.strategies]
+        if len(set(names)) != len(names) or not names:
+            raise CampaignError(f"--strategies: give distinct strategies, got {self.strategies}")
+        return CampaignConfig(**{**self.__dict__, "names": tuple(names)})
+
+
+def start_spec(text: str, train: TrainingSet) -> tuple[str, int]:
+    """("random", N) or ("train", N) from ``--start``."""
+    t = str(text).strip()
+    if t == "train":
+        return "train", len(train)
+    kind, _, n = t.partition(":") if t.startswith("train:") else ("random", "", t)
+    try:
+        size = int(n)
+    except ValueError:
+        raise CampaignError(f"--start expects N, train or train:N, got {text!r}") from None
+    if size < 1:
+        raise CampaignError(f"--start must be 1 or more, got {size}")
+    if kind == "train" and size > len(train):
+        raise CampaignError(f"--start train:{size} is larger than the training set "
+                            f"({len(train):,} compositions)")
+    return kind, size
+
+
+def start_codes(text: str, train: TrainingSet, seed: int, all_codes: np.ndarray) -> np.ndarray:
+    kind, size = start_spec(text, train)
+    if kind == "train":
+        sub = train if size >= len(train) else train.subset(size, seed)
+        return np.asarray(sub.codes, dtype=np.int64)
+    rng = np.random.default_rng([seed, 11])
+    return all_codes[rng.choice(len(all_codes), size=size, replace=False)].astype(np.int64)
+
+
+def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes: np.ndarray,
+            train: TrainingSet, config: CampaignConfig, seed: int, start: np.ndarray,
+            all_codes: np.ndarray) -> dict[str, Any]:
+    """One strategy, one seed: the found curve."""
+    t0 = time.perf_counter()
+    lab = Labeller(energies, classes, config.label_noise, seed)
+    told, truth = lab.label(start, "start", start=True)
+    codes, energies_told = [start], [told]
+    found = [int((truth == config.target_class).sum())]
+    labels = [0]
+    s = cls(seed=seed, quick=config.quick)
+    s.begin(config.target_class, train.energy_classes)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    while lab.n_bought < config.budget:
+        b = min(config.batch, config.budget - lab.n_bought)
+        unl = all_codes[~lab.labelled_mask[all_codes]]
+        if config.pool is not None and config.pool < len(unl):
+            unl = unl[np.sort(rng.choice(len(unl), size=config.pool, replace=False))]
+        lc, le = np.concatenate(codes), np.concatenate(energies_told)
+        lc.flags.writeable = le.flags.writeable = False
+        got = np.asarray(s.propose(lc, le, b, rng, unl))
+        if got.shape != (b,):
+            raise CampaignError(f"strategy {name!r} proposed {got.shape} codes; asked for {b}")
+        told, truth = lab.label(got, name)
+        codes.append(got.astype(np.int64))
+        energies_told.append(told)
+        labels.append(lab.n_bought)
+        found.append(found[-1] + int((truth == config.target_class).sum()))
+    return {"seed": seed, "labels": labels, "found": found,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def labels_to(labels: list[int], found: list[int], target: float) -> int | None:
+    for lab, f in zip(labels, found, strict=True):
+        if f >= target:
+            return lab
+    return None
+
+
+def found_at(labels: list[int], found: list[int], at: int) -> int:
+    """Found after ``at`` labels (the last round at or before it)."""
+    i = int(np.searchsorted(np.asarray(labels), at, side="right")) - 1
+    return found[max(i, 0)]
+
+
+def auc(labels: list[int], found: list[int], n_class: int) -> float:
+    """Area under found / N_c over the bought labels (steps), divided by the ideal's."""
+    lab, f = np.asarray(labels, float), np.asarray(found, float)
+    ideal = np.minimum(f[0] + lab, n_class)
+    widths = np.diff(lab)
+    got, best = (f[1:] * widths).sum(), (ideal[1:] * widths).sum()
+    return float(got / best) if best > 0 else 1.0
+
+
+def _stat(values: list[float | None]) -> dict[str, float] | None:
+    if not values or any(v is None for v in values):
+        return None
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "std": float(a.std())}
+
+
+def summarise(runs: list[dict[str, Any]], n_class: int, budget: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"found_final": _stat([r["found"][-1] for r in runs])}
+    for frac in FRACTIONS:
+        out[f"labels_to_{round(frac * 100)}"] = _stat(
+            [labels_to(r["labels"], r["found"], frac * n_class) for r in runs])
+    out["found_at"] = {str(at): _stat([found_at(r["labels"], r["found"], at) for r in runs])
+                       for at in CHECKPOINTS if at <= budget}
+    out["auc"] = _stat([auc(r["labels"], r["found"], n_class) for r in runs])
+    out["seconds"] = _stat([r["seconds"] for r in runs])
+    return out
+
+
+def expectations(n_class: int, start_hits: float, n_start: int, budget: int,
+                 batch: int) -> dict[str, Any]:
+    """Random's exact expectation (hypergeometric) and the ideal, on the rounds' labels."""
+    labels = list(range(0, budget, batch)) + [budget]
+    rate = (n_class - start_hits) / (space.N_SPACE - n_start)
+    return {"random": {"labels": labels, "found": [start_hits + lab * rate for lab in labels]},
+            "ideal": {"labels": labels,
+                      "found": [min(start_hits + lab, n_class) for lab in labels]}}
+
+
+def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
+                 config: CampaignConfig, log: Callable[[str], None] | None = None
+                 ) -> dict[str, Any]:
+    """Every strategy and seed of ``config`` (checked here); the results document."""
+    from elpagen import machine
+
+    config = config.check(train)
+    all_codes = space.all_codes().astype(np.int64)
+    n_class = int((classes == config.target_class).sum())
+    resolved = [strat.resolve(s) for s in config.strategies]
+    runs: dict[str, list[dict[str, Any]]] = {n: [] for n, _ in resolved}
+    start_hits, n_start = [], 0
+    for seed in config.seeds:
+        start = start_codes(config.start, train, seed, all_codes)
+        n_start = len(start)
+        start_hits.append(int((classes[start] == config.target_class).sum()))
+        for name, cls in resolved:
+            r = run_one(name, cls, energies, classes, train, config, seed, start, all_codes)
+            runs[name].append(r)
+            if log:
+                log(f"campaign: {name} seed {seed}: found {r['found'][-1]} of {n_class} after "
+                    f"{r['labels'][-1]:,} labels ({r['seconds']:.0f} s)")
+    out: dict[str, Any] = {
+        "target_class": config.target_class, "n_class": n_class, "n_space": space.N_SPACE,
+        "start": {"spec": config.start, "size": n_start, "hits": start_hits},
+        "batch": config.batch, "budget": config.budget, "pool": config.pool,
+        "label_noise": config.label_noise, "seeds": list(config.seeds), "quick": config.quick,
+        "strategies": {}, "machine": machine.environment(),
+    }
+    for name, cls in resolved:
+        s = cls(seed=config.seeds[0], quick=config.quick)
+        out["strategies"][name] = {
+            "settings": s.settings(), "scores_pool": cls.scores_pool,
+            "seeds": runs[name], "summary": summarise(runs[name], n_class, config.budget)}
+    out["expected"] = expectations(n_class, float(np.mean(start_hits)), n_start,
+                                   config.budget, config.batch)
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    """A markdown table of the summaries."""
+    cps = list(next(iter(result["strategies"].values()))["summary"]["found_at"])
+
+    def fmt(st: dict[str, float] | None, digits: int = 0) -> str:
+        if st is None:
+            return "—"
+        return f"{st['mean']:,.{digits}f} ± {st['std']:,.{digits}f}"
+
+    head = (["strategy"] + [f"found @{int(c):,}" for c in cps]
+            + ["final", "labels to 25 %", "to 50 %", "to 90 %", "AUC/ideal"])
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, rec in result["strategies"].items():
+        sm = rec["summary"]
+        rows.append("| " + " | ".join(
+            [name] + [fmt(sm["found_at"][c]) for c in cps]
+            + [fmt(sm["found_final"]), fmt(sm["labels_to_25"]), fmt(sm["labels_to_50"]),
+               fmt(sm["labels_to_90"]), fmt(sm["auc"], 3)]) + " |")
+    rows.append(f"\nclass {result['target_class']}: {result['n_class']:,} compositions; start "
+                f"{result['start']['spec']} ({result['start']['size']:,}, hits "
+                f"{result['start']['hits']}); batch {result['batch']}, budget "
+                f"{result['budget']:,}, pool {result['pool'] or 'whole space'}, label noise "
+                f"{result['label_noise']}; seeds {result['seeds']}")
+    return "\n".join(rows)

@@ -1,0 +1,80 @@
+"""`elpagen campaign`: discovery campaigns, strategies buying labels under a budget
+(:mod:`elpagen.campaign`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from elpagen.cli.common import add_common, emit_json, load_reference, load_train, log
+
+QUICK = {"start": "200", "batch": 50, "budget": 200}
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from elpagen import io
+    from elpagen.campaign import plot, run, strategies
+
+    names = tuple(s for s in args.strategies.split(",")) if args.strategies else strategies.DEFAULT
+    quick = QUICK if args.quick else {}
+    config = run.CampaignConfig(
+        strategies=names, target_class=args.target_class,
+        start=args.start or quick.get("start", "1000"),
+        batch=args.batch or quick.get("batch", 500),
+        budget=args.budget or quick.get("budget", 10_000),
+        seeds=tuple(range(args.seed, args.seed + args.seeds)), pool=args.pool,
+        label_noise=args.label_noise, quick=args.quick)
+    train = load_train(args)
+    config.check(train)  # every option before the reference energies load
+    paths = []
+    if args.output:
+        out_dir = io.check_output_dir(args.output, overwrite=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        c = args.target_class
+        paths = [io.check_output(out_dir / f"campaign_class{c}.{ext}", args.overwrite)
+                 for ext in ("json", "png")]
+    ref, _ = load_reference(args, train)
+    result = run.run_campaign(ref.energies, ref.classes, train, config,
+                              log=None if args.quiet else log)
+    result["reference_sha256"] = ref.fingerprint()
+    if paths:
+        io.atomic_write_text(paths[0], io.dumps(result))
+        plot.plot_campaign(result, paths[1])
+        if not args.quiet:
+            log(f"wrote {paths[0]} and {paths[1]}")
+    if args.json:
+        emit_json(result)
+    else:
+        print(run.table(result))
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's subcommand."""
+    from elpagen.campaign.strategies import BUILTIN, DEFAULT
+
+    p = sub.add_parser("campaign", help="discovery campaigns: strategies buy labels from the "
+                                        "reference energies under a budget")
+    add_common(p)
+    p.add_argument("--strategies", metavar="S1,S2,...",
+                   help=f"comma-separated, from {', '.join(BUILTIN)} or module.path:Class "
+                        f"(default {','.join(DEFAULT)})")
+    p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10 (default 1)")
+    p.add_argument("--start", help="N random compositions, train, or train:N (a twin-kept "
+                                   "subset of the training set; default 1000)")
+    p.add_argument("--batch", type=int, help="labels bought per round (default 500)")
+    p.add_argument("--budget", type=int, help="labels bought after the start (default 10,000)")
+    p.add_argument("--pool", type=int, metavar="M",
+                   help="a scoring strategy sees M unlabelled compositions per round, drawn "
+                        "uniformly (default: the whole space)")
+    p.add_argument("--label-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian noise (eV/atom) on the energies a strategy is told (default 0)")
+    p.add_argument("--seeds", type=int, default=1, help="campaigns per strategy (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budgets for tests (start 200, batch 50, budget 200; tiny models)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="write DIR/campaign_classC.json and DIR/campaign_classC.png")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result")
+    p.set_defaults(func=cmd_campaign)

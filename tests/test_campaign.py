@@ -1,0 +1,151 @@
+"""Discovery campaigns (elpagen.campaign; docs/design.md, "Discovery campaigns")."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from cli_helpers import one_line_error, run
+
+from elpagen import space
+from elpagen.campaign import run as campaign
+from elpagen.campaign import strategies
+from elpagen.campaign.labeller import CampaignError, Labeller
+
+
+def quick(**kw) -> campaign.CampaignConfig:
+    base = {"strategies": ("random", "ridge"), "start": "300", "batch": 50, "budget": 150,
+            "pool": 20_000, "quick": True}
+    return campaign.CampaignConfig(**{**base, **kw})
+
+
+def test_the_labeller_counts_and_refuses_free_labels(reference):
+    lab = Labeller(reference.energies, reference.classes, noise=0.0)
+    codes = space.all_codes()[:5].astype(np.int64)
+    told, truth = lab.label(codes[:3], "mine", start=True)
+    assert np.allclose(told, reference.energies[codes[:3]])
+    assert (truth == reference.classes[codes[:3]]).all()
+    lab.label(codes[3:4], "mine")
+    assert (lab.n_start, lab.n_bought) == (3, 1)
+    with pytest.raises(CampaignError, match="strategy 'mine' proposed 2 composition.s. already"):
+        lab.label(codes[2:5], "mine")
+    with pytest.raises(CampaignError, match="'mine' proposed 1 invalid"):
+        lab.label(np.array([0]), "mine")  # H H H H: a repeated element
+    with pytest.raises(CampaignError, match="twice in one batch"):
+        lab.label(codes[[4, 4]], "mine")
+    with pytest.raises(CampaignError, match="1-D array of integer"):
+        lab.label(codes[4:5].astype(float), "mine")
+    assert (lab.n_start, lab.n_bought) == (3, 1)  # nothing charged for a refused batch
+
+
+def test_label_noise_touches_what_is_told_not_the_truth(reference):
+    codes = space.all_codes()[1000:3000].astype(np.int64)
+    told, truth = Labeller(reference.energies, reference.classes, noise=0.076).label(codes, "s")
+    err = told - reference.energies[codes]
+    assert 0.06 < err.std() < 0.09
+    assert (truth == reference.classes[codes]).all()
+
+
+def test_summaries_on_a_hand_made_curve():
+    labels, found = [0, 10, 20, 30], [2, 5, 9, 10]
+    assert campaign.labels_to(labels, found, 5) == 10
+    assert campaign.labels_to(labels, found, 11) is None
+    assert campaign.found_at(labels, found, 25) == 9
+    ideal = [min(2 + x, 10) for x in labels]
+    assert campaign.auc(labels, ideal, 10) == 1.0
+    assert campaign.auc(labels, found, 10) == pytest.approx((5 + 9 + 10) / (10 + 10 + 10))
+    s = campaign.summarise([{"labels": labels, "found": found, "seconds": 1.0}], 10, 30)
+    assert s["labels_to_50"] == {"mean": 10.0, "std": 0.0} and s["labels_to_90"]["mean"] == 20
+    exp = campaign.expectations(100, 3.0, 50, 1000, 500)
+    assert exp["random"]["labels"] == [0, 500, 1000]
+    assert exp["random"]["found"][2] == pytest.approx(3 + 1000 * 97 / (space.N_SPACE - 50))
+
+
+def test_a_campaign_of_every_builtin_strategy(train, reference):
+    names = tuple(strategies.BUILTIN)
+    result = campaign.run_campaign(reference.energies, reference.classes, train,
+                                   quick(strategies=names, budget=100))
+    n_c = int((reference.classes == 1).sum())
+    assert result["n_class"] == n_c and set(result["strategies"]) == set(names)
+    for name, rec in result["strategies"].items():
+        assert set(rec["summary"]) >= {"found_final", "labels_to_50", "labels_to_90", "auc"}
+        for r, hits in zip(rec["seeds"], result["start"]["hits"], strict=True):
+            assert r["labels"] == [0, 50, 100], name
+            assert r["found"][0] == hits and np.all(np.diff(r["found"]) >= 0), name
+    # One-hot ridge finds class 1 far faster than random from 300 random labels.
+    ridge = result["strategies"]["ridge"]["summary"]["found_final"]["mean"]
+    rand = result["strategies"]["random"]["summary"]["found_final"]["mean"]
+    assert ridge > rand + 10
+    json.dumps(result)  # plain JSON
+    assert "| ridge |" in campaign.table(result)
+
+
+def test_the_same_seed_gives_the_same_curve_and_classes_ten_and_between(train, reference):
+    for c in (10, 5):
+        cfg = quick(strategies=("ucb",), target_class=c, label_noise=0.05)
+        a = campaign.run_campaign(reference.energies, reference.classes, train, cfg)
+        b = campaign.run_campaign(reference.energies, reference.classes, train, cfg)
+        assert a["strategies"]["ucb"]["seeds"][0]["found"] == \
+            b["strategies"]["ucb"]["seeds"][0]["found"]
+
+
+def test_start_from_the_training_set(train):
+    assert campaign.start_spec("train", train) == ("train", len(train))
+    codes = campaign.start_codes("train:1000", train, 0, space.all_codes())
+    assert len(codes) == 1000 and np.isin(space.swap_ab(codes), codes).all()
+    with pytest.raises(CampaignError, match="larger than the training set"):
+        campaign.start_spec(f"train:{len(train) + 2}", train)
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    (tmp_path / "my_strats.py").write_text(textwrap.dedent("""
+        from elpagen.campaign.strategies import Strategy
+
+        class Lowest(Strategy):
+            name = "lowest-codes"
+            def propose(self, codes, energies, batch, rng, pool):
+                return pool[:batch]
+
+        class Cheat(Strategy):
+            def propose(self, codes, energies, batch, rng, pool):
+                return codes[:batch]
+        """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_users_strategy_plugs_in_by_import_path(plugin, train, reference):
+    cfg = quick(strategies=("my_strats:Lowest",))
+    result = campaign.run_campaign(reference.energies, reference.classes, train, cfg)
+    assert list(result["strategies"]) == ["lowest-codes"]
+
+
+def test_a_strategy_that_relabels_is_one_line(plugin, capsys):
+    one_line_error(capsys, "campaign", "--quick", "--strategies", "my_strats:Cheat", "-q",
+                   match="strategy 'my_strats:Cheat' proposed 50 composition(s) already labelled")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--batch", "600", "--budget", "500"], "larger than --budget"),
+    (["--start", "train:99999"], "larger than the training set"),
+    (["--strategies", "random,oracle"], "unknown strategy 'oracle'"),
+    (["--strategies", "nosuchmodule:X"], "does not import"),
+    (["--start", "lots"], "--start expects"),
+    (["--pool", "10"], "at least --batch"),
+])
+def test_bad_input_is_one_line(capsys, argv, match):
+    one_line_error(capsys, "campaign", "--quick", *argv, match=match)
+
+
+def test_the_command_writes_json_and_the_plot(tmp_path, capsys):
+    code, out, err = run(capsys, "campaign", "--quick", "--strategies", "random,marginal+ridge",
+                         "--pool", "5000", "-c", "10", "--json", "-o", str(tmp_path), "-q")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["target_class"] == 10
+    seeds = result["strategies"]["marginal+ridge"]["seeds"]
+    assert seeds[0]["labels"][0] == 0 and len(seeds[0]["found"]) == len(seeds[0]["labels"])
+    assert (tmp_path / "campaign_class10.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "campaign_class10.json").read_text())["budget"] == 200
