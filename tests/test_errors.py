@@ -20,12 +20,12 @@ HEADER = "A,B,C,D,formation_energy_ev_per_atom\n"
 
 
 def test_every_domain_error_is_a_user_error():
-    from elpagen import experiments, generator, settings, space, study
+    from elpagen import catalogue, generator, settings, space, study
     from elpagen.models import persistence
     from elpagen.study import store
 
     for cls in (data.DataError, io.OutputError, io.SamplesFileError, space.UnknownElementError,
-                experiments.UnknownModelError, persistence.ModelLoadError, settings.ConfigError,
+                catalogue.UnknownModelError, persistence.ModelLoadError, settings.ConfigError,
                 generator.SamplingError, store.StoreError, study.StudyError, cli.CLIError):
         assert issubclass(cls, errors.UserError), cls
     with pytest.raises(ValueError):  # still a ValueError for library callers

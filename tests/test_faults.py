@@ -142,12 +142,14 @@ def test_a_rare_valid_proposal_resets_the_empty_run():
 # -- 2. settings out of range ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("setting", ["steps=-5", "steps=0", "batch_size=0"])
-def test_train_refuses_settings_out_of_range(setting, tmp_path, capsys):
+@pytest.mark.parametrize(("setting", "allowed"), [
+    ("steps=-5", "an integer >= 1"), ("steps=0", "an integer >= 1"),
+    ("batch_size=0", "an integer in [1, 1,048,576]")])
+def test_train_refuses_settings_out_of_range(setting, allowed, tmp_path, capsys):
     key, value = setting.split("=")
     out = tmp_path / "m"
     one_line_error(capsys, "train", "vae", "--set", setting, "-o", str(out),
-                   match=(f"{key}={int(value)}", "an integer >= 1"))
+                   match=(f"{key}={int(value)}", allowed))
     assert not out.exists()
 
 
@@ -161,9 +163,9 @@ def test_settings_from_a_config_file_are_checked_too(tmp_path, capsys):
 @pytest.mark.parametrize(("model", "key", "value", "allowed"), [
     ("vae", "lr", "0", "> 0"),
     ("vae", "kl_weight", "-1", ">= 0"),
-    ("vae", "latent", "0", ">= 1"),
-    ("vae", "hidden", "", "layer widths >= 1"),
-    ("vae", "hidden", "64,0", "layer widths >= 1"),
+    ("vae", "latent", "0", "in [1, 16,384]"),
+    ("vae", "hidden", "", "layer widths in [1, 16,384]"),
+    ("vae", "hidden", "64,0", "layer widths in [1, 16,384]"),
     ("gan", "beta1", "1", "[0, 1)"),
     ("gan", "critic_steps", "0", ">= 1"),
     ("gan", "lr", "inf", "> 0"),
