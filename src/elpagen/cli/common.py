@@ -181,7 +181,8 @@ def add_mixture_opt(p: argparse.ArgumentParser) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH",
-                   help="DFT CSV file (default: $ELPAGEN_DATA)")
+                   help="DFT CSV file (default: $ELPAGEN_DATA, else the file `elpagen data "
+                        "fetch` stored)")
     p.add_argument("--no-verify", action="store_true",
                    help="accept a DFT file other than the published one (no checksum check)")
     p.add_argument("--cache-dir", metavar="DIR",
