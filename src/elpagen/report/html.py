@@ -404,8 +404,8 @@ def write_report(directory: str | Path,
     say = log or (lambda _msg: None)
     d = Path(directory)
     t0 = time.perf_counter()
-    say(f"reading the store {d / STORE_NAME}")
-    with Store.open_readonly(d) as store:
+    with Store.open_readonly(d) as store:  # refuses a path that is no study first
+        say(f"reading the store {d / STORE_NAME}")
         results = collect(store)
     prog = results["progress"]
     say(f"read {prog['done']}/{prog['planned']} units in {time.perf_counter() - t0:.1f} s")
