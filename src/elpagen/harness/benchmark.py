@@ -121,16 +121,8 @@ def run_benchmark(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
                     say(f"{name}: done in {results[name]['seconds']:.1f} s")
     else:
         results = _run_parallel(train, ref_classes, config, jobs, log)
-    class_size = int(metrics.class_sizes(ref_classes)[config.target_class - 1])
     return {
-        "target_class": config.target_class,
-        "samples": config.samples,
-        "seeds": len(config.seeds),
-        "seed_values": list(config.seeds),
-        "protocol": config.protocol,
-        "mixture": config.mixture,
-        "class_size": class_size,
-        "ideal_coverage": metrics.ideal_coverage(class_size, config.samples),
+        **config.header(ref_classes),
         "models": {name: results[name] for name in config.models},  # the order asked for
         "environment": environment(),
     }

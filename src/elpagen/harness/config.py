@@ -101,5 +101,22 @@ class RunConfig:
         set_(self, "grids", grids)
         set_(self, "overrides", {m: dict(v) for m, v in self.overrides.items()})
 
+    def header(self, ref_classes: Any) -> dict[str, Any]:
+        """The opening keys of a benchmark or frontier result: the run's class, budget,
+        seeds, protocol and mixture, and the class's size and ideal coverage."""
+        from elpagen import metrics
+
+        class_size = int(metrics.class_sizes(ref_classes)[self.target_class - 1])
+        return {
+            "target_class": self.target_class,
+            "samples": self.samples,
+            "seeds": len(self.seeds),
+            "seed_values": list(self.seeds),
+            "protocol": self.protocol,
+            "mixture": self.mixture,
+            "class_size": class_size,
+            "ideal_coverage": metrics.ideal_coverage(class_size, self.samples),
+        }
+
     def overrides_of(self, model: str) -> dict[str, Any]:
         return dict(self.overrides.get(model, {}))

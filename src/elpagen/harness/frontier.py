@@ -140,16 +140,8 @@ def run_frontier(
             h = results[name]["hypervolume"]
             log(f"{name}: done in {results[name]['seconds']:.1f} s, hypervolume "
                 f"{h['mean']:.4f} ± {h['std']:.4f}")
-    class_size = int(metrics.class_sizes(ref_classes)[config.target_class - 1])
     return {
-        "target_class": config.target_class,
-        "samples": config.samples,
-        "seeds": len(config.seeds),
-        "seed_values": list(config.seeds),
-        "protocol": config.protocol,
-        "mixture": config.mixture,
-        "class_size": class_size,
-        "ideal_coverage": metrics.ideal_coverage(class_size, config.samples),
+        **config.header(ref_classes),
         "published": published_points(config.target_class),
         "models": results,
         "environment": environment(),
