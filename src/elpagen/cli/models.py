@@ -195,9 +195,47 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: the class-1 benchmark of every generator and baseline (fast protocol)."""
-    args.models = ",".join(catalogue.names())
-    return cmd_benchmark(args)
+    """The main job: the class-1 benchmark of every generator and baseline (fast protocol),
+    then one line on whether it agrees with the reference run shipped with elpagen
+    (:mod:`elpagen.agreement`); ``--check`` makes a disagreement exit
+    :data:`~elpagen.agreement.EXIT_DISAGREES`."""
+    import json
+    import sys
+    import tempfile
+
+    from elpagen import agreement
+
+    args.models = args.models or ",".join(catalogue.names())  # --models: hidden, for tests
+    reference = agreement.load_reference(args.reference)  # a bad file fails before the work
+    overrides = parse_overrides(args.set, args.config)
+    differing = agreement.differing_settings(reference, {
+        "target_class": args.target_class, "samples": args.samples,
+        "seed_values": list(range(args.seed, args.seed + args.seeds)),
+        "protocol": args.protocol, "mixture": args.mixture, "overrides": overrides})
+    if args.check and differing:
+        raise CLIError(f"--check compares with the reference run "
+                       f"({agreement.describe_settings(reference.settings)}); this run's "
+                       f"{', '.join(differing)} differ: drop --check or pass --reference FILE")
+    # One code path with `benchmark`: its result file (in a temporary directory without
+    # -o) is read back for the comparison.
+    with tempfile.TemporaryDirectory(prefix="elpagen-run-") as tmp:
+        if not args.output:
+            args.output = tmp
+        code = cmd_benchmark(args)
+        result = json.loads((Path(args.output) / f"benchmark_class{args.target_class}.json")
+                            .read_text(encoding="utf-8"))
+    verdict = agreement.compare(result, reference, overrides)
+    print(verdict.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
+    if args.check and not verdict.agrees:
+        for c in verdict.failures():
+            log(c.describe())
+        n = len(verdict.failures())
+        log(f"error: this run does not agree with the reference run "
+            f"({reference.machine()}) in {n} comparison{'s' * (n != 1)}: a change of the "
+            "numbers, or a machine beyond the measured tolerance (docs/results.md, "
+            "\"Numbers that travel\")")
+        return agreement.EXIT_DISAGREES
+    return code
 
 
 def add_parsers(sub: Any) -> None:
@@ -246,6 +284,15 @@ def add_parsers(sub: Any) -> None:
             p.add_argument("--models", default=default,
                            help=f"comma-separated, from {catalogue.help_list()} (default: "
                                 f"{default})")
+        else:  # run: every model of the catalogue; a subset only for tests
+            p.add_argument("--models", default=None, help=argparse.SUPPRESS)
+            p.add_argument("--check", action="store_true",
+                           help="exit 4 when the numbers do not agree with the reference run "
+                                "(exact models exactly, the others within "
+                                "4 standard errors: docs/results.md)")
+            p.add_argument("--reference", metavar="FILE", default=None,
+                           help="the reference run to compare with (default: the one shipped "
+                                "with elpagen; also a benchmark_class<C>.json of -o DIR)")
         p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
         p.add_argument("--samples", "-n", type=int, default=10_000,
                        help="valid samples per fit (default 10,000)")
