@@ -198,6 +198,7 @@ def run_trial(
                      progress=progress)
     t1 = time.perf_counter()
     m = score(s)
-    exp = expect(g, n_samples) if expect is not None else None
+    with user_code(model, "composition_distribution", builtin):  # a plug-in's own method
+        exp = expect(g, n_samples) if expect is not None else None
     return TrialResult(model, int(seed), target_class, knob, m, s.n_drawn, t1 - t0,
                        time.perf_counter() - t1, s.codes if keep_codes else None, exp)
