@@ -290,7 +290,13 @@ NOT_A_MODEL = {
     # Campaign strategies are their own namespace (a strategy, not a generator's record).
     ("elpagen.campaign.strategies", "random"): "the random campaign strategy",
     ("elpagen.campaign.strategies", "marginal"): "the marginal campaign strategy",
-    ("elpagen.campaign.strategies", "ar"): "the ar campaign strategy",
+    ("elpagen.campaign.scoring", "random"): "the random campaign strategy",
+    ("elpagen.campaign.generative", "marginal"): "the marginal campaign strategy",
+    ("elpagen.campaign.generative", "ar"): "the ar campaign strategy",
+    ("elpagen.campaign.generative", "vae"): "the vae campaign strategy",
+    ("elpagen.campaign.generative", "gan"): "the gan campaign strategy",
+    ("elpagen.campaign.generative", "rl"): "the rl campaign strategy",
+    ("elpagen.campaign.generative", "gfn"): "the gfn campaign strategy",
     ("elpagen.campaign.run", "random"): "a random start set; random's expectation curve",
     ("elpagen.campaign.plot", "random"): "random's expectation curve",
 }

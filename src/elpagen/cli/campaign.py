@@ -57,8 +57,9 @@ def add_parsers(sub: Any) -> None:
                                         "reference energies under a budget")
     add_common(p)
     p.add_argument("--strategies", metavar="S1,S2,...",
-                   help=f"comma-separated, from {', '.join(BUILTIN)} or module.path:Class "
-                        f"(default {','.join(DEFAULT)})")
+                   help=f"comma-separated, from {', '.join(BUILTIN)}, static:MODEL (the "
+                        "train-once procedure with any catalogue generator) or "
+                        f"module.path:Class (default {','.join(DEFAULT)})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10 (default 1)")
     p.add_argument("--start", help="N random compositions, train, or train:N (a twin-kept "
                                    "subset of the training set; default 1000)")
