@@ -73,6 +73,8 @@ def test_a_campaign_of_every_builtin_strategy(train, reference):
         assert set(rec["summary"]) >= {"found_final", "labels_to_50", "labels_to_90", "auc"}
         for r, hits in zip(rec["seeds"], result["start"]["hits"], strict=True):
             assert r["labels"] == [0, 50, 100], name
+            if issubclass(strategies.BUILTIN[name], strategies.GeneratorStrategy):
+                assert 0 <= r["fallback_rounds"] <= 2, name
             assert r["found"][0] == hits and np.all(np.diff(r["found"]) >= 0), name
     # One-hot ridge finds class 1 far faster than random from 300 random labels.
     ridge = result["strategies"]["ridge"]["summary"]["found_final"]["mean"]

@@ -119,8 +119,11 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
         energies_told.append(told)
         labels.append(lab.n_bought)
         found.append(found[-1] + int((truth == config.target_class).sum()))
-    return {"seed": seed, "labels": labels, "found": found,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    out: dict[str, Any] = {"seed": seed, "labels": labels, "found": found,
+                           "seconds": round(time.perf_counter() - t0, 2)}
+    if hasattr(s, "fallback_rounds"):  # generator strategies: rounds without a class member
+        out["fallback_rounds"] = int(s.fallback_rounds)
+    return out
 
 
 def labels_to(labels: list[int], found: list[int], target: float) -> int | None:
