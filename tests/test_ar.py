@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from elpagen import catalogue, space
 from elpagen.catalogue import load_model
@@ -131,6 +132,87 @@ def test_nucleus_keeps_only_the_top_of_each_site(tiny):
     nucleus = order[: np.searchsorted(np.cumsum(p[order]), 0.5) + 1]
     assert set(np.unique(el[:, 0])) <= set(nucleus.tolist())
     assert len(nucleus) < space.N_ELEMENTS
+
+
+def _gof_pvalue(counts: np.ndarray, p: np.ndarray) -> float:
+    """Chi-square goodness of fit; bins expecting < 5 counts are pooled into one."""
+    n = counts.sum()
+    big = p * n >= 5
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(p[big] * n, p[~big].sum() * n)
+    keep = exp > 0
+    return float(stats.chisquare(obs[keep], exp[keep] * obs[keep].sum() / exp[keep].sum()).pvalue)
+
+
+def test_table_is_the_sampling_distribution(tiny):
+    """composition_table holds the distribution the site-by-site sampler draws from, and
+    drawing from the table follows it: goodness of fit of both samplers' draws against the
+    table, per composition (sparse bins pooled) and per (A, B) pair, on both table paths
+    (inverse CDF below 1,974,024 draws, multinomial counts from it on)."""
+    c = 2
+    m = tiny.with_knob(0.1)  # peaked: ~6,000 compositions expect >= 5 of 200,000 draws
+    tab = m.composition_table(c)
+    grid = m.composition_distribution(c)
+    np.testing.assert_allclose(grid[tab.codes], tab.probs * grid.sum(), rtol=1e-12)
+    assert grid.sum() - grid[tab.codes].sum() == 0  # no mass off the table
+    assert tab.probs.sum() == pytest.approx(1, abs=1e-12) and tab.cdf[-1] == 1.0
+    assert space.is_distinct(space.decode(tab.codes)).all()
+    pair = space.decode(tab.codes)[:, :2] @ np.array([space.N_ELEMENTS, 1])
+    p_pair = np.bincount(pair, weights=tab.probs, minlength=space.N_ELEMENTS**2)
+    for n, tabulated in ((200_000, False), (200_000, True), (2_500_000, True)):
+        codes = m.propose(n, c, np.random.default_rng(11), tabulated=tabulated)
+        assert codes.shape == (n,) and codes.dtype == np.int64
+        idx = np.searchsorted(tab.codes, codes)
+        assert np.array_equal(tab.codes[idx], codes)  # every draw has p > 0
+        counts = np.bincount(idx, minlength=len(tab.codes))
+        assert _gof_pvalue(counts, tab.probs) > 1e-4, (n, tabulated)
+        got = space.decode(codes)[:, :2] @ np.array([space.N_ELEMENTS, 1])
+        counts = np.bincount(got, minlength=space.N_ELEMENTS**2)
+        assert _gof_pvalue(counts, p_pair) > 1e-4, (n, tabulated)
+
+
+def test_large_requests_draw_from_the_table(tiny, train):
+    """From table_min_draws draws per propose call on, ar draws from its table (built once
+    per temperature and class, rebuilt after a refit); below it, and always with nucleus
+    sampling, site by site. The default threshold leaves 10,000-sample runs alone."""
+    assert ARModel.table_min_draws >= 1_000_000
+    m = tiny.with_knob(1.0)
+    m.table_min_draws = 5_000
+
+    def draw(n, **kw):
+        return m.propose(n, 3, np.random.default_rng(1), **kw)
+
+    assert np.array_equal(draw(5_000), draw(5_000, tabulated=True))
+    assert np.array_equal(draw(4_999), draw(4_999, tabulated=False))
+    assert not np.array_equal(draw(5_000)[:4_999], draw(4_999))
+    # sample() asks in rounds; a 12,000-sample request is one table call
+    s = m.sample(12_000, 3, seed=0)
+    assert s.n_drawn == 12_000 and np.array_equal(
+        s.codes, m.composition_table(3).sample(12_600, np.random.default_rng(0))[:12_000])
+    # one table per (temperature, class), cached; a knob copy builds its own
+    t = m.composition_table(3)
+    assert m.composition_table(3) is t
+    hot = m.with_knob(2.0).composition_table(3)
+    assert m.composition_table(3) is t and not np.allclose(hot.probs, t.probs)
+    # nucleus sampling has no table: site by site whatever the size
+    nuc = m.with_sampling(top_p=0.9)
+    assert nuc.propose(6_000, 3, np.random.default_rng(0)).shape == (6_000,)
+    with pytest.raises(InputError, match="nucleus"):
+        nuc.composition_table(3)
+    # guidance filters table draws like site-by-site ones
+    guided = m.with_sampling(guidance=1.0)
+    guided.table_min_draws = 1_000  # its first round asks for 600 / 0.5 * 1.1 proposals
+    assert guided.sample(600, 3, seed=0).n_valid == 600
+    assert m.composition_table(4) is not t
+    t = m.composition_table(3)
+    # a refit drops the table of the old weights
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        m.fit(train)
+    finally:
+        torch.set_default_dtype(old)
+    assert m.composition_table(3) is not t
 
 
 def test_guidance_is_exact_rejection_sampling(tiny, monkeypatch):

@@ -63,6 +63,35 @@ class Samples:
         return self.n_drawn - self.n_valid
 
 
+@dataclass
+class CompositionTable:
+    """An exact distribution over compositions, drawn from in one vectorised step with no
+    loop over samples: the RL agent's policy table, ``ar``'s likelihood table at large N."""
+
+    codes: np.ndarray  # (m,) int32 compositions
+    probs: np.ndarray  # (m,) float64, sums to 1
+    cdf: np.ndarray  # cumulative probs, last entry exactly 1
+
+    @classmethod
+    def from_weights(cls, codes: np.ndarray, weights: np.ndarray) -> CompositionTable:
+        """The table of ``codes`` with probabilities proportional to ``weights`` (>= 0)."""
+        w = np.asarray(weights, dtype=np.float64)
+        cdf = np.cumsum(w)
+        cdf /= cdf[-1]
+        return cls(np.asarray(codes, dtype=np.int32), w / w.sum(), cdf)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n i.i.d. compositions (int64 codes) in draw order."""
+        if n >= len(self.codes):
+            # Multinomial counts in a uniformly random order are exactly n i.i.d. draws, and
+            # ~5x faster than n binary searches with their cache misses.
+            out = np.repeat(self.codes.astype(np.int64), rng.multinomial(n, self.probs))
+            rng.shuffle(out)
+            return out
+        i = np.searchsorted(self.cdf, rng.random(n), side="right")
+        return self.codes[np.minimum(i, len(self.codes) - 1)].astype(np.int64)
+
+
 def sample_seed(fit_seed: int) -> int:
     """The sampling seed of the fit with ``fit_seed`` (kept apart from training streams).
 

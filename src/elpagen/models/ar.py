@@ -44,7 +44,7 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
-from elpagen.generator import Generator, SamplingError
+from elpagen.generator import CompositionTable, Generator, SamplingError
 from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.training import ensemble_step, progress_steps
@@ -72,6 +72,14 @@ TOP_P = Setting("float", 0, 1, low_open=True)
 SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
 #: Rounds of guided rejection sampling before giving up (see ARConfig.guidance).
 GUIDANCE_ROUNDS = 200
+#: From this many draws in one ``propose`` call on, ``ar`` draws from its exact table
+#: (:meth:`ARModel.composition_table`: built once per fit, temperature and class, then one
+#: vectorised draw) instead of running its network site by site. The table costs about as
+#: much CPU as 0.6-0.9 M site-by-site draws (docs/benchmarks.md, "ar draws from its exact
+#: table at large N"); below the threshold the site-by-site draws stay, so every figure at
+#: 10,000 samples (``elpagen run``) is what it was. ``Generator.sample`` asks in rounds of
+#: at most 4 M (elpagen.memory.MAX_ROUND), so 25 M samples are ~7 table calls.
+TABLE_MIN_DRAWS = 1_000_000
 
 
 def element_features() -> np.ndarray:
@@ -131,6 +139,11 @@ class ARModel(TorchEnsembleGenerator):
     knob_default = 1.0
     knob_grid = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
     temperature: float = 1.0
+    #: ``propose`` calls of at least this many draws use the exact table (a class attribute
+    #: so that tests and benchmarks can move it; see :data:`TABLE_MIN_DRAWS`).
+    table_min_draws: int = TABLE_MIN_DRAWS
+    #: The last table built: ((temperature, class), joint over the grid, table).
+    _table: tuple[tuple[float, int], np.ndarray, CompositionTable] | None = None
     Config = ARConfig
     PROTOCOLS = {
         # Our own larger budget (the paper has no AR model); not tuned.
@@ -226,6 +239,11 @@ class ARModel(TorchEnsembleGenerator):
         return logp.gather(-1, elements[..., None])[..., 0].sum(-1)
 
     # -- training ---------------------------------------------------------------------
+    def fit(self, train: TrainingSet, target_class: int | None = None) -> ARModel:
+        self._table = None  # new weights (ar's or gfn's): a table of the old ones is stale
+        super().fit(train, target_class)
+        return self
+
     def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
         c, dev, nets = self.config, self.device, self.nets
         el_all = torch.from_numpy(train.elements.astype(np.int64)).to(dev)
@@ -284,15 +302,37 @@ class ARModel(TorchEnsembleGenerator):
         or guidance (their distributions are not tabulated here). For :mod:`elpagen.expected`."""
         if self.config.top_p < 1.0 or self.config.guidance > 0:
             return None
+        return self._tabulate(target_class)[0].copy()
+
+    def composition_table(self, target_class: int) -> CompositionTable:
+        """The exact distribution of the sampling policy without guidance (temperature
+        applied, no nucleus) as a table to draw from; built once, then cached until the
+        temperature, the class or the weights change."""
+        if self.config.top_p < 1.0:
+            raise InputError("ar: nucleus sampling (top_p < 1) has no table; "
+                             "draw site by site (tabulated=False)")
+        return self._tabulate(target_class)[1]
+
+    def _tabulate(self, target_class: int) -> tuple[np.ndarray, CompositionTable]:
+        """(joint over the grid, table of the compositions with p > 0), cached."""
+        c = self._check_target(target_class)
         self._require_single()
+        key = (float(self.temperature), c)
+        if self._table is not None and self._table[0] == key:
+            return self._table[1], self._table[2]
         e = space.N_ELEMENTS
         grid = np.indices((e,) * 3).reshape(3, -1).T  # every prefix of 3 sites, C order
-        p = [self.site_probabilities(np.zeros((1, 0), np.int64), target_class)[0, 0]]
-        p += [self.site_probabilities(grid[:: e ** (2 - s), : s + 1], target_class)[0]
+        p = [self.site_probabilities(np.zeros((1, 0), np.int64), c)[0, 0]]
+        p += [self.site_probabilities(grid[:: e ** (2 - s), : s + 1], c)[0]
               .reshape((e,) * (s + 2)) for s in range(3)]
         joint = (p[0][:, None, None, None] * p[1][:, :, None, None]
-                 * p[2][:, :, :, None] * p[3])
-        return joint.ravel()
+                 * p[2][:, :, :, None] * p[3]).ravel()
+        # Grid points with a repeated element have probability exactly 0 (masked logits),
+        # so the positive entries are compositions.
+        codes = np.flatnonzero(joint)
+        table = CompositionTable.from_weights(codes, joint[codes])
+        self._table = (key, joint, table)
+        return joint, table
 
     def held_out_nll(self, codes: np.ndarray, target_class: int) -> float:
         """Mean negative log-likelihood (nats per composition, exact) of a single-member
@@ -325,20 +365,37 @@ class ARModel(TorchEnsembleGenerator):
         lp = np.stack([fitted.log_prob(codes, k)[0] for k in range(1, N_CLASSES + 1)])
         return np.exp(lp[c - 1] - np.logaddexp.reduce(lp, axis=0))
 
-    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+    def propose(
+        self,
+        n: int,
+        target_class: int,
+        rng: np.random.Generator,
+        *,
+        tabulated: bool | None = None,
+    ) -> np.ndarray:
+        """n draws (all valid). ``tabulated``: draw from the exact table (True) or site by
+        site (False); None: the table from :attr:`table_min_draws` draws per call on
+        (nucleus sampling always draws site by site)."""
         w = self.config.guidance
         if w == 0:
-            return self._propose_policy(n, target_class, rng)
+            return self._propose_policy(n, target_class, rng, tabulated)
         return guided_rejection(
-            lambda m: self._propose_policy(m, target_class, rng),
+            lambda m: self._propose_policy(m, target_class, rng, tabulated),
             lambda codes: self.class_posterior(codes, target_class), w, n, rng, self.name)
 
     @torch.no_grad()
-    def _propose_policy(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
+    def _propose_policy(
+        self, n: int, target_class: int, rng: np.random.Generator, tabulated: bool | None = None
+    ) -> np.ndarray:
         """n draws from the sampling policy (temperature and nucleus; no guidance)."""
         c = self._check_target(target_class)
         nets = self._require_single()
         top_p = self.config.top_p
+        if tabulated is None:
+            tabulated = top_p == 1.0 and n >= self.table_min_draws
+        if tabulated:
+            # The same distribution as the loop below (the chain rule), drawn at once.
+            return self.composition_table(c).sample(n, rng)
         gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
         dt = next(nets.parameters()).dtype
         emb, bias = self._element_table(nets)
