@@ -78,7 +78,8 @@ def test_from_json_then_to_json_is_the_same_document(stored):
     # A record built in code gives its fields in their order, open records their extras.
     row = rs.SeedRow(seed=3, extra={"precision": 0.5})
     assert list(rs.ModelResult(1, {}, [row], []).to_json()) == ["n_fits", "summary",
-                                                                  "per_seed", "failed"]
+                                                                  "per_seed", "failed",
+                                                                  "expected"]
     assert row.to_json() == {"seed": 3, "precision": 0.5}
 
 

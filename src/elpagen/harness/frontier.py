@@ -7,6 +7,8 @@ the fitted value), each scored by :func:`elpagen.metrics.evaluate`. A model is t
 curve, not a point: its points (mean +- std over seeds), the knob values of its
 non-dominated points, and the area under its frontier (:func:`elpagen.metrics.hypervolume`
 against (0, 0), per seed, then mean +- std). docs/design.md, "Frontiers", lists the knobs.
+:func:`expected_sweep` gives the same points as exact expectations, without sampling, for a
+generator whose distribution is known (the study's class-5 frontier).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
-from elpagen.generator import Generator
+from elpagen.generator import Generator, SamplingError
 from elpagen.io import atomic_write
 
 if TYPE_CHECKING:  # the report imports this module without the models (and torch)
@@ -76,6 +78,44 @@ def sweep(
         m = r.metrics
         exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
         out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}, **exp})
+    return out
+
+
+def expected_sweep(
+    gen: Generator,
+    model: str,
+    values: Sequence[float | None],
+    target_class: int,
+    n_samples: int,
+    ref_classes: np.ndarray,
+) -> list[dict[str, Any]] | None:
+    """The points of :func:`sweep` as exact expectations at ``n_samples`` valid draws, with
+    no sampling (:mod:`elpagen.expected`): ``precision``, ``coverage`` and ``n_unique``
+    (distinct compositions) are their expected values, ``js_distance`` is the JS distance
+    of the distribution itself (the N -> inf limit: the sampled one has no closed-form
+    expectation). None when the generator offers no distribution at some knob value (sample
+    it with :func:`sweep`). A distribution with no mass on any composition raises
+    :class:`~elpagen.generator.SamplingError`, as sampling it would."""
+    from elpagen import expected
+    from elpagen.harness.trial import user_code
+
+    builtin = catalogue.is_builtin(model)
+    valid = np.asarray(ref_classes) > 0
+    out = []
+    for v in values:
+        with user_code(model, f"with_knob({v})", builtin):
+            g = gen if v is None else gen.with_knob(v)
+        with user_code(model, "composition_distribution", builtin):  # a plug-in's own method
+            p = expected.distribution(g, target_class)
+        if p is None:
+            return None
+        if not p[valid].any():
+            knob = "" if v is None else f" at {gen.knob} = {v:g}"
+            raise SamplingError(f"{model}: its distribution{knob} puts no mass on any "
+                                f"composition of the space (class {target_class})")
+        e = expected.expected_metrics(p, target_class, ref_classes, n_samples)
+        out.append({"knob": v, "precision": e["precision"], "coverage": e["coverage"],
+                    "js_distance": e["js_distance_limit"], "n_unique": e["n_unique"]})
     return out
 
 

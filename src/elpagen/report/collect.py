@@ -88,15 +88,30 @@ def _summary(rows: Sequence[Record], keys: Sequence[str]) -> dict[str, Summary]:
     """mean ± std per numeric key of the fits' rows; every key of ``keys`` present (None
     where undefined)."""
     agg = metrics.aggregate([r.to_json() for r in rows]) if rows else {}
-    out = {k: Summary(**v) for k, v in agg.items() if k != "seed"}
+    out = {k: Summary(**v) for k, v in agg.items()
+           if k != "seed" and not k.startswith(EXPECTED_PREFIX)}
     for k in keys:
         out.setdefault(k, Summary(None, None))
     return out
 
 
+#: Per-seed keys of the exact expectations beside the sampled metrics (the benchmark's).
+EXPECTED_PREFIX = "expected_"
+
+
+def _expected(rows: Sequence[SeedRow]) -> dict[str, Summary]:
+    """``models.<name>.expected.<metric>``: mean ± std over the fits of the exact
+    expectations (:mod:`elpagen.expected`); empty unless every fit has them (a model
+    without a known distribution, a store written before they existed)."""
+    agg = metrics.aggregate([r.extra for r in rows]) if rows else {}
+    return {k.removeprefix(EXPECTED_PREFIX): Summary(**v) for k, v in agg.items()
+            if k.startswith(EXPECTED_PREFIX)}
+
+
 def _per_seed(u: Row) -> SeedRow:
     p = u["payload"]
     row = dict(p["metrics"])
+    row.update({f"{EXPECTED_PREFIX}{k}": v for k, v in (p.get("expected") or {}).items()})
     row["seconds"] = u["seconds"]
     for k in ("fit_seconds", "sample_seconds", "eval_seconds"):
         if p.get(k) is not None:
@@ -120,7 +135,8 @@ def _experiment(units, experiment: Experiment, settings: Settings, ref, target_c
         rows = [_per_seed(u) for u in _by_seed(_units_of(units, experiment, m))]
         models[m] = ModelResult(n_fits=len(rows), summary=_summary(rows, METRIC_KEYS),
                                 per_seed=rows,
-                                failed=_failures(_units_of(units, experiment, m, ok=False)))
+                                failed=_failures(_units_of(units, experiment, m, ok=False)),
+                                expected=_expected(rows))
     return ClassExperiment(target_class=target_class, samples=samples, class_size=class_size,
                            ideal_coverage=metrics.ideal_coverage(class_size, samples),
                            models=models)
@@ -181,6 +197,11 @@ def cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
     return c
 
 
+def _estimate(u: Row) -> str:
+    """How a frontier unit's points were obtained: "sampled" or "expected" (exact)."""
+    return u["payload"].get("estimate", "sampled")
+
+
 def _frontier(units, settings: Settings, ref, target_class: int) -> FrontierClass:
     """The precision-coverage frontier of every model for one class: the stored sweeps of
     its fits summarised by :func:`elpagen.harness.frontier.summarise` (points mean ± std
@@ -198,16 +219,21 @@ def _frontier(units, settings: Settings, ref, target_class: int) -> FrontierClas
               if u["target_class"] == target_class]
         failed = [u for u in _units_of(units, Experiment.FRONTIER, m, ok=False)
                   if u["target_class"] == target_class]
-        # Only sweeps over the same knob values are averaged (all of them, in one study).
+        # Only sweeps over the same knob values, estimated the same way (sampled, or exact
+        # expectations; units stored before ``estimate`` existed were sampled), are averaged:
+        # all of them in one study, the first fit's kind in a store resumed across versions.
         if ok:
             grid = [p["knob"] for p in ok[0]["payload"]["points"]]
-            ok = [u for u in ok if [p["knob"] for p in u["payload"]["points"]] == grid]
+            kind = _estimate(ok[0])
+            ok = [u for u in ok if [p["knob"] for p in u["payload"]["points"]] == grid
+                  and _estimate(u) == kind]
         if ok:
             p0 = ok[0]["payload"]
             gen = SimpleNamespace(knob=p0["knob"], knob_value=p0["default"])
             me = summarise(m, gen, [u["payload"]["points"] for u in ok])
             hv = me["hypervolume"]
             me["hypervolume"] = {**hv, "per_seed": [float(h) for h in hv["per_seed"]]}
+            me["estimate"] = _estimate(ok[0])
         else:
             me = {"knob": None, "default": None, "points": [], "front": [],
                   "hypervolume": {"mean": None, "std": None, "per_seed": []}}

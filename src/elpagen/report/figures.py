@@ -312,6 +312,22 @@ def fig_cost(r: Mapping[str, Any], path: Path) -> str:
             "class-1 finds per fit.")
 
 
+def exact_note(fr: Mapping[str, Any], samples: Mapping[str, Any]) -> str:
+    """Which frontier points are exact expectations, not samples (a model's ``estimate``)."""
+    out = []
+    for k, e in fr.items():
+        names = [model_label(m) for m, me in e["models"].items()
+                 if me.get("estimate") == "expected"]
+        if names:
+            out.append(
+                f"The class-{e['target_class']} points of {', '.join(names)} (“exact "
+                f"expectation”, open diamonds) are the exact expected precision and coverage at "
+                f"N = {samples.get(f'frontier_{k}') or 0:,} valid draws from the model's own "
+                "distribution, not samples; their JS distance is the distribution's own "
+                "(the N → ∞ limit).")
+    return " ".join(out)
+
+
 def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
     plt = layout.pyplot()
     fr = r.get("frontier", {})
@@ -330,15 +346,17 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             drawn = True
             col = catalogue.color(m, None)
             screening = me.get("screening", False)
+            exact = me.get("estimate") == "expected"  # exact expectations, not samples
+            mark = "X" if screening else "D" if exact else "o"
             x = np.array([p["coverage"]["mean"] for p in pts], dtype=float)
             y = np.array([p["precision"]["mean"] for p in pts], dtype=float)
             knob = f", {me['knob']}" if me.get("knob") else ""
             ax.plot(x, y, ls="--" if screening else "-", lw=1.0, color=col, alpha=0.7,
-                    marker="X" if screening else "o", ms=4, mfc="none",
-                    label=f"{model_label(m)}{knob}")
+                    marker=mark, ms=5 if exact else 4, mfc="none",
+                    label=f"{model_label(m)}{knob}")  # one legend entry for both panels
             front = [i for i, p in enumerate(pts) if p["knob"] in me["front"]]
             ax.scatter(x[front], y[front], s=70 if screening else 42, color=col,
-                       marker="X" if screening else "o", edgecolors="black", lw=0.6, zorder=4)
+                       marker=mark, edgecolors="black", lw=0.6, zorder=4)
             for i, (p, xi, yi) in enumerate(zip(pts, x, y, strict=True)):
                 if p["knob"] is not None:
                     knob_labels.append((i not in front, xi, yi, f"{p['knob']:g}", col))
@@ -351,8 +369,10 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             ax.axvline(min(float(e["ideal_coverage"]), 1.0), color="0.4", ls=":", lw=1,
                        label="ideal coverage")
         samples = e.get("samples") or 0
+        exact = any(me.get("estimate") == "expected" for me in (e.get("models") or {}).values())
         ax.set_title(f"class {c}: {samples:,} valid samples per knob value"
-                     + ("" if c == 1 else " (no published points)"))
+                     + ("" if c == 1 else " (no published points)")
+                     + (f"\ndiamonds: exact expectation at N = {samples:,}" if exact else ""))
         if drawn or e.get("published"):
             ax.set_xlim(left=0)
             ax.set_ylim(0, 1.02)
@@ -382,7 +402,8 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             + ("The published study gives no class-5 precision or coverage, so the class-5 "
                "panel has no published points. " if published_any else
                "No published points are drawn. ")
-            + "The dotted line is the ideal-coverage bound of uniform draws from the class.")
+            + "The dotted line is the ideal-coverage bound of uniform draws from the class."
+            + (" " + exact_note(fr, r["settings"]["samples"]) if fr else ""))
 
 
 # --------------------------------------------------------------------------- all figures

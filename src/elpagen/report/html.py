@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from elpagen.report.collect import check_results, collect
-from elpagen.report.figures import make_figures, model_label
+from elpagen.report.figures import exact_note, make_figures, model_label
 from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
 
 #: The self-contained copy of the report page (figures embedded).
@@ -116,19 +116,22 @@ def _csv_link(name: str) -> str:
 
 _METRIC_COLUMNS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor",
                    "js_distance", "valid_fraction", "n_unique", "n_novel", "smact_valid")
+#: The exact expectations of a class table (CSV: ``expected_<key>_mean``, ``..._std``).
+_EXPECTED_COLUMNS = ("precision", "coverage", "js_distance_limit")
 
 
 def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     """The HTML table of a class experiment and its CSV rows."""
     table: list[list[Any]] = [["model", "fits", *_pm_head(*_METRIC_COLUMNS),
-                               "fit_seconds", "sample_seconds"]]
+                               "fit_seconds", "sample_seconds",
+                               *_pm_head(*(f"expected_{k}" for k in _EXPECTED_COLUMNS))]]
     head = ("<tr><th>model</th><th>fits</th><th>precision</th><th>precision (neighbours)</th>"
             "<th>coverage</th><th>coverage (neighbours)</th><th>JS distance</th>"
             "<th>valid fraction</th><th>unique</th><th>novel</th><th>SMACT pass</th>"
-            "<th>fit / sample [s]</th></tr>")
+            "<th>fit / sample [s]</th><th>exact expectation: precision / coverage</th></tr>")
     rows = []
     for m, me in e["models"].items():
-        s = me["summary"]
+        s, ex = me["summary"], me.get("expected") or {}  # ex: exact expectations, if any
         n = me["n_fits"]
         times = "–"
         fit = smp = None
@@ -136,6 +139,7 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             fit = float(np.mean([p.get("fit_seconds") or 0.0 for p in me["per_seed"]]))
             smp = float(np.mean([p.get("sample_seconds") or 0.0 for p in me["per_seed"]]))
             times = f"{fit:.1f} / {smp:.1f}"
+        exact = f"{_pm(ex['precision'], n=n)} / {_pm(ex.get('coverage'), 5, n=n)}" if ex else "–"
         fails = f" <span class='small'>({len(me['failed'])} failed)</span>" if me["failed"] else ""
         rows.append(
             f"<tr><td>{html.escape(model_label(m))}{fails}</td><td>{n}</td>"
@@ -145,14 +149,16 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             f"<td>{_pm(s['js_distance'], n=n)}</td>"
             f"<td>{_pm(s.get('valid_fraction'), 3, n=n)}</td>"
             f"<td>{_pm_int(s.get('n_unique'), n)}</td><td>{_pm_int(s.get('n_novel'), n)}</td>"
-            f"<td>{_pm(s.get('smact_valid'), 3, n=n)}</td><td>{times}</td></tr>"
+            f"<td>{_pm(s.get('smact_valid'), 3, n=n)}</td><td>{times}</td>"
+            f"<td>{exact}</td></tr>"
         )
         table.append([m, n, *[c for k in _METRIC_COLUMNS for c in _csv_pm(s.get(k), n)],
-                      _num(fit), _num(smp)])
+                      _num(fit), _num(smp),
+                      *[c for k in _EXPECTED_COLUMNS for c in _csv_pm(ex.get(k), n)]])
     rows.append(
         f"<tr class='bound'><td>ideal coverage bound</td><td></td><td></td><td></td>"
         f"<td>{e['ideal_coverage']:.5f}</td><td></td><td></td><td></td><td></td><td></td>"
-        "<td></td><td></td></tr>"
+        "<td></td><td></td><td></td></tr>"
     )
     bound = ["ideal coverage bound"] + [""] * (len(table[0]) - 1)
     bound[table[0].index("coverage_mean")] = e["ideal_coverage"]
@@ -207,7 +213,8 @@ def _frontier_table(fr: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     classes = [k for k in ("class1", "class5") if k in fr]
     table: list[list[Any]] = [["model", "knob"] + [
         col for k in classes for col in (f"{k}_fits", f"{k}_hypervolume_mean",
-                                         f"{k}_hypervolume_std", f"{k}_front")]]
+                                         f"{k}_hypervolume_std", f"{k}_front",
+                                         f"{k}_estimate")]]
     head = ("<tr><th>model</th><th>knob</th>"
             + "".join(f"<th>hypervolume, class {fr[k]['target_class']}</th>"
                       f"<th>non-dominated knob values, class {fr[k]['target_class']}</th>"
@@ -225,9 +232,11 @@ def _frontier_table(fr: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             n = me.get("n_fits", 0)
             knobs = [v for v in me.get("front", []) if v is not None]
             front = ", ".join(f"{v:g}" for v in knobs) or "–"
-            fits = f" <span class='small'>({n} fits)</span>" if me else ""
+            estimate = me.get("estimate", "sampled") if me else ""
+            how = "; exact expectation" if estimate == "expected" else ""
+            fits = f" <span class='small'>({n} fits{how})</span>" if me else ""
             cells.append(f"<td>{_pm(hv, n=n)}{fits}</td><td>{html.escape(front)}</td>")
-            line += [n, *_csv_pm(hv, n), ";".join(f"{v:g}" for v in knobs)]
+            line += [n, *_csv_pm(hv, n), ";".join(f"{v:g}" for v in knobs), estimate]
         rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{html.escape(knob)}</td>"
                     f"{''.join(cells)}</tr>")
         table.append([m, "" if knob == "–" else knob, *line])
@@ -329,7 +338,11 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         f"<p class='small'>Class 1 holds {ex['class1']['class_size']:,} compositions; the "
         f"ideal-coverage bound 1 − (1 − 1/N<sub>c</sub>)<sup>N</sup> is the expected coverage "
         f"of a generator drawing N = {samples['class1']:,} samples uniformly from class 1 "
-        "itself. Times are per fit (an ensemble's training time is shared among its seeds).</p>",
+        "itself. Times are per fit (an ensemble's training time is shared among its seeds). "
+        "Exact expectation: the expected precision and coverage of the same number of draws "
+        "from the model's own distribution (docs/method.md section 7b; rl, ar, gfn and the "
+        "baselines), beside the sampled values, which stay the study's numbers; – where the "
+        "distribution is not tractable (vae, gan).</p>",
         f"<h2>3. Majority class 5: {samples['class5']:,} valid samples per fit</h2>",
         _metrics_table(ex["class5"])[0], _csv_link("table_class5.csv"),
         f"<p class='small'>Class 5 holds {ex['class5']['class_size']:,} compositions.</p>",
@@ -371,7 +384,8 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "fit's precision-coverage frontier against (0, 0) (larger is better), mean ± std over "
         "the fits; the non-dominated knob values are those of the mean frontier. The "
         "surrogate is screening, not generation (an energy regressor enumerating the whole "
-        "space); the random baseline has no knob.</p>",
+        "space); the random baseline has no knob. "
+        f"{html.escape(exact_note(r.get('frontier', {}), samples))}</p>",
         "<h2>10. Settings, reference energies, environment</h2>",
         _kv_table({
             "protocol": st["protocol"], "quick": st["quick"], "seeds": st["seed_values"],

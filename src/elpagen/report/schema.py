@@ -223,6 +223,7 @@ class ModelResult(Record):
     summary: Summaries
     per_seed: list[SeedRow]
     failed: list[Failure]
+    expected: dict[str, Summary] = field(default_factory=dict)  # exact, where tractable
 
 
 @dataclass
@@ -344,6 +345,7 @@ class FrontierModel(Record):
     seeds: list[int]
     failed: list[Failure]
     screening: bool
+    estimate: Literal["sampled", "expected"] = "sampled"  # "expected": exact, not drawn
 
 
 @dataclass

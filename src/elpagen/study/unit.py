@@ -21,8 +21,20 @@ from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.generator import Generator, SamplingError, sample_seed
 from elpagen.harness import frontier
-from elpagen.harness.trial import fit, reference_scorer, run_trial
-from elpagen.study.plan import CURVE_POINTS, SUBSET_SEED, Experiment, Unit, training_spent
+from elpagen.harness.trial import fit, reference_expectation, reference_scorer, run_trial
+from elpagen.study.plan import (
+    CURVE_POINTS,
+    EXPECTED_FRONTIER_CLASSES,
+    SUBSET_SEED,
+    Experiment,
+    Unit,
+    training_spent,
+)
+
+#: The experiments whose units store the exact expected metrics beside the sampled ones
+#: (``payload["expected"]``) when the model's distribution is known; ``size`` and ``curve1``
+#: do not: a distribution costs about 3 s per fit for ar and gfn (docs/study.md).
+EXPECTED_EXPERIMENTS = (Experiment.CLASS1, Experiment.CLASS5)
 
 
 def fit_key(unit: Unit) -> str:
@@ -91,10 +103,12 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     if unit.experiment == Experiment.FRONTIER:
         return _frontier_unit(unit, gen, train, inputs, fit_info)
     score = reference_scorer(inputs.ref_classes, train.codes, unit.target_class)
+    expect = (reference_expectation(inputs.ref_classes, unit.target_class)
+              if unit.experiment in EXPECTED_EXPERIMENTS else None)
     try:
         r = run_trial(gen, unit.model, unit.target_class, unit.n_samples, unit.seed, score,
                       sampling_seed=unit_sample_seed(unit), progress=progress,
-                      keep_codes=True)
+                      keep_codes=True, expect=expect)
     except SamplingError as e:
         return {"error": str(e).splitlines()[0], "fit_key": fk}, "failed"
     t1 = time.perf_counter()
@@ -111,6 +125,8 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
         "fit_ensemble_seeds": fit_info.get("ensemble_seeds"),
         "sample_seconds": r.sample_seconds,
     }
+    if r.expected is not None:  # exact expectations at the same N (elpagen.expected)
+        payload["expected"] = r.expected
     if unit.experiment == Experiment.CLASS1:
         payload["site_distribution"] = np.round(metrics.site_distributions(codes), 6)
         uniq = metrics.unique_energies(codes, inputs.ref_energies)
@@ -128,22 +144,42 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     return payload, "ok"
 
 
+def by_expectation(unit: Unit) -> bool:
+    """Whether ``unit`` takes its points from the exact expectations of a model that offers
+    its distribution instead of sampling (the class-5 frontier:
+    :data:`~elpagen.study.plan.EXPECTED_FRONTIER_CLASSES`)."""
+    return (unit.experiment == Experiment.FRONTIER
+            and unit.target_class in EXPECTED_FRONTIER_CLASSES)
+
+
 def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInputs,
                    fit_info: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """One fit swept along its knob grid (:func:`elpagen.harness.frontier.sweep`, the same
-    sampling seed at every value, so the fitted value repeats the class-1/class-5 unit
-    when the sample counts agree); ``metrics`` holds the point at the fitted value."""
+    """One fit swept along its knob grid; ``metrics`` holds the point at the fitted value.
+
+    :func:`by_expectation` units of a model that offers its distribution take every point
+    from the exact expectation at the unit's N (:func:`elpagen.harness.frontier.expected_sweep`,
+    no sampling; ``estimate`` "expected"); the others are sampled
+    (:func:`elpagen.harness.frontier.sweep`, the same sampling seed at every value, so the
+    fitted value repeats the class-1/class-5 unit when the sample counts agree; ``estimate``
+    "sampled"), with the exact expectations beside each point where they exist."""
     t0 = time.perf_counter()
     values = frontier.knob_values(gen)
     try:
-        points = frontier.sweep(gen, unit.model, values, unit.target_class, unit.n_samples,
-                                unit.seed, inputs.ref_classes, train.codes)
+        points = (frontier.expected_sweep(gen, unit.model, values, unit.target_class,
+                                          unit.n_samples, inputs.ref_classes)
+                  if by_expectation(unit) else None)
+        estimate = "sampled" if points is None else "expected"
+        if points is None:
+            points = frontier.sweep(gen, unit.model, values, unit.target_class,
+                                    unit.n_samples, unit.seed, inputs.ref_classes,
+                                    train.codes, expected=True)
     except SamplingError as e:
         return {"error": str(e).splitlines()[0], "fit_key": fit_key(unit)}, "failed"
     default = next(p for p in points if p["knob"] == gen.knob_value)
     payload = {
         "knob": gen.knob,
         "default": gen.knob_value,
+        "estimate": estimate,
         "points": points,
         "hypervolume": metrics.hypervolume([(p["precision"], p["coverage"]) for p in points]),
         "metrics": {"n_valid": unit.n_samples, **default},
@@ -161,4 +197,6 @@ def describe(payload: Mapping[str, Any], status: str) -> str:
     if status != "ok":
         return f"FAILED: {payload['error']}"
     m = payload["metrics"]
+    if payload.get("estimate") == "expected":
+        return f"exact expectation at {m['n_valid']:,} samples, precision {m['precision']:.3f}"
     return f"{m['n_valid']:,} samples, precision {m['precision']:.3f}"
