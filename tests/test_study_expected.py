@@ -107,6 +107,17 @@ def test_sampled_class_metrics_are_unchanged(quick):
             json.loads(store.dumps(r.metrics)), model
 
 
+def test_expectations_beside_leave_sampled_frontier_points_unchanged(quick):
+    """A sampled sweep with the expectations beside draws the same numbers as one without
+    (rl: its network acts step by step in the quick budget, then builds its table)."""
+    gen = _member(quick, "rl", 1, 0)
+    args = (gen, "rl", [1.0, 5.0], 1, 300, 0, quick.ref.classes, quick.train.codes)
+    with_exp = frontier.sweep(*args, expected=True)
+    without = frontier.sweep(*args, expected=False)
+    assert all("expected_precision" in p for p in with_exp)
+    assert [{k: p[k] for k in q} for p, q in zip(with_exp, without, strict=True)] == without
+
+
 def test_class5_frontier_of_tractable_models_is_the_exact_expectation(quick):
     n = quick.settings["samples"]["frontier_class5"]
     for model in ("marginal", "random", "rl"):
