@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -44,9 +43,13 @@ from torch.nn import functional as F
 from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
-from elpagen.generator import CompositionTable, Generator, SamplingError
+from elpagen.generator import CompositionTable
 from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+
+# Guided lived here before models/guided.py: elpagen.models.ar.Guided still names it.
+from elpagen.models.guided import Guided as Guided
+from elpagen.models.guided import guided_rejection
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
     BATCH_SIZE,
@@ -70,15 +73,14 @@ DROPOUT = Setting("float", 0, 1, high_open=True)
 TOP_P = Setting("float", 0, 1, low_open=True)
 #: ARConfig fields that act at sampling time only (:meth:`ARModel.with_sampling`).
 SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
-#: Rounds of guided rejection sampling before giving up (see ARConfig.guidance).
-GUIDANCE_ROUNDS = 200
-#: From this many draws in one ``propose`` call on, ``ar`` draws from its exact table
-#: (:meth:`ARModel.composition_table`: built once per fit, temperature and class, then one
-#: vectorised draw) instead of running its network site by site. The table costs about as
-#: much CPU as 0.6-0.9 M site-by-site draws (docs/benchmarks.md, "ar draws from its exact
-#: table at large N"); below the threshold the site-by-site draws stay, so every figure at
-#: 10,000 samples (``elpagen run``) is what it was. ``Generator.sample`` asks in rounds of
-#: at most 4 M (elpagen.memory.MAX_ROUND), so 25 M samples are ~7 table calls.
+#: From this many draws in one ``propose`` call on, ``ar`` (and ``gfn``) draws from its
+#: exact table (:meth:`ARModel.composition_table`: built once per fit, temperature and
+#: class, then one vectorised draw) instead of running its network site by site. Building
+#: the table costs as much CPU as ~75,000 site-by-site draws (docs/benchmarks.md, "ar draws
+#: from its exact table at large N"); the threshold sits well above that crossover so that
+#: every sampled figure up to 250,000 samples (``elpagen run`` at 10,000, the study's
+#: class-1 discovery curve) keeps its digits, while the 25 M runs of class 5 take the table.
+#: ``Generator.sample`` asks in rounds of at most 4 M (elpagen.memory.MAX_ROUND).
 TABLE_MIN_DRAWS = 1_000_000
 
 
@@ -429,80 +431,3 @@ class ARModel(TorchEnsembleGenerator):
                 feat[:, 2 * s : 2 * s + 2] = table[pick]
             out[start : start + m] = space.encode(el.cpu().numpy())
         return out
-
-
-def guided_rejection(
-    draw: Callable[[int], np.ndarray],
-    posterior: Callable[[np.ndarray], np.ndarray],
-    w: float,
-    n: int,
-    rng: np.random.Generator,
-    name: str,
-) -> np.ndarray:
-    """n raw proposals of ``draw`` kept with probability ``posterior(x)^w`` (<= 1):
-    rejection sampling of q(x) p(c | x)^w. Invalid proposals (-1) pass through, so the
-    caller still counts them; rejected ones are dropped and not counted."""
-    kept: list[np.ndarray] = []
-    have = accepted = tried = 0
-    for _ in range(GUIDANCE_ROUNDS):
-        if have >= n:
-            break
-        rate = max(accepted / tried, 1e-3) if tried else 0.5  # the observed acceptance
-        ask = int(min(max((n - have) / rate * 1.1, 1024), 1 << 22))
-        cand = np.asarray(draw(ask))
-        ok = cand >= 0
-        keep = ~ok
-        keep[ok] = rng.random(int(ok.sum())) < posterior(cand[ok]) ** w
-        kept.append(cand[keep])
-        have += int(keep.sum())
-        accepted, tried = accepted + int((keep & ok).sum()), tried + int(ok.sum())
-    if have < n:
-        raise SamplingError(f"{name}: guidance {w:g} accepted only {have:,} of {n:,} "
-                            "proposals; lower the guidance")
-    return np.concatenate(kept)[:n]
-
-
-class Guided(Generator):
-    """Another generator's proposals filtered by an ar model's class posterior.
-
-    A proposal x of ``base`` is kept with probability p_ar(c | x)^w (``judge``'s own Bayes
-    posterior of the target class, uniform prior; :meth:`ARModel.class_posterior`), so
-    samples follow q_base(x) p_ar(c | x)^w. Both are fitted on the training set alone: the
-    judge ranks what the base proposes, e.g. a VAE at a wide prior scale (coverage) judged
-    by ar (precision; docs/results.md, "The class-1 target"). Fit both first; ``fit``
-    here refits neither. The knob is the base's.
-    """
-
-    def __init__(self, base: Generator, judge: ARModel, guidance: float) -> None:
-        if not isinstance(judge, ARModel):
-            raise InputError("the judge of a guided generator is an ar (or gfn) model")
-        judge._require_single()
-        ok = isinstance(guidance, (int, float)) and not isinstance(guidance, bool)
-        if not ok or not np.isfinite(guidance) or guidance <= 0:
-            raise InputError(f"guidance must be a positive number, got {guidance!r}")
-        self.base, self.judge, self.guidance = base, judge, float(guidance)
-        self.name = f"{base.name}|{judge.name}"
-        self.conditional = base.conditional
-        self._take_knob_of(base)
-
-    @property
-    def knob_value(self) -> float | None:
-        return self.base.knob_value
-
-    def check_knob(self, value: float) -> float:  # type: ignore[override]
-        return type(self.base).check_knob(value)
-
-    def with_knob(self, value: float) -> Guided:
-        return Guided(self.base.with_knob(value), self.judge, self.guidance)
-
-    def set_knob(self, value: float) -> None:
-        self.base.set_knob(value)
-
-    def fit(self, train: TrainingSet, target_class: int | None = None) -> Guided:
-        return self  # both parts are fitted before they are combined
-
-    def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
-        return guided_rejection(
-            lambda m: self.base.propose(m, target_class, rng),
-            lambda codes: self.judge.class_posterior(codes, target_class),
-            self.guidance, n, rng, self.name)

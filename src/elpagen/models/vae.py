@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.models.base import TorchEnsembleGenerator
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
+from elpagen.models.sampling import decode_rows
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
     BATCH_SIZE,
@@ -142,6 +142,6 @@ class ConditionalVAE(TorchEnsembleGenerator):
                 z = z * self.prior_scale
             y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
-            x = nets["decoder"](torch.cat([z, y], -1))[0].float().cpu().numpy()
-            out[start : start + m] = space.decode_proposals(x)
+            # Bitwise the codes of the whole chunk through the network, in cache-sized blocks.
+            out[start : start + m] = decode_rows(nets["decoder"], torch.cat([z, y], -1))
         return out
