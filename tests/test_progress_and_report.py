@@ -25,7 +25,8 @@ WORKER_LINE = re.compile(r"^  (vae|marginal): (training step|sampling and scorin
 
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory, data_path, cache_dir, reference):
-    """A quick study of two baselines with one seed (12 units, seconds), its log kept."""
+    """A quick study of two baselines with one seed (12 units and 12 campaign units,
+    seconds), its log kept."""
     d = tmp_path_factory.mktemp("tiny") / "study"
     lines: list[str] = []
     study.run_study(d, quick=True, n_seeds=1, models=["marginal", "random"],
@@ -73,7 +74,7 @@ def test_single_seed_tables_show_no_spread():
 
 def test_study_lines_carry_a_time_left_estimate(tiny_study):
     units = [ln for ln in tiny_study.log if ln.startswith("[")]
-    assert len(units) == 12, tiny_study.log
+    assert len(units) == 24, tiny_study.log  # 12 model units, 12 campaign units
     for ln in units[:-1]:
         assert re.search(r"; (about|roughly) \d+(\.\d)? (s|min|h) left", ln), ln
     assert "left" not in units[-1]  # nothing left to estimate
@@ -105,8 +106,9 @@ def test_report_writes_svg_standalone_html_and_csv_tables(tiny_study, capsys):
     code, out, err = run(capsys, "report", str(d))
     assert code == 0, err
     # What it is doing goes to stderr; stdout is the one summary line.
-    assert "reading the store" in err and "drawing figure 1/9" in err
-    assert "drawing figure 9/9" in err and "writing results.json, report.html" in err
+    n = len(report.FIGURES)  # the campaign figures included: the tiny study has campaigns
+    assert "reading the store" in err and f"drawing figure 1/{n}" in err
+    assert f"drawing figure {n}/{n}" in err and "writing results.json, report.html" in err
     assert len(out.strip().splitlines()) == 1 and "report.html" in out
 
     for name in report.FIGURES:

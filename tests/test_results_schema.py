@@ -20,8 +20,9 @@ from elpagen.report import schema as rs
 STORED = Path(__file__).resolve().parents[1] / "docs" / "results" / "study" / "results.json"
 
 #: What the results document gained after the stored one was written: the frontier
-#: experiment and the cost ratio that counts the training set (with its formulas).
-LATER = re.compile(r"^(frontier|experiments\.cost\.formulas)(\.|:)"
+#: experiment, the cost ratio that counts the training set (with its formulas) and the
+#: campaign experiment.
+LATER = re.compile(r"^(frontier|campaign|experiments\.cost\.formulas)(\.|:)"
                    r"|^experiments\.cost\.models\.\w+\.(summary|per_seed\[\d+\])"
                    r"\.(n_train|ratio_with_training): missing$")
 
@@ -49,6 +50,7 @@ def _upgraded(doc: dict) -> dict:
                       "point_keys": ["precision", "coverage", "js_distance"], "published": {},
                       "models": {m: dict(empty) for m in doc["settings"]["models"]}}
         for c in (1, 5)}
+    doc["campaign"] = None  # a study without campaigns
     return doc
 
 

@@ -25,9 +25,11 @@ def cmd_study(args: argparse.Namespace) -> int:
     # refuses unknown models and --seeds before creating DIR too.
     models = catalogue.check_models(args.models.split(",") if args.models
                                     else catalogue.names(study=True))
+    strategies = (None if args.strategies is None
+                  else [s for s in args.strategies.split(",") if s.strip() not in ("", "none")])
     make_settings(args.protocol, n_seeds, args.quick, "", 1 << 30,
                   model_overrides(models, args.quick, overrides), args.frontier5_samples,
-                  models)
+                  models, strategies)
     if args.connect_timeout is not None and args.scheduler is None:
         raise StudyError("--connect-timeout needs --scheduler ADDRESS")
     execute = None
@@ -44,7 +46,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
-        models=models,
+        models=models, strategies=strategies,
     )
     summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
@@ -68,6 +70,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: Any) -> None:
     """Add the ``study`` and ``report`` subcommands to the elpagen parser."""
+    from elpagen.study.campaign_unit import STUDY_STRATEGIES
 
     p = subparsers.add_parser(
         "study", help="run every experiment of the study (resumable) and write the report",
@@ -90,6 +93,9 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--models", metavar="M1,M2,...", default=None,
                    help="the models to study (default: every model of the catalogue, "
                         f"{catalogue.help_list(catalogue.names(study=True))})")
+    p.add_argument("--strategies", metavar="S1,S2,...", default=None,
+                   help="the strategies of the campaign experiment, classes 1 and 10 (default "
+                        f"{','.join(STUDY_STRATEGIES)}; none: no campaigns)")
     p.add_argument("--quick", action="store_true",
                    help="tiny budgets (a first look, the tests): minutes instead of hours")
     p.add_argument("-o", "--output", metavar="DIR",

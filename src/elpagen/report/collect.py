@@ -21,6 +21,7 @@ import numpy as np
 from elpagen import catalogue, metrics
 from elpagen.io import to_jsonable
 from elpagen.metrics import METRIC_KEYS
+from elpagen.report.campaigns import check_campaign, collect_campaign
 from elpagen.report.schema import (
     COST_KEYS,
     RESULTS_FORMAT,
@@ -360,6 +361,8 @@ def collect_document(store: Store) -> ResultsDocument:
                             class5=_curves(units, settings, Experiment.CLASS5, "class5")),
         energy_histograms=_histograms(units, settings, ref),
         site_distributions=_sites(units, settings, ref),
+        campaign=(None if (camp := collect_campaign(units, raw, ref)) is None
+                  else camp.to_json()),
         figures=[],
     )
 
@@ -371,7 +374,7 @@ def check_results(obj: Any) -> list[str]:
     """Problems of a results.json document against its schema, each as ``JSON.path: what``
     (empty list: it conforms); the schema is :class:`~elpagen.report.schema.ResultsDocument`."""
     try:
-        ResultsDocument.from_json(obj)
+        doc = ResultsDocument.from_json(obj)
     except SchemaError as e:
         return e.problems
-    return []
+    return check_campaign(doc.campaign)  # its records: report/campaigns.py

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import catalogue
-from elpagen.report import layout
+from elpagen.report import campaigns, layout
 
 
 def model_label(m: str) -> str:
@@ -422,6 +422,9 @@ _SPECS = (
     ("training_size.png", "Training-set size", fig_training_size),
     ("cost_of_discovery.png", "Cost of discovery", fig_cost),
     ("frontier.png", "Precision-coverage frontiers, classes 1 and 5", fig_frontier),
+    *((name, f"Discovery campaigns, class {c}",
+       lambda r, p, c=c: campaigns.figure(r, p, c))
+      for name, c in zip(campaigns.FIGURE_FILES, campaigns.CAMPAIGN_CLASSES, strict=True)),
 )
 #: The PNG files of the report, in report order.
 FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _SPECS)
@@ -433,9 +436,11 @@ def make_figures(r: Mapping[str, Any], directory: Path,
     ``log``: a line as each figure starts."""
     plt = layout.pyplot()
     out = []
-    for k, (name, title, fn) in enumerate(_SPECS, 1):
+    # A study without campaign settings (an older store) has no campaign figures.
+    specs = [s for s in _SPECS if r.get("campaign") or s[0] not in campaigns.FIGURE_FILES]
+    for k, (name, title, fn) in enumerate(specs, 1):
         if log:
-            log(f"drawing figure {k}/{len(_SPECS)}: {title} ({name}, .svg)")
+            log(f"drawing figure {k}/{len(specs)}: {title} ({name}, .svg)")
         with plt.rc_context(layout.STYLE):
             caption = fn(r, directory / name)
         out.append({"file": name, "title": title, "caption": caption})

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from elpagen.report import campaigns
 from elpagen.report.collect import check_results, collect
 from elpagen.report.figures import exact_note, make_figures, model_label
 from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
@@ -39,7 +40,7 @@ from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
 STANDALONE = "report_standalone.html"
 #: The CSV file of every table of the report page, in page order.
 TABLES = ("table_class1.csv", "table_class5.csv", "table_training_size.csv",
-          "table_cost.csv", "table_frontier.csv")
+          "table_cost.csv", "table_frontier.csv", campaigns.TABLE_FILE)  # the last: campaigns
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;
@@ -274,7 +275,9 @@ def tables(r: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
     built = (_metrics_table(ex["class1"]), _metrics_table(ex["class5"]),
              _size_table(ex["training_size"]), _cost_table(ex["cost"]),
              _frontier_table(r.get("frontier", {})))
-    return {name: rows for name, (_, rows) in zip(TABLES, built, strict=True)}
+    if r.get("campaign"):  # a study without campaign settings has no campaign table
+        built += (campaigns.campaign_table(r["campaign"]),)
+    return {name: rows for name, (_, rows) in zip(TABLES[:len(built)], built, strict=True)}
 
 
 def _finished(run: Mapping[str, Any]) -> str:
@@ -386,7 +389,10 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "surrogate is screening, not generation (an energy regressor enumerating the whole "
         "space); the random baseline has no knob. "
         f"{html.escape(exact_note(r.get('frontier', {}), samples))}</p>",
-        "<h2>10. Settings, reference energies, environment</h2>",
+        *(campaigns.section_html(r["campaign"], [_figure(figs, f, images)
+                                                 for f in campaigns.FIGURE_FILES], 10)
+          if r.get("campaign") else []),
+        f"<h2>{11 if r.get('campaign') else 10}. Settings, reference energies, environment</h2>",
         _kv_table({
             "protocol": st["protocol"], "quick": st["quick"], "seeds": st["seed_values"],
             "samples": st["samples"], "training subsets": st["train_sizes"],
@@ -429,7 +435,8 @@ def write_report(directory: str | Path,
         raise RuntimeError(f"results.json does not match its schema: {problems[:3]}")
     say(f"writing results.json, report.html, {STANDALONE} and {len(TABLES)} CSV tables")
     atomic_write_bytes(d / "results.json", dumps(results, indent=1).encode())
-    for name, rows in tables(results).items():
+    written = tables(results)
+    for name, rows in written.items():
         atomic_write_bytes(d / name, csv_text(rows).encode())
     atomic_write_bytes(d / "report.html", render_html(results).encode())
     images = {f["file"]: data_uri((d / f["file"]).read_bytes()) for f in results["figures"]}
@@ -439,7 +446,7 @@ def write_report(directory: str | Path,
         "standalone": str(d / STANDALONE),
         "results": str(d / "results.json"),
         "figures": [f["file"] for f in results["figures"]],
-        "tables": list(TABLES),
+        "tables": list(written),
         "planned": prog["planned"],
         "done": prog["done"],
         "complete": results["complete"],

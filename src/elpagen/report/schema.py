@@ -449,6 +449,7 @@ class ResultsDocument(Record):
     discovery: Discovery
     energy_histograms: EnergyHistograms
     site_distributions: SiteDistributions
+    campaign: dict[str, Any] | None  # checked by report/campaigns.py (None: no campaigns)
     figures: list[Figure]
 
     def invariants(self) -> list[str]:

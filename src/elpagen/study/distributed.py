@@ -12,7 +12,10 @@ Work units on the cluster (docs/study.md, "Running on a cluster"):
 * **unit task**, one per work unit: samples one member of its fit and scores it
   (:func:`elpagen.study.unit.compute_unit`, the serial runner's function), and returns the
   unit's payload. It depends on its fit task, so Dask runs it where the fit lives (or
-  moves the fit there).
+  moves the fit there);
+* **campaign task**, one per campaign unit (one strategy, class and seed): runs the
+  campaign (:func:`elpagen.study.campaign_unit.compute_campaign_unit`, the serial
+  runner's function); it needs no fit, so it starts on any free worker.
 
 A unit's numbers therefore depend only on its seeds, never on the worker or the order: the
 same ensembles as the serial run, the same sampling seeds, one torch thread per worker.
@@ -40,9 +43,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from elpagen import catalogue
+from elpagen.study.campaign_unit import compute_campaign_unit, describe_unit, is_campaign
 from elpagen.study.plan import StudyError, Unit
 from elpagen.study.runner import Log, Runner, load_checkpoints
-from elpagen.study.unit import FitResult, compute_unit, describe, fit_key, fit_members
+from elpagen.study.unit import FitResult, compute_unit, fit_key, fit_members
 
 INSTALL_HINT = "pip install 'elpagen[cluster]'"
 #: Seconds to wait for a scheduler given by address (``--connect-timeout``).
@@ -145,7 +149,8 @@ def run_units(client: Any, runner: Runner, units: list[Unit], todo: list[Unit],
     sub = Submitter(client, runner)
     groups: dict[str, list[Unit]] = {}
     for u in todo:
-        groups.setdefault(fit_key(u), []).append(u)
+        if not is_campaign(u):
+            groups.setdefault(fit_key(u), []).append(u)
     for fk, us in groups.items():
         seeds = sorted({u.seed for u in us})
         for s, gen in load_checkpoints(runner.dir, fk, seeds, "cpu", log).items():
@@ -155,6 +160,9 @@ def run_units(client: Any, runner: Runner, units: list[Unit], todo: list[Unit],
             sub.fit_of[fk] = (us[0], missing)
             sub.submit_fit(fk)
         for u in us:
+            sub.submit_unit(u)
+    for u in todo:
+        if is_campaign(u):
             sub.submit_unit(u)
     try:
         return _collect(sub, units, todo, as_completed(sub.drain()), log)
@@ -180,6 +188,8 @@ class Submitter:
         self.ctx = {"token": self.token, "train": runner.train, "inputs": runner.inputs,
                     "protocol": runner.settings["protocol"],
                     "overrides": dict(runner.overrides), "device": runner.device,
+                    "campaign": runner.settings.get("campaign"),
+                    "quick": runner.settings["quick"],
                     "cache_files": driver_cache_files(),
                     # Models registered in the driver (plug-ins): the workers register them
                     # too (their modules must import there: docs/design.md, "Plug-in generators").
@@ -234,8 +244,13 @@ class Submitter:
         return self.submit_fit(fk) if f.status == "cancelled" else f
 
     def submit_unit(self, u: Unit) -> Any:
-        f = self.client.submit(unit_task, self.context(), u, self.member(fit_key(u), u.seed),
-                               key=self._key(f"unit-{u.key}"), pure=False, retries=0)
+        if is_campaign(u):  # no fit to wait for
+            f = self.client.submit(campaign_task, self.context(), u,
+                                   key=self._key(f"unit-{u.key}"), pure=False, retries=0)
+        else:
+            f = self.client.submit(unit_task, self.context(), u,
+                                   self.member(fit_key(u), u.seed),
+                                   key=self._key(f"unit-{u.key}"), pure=False, retries=0)
         self.what[f] = ("unit", u)
         self.new.append(f)
         return f
@@ -259,7 +274,7 @@ def _collect(sub: Submitter, units: list[Unit], todo: list[Unit], completed: Any
     from concurrent.futures import CancelledError
 
     runner = sub.runner
-    remaining = Counter(fit_key(u) for u in todo)
+    remaining = Counter(fit_key(u) for u in todo if not is_campaign(u))
     n_total, n_done, new = len(units), len(units) - len(todo), 0
     for fut in completed:
         kind, obj = sub.what.pop(fut)
@@ -282,11 +297,12 @@ def _collect(sub: Submitter, units: list[Unit], todo: list[Unit], completed: Any
         runner.store_unit(u, payload, status, result["seconds"])
         n_done += 1
         new += 1
-        fk = fit_key(u)
-        remaining[fk] -= 1
-        if remaining[fk] == 0:
-            sub.release(fk)
-        desc = describe(payload, status)
+        if not is_campaign(u):
+            fk = fit_key(u)
+            remaining[fk] -= 1
+            if remaining[fk] == 0:
+                sub.release(fk)
+        desc = describe_unit(u, payload, status)
         log(f"[{n_done}/{n_total}] {u.key}: {desc} ({result['seconds']:.1f} s on "
             f"{result['worker']})")
     return new
@@ -385,5 +401,19 @@ def unit_task(ctx: dict[str, Any], unit: Unit, fit: Any) -> dict[str, Any]:
         payload, status = compute_unit(unit, result.members[unit.seed],
                                        _training_set(ctx, unit.train_size), ctx["inputs"],
                                        result.info)
+        return {"payload": payload, "status": status, "seconds": time.perf_counter() - t0,
+                "worker": _worker_name()}
+
+
+def campaign_task(ctx: dict[str, Any], unit: Unit) -> dict[str, Any]:
+    """Run one campaign unit (the serial runner's
+    :func:`~elpagen.study.campaign_unit.compute_campaign_unit`) with the broadcast
+    reference energies, which only the campaign's labeller reads."""
+    with _LOCK:
+        t0 = time.perf_counter()
+        inputs = ctx["inputs"]
+        payload, status = compute_campaign_unit(unit, ctx["campaign"], ctx["quick"],
+                                                _training_set(ctx, 0), inputs.ref_energies,
+                                                inputs.ref_classes)
         return {"payload": payload, "status": status, "seconds": time.perf_counter() - t0,
                 "worker": _worker_name()}

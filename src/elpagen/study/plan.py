@@ -32,6 +32,9 @@ class Experiment(StrEnum):
     FRONTIER = "frontier"
     """Classes 1 and 5: every fit of class1/class5 swept along its sampling knob
     (:mod:`elpagen.harness.frontier`); one unit holds all knob values of one fit."""
+    CAMPAIGN = "campaign"
+    """Classes 1 and 10: discovery campaigns (:mod:`elpagen.campaign`), one unit per
+    strategy, class and seed; the unit's ``model`` is the strategy's name (no fit)."""
 
 
 #: Target classes of the frontier experiment.
@@ -42,6 +45,8 @@ FRONTIER_CLASSES: tuple[int, ...] = (1, 5)
 #: hours; the expectation seconds). The class-1 frontier (10,000 draws) stays sampled, with
 #: the expectations beside. docs/study.md, "Exact expected metrics".
 EXPECTED_FRONTIER_CLASSES: tuple[int, ...] = (5,)
+#: Target classes of the campaign experiment: the two rare ends of the energy range.
+CAMPAIGN_CLASSES: tuple[int, ...] = (1, 10)
 EXPERIMENTS: tuple[str, ...] = tuple(Experiment)
 #: Fixed seed of the random training subsets (one subset per size, shared by all seeds, so
 #: the torch models can train the seeds of one size as one ensemble).
@@ -68,6 +73,14 @@ class Budget:
     #: Valid samples per knob value of the frontier experiment, class 1 and class 5.
     frontier1_samples: int = 10_000
     frontier5_samples: int = 25_000_000
+    #: Discovery campaigns (:mod:`elpagen.campaign`): random start compositions, labels
+    #: bought per round, labels bought in all, candidates a scoring strategy sees per
+    #: round (None: the whole space) and Gaussian noise (eV/atom) on the labels told.
+    campaign_start: int = 1_000
+    campaign_batch: int = 500
+    campaign_budget: int = 10_000
+    campaign_pool: int | None = 100_000
+    campaign_label_noise: float = 0.076
 
 
 #: docs/method.md section 7 as written; the class-5 frontier at 25 M samples per knob value,
@@ -77,12 +90,14 @@ FULL = Budget(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000),
 #: A first look and the test suite: tiny networks (each catalogue record's ``quick``
 #: settings), few samples, same experiments and schema.
 QUICK = Budget(2_000, 20_000, 5_000, (1_000,), quick=True,
-               frontier1_samples=1_000, frontier5_samples=2_000)
+               frontier1_samples=1_000, frontier5_samples=2_000,
+               campaign_start=200, campaign_batch=50, campaign_budget=300, campaign_pool=5_000)
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One fit sampled and scored for one experiment."""
+    """One fit sampled and scored for one experiment (a campaign unit: one strategy's
+    campaign, ``model`` the strategy, ``n_samples`` the labels it buys)."""
 
     experiment: str
     model: str
@@ -122,10 +137,12 @@ def model_overrides(
 
 def plan(settings: Mapping[str, Any]) -> list[Unit]:
     """All units, in the order they run: class 1 first (the main result) with its frontier,
-    class 5, the training-size study, then the class-5 frontier (the longest: 25 M samples
-    per knob value in the full budget). Frontier units sample the fits of class1/class5
-    (same fit keys), so they add no training. Stores written before the frontier existed
-    (no ``frontier_class*`` sample counts) plan no frontier units."""
+    class 5, the training-size study, the class-5 frontier (the longest: 25 M samples
+    per knob value in the full budget), then the campaigns (classes 1 and 10, every
+    strategy of ``settings["campaign"]``, no fit). Frontier units sample the fits of
+    class1/class5 (same fit keys), so they add no training. Stores written before the
+    frontier or the campaigns existed (no ``frontier_class*`` sample counts, no
+    ``campaign`` settings) plan no frontier or campaign units."""
     seeds = settings["seed_values"]
     models = settings["models"]
     n = settings["samples"]
@@ -142,6 +159,9 @@ def plan(settings: Mapping[str, Any]) -> list[Unit]:
     units += [Unit(Experiment.SIZE, m, 1, size, s, n["training_size"])
               for size in settings["train_sizes"] for m in models for s in seeds]
     units += frontier(5)
+    camp = settings.get("campaign") or {}
+    units += [Unit(Experiment.CAMPAIGN, name, c, 0, s, camp["budget"])
+              for c in CAMPAIGN_CLASSES for name in camp.get("strategies", ()) for s in seeds]
     return units
 
 

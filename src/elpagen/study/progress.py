@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from elpagen.study.plan import Unit
+from elpagen.study.plan import Experiment, Unit
 from elpagen.study.unit import fit_key
 
 
@@ -49,6 +49,8 @@ class TimeLeft:
         to_fit: dict[str, str] = {}
         for u in rest:
             total += self._per_sample(str(u.experiment), u.model) * max(u.n_samples, 1)
+            if u.experiment == Experiment.CAMPAIGN:
+                continue  # a campaign fits nothing (its strategy is no catalogue model)
             fk = fit_key(u)
             if fk not in fitted:
                 to_fit[fk] = u.model

@@ -10,7 +10,9 @@
 * ``size``: training subsets of 1,000 ... 10,000 compositions (A/B twins together), class 1,
   10,000 samples (the full-set point of this study is the ``class1`` experiment);
 * ``frontier``: classes 1 and 5, every fit of the full set swept along its sampling knob
-  (:mod:`elpagen.harness.frontier`; 10,000 and 25 million samples per knob value), one unit per fit.
+  (:mod:`elpagen.harness.frontier`; 10,000 and 25 million samples per knob value), one unit per fit;
+* ``campaign``: classes 1 and 10, one discovery campaign per strategy and seed, no fit
+  (:mod:`elpagen.study.campaign_unit`: start 1,000, 500 labels a round to 10,000).
 
 A unit samples one fitted generator and scores it with the reference energies (the pure
 work of :mod:`elpagen.study.unit`); the runner only schedules units and writes one row to
@@ -49,6 +51,8 @@ import numpy as np
 
 from elpagen import catalogue, metrics, space
 from elpagen.errors import UserError
+from elpagen.study import campaign_unit
+from elpagen.study.campaign_unit import campaign_settings, describe_unit, is_campaign
 from elpagen.study.plan import (
     CHECKPOINTS,
     CURVE_POINTS,
@@ -65,7 +69,6 @@ from elpagen.study.unit import (
     FitResult,
     UnitInputs,
     compute_unit,
-    describe,
     fit_key,
     fit_members,
     training_subset,
@@ -186,7 +189,11 @@ class Runner:
                      f"{result.info['ensemble_seconds']:.1f} s{where}")
 
     def run(self, unit: Unit, gen) -> tuple[dict[str, Any], str]:
-        """The pure work of one unit with its fitted member ``gen``: (payload, status)."""
+        """The pure work of one unit with its fitted member ``gen`` (None: a campaign)."""
+        if is_campaign(unit):
+            return campaign_unit.compute_campaign_unit(
+                unit, self.settings["campaign"], self.settings["quick"], self.train,
+                self.ref.energies, self.ref.classes)
         return compute_unit(unit, gen, self.training_set(unit.train_size), self.inputs,
                             self.fit_info.get((fit_key(unit), unit.seed)), self.progress)
 
@@ -211,10 +218,12 @@ def make_settings(
     overrides: Mapping[str, Mapping[str, Any]],
     frontier5_samples: int | None = None,
     models: Sequence[str] | None = None,
+    strategies: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
     ``models``: catalogue names (default: every model the catalogue puts in the study).
+    ``strategies``: the campaigns' (default ``campaign_unit.STUDY_STRATEGIES``; [] none).
     ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
     frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
     """
@@ -232,7 +241,7 @@ def make_settings(
     # regressor has one protocol: it runs "fast" whatever the study's protocol).
     configs = {m: dataclasses.asdict(catalogue.get(m).config(protocol, overrides.get(m)))
                for m in models if catalogue.get(m).configured}
-    return {
+    out = {
         "protocol": protocol,
         "quick": bool(quick),
         "seeds": int(n_seeds),
@@ -253,6 +262,8 @@ def make_settings(
         "hist_bin_width": HIST_BIN_WIDTH,
         "curve_points": CURVE_POINTS,
     }
+    campaign = campaign_settings(b, quick, strategies)
+    return out if campaign is None else {**out, "campaign": campaign}
 
 
 # --------------------------------------------------------------------------- reference
@@ -330,10 +341,12 @@ def run_study(
     execute: Callable[..., int] | None = None,
     frontier5_samples: int | None = None,
     models: Sequence[str] | None = None,
+    strategies: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
 
     ``models``: catalogue names (default: every model the catalogue puts in the study).
+    ``strategies``: the campaign experiment's (see :func:`make_settings`).
 
     ``frontier5_samples``: samples per knob value of the class-5 frontier instead of the
     budget's (0: none; see :func:`make_settings`).
@@ -375,7 +388,7 @@ def run_study(
         train = data.load_training_set(data_path, verify=verify)
         ov = model_overrides(models, quick, overrides)
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
-                                 frontier5_samples, models)
+                                 frontier5_samples, models, strategies)
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
@@ -434,32 +447,33 @@ def _run_units(runner: Runner, units: list[Unit], todo: list[Unit], done: set[st
     """Run the remaining units in plan order; free fits nobody needs any more. Each
     progress line ends with about how long the rest takes
     (:class:`~elpagen.study.progress.TimeLeft`)."""
-    remaining = Counter(fit_key(u) for u in todo)
+    fitting = [u for u in todo if not is_campaign(u)]
+    remaining = Counter(fit_key(u) for u in fitting)
     # Seeds of a fit key still to run: trained together as one ensemble when first needed.
     seeds_of: dict[str, set[int]] = {}
-    for u in todo:
+    for u in fitting:
         seeds_of.setdefault(fit_key(u), set()).add(u.seed)
     n_total = len(units)
     n_done = n_total - len(todo)
     new = 0
     eta = TimeLeft()
     for i, u in enumerate(todo):
-        fk = fit_key(u)
-        fitted = fk in runner.fitted
+        fk = None if is_campaign(u) else fit_key(u)
+        fitted = fk is None or fk in runner.fitted
         t0 = time.perf_counter()
-        gen = runner.generator(u, sorted(seeds_of[fk]))
+        gen = None if fk is None else runner.generator(u, sorted(seeds_of[fk]))
         t_fit = time.perf_counter() - t0
         payload, status = runner.run(u, gen)
         seconds = time.perf_counter() - t0
         runner.store_unit(u, payload, status, seconds)
         n_done += 1
         new += 1
-        remaining[fk] -= 1
-        if remaining[fk] == 0:
+        remaining[fk] -= 1  # a campaign's fk is None: no fit to free
+        if fk is not None and remaining[fk] == 0:
             # The RL policy table alone is ~40 MB per member: drop fits nobody needs.
             runner.fitted.pop(fk, None)
         eta.add(u, None if fitted else t_fit, seconds - t_fit)
         left = eta.describe(todo[i + 1:], runner.fitted)
-        log(f"[{n_done}/{n_total}] {u.key}: {describe(payload, status)} ({seconds:.1f} s"
+        log(f"[{n_done}/{n_total}] {u.key}: {describe_unit(u, payload, status)} ({seconds:.1f} s"
             f"{f', fit/load {t_fit:.1f} s' if t_fit > 0.5 else ''}){left}")
     return new
