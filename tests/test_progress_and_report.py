@@ -94,8 +94,22 @@ def test_time_left_scales_with_samples_and_counts_fits_still_to_train():
     # A training-set size not fitted yet costs one more fit of the model.
     later = [Unit("size", "marginal", 1, 1000, 0, 1000)]
     assert eta.seconds(later, fitted) == pytest.approx(2.0 + 4.0)
-    assert eta.describe(later, fitted).startswith("; roughly 6 s left (size not timed yet")
+    assert eta.describe(later, fitted).startswith("; roughly 6 s left (size class 1 not timed")
     assert eta.describe([], fitted) == ""
+
+
+def test_time_left_tells_the_class5_frontier_from_the_class1_one():
+    """A class-5 frontier unit by exact expectation costs seconds at N = 25 M: once one is
+    timed, the class-1 frontier's per-sample rate does not scale the others up."""
+    from elpagen.study.plan import Unit
+    from elpagen.study.progress import TimeLeft
+
+    eta = TimeLeft()
+    eta.add(Unit("frontier", "marginal", 1, 0, 0, 10_000), fit_seconds=None, sample_seconds=1.0)
+    eta.add(Unit("frontier", "marginal", 5, 0, 0, 25_000_000), fit_seconds=None,
+            sample_seconds=2.0)
+    rest = [Unit("frontier", "marginal", 5, 0, 1, 25_000_000)]
+    assert eta.seconds(rest, {"marginal/all/nfull": object()}) == pytest.approx(2.0)
 
 
 # --------------------------------------------------------------------------- the report

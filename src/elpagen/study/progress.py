@@ -10,12 +10,20 @@ from elpagen.study.plan import Experiment, Unit
 from elpagen.study.unit import fit_key
 
 
+def _kind(unit: Unit) -> str:
+    """The experiment and target class of ``unit`` (``frontier/c5``): what its rate is
+    pooled by."""
+    return f"{unit.experiment}/c{unit.target_class}"
+
+
 class TimeLeft:
     """About how long the units still to run take, from the units run so far in this
     process: sampling time per valid sample by experiment and model (else by experiment,
     by model, or over all units), and training time per fit by model (for the fit keys
-    not trained yet). Only an estimate: the first units of an experiment make it rough,
-    and the line says so."""
+    not trained yet). Experiments are told apart by target class too: a class-5 frontier
+    unit (25 M samples per knob value, or an exact expectation that costs seconds whatever
+    N) is not a class-1 one scaled up. Only an estimate: the first units of an experiment
+    make it rough, and the line says so."""
 
     def __init__(self) -> None:
         self.rate: dict[tuple[str, str], list[float]] = {}  # [seconds, samples]
@@ -23,7 +31,7 @@ class TimeLeft:
 
     def add(self, unit: Unit, fit_seconds: float | None, sample_seconds: float) -> None:
         """One finished unit; ``fit_seconds`` None: its fit was already in memory."""
-        r = self.rate.setdefault((str(unit.experiment), unit.model), [0.0, 0.0])
+        r = self.rate.setdefault((_kind(unit), unit.model), [0.0, 0.0])
         r[0] += max(sample_seconds, 0.0)
         r[1] += max(unit.n_samples, 1)
         if fit_seconds is not None:
@@ -48,7 +56,7 @@ class TimeLeft:
         total = 0.0
         to_fit: dict[str, str] = {}
         for u in rest:
-            total += self._per_sample(str(u.experiment), u.model) * max(u.n_samples, 1)
+            total += self._per_sample(_kind(u), u.model) * max(u.n_samples, 1)
             if u.experiment == Experiment.CAMPAIGN:
                 continue  # a campaign fits nothing (its strategy is no catalogue model)
             fk = fit_key(u)
@@ -69,8 +77,8 @@ class TimeLeft:
 
         left = format_duration(self.seconds(rest, fitted))
         seen = {e for e, _ in self.rate}
-        unseen = list(dict.fromkeys(str(u.experiment) for u in rest
-                                    if str(u.experiment) not in seen))
+        unseen = list(dict.fromkeys(f"{u.experiment} class {u.target_class}" for u in rest
+                                    if _kind(u) not in seen))
         if unseen:
             return f"; roughly {left} left ({', '.join(unseen)} not timed yet)"
         return f"; about {left} left"
