@@ -75,6 +75,11 @@ def test_a_campaign_of_every_builtin_strategy(train, reference):
             assert r["labels"] == [0, 50, 100], name
             if issubclass(strategies.BUILTIN[name], strategies.GeneratorStrategy):
                 assert 0 <= r["fallback_rounds"] <= 2, name
+                # The harness scores each round's draws: precision and coverage per round.
+                assert len(r["precision"]) == len(r["coverage"]) == 2, name
+                assert all(0 <= v <= 1 for v in r["precision"] + r["coverage"]), name
+            else:
+                assert "precision" not in r, name
             assert r["found"][0] == hits and np.all(np.diff(r["found"]) >= 0), name
     # One-hot ridge finds class 1 far faster than random from 300 random labels.
     ridge = result["strategies"]["ridge"]["summary"]["found_final"]["mean"]
@@ -82,6 +87,15 @@ def test_a_campaign_of_every_builtin_strategy(train, reference):
     assert ridge > rand + 10
     json.dumps(result)  # plain JSON
     assert "| ridge |" in campaign.table(result)
+
+
+def test_proposal_quality_scores_draws_against_the_reference_classes(reference):
+    classes = reference.classes
+    in1 = np.flatnonzero(classes == 1)[:3]
+    other = np.flatnonzero(classes == 2)[:1]
+    draws = np.concatenate([in1, in1[:1], other, [-1, 0]])  # -1 invalid, 0: H H H H
+    q = campaign.proposal_quality(draws, classes, 1, 10)
+    assert q == {"precision": 0.8, "coverage": 0.3}  # 4 of 5 valid draws; 3 distinct of 10
 
 
 def test_the_same_seed_gives_the_same_curve_and_classes_ten_and_between(train, reference):

@@ -55,6 +55,7 @@ class GeneratorStrategy(Strategy):
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
         super().__init__(seed, quick)
         self.fallback_rounds = 0
+        self.last_proposals: np.ndarray | None = None
 
     def generator(self, train: TrainingSet) -> Any:
         raise NotImplementedError
@@ -78,7 +79,10 @@ class GeneratorStrategy(Strategy):
         labelled = np.zeros(space.N_GRID, dtype=bool)
         labelled[labelled_codes] = True
         n = 5_000 if self.quick else self.samples
-        chosen = most_frequent(gen.propose(n, self.target_class, rng), labelled, batch, rng)
+        # Kept for the harness, which scores each round's draws (precision, coverage)
+        # against the reference classes; the strategy itself never sees them scored.
+        self.last_proposals = gen.propose(n, self.target_class, rng)
+        chosen = most_frequent(self.last_proposals, labelled, batch, rng)
         return fill(chosen, pool, batch, rng)
 
 

@@ -101,6 +101,8 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     codes, energies_told = [start], [told]
     found = [int((truth == config.target_class).sum())]
     labels = [0]
+    n_class = int((classes == config.target_class).sum())
+    quality: dict[str, list[float]] = {"precision": [], "coverage": []}
     s = cls(seed=seed, quick=config.quick)
     s.begin(config.target_class, train.energy_classes)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -114,6 +116,10 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
         got = np.asarray(s.propose(lc, le, b, rng, unl))
         if got.shape != (b,):
             raise CampaignError(f"strategy {name!r} proposed {got.shape} codes; asked for {b}")
+        if getattr(s, "last_proposals", None) is not None:  # a generator's draws this round
+            for k, v in proposal_quality(s.last_proposals, classes, config.target_class,
+                                         n_class).items():
+                quality[k].append(v)
         told, truth = lab.label(got, name)
         codes.append(got.astype(np.int64))
         energies_told.append(told)
@@ -123,7 +129,22 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
                            "seconds": round(time.perf_counter() - t0, 2)}
     if hasattr(s, "fallback_rounds"):  # generator strategies: rounds without a class member
         out["fallback_rounds"] = int(s.fallback_rounds)
+    if quality["precision"]:  # generator strategies: the quality of each round's draws
+        out.update(quality)
     return out
+
+
+def proposal_quality(proposals: np.ndarray, classes: np.ndarray, target_class: int,
+                     n_class: int) -> dict[str, float]:
+    """Precision (share of the valid draws in the target class) and coverage (distinct
+    target-class compositions among them / the class size) of one round's generator draws,
+    scored here, by the harness, against the reference classes the strategy never sees."""
+    p = np.asarray(proposals, dtype=np.int64)
+    p = p[p >= 0]
+    p = p[classes[p] > 0]  # valid compositions only (0: a grid point with a repeated element)
+    hit = p[classes[p] == target_class]
+    return {"precision": round(float(len(hit) / len(p)), 6) if len(p) else 0.0,
+            "coverage": round(float(len(np.unique(hit)) / n_class), 6) if n_class else 0.0}
 
 
 def labels_to(labels: list[int], found: list[int], target: float) -> int | None:

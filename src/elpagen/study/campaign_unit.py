@@ -114,6 +114,9 @@ def compute_campaign_unit(unit: Unit, campaign: Mapping[str, Any], quick: bool,
         "scores_pool": bool(cls.scores_pool),
         "settings": cls(seed=unit.seed, quick=quick).settings(),
     }
+    for k in ("precision", "coverage"):  # a generator strategy's draws, round by round
+        if k in r:
+            payload[k] = r[k]
     return payload, "ok"
 
 
