@@ -8,7 +8,6 @@ from elpagen import space
 from elpagen.catalogue import load_model
 from elpagen.models import vae
 from elpagen.models.persistence import ModelLoadError
-from elpagen.models.sampling import DECODE_ROWS, decode_rows
 from elpagen.models.vae import ConditionalVAE, VAEConfig, vae_loss
 from elpagen.settings import ConfigError, resolve_config
 
@@ -26,35 +25,6 @@ def test_shapes_and_valid_codes(train):
     ok = raw[raw >= 0]
     assert space.is_distinct(space.decode(ok)).all()
     assert len(m.history["loss"]) >= 1 and len(m.history["loss"][0]) == 1
-
-
-def _plain_propose(m, net, dim, scale, n, c, seed):
-    """What propose computed before elpagen.models.sampling: the whole draw through the
-    network at once (n below one noise chunk)."""
-    gen = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
-    z = torch.randn((1, n, dim), generator=gen) * scale
-    y = torch.zeros((1, n, 10))
-    y[..., c - 1] = 1.0
-    with torch.no_grad():
-        x = net(torch.cat([z, y], -1))[0].float().numpy()
-    return space.decode_proposals(x)
-
-
-def test_block_wise_sampler_is_bitwise_the_plain_forward_pass(train):
-    """propose runs the network in blocks of DECODE_ROWS rows with in-place steps; its
-    codes are bitwise those of one plain forward pass, across block edges and a ragged
-    last block (and decode_rows with tiny blocks agrees too)."""
-    m = ConditionalVAE(seed=0, **TINY).fit(train).with_knob(1.5)
-    n = 2 * DECODE_ROWS + 123
-    got = m.propose(n, 3, np.random.default_rng(4))
-    want = _plain_propose(m, m.nets["decoder"], m.config.latent, 1.5, n, 3, 4)
-    assert np.array_equal(got, want) and (got >= 0).any()
-    x = torch.randn(1, 1000, m.config.latent + 10)
-    with torch.no_grad():
-        x0 = x.clone()
-        plain = space.decode_proposals(m.nets["decoder"](x)[0].numpy())
-    assert np.array_equal(decode_rows(m.nets["decoder"], x, rows=7), plain)
-    assert torch.equal(x, x0)  # the input is not overwritten
 
 
 def test_member_of_ensemble_equals_single_fit(train, float64):
