@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+from gof import gof_pvalue
 
 from elpagen import catalogue, space
 from elpagen.catalogue import load_model
@@ -134,16 +134,6 @@ def test_nucleus_keeps_only_the_top_of_each_site(tiny):
     assert len(nucleus) < space.N_ELEMENTS
 
 
-def _gof_pvalue(counts: np.ndarray, p: np.ndarray) -> float:
-    """Chi-square goodness of fit; bins expecting < 5 counts are pooled into one."""
-    n = counts.sum()
-    big = p * n >= 5
-    obs = np.append(counts[big], counts[~big].sum())
-    exp = np.append(p[big] * n, p[~big].sum() * n)
-    keep = exp > 0
-    return float(stats.chisquare(obs[keep], exp[keep] * obs[keep].sum() / exp[keep].sum()).pvalue)
-
-
 def test_table_is_the_sampling_distribution(tiny):
     """composition_table holds the distribution the site-by-site sampler draws from, and
     drawing from the table follows it: goodness of fit of both samplers' draws against the
@@ -165,10 +155,10 @@ def test_table_is_the_sampling_distribution(tiny):
         idx = np.searchsorted(tab.codes, codes)
         assert np.array_equal(tab.codes[idx], codes)  # every draw has p > 0
         counts = np.bincount(idx, minlength=len(tab.codes))
-        assert _gof_pvalue(counts, tab.probs) > 1e-4, (n, tabulated)
+        assert gof_pvalue(counts, tab.probs) > 1e-4, (n, tabulated)
         got = space.decode(codes)[:, :2] @ np.array([space.N_ELEMENTS, 1])
         counts = np.bincount(got, minlength=space.N_ELEMENTS**2)
-        assert _gof_pvalue(counts, p_pair) > 1e-4, (n, tabulated)
+        assert gof_pvalue(counts, p_pair) > 1e-4, (n, tabulated)
 
 
 def test_large_requests_draw_from_the_table(tiny, train):

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from scipy import stats
+from gof import gof_pvalue
 
 from elpagen import space
 from elpagen.catalogue import load_model
@@ -138,25 +138,15 @@ def test_members_are_independent_fits(train, float64, unit):
     assert not torch.allclose(_weights(batched.member(0))["q.net.0.weight"], w_s["q.net.0.weight"])
 
 
-def _gof_pvalue(counts: np.ndarray, p: np.ndarray) -> float:
-    """Chi-square goodness of fit; bins expecting < 5 counts are pooled into one."""
-    n = counts.sum()
-    big = p * n >= 5
-    obs = np.append(counts[big], counts[~big].sum())
-    exp = np.append(p[big] * n, p[~big].sum() * n)
-    keep = exp > 0
-    return float(stats.chisquare(obs[keep], exp[keep] * obs[keep].sum() / exp[keep].sum()).pvalue)
-
-
 def _marginal_tests(codes: np.ndarray, tab_codes: np.ndarray, tab_p: np.ndarray) -> float:
     """Smallest p-value over the per-site element and the (A, B) pair distributions."""
     el, tel = space.decode(codes), space.decode(tab_codes)
     pvals = []
     for s in range(4):
         cnt = np.bincount(el[:, s], minlength=39)
-        pvals.append(_gof_pvalue(cnt, np.bincount(tel[:, s], weights=tab_p, minlength=39)))
+        pvals.append(gof_pvalue(cnt, np.bincount(tel[:, s], weights=tab_p, minlength=39)))
     ab, tab_ab = el[:, 0] * 39 + el[:, 1], tel[:, 0] * 39 + tel[:, 1]
-    pvals.append(_gof_pvalue(np.bincount(ab, minlength=39 * 39),
+    pvals.append(gof_pvalue(np.bincount(ab, minlength=39 * 39),
                              np.bincount(tab_ab, weights=tab_p, minlength=39 * 39)))
     return min(pvals)
 
