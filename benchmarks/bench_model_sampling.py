@@ -20,16 +20,15 @@ from __future__ import annotations
 import argparse
 import cProfile
 import hashlib
-import importlib.util
 import io
 import pstats
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from profile_gan import impl_class  # --impl: an older copy of a model's module
 
 from elpagen import data
 from elpagen.models.ar import ARModel
@@ -49,13 +48,7 @@ def timed(fn, *args, **kwargs):
 
 def fitted(name: str, model_dir: Path, impl: str | None):
     """The saved fast fit of seed 0 (trained and saved on first use), as ``impl``'s class."""
-    cls = CLASSES[name]
-    if impl:
-        spec = importlib.util.spec_from_file_location(f"{name}_impl", impl)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = mod  # dataclasses look their module up
-        spec.loader.exec_module(mod)
-        cls = getattr(mod, cls.__name__)
+    cls = impl_class(impl, CLASSES[name])
     d = model_dir / name
     if not d.is_dir():
         t = time.perf_counter()

@@ -44,6 +44,19 @@ def fingerprint(model: ConditionalWGAN) -> str:
     return h.hexdigest()
 
 
+def impl_class(path: str | None, cls: type) -> type:
+    """``cls``, or the class of that name from the module file ``path`` (``--impl``: an
+    older copy of the model's module, for before/after pairs)."""
+    if not path:
+        return cls
+    spec = importlib.util.spec_from_file_location(
+        f"{cls.__module__.rsplit('.', 1)[-1]}_impl", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return getattr(mod, cls.__name__)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=None, help="generator updates (default: protocol)")
@@ -55,13 +68,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--impl", default=None, help="a gan.py to load ConditionalWGAN from")
     a = ap.parse_args()
-    cls = ConditionalWGAN
-    if a.impl:
-        spec = importlib.util.spec_from_file_location("gan_impl", a.impl)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["gan_impl"] = mod  # dataclasses look their module up
-        spec.loader.exec_module(mod)
-        cls = mod.ConditionalWGAN
+    cls = impl_class(a.impl, ConditionalWGAN)
     torch.set_num_threads(a.threads)
     train = data.load_training_set()
     seeds = [int(s) for s in a.seeds.split(",")]

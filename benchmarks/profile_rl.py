@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import io
 import pstats
-import sys
 import time
 
 import torch
-from profile_gan import fingerprint  # the same sha256 over state dict and history
+from profile_gan import (  # the same sha256 over state dict and history; --impl
+    fingerprint,
+    impl_class,
+)
 
 from elpagen import data
 from elpagen.models.dqn import DQNAgent
@@ -41,13 +42,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--impl", default=None, help="a dqn.py to load DQNAgent from")
     a = ap.parse_args()
-    cls = DQNAgent
-    if a.impl:
-        spec = importlib.util.spec_from_file_location("dqn_impl", a.impl)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["dqn_impl"] = mod  # dataclasses look their module up
-        spec.loader.exec_module(mod)
-        cls = mod.DQNAgent
+    cls = impl_class(a.impl, DQNAgent)
     torch.set_num_threads(a.threads)
     train = data.load_training_set()
     seeds = [int(s) for s in a.seeds.split(",")]
