@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "elpagen"
 #: Rank of each module or package; a module may import only ranks <= its own.
 LAYERS: dict[str, int] = {
     "errors": 0,
-    "space": 1,
+    "space": 1, "allocator": 1,
     "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2,
     "searchspace": 2, "fetch": 2,
     "generator": 3, "reference": 3, "metrics": 3, "expected": 3,

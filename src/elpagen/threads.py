@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from elpagen import allocator
 from elpagen.errors import InputError
 
 ENV_VAR = "ELPAGEN_THREADS"
@@ -52,11 +53,16 @@ def resolve(n: int | str | None = None) -> int:
 
 
 def configure(n: int | str | None = None) -> int:
-    """Set torch's intra-op threads and pin OpenBLAS to one thread; returns the count."""
+    """Set torch's intra-op threads and pin OpenBLAS to one thread; returns the count.
+
+    Every process that computes (the CLI, ``--jobs`` and Dask workers) starts here, so
+    this also keeps freed tensor memory in the process (:mod:`elpagen.allocator`).
+    """
     global _blas_limiter
     import torch
     from threadpoolctl import threadpool_limits
 
+    allocator.keep_freed_memory()
     value = resolve(n)
     torch.set_num_threads(value)
     if _blas_limiter is None:
