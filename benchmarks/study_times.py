@@ -2,46 +2,43 @@
 
     python benchmarks/study_times.py STUDY_DIR [--markdown]
 
-Reads ``STUDY_DIR/study.sqlite`` read-only (a running study can be read). Fit seconds are
-each ensemble's training time (one fit key = all seeds of one model on one training set);
-unit seconds are a unit's sampling and scoring on its worker (its fit excluded). Both are
-wall seconds of a one-thread process, so on a machine with a core per worker they are
-close to CPU seconds; their sum over the number of workers is the best wall time a
-schedule could reach. The runs' wall time is what the study really took.
+Reads the study's store with ``Store.open_readonly`` (a running study can be read).
+Fit seconds are each ensemble's training time (one fit key = all seeds of one model on one
+training set); unit seconds are a unit's sampling and scoring on its worker (its fit
+excluded). Both are wall seconds of a one-thread process, so on a machine with a core per
+worker they are close to CPU seconds; their sum over the number of workers is the best
+wall time a schedule could reach. The runs' wall time is what the study really took.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import json
-import sqlite3
 import sys
 from pathlib import Path
 
+from elpagen.study.store import Store, StoreError
+
 
 def read(study: Path) -> dict:
-    db = study / "study.sqlite"
-    if not db.is_file():
-        sys.exit(f"error: no study store at {db}; pass the directory of an `elpagen study` run")
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    # One row per seed; the seeds of a fit key share one ensemble and its seconds.
-    ensembles: dict[str, tuple[str, float]] = {}
-    for key, payload in con.execute("SELECT key, payload FROM fits"):
-        p = json.loads(payload)
-        ensembles[key.rpartition("/")[0]] = (p["model"], float(p["ensemble_seconds"]))
-    fits: dict[str, list[float]] = collections.defaultdict(list)
-    for model, seconds in ensembles.values():
-        fits[model].append(seconds)
-    units: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
-    status: collections.Counter = collections.Counter()
-    for exp, model, seconds, st in con.execute(
-            "SELECT experiment, model, seconds, status FROM units"):
-        units[(exp, model)].append(float(seconds))
-        status[st] += 1
-    runs = [json.loads(p) | {"started": s, "finished": f}
-            for s, f, p in con.execute("SELECT started, finished, payload FROM runs")]
-    return {"fits": fits, "units": units, "status": status, "runs": runs}
+    """Fit seconds per model, unit seconds per (experiment, model), statuses and runs."""
+    try:
+        store = Store.open_readonly(study)  # read-only: a running study can be read
+    except StoreError as e:
+        sys.exit(f"error: {e}")
+    with store:
+        # One row per seed; the seeds of a fit key share one ensemble and its seconds.
+        ensembles = {key.rpartition("/")[0]: (p["model"], float(p["ensemble_seconds"]))
+                     for key, p in store.fits().items()}
+        fits: dict[str, list[float]] = collections.defaultdict(list)
+        for model, seconds in ensembles.values():
+            fits[model].append(seconds)
+        units: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+        status: collections.Counter = collections.Counter()
+        for u in store.units():
+            units[(u["experiment"], u["model"])].append(float(u["seconds"]))
+            status[u["status"]] += 1
+        return {"fits": fits, "units": units, "status": status, "runs": store.runs()}
 
 
 def main() -> None:
