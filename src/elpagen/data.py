@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from elpagen import fetch, space
+from elpagen import fetch
 from elpagen.errors import InputError
+from elpagen.space import CompositionSpace, UnknownElementError
+from elpagen.spaces import DEFAULT as DEFAULT_SPACE
 
 ENV_VAR = "ELPAGEN_DATA"
 EXPECTED_SHA256 = "bd1e33188101c3e85bb388a04133cc5677b8ee98052e8b93bb27e1a9132b02e7"
 EXPECTED_ROWS = 10_590
 EXPECTED_AUGMENTED = 21_112
-HEADER = ("A", "B", "C", "D", "formation_energy_ev_per_atom")
-N_CLASSES = space.N_CLASSES
+#: The header of the elpasolite DFT file (a space's own file: its site names, then this).
+HEADER = (*DEFAULT_SPACE.site_names, "formation_energy_ev_per_atom")
+#: Energy classes of a space (docs/method.md section 3: ten equal-width bins).
+N_CLASSES = 10
 #: The fewest rows a DFT file of your own may have: the reference energies hold out one
 #: fifth of the compositions in twin-kept folds, and the ten classes need a range.
 MIN_ROWS = 10
@@ -91,21 +95,25 @@ def sha256_of(path: Path) -> str:
 class DFTData:
     """The raw DFT rows: element indices per site and formation energies (eV/atom)."""
 
-    elements: np.ndarray  # (n, 4) int64
+    elements: np.ndarray  # (n, n_sites) int64 per-site element indices
     energies: np.ndarray  # (n,) float64
     sha256: str = ""
     path: str = ""
+    space: CompositionSpace = DEFAULT_SPACE
 
     @property
     def codes(self) -> np.ndarray:
-        return space.encode(self.elements)
+        return self.space.encode(self.elements)
 
     def __len__(self) -> int:
         return len(self.energies)
 
 
-def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse and validate the rows of a DFT CSV; errors name the file and line."""
+def parse_csv(path: Path, space: CompositionSpace = DEFAULT_SPACE
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate the rows of a DFT CSV of ``space``; errors name the file and line."""
+    header_ = (*space.site_names, "formation_energy_ev_per_atom")
+    n_fields = len(header_)
     elements: list[list[int]] = []
     energies: list[float] = []
     first_line: dict[int, int] = {}  # composition code -> line of its first row
@@ -115,31 +123,33 @@ def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if header is None or tuple(h.strip() for h in header) != HEADER:
+            if header is None or tuple(h.strip() for h in header) != header_:
                 raise DataError(
-                    f"{path}: line 1: expected header {','.join(HEADER)}, got "
+                    f"{path}: line 1: expected header {','.join(header_)}, got "
                     f"{','.join(header) if header else 'an empty file'}; "
                     "is this the Faber et al. 2016 DFT file?"
                 )
             for line_no, row in enumerate(reader, start=2):
-                if len(row) != 5:
-                    raise DataError(f"{path}: line {line_no}: expected 5 fields, got {len(row)}")
-                try:
-                    idx = space.symbols_to_indices(row[:4])
-                except space.UnknownElementError as e:
-                    raise DataError(f"{path}: line {line_no}: {e}") from None
-                if len(set(idx.tolist())) != 4:
+                if len(row) != n_fields:
                     raise DataError(
-                        f"{path}: line {line_no}: the four sites must hold four distinct elements"
+                        f"{path}: line {line_no}: expected {n_fields} fields, got {len(row)}")
+                try:
+                    idx = space.symbols_to_indices(row[:-1])
+                except UnknownElementError as e:
+                    raise DataError(f"{path}: line {line_no}: {e}") from None
+                if not space.is_valid(idx[None, :])[0]:
+                    raise DataError(
+                        f"{path}: line {line_no}: the {space.n_sites} sites must hold "
+                        f"{space.n_sites} distinct elements"
                     )
                 try:
-                    energy = float(row[4])
+                    energy = float(row[-1])
                 except ValueError:
                     raise DataError(
-                        f"{path}: line {line_no}: energy {row[4]!r} is not a number"
+                        f"{path}: line {line_no}: energy {row[-1]!r} is not a number"
                     ) from None
                 if not np.isfinite(energy):
-                    raise DataError(f"{path}: line {line_no}: energy {row[4]!r} is not finite")
+                    raise DataError(f"{path}: line {line_no}: energy {row[-1]!r} is not finite")
                 code = int(space.encode(idx[None, :])[0])
                 if code in first_line:
                     duplicates.append((code, first_line[code], line_no))
@@ -163,7 +173,8 @@ def parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array(elements, dtype=np.int64), np.array(energies, dtype=np.float64)
 
 
-def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True) -> DFTData:
+def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True,
+             space: CompositionSpace = DEFAULT_SPACE) -> DFTData:
     """Load the DFT file (``path``, else ``$ELPAGEN_DATA``).
 
     With ``verify`` (the default) the file must be the published one: checksum and
@@ -172,7 +183,7 @@ def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True) -> D
     """
     p = resolve_path(path)
     digest = sha256_of(p)
-    elements, energies = parse_csv(p)
+    elements, energies = parse_csv(p, space)
     if verify:
         if len(energies) != EXPECTED_ROWS:
             raise DataError(
@@ -191,7 +202,7 @@ def load_dft(path: str | os.PathLike | None = None, *, verify: bool = True) -> D
             f"{len(np.unique(energies))} distinct energies; a DFT file needs at least "
             f"{MIN_ROWS} compositions and two different energies (classes may be empty)"
         )
-    return DFTData(elements=elements, energies=energies, sha256=digest, path=str(p))
+    return DFTData(elements=elements, energies=energies, sha256=digest, path=str(p), space=space)
 
 
 @dataclass(frozen=True)
@@ -234,8 +245,10 @@ def check_class(c: int, n: int = N_CLASSES) -> int:
 class TrainingSet:
     """Augmented training compositions with energies and classes.
 
-    ``codes`` are unique composition codes (each A/B twin present), ``energies`` their
-    DFT formation energies, ``classes`` their labels 1..10 under ``energy_classes``.
+    ``codes`` are unique composition codes of ``space`` (closed under its symmetries:
+    each A/B twin present), ``energies`` their DFT formation energies, ``classes`` their
+    labels 1..10 under ``energy_classes``. The space flows with the set: models read it
+    from here.
     """
 
     codes: np.ndarray
@@ -243,6 +256,7 @@ class TrainingSet:
     energy_classes: EnergyClasses
     classes: np.ndarray = field(init=False)
     sha256: str = ""
+    space: CompositionSpace = DEFAULT_SPACE
 
     def __post_init__(self) -> None:
         self.classes = self.energy_classes.assign(self.energies)
@@ -252,11 +266,11 @@ class TrainingSet:
 
     @property
     def elements(self) -> np.ndarray:
-        return space.decode(self.codes)
+        return self.space.decode(self.codes)
 
     def scaled(self) -> np.ndarray:
-        """(n, 8) float32 network inputs."""
-        return space.codes_to_scaled(self.codes)
+        """(n, 2 n_sites) float32 network inputs."""
+        return self.space.codes_to_scaled(self.codes)
 
     def class_counts(self) -> np.ndarray:
         """Number of compositions in class 1..10 (index 0 is class 1)."""
@@ -280,7 +294,7 @@ class TrainingSet:
 
         Classes keep the bounds of the full set so labels stay comparable.
         """
-        canon = space.canonical(self.codes)
+        canon = self.space.canonical(self.codes)
         groups = np.unique(canon)
         n_groups = n // 2
         if not 1 <= n_groups <= len(groups):
@@ -289,20 +303,21 @@ class TrainingSet:
         chosen = rng.choice(groups, size=n_groups, replace=False)
         keep = np.isin(canon, chosen)
         return TrainingSet(
-            self.codes[keep], self.energies[keep], self.energy_classes, sha256=self.sha256
+            self.codes[keep], self.energies[keep], self.energy_classes, sha256=self.sha256,
+            space=self.space,
         )
 
 
 def augment(dft: DFTData) -> tuple[np.ndarray, np.ndarray]:
-    """Add every A/B swap; one entry per composition (codes ascending).
+    """Add every symmetry image (the A/B swap); one entry per composition (codes ascending).
 
     A composition present twice (as itself and via a twin's swap) keeps the energy of
     the row that names it directly; twins that both appear keep their own energies.
     """
     codes = dft.codes
-    swapped = space.swap_ab(codes)
-    all_codes = np.concatenate([codes, swapped])
-    all_e = np.concatenate([dft.energies, dft.energies])
+    images = dft.space.twins(codes)
+    all_codes = np.concatenate([codes, *images])
+    all_e = np.concatenate([dft.energies] * (1 + len(images)))
     # np.unique keeps the first occurrence: originals come before swaps.
     uniq, first = np.unique(all_codes, return_index=True)
     return uniq, all_e[first]
@@ -312,15 +327,18 @@ def training_set(dft: DFTData) -> TrainingSet:
     """The augmented training set with classes over the DFT energy range."""
     codes, energies = augment(dft)
     return TrainingSet(
-        codes, energies, EnergyClasses.from_energies(dft.energies), sha256=dft.sha256
+        codes, energies, EnergyClasses.from_energies(dft.energies), sha256=dft.sha256,
+        space=dft.space,
     )
 
 
-def load_training_set(path: str | os.PathLike | None = None, *, verify: bool = True) -> TrainingSet:
-    return training_set(load_dft(path, verify=verify))
+def load_training_set(path: str | os.PathLike | None = None, *, verify: bool = True,
+                      space: CompositionSpace = DEFAULT_SPACE) -> TrainingSet:
+    return training_set(load_dft(path, verify=verify, space=space))
 
 
 def n_twin_pairs(dft: DFTData) -> int:
-    """Number of rows whose A/B swap is also a row."""
+    """Number of rows whose A/B swap (the space's first symmetry) is also a row."""
     codes = dft.codes
-    return int(np.isin(space.swap_ab(codes), codes).sum() // 2)
+    twins = dft.space.twins(codes)
+    return int(np.isin(twins[0], codes).sum() // 2) if twins else 0

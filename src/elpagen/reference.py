@@ -55,6 +55,7 @@ from elpagen import space
 from elpagen.data import EnergyClasses, TrainingSet
 from elpagen.errors import InputError
 from elpagen.io import atomic_write
+from elpagen.space import CompositionSpace
 
 # Chosen by 5-fold twin-grouped cross-validation (seed 0) on the augmented set (21,112
 # compositions). Grids: sigma {12, 24, 48} x lambda {1e-2, 1e-3, 1e-4}, then sigma
@@ -483,6 +484,8 @@ class ReferenceEnergies:
     data_sha256: str
     energy_classes: EnergyClasses
     stages: dict[str, float] = field(default_factory=dict)
+    #: The composition space the grid covers (from the training set).
+    space: CompositionSpace | None = None
 
     @staticmethod
     def classes_of(energies: np.ndarray, energy_classes: EnergyClasses) -> np.ndarray:
@@ -563,6 +566,7 @@ def build_with_model(
         data_sha256=train.sha256,
         energy_classes=train.energy_classes,
         stages=dict(stages.times),
+        space=train.space,
     )
     return ref, model
 
@@ -664,6 +668,7 @@ def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceE
         data_sha256=train.sha256,
         energy_classes=ec,
         stages=dict(meta.get("stages", {})),
+        space=train.space,
     )
 
 
