@@ -312,7 +312,8 @@ class CompositionSpace:
         """Human-readable formulas, e.g. 'AlNaK2F6' (multiplicities, then the fixed part)."""
         sym = self.indices_to_symbols(self.decode(codes))
         mult = ["" if s.multiplicity == 1 else str(s.multiplicity) for s in self.sites]
-        return ["".join(f"{e}{m}" for e, m in zip(row, mult, strict=True)) + self.fixed for row in sym]
+        return ["".join(f"{e}{m}" for e, m in zip(row, mult, strict=True)) + self.fixed
+                for row in sym]
 
     @property
     def formula_pattern(self) -> str:
