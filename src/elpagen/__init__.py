@@ -14,17 +14,16 @@ Everything else lives in one module per concept (``elpagen.space``, ``.data``,
 ``.reference``, ``.metrics``, ``.models``, ``.catalogue``, ``.harness``...).
 """
 
-__version__ = "0.1.0"
-
-from elpagen.api import (  # noqa: E402
+from elpagen.api import (
     BenchmarkTable,
     benchmark,
     evaluate,
     load_training_set,
     reference_energies,
 )
-from elpagen.errors import UserError  # noqa: E402
-from elpagen.generator import Generator, Samples  # noqa: E402
+from elpagen.errors import UserError
+from elpagen.generator import Generator, Samples
+from elpagen.version import __version__
 
 __all__ = [
     "BenchmarkTable",

@@ -7,7 +7,7 @@ import platform
 
 import numpy as np
 
-from elpagen import __version__
+from elpagen.version import __version__
 
 
 def environment() -> dict[str, str]:
