@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from elpagen import space
 from elpagen.models.gan import ConditionalWGAN
 from elpagen.models.sampling import DECODE_ROWS, decode_rows
 from elpagen.models.vae import ConditionalVAE
+from elpagen.spaces import ELPASOLITE
 
 #: model class, its tiny settings, the network that decodes, the config field of its input
 #: noise width
@@ -28,7 +28,7 @@ def _plain_propose(net, dim, scale, n, c, seed):
     y[..., c - 1] = 1.0
     with torch.no_grad():
         x = net(torch.cat([z, y], -1))[0].float().numpy()
-    return space.decode_proposals(x)
+    return ELPASOLITE.decode_proposals(x)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -46,6 +46,6 @@ def test_block_wise_sampler_is_bitwise_the_plain_forward_pass(name, train):
     x = torch.randn(1, 1000, dim + 10)
     with torch.no_grad():
         x0 = x.clone()
-        plain = space.decode_proposals(net(x)[0].numpy())
-    assert np.array_equal(decode_rows(net, x, rows=7), plain)
+        plain = m.space.decode_proposals(net(x)[0].numpy())
+    assert np.array_equal(decode_rows(net, x, m.space, rows=7), plain)
     assert torch.equal(x, x0)  # the input is not overwritten

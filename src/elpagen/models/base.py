@@ -6,6 +6,9 @@ benchmark treats a batched ensemble exactly like K separate fits.
 
 Its settings are a ``Config`` checked by :mod:`elpagen.settings`; a fitted model is
 saved and loaded as a directory by :mod:`elpagen.models.persistence`.
+
+A model reads its composition space from the training set at fit time (``self.space``)
+and sizes its networks from it, so ``build_networks`` needs ``self.space`` set first.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError
 from elpagen.generator import Generator
 from elpagen.models.ensemble import init_members, resolve_device, select_member
+from elpagen.models.persistence import save_directory
 from elpagen.settings import resolve_config, validate_config
+from elpagen.space import CompositionSpace
 
 
 class TorchEnsembleGenerator(Generator):
@@ -33,8 +38,8 @@ class TorchEnsembleGenerator(Generator):
 
     Subclasses define ``Config`` (a frozen dataclass deriving from
     :class:`~elpagen.settings.ValidatedConfig`), ``PROTOCOLS`` ({'paper', 'fast'}),
-    ``build_networks(k)`` and ``train_ensemble(train, target_class)``, and ``propose``
-    for a single member.
+    ``build_networks(k)`` (sized from ``self.space``) and ``train_ensemble(train,
+    target_class)``, and ``propose`` for a single member.
     """
 
     Config: ClassVar[type]
@@ -61,6 +66,8 @@ class TorchEnsembleGenerator(Generator):
         self.nets: nn.ModuleDict | None = None
         self.target_class: int | None = None
         self.data_sha256 = ""
+        #: The composition space of the training set (set by fit, or by loading).
+        self.space: CompositionSpace | None = None
         # Per-step training curves: history[name][step] is a list of K member values.
         self.history: dict[str, list[list[float]]] = {}
 
@@ -108,6 +115,7 @@ class TorchEnsembleGenerator(Generator):
             if target_class is None:
                 raise InputError(f"{self.name} is trained per class: give a target_class")
             target_class = check_class(target_class)
+        self.space = train.space  # before the networks: their widths come from it
         self._init_networks()
         self.train_ensemble(train, target_class)
         self.target_class = target_class
@@ -118,6 +126,17 @@ class TorchEnsembleGenerator(Generator):
         if self.nets is None:
             raise RuntimeError(f"{self.name} is not fitted; call fit(train) first")
         return self.nets
+
+    def fitted_networks(self) -> nn.ModuleDict:
+        """The networks of a fitted model (RuntimeError before ``fit``)."""
+        return self._require_fitted()
+
+    @property
+    def fitted_space(self) -> CompositionSpace:
+        """The space the model was fitted in (RuntimeError before ``fit``)."""
+        if self.space is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit(train) first")
+        return self.space
 
     def _require_single(self) -> nn.ModuleDict:
         """The networks of a fitted single-member model (sampling needs one member)."""
@@ -141,6 +160,7 @@ class TorchEnsembleGenerator(Generator):
         """Member i as a stand-alone single-seed model."""
         nets = self._require_fitted()
         m = type(self)(self.seeds[i], self.config, device=str(self.device))
+        m.space = self.space
         m.nets = nn.ModuleDict(self.build_networks(1)).to(self.device)
         m.nets.load_state_dict(select_member(nets.state_dict(), i))
         m.target_class, m.data_sha256 = self.target_class, self.data_sha256
@@ -166,6 +186,4 @@ class TorchEnsembleGenerator(Generator):
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write model.json and weights.pt atomically (see :mod:`elpagen.models.persistence`)."""
-        from elpagen.models.persistence import save_directory
-
         return save_directory(self, directory, overwrite)

@@ -3,8 +3,9 @@ al. 2017).
 
 Generator and critic: one hidden layer of 512 with LeakyReLU(0.2), no normalisation (a
 gradient-penalty critic must not use batch-dependent normalisation, and the paper uses no
-layer norm either). The generator maps 8-D N(0, 1) noise + the one-hot class to 8 values
-through tanh; the critic maps a scaled 8-D sample + the one-hot class to a scalar. The
+layer norm either). The generator maps N(0, 1) noise (8-D by default) + the one-hot class
+to the space's ``n_features`` values (8 for the elpasolite) through tanh; the critic maps a
+scaled sample + the one-hot class to a scalar. The
 sampling knob ``noise_scale`` s draws the noise from N(0, s^2) (s = 1: as trained).
 
 Training per member, for every generator update:
@@ -12,7 +13,7 @@ Training per member, for every generator update:
 * 5 critic updates, each on a fresh class-balanced real batch; the fake batch uses the
   same one-hot labels. Critic loss: ``D(fake) - D(real) + 10 * (||grad D(x_hat)|| - 1)^2``
   (means over the batch), where ``x_hat = eps * real + (1 - eps) * fake`` with one
-  ``eps ~ U(0, 1)`` per sample and the gradient is taken w.r.t. the 8-D sample only (the
+  ``eps ~ U(0, 1)`` per sample and the gradient is taken w.r.t. the sample only (the
   one-hot is the same on both ends of the interpolation).
 * 1 generator update: ``-D(G(z, y))`` on labels of another fresh balanced batch.
 
@@ -106,7 +107,7 @@ def gradient_penalty(
 ) -> torch.Tensor:
     """Per-member two-sided penalty E[(||grad_x D(x_hat, y)|| - 1)^2], shape (K,).
 
-    ``x_real``, ``x_fake``: (K, B, 8); ``y``: (K, B, 10); ``eps``: (K, B, 1). The graph is
+    ``x_real``, ``x_fake``: (K, B, n_features); ``y``: (K, B, 10); ``eps``: (K, B, 1). The graph is
     kept (``create_graph``) so the penalty can be back-propagated into the critic.
     """
     input_gradient = getattr(critic, "input_gradient", None)
@@ -157,7 +158,7 @@ class PlainCritic(nn.Module):
         return self.critic(x)
 
     def input_gradient(self, x_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """grad_x sum D(x, y) at x = x_hat, (K, B, 8), with its graph kept (like
+        """grad_x sum D(x, y) at x = x_hat, (K, B, n_features), with its graph kept (like
         ``create_graph=True``) so that the penalty back-propagates into the weights."""
         with torch.no_grad():  # the pre-activations only decide the LeakyReLU slopes
             h = critic_input(x_hat, y)
@@ -206,11 +207,11 @@ class ConditionalWGAN(TorchEnsembleGenerator):
     }
 
     def build_networks(self, k: int) -> dict[str, nn.Module]:
-        c = self.config
+        c, width = self.config, self.fitted_space.n_features
         d_cond = N_CLASSES
         return {
-            "generator": EnsembleMLP(k, c.noise + d_cond, c.hidden, 8, out="tanh"),
-            "critic": EnsembleMLP(k, 8 + d_cond, c.hidden, 1),
+            "generator": EnsembleMLP(k, c.noise + d_cond, c.hidden, width, out="tanh"),
+            "critic": EnsembleMLP(k, width + d_cond, c.hidden, 1),
         }
 
     def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
@@ -278,5 +279,5 @@ class ConditionalWGAN(TorchEnsembleGenerator):
             y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
             # Bitwise the codes of the whole chunk through the network, in cache-sized blocks.
-            out[start : start + m] = decode_rows(g, torch.cat([z, y], -1))
+            out[start : start + m] = decode_rows(g, torch.cat([z, y], -1), self.fitted_space)
         return out

@@ -9,6 +9,14 @@ the finite-weights check as their only guard against a damaged file.
 Saving is atomic (a temporary directory renamed into place); loading checks the manifest's
 shape, the config's ranges, the weights' checksum and that every weight is finite, and
 raises :class:`ModelLoadError` (a user error) for anything else.
+
+The manifest records the composition space the model was trained in (``"space"``:
+:meth:`~elpagen.space.CompositionSpace.to_dict`) and loading restores it, so a loaded model
+samples in its own space; a directory saved before spaces were recorded loads in the
+default space (the only space such a model can have been trained in).
+
+This module names no model class (the models' base class imports it to save): what it
+needs of a model is the :class:`TrainedModel` protocol.
 """
 
 from __future__ import annotations
@@ -22,18 +30,16 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
-from elpagen import __version__
 from elpagen.data import N_CLASSES
 from elpagen.errors import InputError
 from elpagen.settings import ConfigError, validate_config
-
-if TYPE_CHECKING:  # for the annotations only: base imports this module (in save)
-    from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.space import CompositionSpace, SpaceError
+from elpagen.version import __version__
 
 #: Written by this version; 2 added ``weights_sha256``.
 FORMAT_VERSION = 2
@@ -47,7 +53,41 @@ class ModelLoadError(InputError):
     """A model directory that cannot be used (missing, other version, corrupted)."""
 
 
-def manifest_of(model: TorchEnsembleGenerator) -> dict[str, Any]:
+class TrainedModel(Protocol):
+    """What saving and loading need of a model (the models' base class,
+    :mod:`elpagen.models.base`, has it; described here so that this module imports no model)."""
+
+    name: ClassVar[str]
+    conditional: ClassVar[bool]
+    Config: ClassVar[type]
+    config: Any
+    seeds: list[int]
+    target_class: int | None
+    data_sha256: str
+    space: CompositionSpace | None
+    nets: nn.ModuleDict | None
+    device: torch.device
+
+    def __init__(self, seed: Any, config: Any, *, device: str | None = ...) -> None: ...
+
+    @property
+    def k(self) -> int: ...
+
+    def build_networks(self, k: int) -> dict[str, nn.Module]: ...
+
+    def fitted_networks(self) -> nn.ModuleDict: ...
+
+
+def default_space() -> CompositionSpace:
+    """The space of a model directory that records none: saved before spaces were recorded,
+    when the default space was the only one. (The one place in models/ that names a
+    particular space: backward compatibility of old model directories.)"""
+    from elpagen.spaces import DEFAULT
+
+    return DEFAULT
+
+
+def manifest_of(model: TrainedModel) -> dict[str, Any]:
     """The content of model.json, less the weights' checksum."""
     return {
         "format": "elpagen-model",
@@ -58,6 +98,7 @@ def manifest_of(model: TorchEnsembleGenerator) -> dict[str, Any]:
         "seeds": model.seeds,
         "target_class": model.target_class,
         "data_sha256": model.data_sha256,
+        "space": model.space.to_dict() if model.space is not None else None,
         "torch_version": torch.__version__,
     }
 
@@ -70,10 +111,10 @@ def _dir_mode() -> int:
 
 
 def save_directory(
-    model: TorchEnsembleGenerator, directory: str | os.PathLike, overwrite: bool = False
+    model: TrainedModel, directory: str | os.PathLike, overwrite: bool = False
 ) -> Path:
     """Write model.json and weights.pt atomically (a temp dir renamed into place)."""
-    nets = model._require_fitted()
+    nets = model.fitted_networks()
     out = Path(directory)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(
@@ -100,8 +141,8 @@ def save_directory(
 
 
 def from_manifest(
-    cls: type[TorchEnsembleGenerator], manifest: Mapping[str, Any], device: str | None = "auto"
-) -> TorchEnsembleGenerator:
+    cls: type[TrainedModel], manifest: Mapping[str, Any], device: str | None = "auto"
+) -> TrainedModel:
     """An unfitted ``cls`` with the config, seeds and target class of a checked manifest."""
     try:
         config = cls.Config(**{
@@ -115,6 +156,12 @@ def from_manifest(
     m = cls(manifest["seeds"], config, device=device)
     m.target_class = manifest.get("target_class")
     m.data_sha256 = manifest.get("data_sha256", "")
+    recorded = manifest.get("space")
+    try:
+        m.space = default_space() if recorded is None else CompositionSpace.from_dict(recorded)
+    except SpaceError as e:
+        raise ModelLoadError(f"the recorded composition space is not usable ({e}); "
+                             "retrain the model") from None
     return m
 
 
@@ -148,6 +195,8 @@ def check_manifest(manifest: Any, mf: Path) -> None:
         raise bad(f"'target_class' is {target!r}, not a class 1..{N_CLASSES}")
     if not isinstance(manifest.get("data_sha256", ""), str):
         raise bad("'data_sha256' is not a string")
+    if not isinstance(manifest.get("space") or {}, dict):
+        raise bad("'space' is not an object")
     if version >= 2:
         digest = manifest.get("weights_sha256")
         if not isinstance(digest, str) or len(digest) != 64:
@@ -156,9 +205,9 @@ def check_manifest(manifest: Any, mf: Path) -> None:
 
 def load_directory(
     directory: str | os.PathLike,
-    classes: Mapping[str, type[TorchEnsembleGenerator]],
+    classes: Mapping[str, type[TrainedModel]],
     device: str | None = "auto",
-) -> TorchEnsembleGenerator:
+) -> TrainedModel:
     """Load a saved model directory whose model is one of ``classes`` (name -> class).
 
     The weights must match the SHA-256 recorded in model.json (format 2) and be finite.

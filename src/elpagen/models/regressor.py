@@ -1,7 +1,8 @@
 """An MLP energy regressor fitted on the training set's DFT energies alone.
 
 Of another family than the reference model (a Laplacian-kernel ridge regression,
-:mod:`elpagen.reference`): a small MLP in torch on the scaled 8-D (row, group) vector,
+:mod:`elpagen.reference`): a small MLP in torch on the scaled (period, group) vector of
+the training set's space,
 trained with squared error on ``train.energies`` alone (standardised), Adam and a
 cosine-decayed learning rate, seeded (initialisation from a CPU generator seeded with the
 seed, minibatches from a numpy stream seeded with it). It never sees the reference
@@ -22,10 +23,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from elpagen import space
 from elpagen.data import TrainingSet
 from elpagen.models.ensemble import EnsembleMLP, init_members
 from elpagen.settings import BATCH_SIZE, POSITIVE, POSITIVE_INT, WIDTHS, Setting, ValidatedConfig
+from elpagen.space import CompositionSpace
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,13 @@ class EnergyRegressor:
         self.net: EnsembleMLP | None = None
         self.mean_ = 0.0
         self.std_ = 1.0
+        #: The training set's composition space (set by fit): ``predict`` reads codes of it.
+        self.space: CompositionSpace | None = None
 
     def fit(self, train: TrainingSet) -> EnergyRegressor:
         """Train the MLP on ``train.energies`` only."""
         cfg = self.config
+        self.space = train.space
         x = torch.from_numpy(train.scaled())
         y = np.asarray(train.energies, dtype=np.float64)
         self.mean_, self.std_ = float(y.mean()), float(y.std()) or 1.0
@@ -85,15 +89,16 @@ class EnergyRegressor:
         return self
 
     def predict(self, codes: np.ndarray) -> np.ndarray:
-        """Predicted formation energies (eV/atom, float32) of ``codes``, in chunks."""
-        if self.net is None:
+        """Predicted formation energies (eV/atom, float32) of ``codes`` (of the training
+        set's space), in chunks."""
+        if self.net is None or self.space is None:
             raise RuntimeError("EnergyRegressor is not fitted; call fit(train) first")
         codes = np.asarray(codes)
         out = np.empty(len(codes), dtype=np.float32)
         step = self.config.chunk
         with torch.inference_mode():
             for i in range(0, len(codes), step):
-                x = torch.from_numpy(space.codes_to_scaled(codes[i : i + step]))
+                x = torch.from_numpy(self.space.codes_to_scaled(codes[i : i + step]))
                 x = x.to(self.net.net[0].weight.dtype)
                 out[i : i + step] = self.net(x[None])[0, :, 0].numpy()
         return out * np.float32(self.std_) + np.float32(self.mean_)

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from elpagen import space
 from elpagen.models.ensemble import EnsembleLayerNorm, EnsembleMLP
+from elpagen.space import CompositionSpace
 
 #: Rows per pass through the network on the CPU: 4,096 rows of 256-512 float32 features
 #: are 4-8 MiB, which stay in cache; 1,024-16,384 measured, 4,096 the fastest for both.
@@ -45,10 +45,11 @@ def _forward_in_place(net: EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode_rows(net: EnsembleMLP, inputs: torch.Tensor, rows: int = DECODE_ROWS) -> np.ndarray:
-    """(n,) codes (-1: invalid) of a single-member ``net``'s outputs on ``inputs`` (1, n, d),
-    bitwise those of ``space.decode_proposals(net(inputs)[0].float())``; the CPU passes
-    ``rows`` rows at a time (a GPU all at once)."""
+def decode_rows(net: EnsembleMLP, inputs: torch.Tensor, space: CompositionSpace,
+                rows: int = DECODE_ROWS) -> np.ndarray:
+    """(n,) codes of ``space`` (-1: invalid) of a single-member ``net``'s outputs on
+    ``inputs`` (1, n, d), bitwise those of ``space.decode_proposals(net(inputs)[0].float())``;
+    the CPU passes ``rows`` rows at a time (a GPU all at once)."""
     n = inputs.shape[1]
     step = rows if inputs.device.type == "cpu" else max(n, 1)
     out = np.empty(n, dtype=np.int64)

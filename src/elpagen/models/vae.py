@@ -1,9 +1,10 @@
 """Conditional variational autoencoder (docs/method.md section 6).
 
 Encoder and decoder: 2 hidden layers of 256 with layer normalisation and LeakyReLU(0.2).
-The encoder sees the scaled 8-D vector and the one-hot class; the decoder a latent
-sample and the one-hot class, and returns 8 values through tanh. Loss per member:
-squared reconstruction error summed over the 8 features + lambda * KL(q(z|x) || N(0,1)),
+The encoder sees the scaled (period, group) vector of the space (``space.n_features``
+values: 8 for the elpasolite) and the one-hot class; the decoder a latent sample and the
+one-hot class, and returns ``n_features`` values through tanh. Loss per member:
+squared reconstruction error summed over the features + lambda * KL(q(z|x) || N(0,1)),
 both averaged over the batch. Generation: z ~ N(0, 1) with the target one-hot; the
 sampling knob ``prior_scale`` s draws z ~ N(0, s^2) instead (s = 1: the prior itself).
 """
@@ -70,7 +71,7 @@ def vae_loss(
 ) -> torch.Tensor:
     """Per-member loss (K,): ||x_hat - x||^2 + kl_weight * KL(N(mu, exp(logvar)) || N(0, 1)).
 
-    ``x``, ``x_hat``: (K, B, 8); ``mu``, ``logvar``: (K, B, latent). The squared error is
+    ``x``, ``x_hat``: (K, B, n_features); ``mu``, ``logvar``: (K, B, latent). The squared error is
     summed over the features, the closed-form KL over the latent dimensions; both are
     averaged over the batch.
     """
@@ -96,12 +97,13 @@ class ConditionalVAE(TorchEnsembleGenerator):
     }
 
     def build_networks(self, k: int) -> dict[str, nn.Module]:
-        c = self.config
-        d = 8 + N_CLASSES
+        c, width = self.config, self.fitted_space.n_features
+        d = width + N_CLASSES
         return {
             "encoder": EnsembleMLP(k, d, c.hidden, 2 * c.latent, layer_norm=c.layer_norm),
             "decoder": EnsembleMLP(
-                k, c.latent + N_CLASSES, c.hidden[::-1], 8, layer_norm=c.layer_norm, out="tanh"
+                k, c.latent + N_CLASSES, c.hidden[::-1], width, layer_norm=c.layer_norm,
+                out="tanh"
             ),
         }
 
@@ -143,5 +145,6 @@ class ConditionalVAE(TorchEnsembleGenerator):
             y = torch.zeros((1, m, N_CLASSES), device=self.device, dtype=dt)
             y[..., c - 1] = 1.0
             # Bitwise the codes of the whole chunk through the network, in cache-sized blocks.
-            out[start : start + m] = decode_rows(nets["decoder"], torch.cat([z, y], -1))
+            out[start : start + m] = decode_rows(nets["decoder"], torch.cat([z, y], -1),
+                                                self.fitted_space)
         return out
