@@ -23,21 +23,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import data, metrics, space
+from elpagen import data, metrics
 from elpagen.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported only when reference energies are asked for
     from elpagen import reference
+    from elpagen.space import CompositionSpace
 
 
 def load_training_set(
-    path: str | os.PathLike | None = None, *, verify: bool = True
+    path: str | os.PathLike | None = None, *, verify: bool = True,
+    space: str | CompositionSpace | None = None,
 ) -> data.TrainingSet:
-    """The augmented DFT training set (21,112 compositions) from ``path`` or ``$ELPAGEN_DATA``.
+    """The augmented DFT training set from ``path`` or ``$ELPAGEN_DATA`` (the elpasolite's:
+    21,112 compositions).
 
     ``verify=False`` accepts a well-formed DFT file of your own instead of the published one.
+    ``space``: a built-in space's name or a :class:`~elpagen.space.CompositionSpace`
+    (default :data:`elpagen.spaces.DEFAULT`); the file's rows are compositions of it.
     """
-    return data.load_training_set(path, verify=verify)
+    from elpagen import spaces
+
+    return data.load_training_set(path, verify=verify, space=spaces.get(space))
 
 
 def reference_energies(
@@ -47,7 +54,8 @@ def reference_energies(
     rebuild: bool = False,
     progress: bool = False,
 ) -> reference.ReferenceEnergies:
-    """Reference energies and classes of all 1,974,024 compositions (built once, then cached).
+    """Reference energies and classes of every composition of the training set's space
+    (built once, then cached).
 
     ``train`` defaults to :func:`load_training_set`; the cache lives in ``cache_dir``,
     else ``$ELPAGEN_CACHE``, else the user cache directory.
@@ -59,29 +67,36 @@ def reference_energies(
     return ref
 
 
-def to_codes(compositions: np.ndarray | Sequence) -> tuple[np.ndarray, int]:
-    """Composition codes from int codes or (n, 4) element symbols; (valid codes, n given).
+def to_codes(compositions: np.ndarray | Sequence,
+             space: CompositionSpace | None = None) -> tuple[np.ndarray, int]:
+    """Composition codes from int codes or (n, n_sites) element symbols of ``space``
+    (default :data:`elpagen.spaces.DEFAULT`); (valid codes, n given).
 
-    Rows with a repeated element are not compositions of the space: they are dropped and
-    count as invalid draws (as in a samples file). An unknown symbol is an error.
+    Rows that break the space's validity rule (a repeated element) are not compositions
+    of the space: they are dropped and count as invalid draws (as in a samples file). An
+    unknown symbol is an error.
     """
+    if space is None:
+        from elpagen import spaces
+
+        space = spaces.DEFAULT
     arr = np.asarray(compositions)
     if arr.size == 0:
-        return np.zeros(0, dtype=np.int32), 0
+        return np.zeros(0, dtype=space.code_dtype), 0
     if np.issubdtype(arr.dtype, np.integer):
         codes = arr.ravel()
-        if codes.min() < 0 or codes.max() >= space.N_GRID:
-            raise InputError(f"composition codes must lie in 0..{space.N_GRID - 1}")
-        valid = space.is_distinct(space.decode(codes))
-        return codes[valid].astype(np.int32), len(codes)
-    if arr.ndim != 2 or arr.shape[1] != 4:
+        if codes.min() < 0 or codes.max() >= space.n_grid:
+            raise InputError(f"composition codes must lie in 0..{space.n_grid - 1}")
+        valid = space.is_valid(space.decode(codes))
+        return codes[valid].astype(space.code_dtype), len(codes)
+    if arr.ndim != 2 or arr.shape[1] != space.n_sites:
         raise InputError(
-            f"give composition codes or rows of four element symbols (A, B, C, D), "
-            f"got an array of shape {arr.shape}"
+            f"give composition codes or rows of {space.n_sites} element symbols "
+            f"({', '.join(space.site_names)}), got an array of shape {arr.shape}"
         )
     el = space.symbols_to_indices(arr)
-    valid = space.is_distinct(el)
-    return space.encode(el[valid]).astype(np.int32), len(el)
+    valid = space.is_valid(el)
+    return space.encode(el[valid]).astype(space.code_dtype), len(el)
 
 
 def evaluate(
@@ -93,18 +108,35 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every metric of a sample for ``target_class``: precision, coverage, JS distance...
 
-    ``compositions``: int codes, or rows of element symbols ``[A, B, C, D]``; repeats
-    count (as a generator's draws do). ``train`` and ``reference`` are loaded when not
-    given (pass them when evaluating many samples).
+    ``compositions``: int codes, or rows of one element symbol per site of the space
+    (``[A, B, C, D]`` for the elpasolite); repeats count (as a generator's draws do).
+    ``train`` and ``reference`` are loaded when not given (pass them when evaluating many
+    samples); the compositions are read in their space (the reference's, else the
+    training set's, else :data:`elpagen.spaces.DEFAULT`).
     """
     target_class = data.check_class(target_class)
-    codes, n_given = to_codes(compositions)
+    space = _space_of(train, reference)
+    codes, n_given = to_codes(compositions, space)
     if len(codes) == 0:
         raise InputError(f"no valid compositions among {n_given} given")
-    train = train if train is not None else load_training_set()
+    train = train if train is not None else load_training_set(space=space)
     reference = reference if reference is not None else reference_energies(train)
     return metrics.evaluate(codes, target_class, reference.classes, train.codes,
                             n_drawn=n_given)
+
+
+def _space_of(train: data.TrainingSet | None,
+              reference: reference.ReferenceEnergies | None) -> CompositionSpace:
+    """The space of the reference or training set given (default: the default space);
+    both given: the same space, or an error."""
+    from elpagen import spaces
+
+    ref_space = getattr(reference, "space", None) if reference is not None else None
+    train_space = train.space if train is not None else None
+    if ref_space is not None and train_space is not None and ref_space != train_space:
+        raise InputError(f"the reference energies cover the space {ref_space.name!r}, the "
+                         f"training set the space {train_space.name!r}; give both of one space")
+    return ref_space or train_space or spaces.DEFAULT
 
 
 @dataclass(frozen=True)
@@ -205,8 +237,10 @@ def benchmark(
     config = RunConfig(models=tuple(names), target_class=target_class, samples=samples,
                        seeds=tuple(seeds), protocol=protocol, overrides=ov, device=device,
                        mixture=mixture, jobs=jobs, progress=progress)
-    train = train if train is not None else load_training_set()
+    if train is None:
+        train = load_training_set(space=_space_of(None, reference))
     reference = reference if reference is not None else reference_energies(train)
+    _space_of(train, reference)  # one space
     result = run_benchmark(train, reference.classes, config, log=log)
     result["oracle"] = {"sigma": reference.sigma, "lambda": reference.lam,
                         "holdout_mae": reference.holdout_mae}

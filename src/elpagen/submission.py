@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elpagen import __version__, catalogue, io
+from elpagen import catalogue, io
 from elpagen.errors import InputError
+from elpagen.version import __version__
 
 FORMAT = "elpagen-submission"
 FORMAT_VERSION = 1

@@ -53,10 +53,18 @@ def emit_json(obj: Any) -> None:
     print(io.dumps(obj))
 
 
+def cli_space(args: argparse.Namespace):
+    """The composition space of a command: ``args.space`` (a built-in name) where the
+    command has one, else :data:`elpagen.spaces.DEFAULT`."""
+    from elpagen import spaces
+
+    return spaces.get(getattr(args, "space", None))
+
+
 def load_train(args: argparse.Namespace):
     from elpagen import data
 
-    return data.load_training_set(args.data, verify=not args.no_verify)
+    return data.load_training_set(args.data, verify=not args.no_verify, space=cli_space(args))
 
 
 def load_reference(args: argparse.Namespace, train, *, rebuild: bool = False):

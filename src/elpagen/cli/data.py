@@ -12,6 +12,7 @@ import numpy as np
 from elpagen.cli.common import (
     CLIError,
     add_common,
+    cli_space,
     emit_json,
     load_reference,
     load_train,
@@ -19,20 +20,22 @@ from elpagen.cli.common import (
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from elpagen import data, space
+    from elpagen import data
 
     if args.action == "fetch":
         return cmd_data_fetch(args)
     if args.url is not None or args.from_file is not None:
         raise CLIError("--url and --from-file go with `elpagen data fetch`")
-    dft = data.load_dft(args.data, verify=not args.no_verify)
+    dft = data.load_dft(args.data, verify=not args.no_verify, space=cli_space(args))
     train = data.training_set(dft)
+    space = train.space
     el = train.elements
-    # (4, 39) counts of each element on each site, computed once for JSON and the table.
-    counts = np.stack([np.bincount(el[:, s], minlength=space.N_ELEMENTS) for s in range(4)])
+    # Counts of each element on each site (indices into the site's own element list),
+    # computed once for JSON and the table.
+    counts = [np.bincount(el[:, s], minlength=site.size) for s, site in enumerate(space.sites)]
     freqs = {
-        site: {space.ELEMENTS[z]: int(n) for z, n in enumerate(counts[s]) if n}
-        for s, site in enumerate(space.SITES)
+        site.name: {site.elements[z]: int(n) for z, n in enumerate(counts[s]) if n}
+        for s, site in enumerate(space.sites)
     }
     out = {
         "path": dft.path,
@@ -51,16 +54,25 @@ def cmd_data(args: argparse.Namespace) -> int:
         emit_json(out)
         return 0
     print(f"DFT file      {dft.path}")
-    print(f"rows          {out['raw']:,} ({out['twin_pairs']} A/B twin pairs)")
+    twins = f" ({out['twin_pairs']} {_twin_name(space)} twin pairs)" if space.symmetries else ""
+    print(f"rows          {out['raw']:,}{twins}")
     print(f"augmented     {out['augmented']:,} unique compositions")
     print(f"energies      {out['energy_min']:.4f} .. {out['energy_max']:.4f} eV/atom, "
           f"10 classes of {out['class_width']:.4f} eV/atom")
     print("class counts  " + "  ".join(f"{k}:{v}" for k, v in out["class_counts"].items()))
     print("per-site element counts (augmented set):")
-    print("      " + "".join(f"{s:>6}" for s in space.SITES))
-    for z, sym in enumerate(space.ELEMENTS):
-        print(f"{sym:<6}" + "".join(f"{int(counts[s, z]):>6}" for s in range(4)))
+    print("      " + "".join(f"{s:>6}" for s in space.site_names))
+    for sym in space.elements:
+        print(f"{sym:<6}" + "".join(f"{freqs[site.name].get(sym, 0):>6}"
+                                    for site in space.sites))
     return 0
+
+
+def _twin_name(space) -> str:
+    """The sites the space's first symmetry swaps, as ``A/B``."""
+    perm = space.symmetries[0]
+    moved = [space.site_names[i] for i, p in enumerate(perm) if p != i]
+    return "/".join(moved)
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -115,7 +127,8 @@ def cmd_reference(args: argparse.Namespace) -> int:
         emit_json(out)
         return 0
     print(f"Laplacian (L1) kernel ridge regression: sigma = {ref.sigma:g}, lambda = {ref.lam:g}")
-    print(f"held-out MAE  {ref.holdout_mae:.4f} eV/atom (20 % of the DFT set, A/B twins together)")
+    together = f", {_twin_name(train.space)} twins together" if train.space.symmetries else ""
+    print(f"held-out MAE  {ref.holdout_mae:.4f} eV/atom (20 % of the DFT set{together})")
     print(f"{'class':>5} {'compositions':>13} {'share':>8}")
     for k, n in out["class_sizes"].items():
         print(f"{k:>5} {n:>13,} {n / out['n_compositions']:>8.2%}")
@@ -182,7 +195,8 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("evaluate", help="score a CSV of compositions for a target class")
     add_common(p)
-    p.add_argument("samples", metavar="SAMPLES.csv", help="CSV with header A,B,C,D")
+    p.add_argument("samples", metavar="SAMPLES.csv",
+                   help="CSV whose header is the space's site names (A,B,C,D)")
     p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
     p.add_argument("--smact", action="store_true",
                    help="add the SMACT pass fractions (needs pip install 'elpagen[materials]')")

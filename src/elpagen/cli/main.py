@@ -20,19 +20,22 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from elpagen import __version__
 from elpagen.cli import campaign as campaign_cli
 from elpagen.cli import data, frontier, materials, models, search, study
 from elpagen.cli import leaderboard as leaderboard_cli
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, clip_set_values, log
 from elpagen.errors import is_user_error
+from elpagen.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from elpagen import spaces
+
+    default = spaces.DEFAULT
     parser = argparse.ArgumentParser(
         prog="elpagen",
-        description="Generative models in Elpasolite (ABC2D6) composition space and the "
-                    "benchmark to judge them.",
+        description=f"Generative models in a composition space (default: {default.name} "
+                    f"{default.formula_pattern}) and the benchmark to judge them.",
     )
     parser.add_argument("--version", action="version", version=f"elpagen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

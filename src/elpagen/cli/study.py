@@ -14,8 +14,8 @@ from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
 def cmd_study(args: argparse.Namespace) -> int:
     from elpagen import report
     from elpagen.study import StudyError, parse_model_overrides, run_study
+    from elpagen.study.config import make_settings
     from elpagen.study.plan import model_overrides
-    from elpagen.study.runner import make_settings
 
     overrides = parse_model_overrides(parse_overrides(args.set, args.config))
     out = args.output or f"elpagen-study-{args.protocol}{'-quick' if args.quick else ''}"

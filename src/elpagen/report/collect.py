@@ -52,6 +52,7 @@ from elpagen.report.schema import (
     SiteDistributions,
     SizeModel,
     SizeResult,
+    SpaceInfo,
     Summary,
     TrainingSetInfo,
     TrainingSize,
@@ -364,7 +365,24 @@ def collect_document(store: Store) -> ResultsDocument:
         campaign=(None if (camp := collect_campaign(units, raw, ref)) is None
                   else camp.to_json()),
         figures=[],
+        space=SpaceInfo.from_json(_space_entry(raw, ref), path="space"),
     )
+
+
+def _space_entry(raw: Mapping[str, Any], ref: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The study's space: as its reference artifact records it; a store written before
+    spaces were values holds the default space (the elpasolite), which it names."""
+    if ref and "space" in ref:
+        return ref["space"]
+    from elpagen import spaces
+    from elpagen.study.unit import space_entry
+
+    if "space" in raw:  # a non-default space whose reference is not stored yet
+        found = spaces.by_fingerprint(raw["space"]["fingerprint"])
+        if found is not None:
+            return space_entry(found)
+        return {**raw["space"], "formula_pattern": "", "n_space": 0}
+    return space_entry(spaces.DEFAULT)
 
 
 # --------------------------------------------------------------------------- schema

@@ -27,6 +27,13 @@ def model_label(m: str) -> str:
     return catalogue.label(m)
 
 
+def space_noun(r: Mapping[str, Any]) -> str:
+    """The study's compositions as a plural noun: "Elpasolites" (the space's name), or
+    "compositions" for a document that names no space."""
+    sp = r.get("space") or {}
+    return f"{sp['name'][:1].upper()}{sp['name'][1:]}s" if sp.get("name") else "compositions"
+
+
 def fig_class_distribution(r: Mapping[str, Any], path: Path) -> str:
     plt = layout.pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.8), layout="constrained")
@@ -51,9 +58,11 @@ def fig_class_distribution(r: Mapping[str, Any], path: Path) -> str:
         layout.no_data(ax)
     ax.set_title("Energy classes: full composition space vs training set")
     layout.save(fig, path)
-    return ("Number of compositions per energy class in the full space of 1,974,024 "
-            "Elpasolites (classes of the reference energies) and in the augmented DFT training "
-            "set, log scale. Class 1 is the minority class, class 5 the majority class.")
+    n_space = r["oracle"].get("n_space") or (r.get("space") or {}).get("n_space") or 0
+    return (f"Number of compositions per energy class in the full space of {n_space:,} "
+            f"{space_noun(r)} (classes of the reference energies) and in the augmented DFT "
+            "training set, log scale. Class 1 is the minority class, class 5 the majority "
+            "class.")
 
 
 def fig_reference_js(r: Mapping[str, Any], path: Path) -> str:
@@ -195,21 +204,26 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
         if a is None or not len(a):
             layout.no_data(ax)
             continue
-        im = ax.imshow(np.asarray(a, dtype=float), aspect="auto", cmap="magma_r", norm=norm,
-                       interpolation="nearest")
+        im = ax.imshow(np.ma.masked_invalid(np.asarray(a, dtype=float)), aspect="auto",
+                       cmap="magma_r", norm=norm, interpolation="nearest")
+        arr = np.asarray(a, dtype=float)
         ax.set_yticks(range(len(sites)), sites, fontsize=layout.MIN_FONT)
-        ax.set_xticks(range(len(elements)), elements, fontsize=layout.MIN_FONT)
+        # Columns: the space's elements (a site's own list where the sites differ and the
+        # rows are as wide as the longest site list: its positions are numbered).
+        cols = elements if arr.shape[-1] == len(elements) else range(1, arr.shape[-1] + 1)
+        ax.set_xticks(range(arr.shape[-1]), [str(c) for c in cols], fontsize=layout.MIN_FONT)
         ax.tick_params(axis="x", length=2, pad=1)
     if im is not None:
         fig.colorbar(im, ax=list(axes), label="p(Z | site), square-root scale",
                      fraction=0.025, pad=0.01)
     fig.suptitle("Per-site element distributions p(Z|S), class 1")
     layout.save(fig, path)
-    return ("Per-site element distributions p(Z|S) (rows: sites A, B, C, D; columns: the 39 "
-            "elements H … Bi; square-root colour scale) of class 1 in the full space, of the "
-            "class-1 training compositions, and of the class-1 samples of every model (mean over "
-            "fits; repeats count). The value in each title is the model's mean JS distance to "
-            "the full-space class-1 distribution.")
+    span = f" {elements[0]} … {elements[-1]}" if elements else ""
+    return (f"Per-site element distributions p(Z|S) (rows: sites {', '.join(sites)}; columns: "
+            f"the {len(elements)} elements{span}; square-root colour scale) of class 1 in the "
+            "full space, of the class-1 training compositions, and of the class-1 samples of "
+            "every model (mean over fits; repeats count). The value in each title is the "
+            "model's mean JS distance to the full-space class-1 distribution.")
 
 
 def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
@@ -253,9 +267,16 @@ def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
     layout.save(fig, path)
     return (f"Precision, coverage and JS distance for class 1 ({ts['samples']:,} valid samples "
             f"per fit) against the size of the training set: random subsets of "
-            f"{', '.join(f'{n:,}' for n in ts['sizes'][:-1])} compositions (half of them original "
-            "compositions, half their A/B swaps; one subset per size) and the full set. Lines are "
-            "means over the fits, bands mean ± standard deviation.")
+            f"{', '.join(f'{n:,}' for n in ts['sizes'][:-1])} compositions ({_halves(r)}one "
+            "subset per size) and the full set. Lines are means over the fits, bands mean ± "
+            "standard deviation.")
+
+
+def _halves(r: Mapping[str, Any]) -> str:
+    """How a training subset is drawn: twin pairs together where the space has twins."""
+    twins = (r.get("space") or {}).get("twins", "")
+    return (f"half of them original compositions, half their {twins} swaps; " if twins
+            else "")
 
 
 def fig_cost(r: Mapping[str, Any], path: Path) -> str:

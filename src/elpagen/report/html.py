@@ -280,6 +280,16 @@ def tables(r: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
     return {name: rows for name, (_, rows) in zip(TABLES[:len(built)], built, strict=True)}
 
 
+def _space_title(r: Mapping[str, Any]) -> str:
+    """The space's name as a title word ("Elpasolite"; a document without one: the default)."""
+    name = (r.get("space") or {}).get("name")
+    if not name:
+        from elpagen import spaces
+
+        name = spaces.DEFAULT.name
+    return name[:1].upper() + name[1:]
+
+
 def _finished(run: Mapping[str, Any]) -> str:
     if run.get("finished"):
         return str(run["finished"])
@@ -301,6 +311,12 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
                   "are stored. Rerun the same <code>elpagen study</code> command to resume; "
                   "missing results show as “no data yet”.</p>")
     o = r["oracle"]
+    sp = r.get("space") or {}
+    if sp.get("formula_pattern"):
+        status += (f"<p class='small'>Composition space: {html.escape(sp['name'])} "
+                   f"({html.escape(sp['formula_pattern'])}), {int(sp.get('n_space') or 0):,} "
+                   f"compositions; definition fingerprint <code>"
+                   f"{html.escape(str(sp['fingerprint'])[:16])}</code>.</p>")
     mae = f"{o['holdout_mae']:.4f} eV/atom" if o.get("holdout_mae") is not None else "–"
     samples = st["samples"]
     configs = "".join(f"<tr><td>{html.escape(m)}</td><td style='text-align:left'><code>"
@@ -317,7 +333,8 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>elpagen study report</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>Generative models in Elpasolite composition space: study report</h1>",
+        f"<h1>Generative models in {html.escape(_space_title(r))} composition space: study "
+        "report</h1>",
         f"<p class='small'>{html.escape(st['protocol'])} protocol"
         f"{' (quick budgets: a first look, not results)' if st['quick'] else ''}, "
         f"{st['seeds']} fit(s) per model, elpagen {html.escape(st['elpagen_version'])}; "

@@ -421,6 +421,18 @@ class SiteDistributions(Record):
 
 
 @dataclass
+class SpaceInfo(Record):
+    """The composition space of the study: its name, definition fingerprint, formula
+    pattern (``ABC2D6``) and number of compositions."""
+
+    name: str
+    fingerprint: str
+    formula_pattern: str
+    n_space: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Figure(Record):
     """One figure of the report: its PNG file, title and caption."""
 
@@ -451,6 +463,8 @@ class ResultsDocument(Record):
     site_distributions: SiteDistributions
     campaign: dict[str, Any] | None  # checked by report/campaigns.py (None: no campaigns)
     figures: list[Figure]
+    #: Absent in documents written before spaces were values (all of the elpasolite).
+    space: SpaceInfo | None = None
 
     def invariants(self) -> list[str]:
         problems = []

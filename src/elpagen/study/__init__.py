@@ -11,6 +11,7 @@ The report (:mod:`elpagen.report`) reads the store; the command line
 (:mod:`elpagen.cli.study`) runs the study and then writes the report.
 """
 
+from elpagen.study.config import make_settings
 from elpagen.study.plan import (
     EXPERIMENTS,
     Experiment,
@@ -20,7 +21,7 @@ from elpagen.study.plan import (
     plan,
     training_spent,
 )
-from elpagen.study.runner import Runner, make_settings, run_study
+from elpagen.study.runner import Runner, run_study
 
 __all__ = [
     "EXPERIMENTS",

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import space
 from elpagen.campaign import run, strategies
 from elpagen.campaign.labeller import CampaignError
 from elpagen.data import TrainingSet
 from elpagen.errors import UserError
+from elpagen.space import CompositionSpace
 from elpagen.study.plan import CAMPAIGN_CLASSES, Budget, Experiment, StudyError, Unit
 from elpagen.study.unit import describe
 
@@ -80,8 +80,9 @@ def campaign_config(unit: Unit, campaign: Mapping[str, Any], quick: bool
 
 
 @functools.cache
-def all_codes() -> np.ndarray:
-    """Every composition of the space (int64), made once per process (~16 MB)."""
+def all_codes(space: CompositionSpace) -> np.ndarray:
+    """Every composition of ``space`` (int64), made once per process and space (the
+    elpasolite's: ~16 MB)."""
     out = space.all_codes().astype(np.int64)
     out.flags.writeable = False
     return out
@@ -97,7 +98,7 @@ def compute_campaign_unit(unit: Unit, campaign: Mapping[str, Any], quick: bool,
     is recorded as failed with that line, not retried."""
     config = campaign_config(unit, campaign, quick).check(train)
     name, cls = strategies.resolve(unit.model)
-    codes = all_codes()
+    codes = all_codes(train.space)
     start = run.start_codes(config.start, train, unit.seed, codes)
     try:
         r = run.run_one(name, cls, energies, classes, train, config, unit.seed, start, codes)

@@ -9,6 +9,7 @@ quick budgets come from the model catalogue (:mod:`elpagen.catalogue`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,6 +123,69 @@ class Unit:
 
 def budget_for(quick: bool) -> Budget:
     return QUICK if quick else FULL
+
+
+#: Valid samples per fit (any experiment) at most this many times the compositions of
+#: the space: a sample is drawn with replacement, so a longer one from a small space only
+#: repeats compositions (the elpasolite's 25 million class-5 samples are 12.7 times its
+#: 1.97 million compositions: its budgets are never clipped).
+MAX_SAMPLES_PER_COMPOSITION = 16
+#: A campaign's labels in all (start plus budget) at most this share of the space.
+MAX_CAMPAIGN_SHARE = 0.25
+
+
+def fit_budget(budget: Budget, n_space: int) -> Budget:
+    """``budget`` fitted to a space of ``n_space`` compositions; the budget itself where it
+    fits (always for the elpasolite: its numbers never move).
+
+    * every sample count is clipped to :data:`MAX_SAMPLES_PER_COMPOSITION` times
+      ``n_space`` (at least 1);
+    * a campaign whose start plus budget exceed :data:`MAX_CAMPAIGN_SHARE` of the space
+      has its start, batch and budget scaled down by one factor (each at least 1; the
+      batch at most the budget), and its pool clipped to the space.
+
+    The training-size experiment is fitted to the training set, not the space, in
+    :func:`fit_train_sizes`.
+    """
+    n_space = max(int(n_space), 1)
+    cap = max(MAX_SAMPLES_PER_COMPOSITION * n_space, 1)
+
+    def clip(n: int) -> int:
+        return min(int(n), cap)
+
+    changes: dict[str, Any] = {
+        f: clip(getattr(budget, f)) for f in (
+            "class1_samples", "class5_samples", "curve1_samples", "frontier1_samples",
+            "frontier5_samples")}
+    labels = budget.campaign_start + budget.campaign_budget
+    room = max(int(n_space * MAX_CAMPAIGN_SHARE), 2)
+    if labels > room:
+        f = room / labels
+        start = max(int(budget.campaign_start * f), 1)
+        total = max(int(budget.campaign_budget * f), 1)
+        batch = min(max(int(budget.campaign_batch * f), 1), total)
+        changes.update(campaign_start=start, campaign_budget=total, campaign_batch=batch)
+    if budget.campaign_pool is not None and budget.campaign_pool > n_space:
+        changes["campaign_pool"] = max(n_space, changes.get("campaign_batch",
+                                                            budget.campaign_batch))
+    fitted = dataclasses.replace(budget, **changes)
+    return budget if fitted == budget else fitted
+
+
+def fit_train_sizes(sizes: Sequence[int], n_train: int) -> list[int]:
+    """The training-size experiment's subset sizes for a training set of ``n_train``.
+
+    Sizes below ``n_train`` are kept (the full set is the ``class1`` experiment). Where
+    none is (a small training set: a small space, or a small DFT file of one's own), the
+    sizes are scaled by one factor so that the largest is half the set, and those of at
+    least 2 compositions kept (rounded, each once); the elpasolite's published set keeps
+    every size.
+    """
+    kept = [n for n in sizes if n < n_train]
+    if kept or not sizes:
+        return kept
+    f = n_train / (2 * max(sizes))
+    return sorted({m for n in sizes if (m := round(n * f)) >= 2 and m < n_train})
 
 
 def model_overrides(

@@ -38,7 +38,6 @@ every run and by ``elpagen report DIR``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
@@ -49,18 +48,15 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import catalogue, metrics, space
+from elpagen import catalogue, metrics
 from elpagen.errors import UserError
 from elpagen.study import campaign_unit
-from elpagen.study.campaign_unit import campaign_settings, describe_unit, is_campaign
+from elpagen.study.campaign_unit import describe_unit, is_campaign
+from elpagen.study.config import make_settings, reference_payload
 from elpagen.study.plan import (
     CHECKPOINTS,
-    CURVE_POINTS,
-    HIST_BIN_WIDTH,
-    SUBSET_SEED,
     StudyError,
     Unit,
-    budget_for,
     model_overrides,
     plan,
 )
@@ -206,97 +202,6 @@ class Runner:
         )
 
 
-# --------------------------------------------------------------------------- settings
-
-
-def make_settings(
-    protocol: str,
-    n_seeds: int,
-    quick: bool,
-    data_sha256: str,
-    n_train: int,
-    overrides: Mapping[str, Mapping[str, Any]],
-    frontier5_samples: int | None = None,
-    models: Sequence[str] | None = None,
-    strategies: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Everything that fixes the results of a study; a store only resumes identical ones.
-
-    ``models``: catalogue names (default: every model the catalogue puts in the study).
-    ``strategies``: the campaigns' (default ``campaign_unit.STUDY_STRATEGIES``; [] none).
-    ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
-    frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
-    """
-    from elpagen import __version__, reference
-
-    models = list(models) if models is not None else list(catalogue.names(study=True))
-    b = budget_for(quick)
-    if frontier5_samples is None:
-        frontier5_samples = b.frontier5_samples
-    if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
-            or frontier5_samples < 0:
-        raise StudyError(f"--frontier5-samples must be 0 (no class-5 frontier) or a positive "
-                         f"number of samples, got {frontier5_samples!r}")
-    # The resolved settings of every configured model of the study (the screening
-    # regressor has one protocol: it runs "fast" whatever the study's protocol).
-    configs = {m: dataclasses.asdict(catalogue.get(m).config(protocol, overrides.get(m)))
-               for m in models if catalogue.get(m).configured}
-    out = {
-        "protocol": protocol,
-        "quick": bool(quick),
-        "seeds": int(n_seeds),
-        "seed_values": list(range(n_seeds)),
-        "models": models,
-        "samples": {"class1": b.class1_samples, "class5": b.class5_samples,
-                    "curve_class1": b.curve1_samples, "training_size": b.class1_samples,
-                    "frontier_class1": b.frontier1_samples,
-                    "frontier_class5": frontier5_samples},
-        # Sizes at or above the training set are dropped (possible only with --no-verify data).
-        "train_sizes": [n for n in b.train_sizes if n < n_train],
-        "subset_seed": SUBSET_SEED,
-        "model_configs": configs,
-        "elpagen_version": __version__,
-        "data_sha256": data_sha256,
-        "n_train": int(n_train),
-        "oracle": {"sigma": reference.DEFAULT_SIGMA, "lambda": reference.DEFAULT_LAMBDA},
-        "hist_bin_width": HIST_BIN_WIDTH,
-        "curve_points": CURVE_POINTS,
-    }
-    campaign = campaign_settings(b, quick, strategies)
-    return out if campaign is None else {**out, "campaign": campaign}
-
-
-# --------------------------------------------------------------------------- reference
-
-
-def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any]:
-    """Everything the report needs from the training set and the reference energies."""
-    finite = ref.energies[np.isfinite(ref.energies)]
-    lo = min(float(finite.min()), float(train.energies.min()))
-    hi = max(float(finite.max()), float(train.energies.max()))
-    w = HIST_BIN_WIDTH
-    # Bins aligned to multiples of 0.2 eV/atom, the same for every histogram of the study.
-    start, stop = np.floor(lo / w), np.ceil(hi / w)
-    edges = np.arange(start, stop + 1) * w
-    return {
-        "class_sizes": metrics.class_sizes(ref.classes),
-        "train_class_counts": train.class_counts(),
-        "n_train": len(train),
-        "n_space": space.N_SPACE,
-        "class_edges": train.energy_classes.edges,
-        "js_table": metrics.reference_js_table(train.codes, train.classes, ref.classes),
-        "site_space_class1": metrics.class_site_distributions(ref.classes, 1),
-        "site_train_class1": metrics.site_distributions(train.codes_of_class(1)),
-        "hist_edges": np.round(edges, 10),
-        "hist_train": np.histogram(train.energies, bins=edges)[0],
-        "elements": list(space.ELEMENTS),
-        "sites": list(space.SITES),
-        "oracle": {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae,
-                   "build_seconds": ref.seconds, "from_cache": loaded,
-                   "load_seconds": seconds},
-    }
-
-
 def _load_reference(train, cache_dir: str | None, progress: bool, log: Log):
     from elpagen import reference
 
@@ -342,8 +247,16 @@ def run_study(
     frontier5_samples: int | None = None,
     models: Sequence[str] | None = None,
     strategies: Sequence[str] | None = None,
+    train=None,
+    reference=None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
+
+    ``train``: an already built :class:`~elpagen.data.TrainingSet` (of any composition
+    space) instead of loading the DFT file (``data_path``, ``verify`` are then unused);
+    ``reference``: its :class:`~elpagen.reference.ReferenceEnergies` (same space) instead of
+    loading or building the kernel ridge reference (``cache_dir`` unused). The study's
+    budget is fitted to the space (:func:`elpagen.study.plan.fit_budget`).
 
     ``models``: catalogue names (default: every model the catalogue puts in the study).
     ``strategies``: the campaign experiment's (see :func:`make_settings`).
@@ -385,10 +298,20 @@ def run_study(
     t_start = time.perf_counter()
     d = check_directory(directory)
     with DirLock(d):
-        train = data.load_training_set(data_path, verify=verify)
+        if train is None:
+            train = data.load_training_set(data_path, verify=verify)
+        if reference is not None:
+            ref_space = getattr(reference, "space", None)
+            if ref_space is not None and ref_space != train.space:
+                raise StudyError(f"the reference energies cover the space {ref_space.name!r}, "
+                                 f"the training set the space {train.space.name!r}; give both "
+                                 "of one space")
         ov = model_overrides(models, quick, overrides)
+        oracle = (None if reference is None
+                  else {"sigma": reference.sigma, "lambda": reference.lam})
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
-                                 frontier5_samples, models, strategies)
+                                 frontier5_samples, models, strategies, space=train.space,
+                                 oracle=oracle)
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
@@ -408,7 +331,10 @@ def run_study(
             status = "interrupted"
             try:
                 if todo or store.artifact("reference") is None:
-                    ref, loaded, secs = _load_reference(train, cache_dir, progress, log)
+                    if reference is None:
+                        ref, loaded, secs = _load_reference(train, cache_dir, progress, log)
+                    else:
+                        ref, loaded, secs = reference, True, 0.0
                     if store.artifact("reference") is None:
                         store.put_artifact("reference", reference_payload(train, ref, loaded,
                                                                           secs))

@@ -37,6 +37,17 @@ from elpagen.study.plan import (
 EXPECTED_EXPERIMENTS = (Experiment.CLASS1, Experiment.CLASS5)
 
 
+def space_entry(space) -> dict[str, Any]:
+    """What a study records of its composition space (the reference artifact and the
+    results document's ``space``): enough to name it and check it is the same."""
+    # The sites the first symmetry moves ("A/B": the elpasolite's twins), "" for none.
+    twins = ("/".join(space.site_names[i] for i, p in enumerate(space.symmetries[0]) if p != i)
+             if space.symmetries else "")
+    return {"name": space.name, "fingerprint": space.fingerprint,
+            "formula_pattern": space.formula_pattern, "n_space": int(space.n_space),
+            "twins": twins}
+
+
 def fit_key(unit: Unit) -> str:
     """The fit ``unit`` samples (a conditional catalogue model: one fit for every class)."""
     return unit.fit_key(catalogue.get(unit.model).conditional)

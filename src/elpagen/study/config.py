@@ -1,0 +1,138 @@
+"""What a study records before any work: its settings (a store resumes only identical
+ones) and the reference artifact (what the report needs from the training set and the
+reference energies). Both read the space from the training set they are given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from elpagen import catalogue, metrics
+from elpagen.space import CompositionSpace
+from elpagen.study.campaign_unit import campaign_settings
+from elpagen.study.plan import (
+    CURVE_POINTS,
+    HIST_BIN_WIDTH,
+    SUBSET_SEED,
+    StudyError,
+    budget_for,
+    fit_budget,
+    fit_train_sizes,
+)
+from elpagen.study.unit import space_entry
+
+
+def make_settings(
+    protocol: str,
+    n_seeds: int,
+    quick: bool,
+    data_sha256: str,
+    n_train: int,
+    overrides: Mapping[str, Mapping[str, Any]],
+    frontier5_samples: int | None = None,
+    models: Sequence[str] | None = None,
+    strategies: Sequence[str] | None = None,
+    space: CompositionSpace | None = None,
+    oracle: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything that fixes the results of a study; a store only resumes identical ones.
+
+    ``models``: catalogue names (default: every model the catalogue puts in the study).
+    ``strategies``: the campaigns' (default ``campaign_unit.STUDY_STRATEGIES``; [] none).
+    ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
+    frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
+    ``space``: the training set's composition space (default :data:`elpagen.spaces.DEFAULT`):
+    the budget is fitted to its size (:func:`elpagen.study.plan.fit_budget`; the
+    elpasolite's budget is unchanged), and a space other than the default is recorded
+    under ``"space"`` (name and fingerprint; the default's settings have no such key, so
+    its stores written before spaces existed resume). ``oracle``: the reference energies'
+    parameters (default: :func:`elpagen.reference` defaults).
+    """
+    from elpagen import spaces
+    from elpagen.version import __version__
+
+    models = list(models) if models is not None else list(catalogue.names(study=True))
+    space = space if space is not None else spaces.DEFAULT
+    b = fit_budget(budget_for(quick), space.n_space)
+    if frontier5_samples is None:
+        frontier5_samples = b.frontier5_samples
+    if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
+            or frontier5_samples < 0:
+        raise StudyError(f"--frontier5-samples must be 0 (no class-5 frontier) or a positive "
+                         f"number of samples, got {frontier5_samples!r}")
+    # The resolved settings of every configured model of the study (the screening
+    # regressor has one protocol: it runs "fast" whatever the study's protocol).
+    configs = {m: dataclasses.asdict(catalogue.get(m).config(protocol, overrides.get(m)))
+               for m in models if catalogue.get(m).configured}
+    out = {
+        "protocol": protocol,
+        "quick": bool(quick),
+        "seeds": int(n_seeds),
+        "seed_values": list(range(n_seeds)),
+        "models": models,
+        "samples": {"class1": b.class1_samples, "class5": b.class5_samples,
+                    "curve_class1": b.curve1_samples, "training_size": b.class1_samples,
+                    "frontier_class1": b.frontier1_samples,
+                    "frontier_class5": frontier5_samples},
+        # Sizes at or above the training set are dropped (a small set: scaled down).
+        "train_sizes": fit_train_sizes(b.train_sizes, n_train),
+        "subset_seed": SUBSET_SEED,
+        "model_configs": configs,
+        "elpagen_version": __version__,
+        "data_sha256": data_sha256,
+        "n_train": int(n_train),
+        "oracle": dict(oracle) if oracle is not None else default_oracle_settings(),
+        "hist_bin_width": HIST_BIN_WIDTH,
+        "curve_points": CURVE_POINTS,
+    }
+    if space != spaces.DEFAULT:
+        out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
+    campaign = campaign_settings(b, quick, strategies)
+    return out if campaign is None else {**out, "campaign": campaign}
+
+
+def default_oracle_settings() -> dict[str, Any]:
+    """The reference energies' parameters a study records when it builds them itself."""
+    from elpagen import reference
+
+    return {"sigma": reference.DEFAULT_SIGMA, "lambda": reference.DEFAULT_LAMBDA}
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any]:
+    """Everything the report needs from the training set and the reference energies."""
+    finite = ref.energies[np.isfinite(ref.energies)]
+    lo = min(float(finite.min()), float(train.energies.min()))
+    hi = max(float(finite.max()), float(train.energies.max()))
+    w = HIST_BIN_WIDTH
+    # Bins aligned to multiples of 0.2 eV/atom, the same for every histogram of the study.
+    start, stop = np.floor(lo / w), np.ceil(hi / w)
+    edges = np.arange(start, stop + 1) * w
+    space = train.space
+    return {
+        "class_sizes": metrics.class_sizes(ref.classes),
+        "train_class_counts": train.class_counts(),
+        "n_train": len(train),
+        "n_space": space.n_space,
+        "class_edges": train.energy_classes.edges,
+        "js_table": metrics.reference_js_table(train.codes, train.classes, ref.classes),
+        "site_space_class1": metrics.class_site_distributions(ref.classes, 1),
+        "site_train_class1": metrics.site_distributions(train.codes_of_class(1)),
+        "hist_edges": np.round(edges, 10),
+        "hist_train": np.histogram(train.energies, bins=edges)[0],
+        "elements": list(space.elements),
+        "sites": list(space.site_names),
+        "site_elements": [list(site.elements) for site in space.sites],
+        "space": space_entry(space),
+        "oracle": {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae,
+                   "build_seconds": ref.seconds, "from_cache": loaded,
+                   "load_seconds": seconds},
+    }
+
+
