@@ -117,7 +117,8 @@ def test_json_schema_is_generated_from_the_records(stored):
                if isinstance(c, type) and issubclass(c, rs.Record) and c is not rs.Record}
     assert set(s["$defs"]) == records
     doc = s["$defs"]["ResultsDocument"]
-    assert doc["required"] == [f.name for f in dataclasses.fields(rs.ResultsDocument)]
+    assert doc["required"] == [f.name for f in dataclasses.fields(rs.ResultsDocument)
+                               if f.default is dataclasses.MISSING]
     assert doc["additionalProperties"] is False
     assert doc["properties"]["format"] == {"const": rs.RESULTS_FORMAT}
     assert s["$defs"]["OracleSettings"]["required"] == ["sigma", "lambda"]

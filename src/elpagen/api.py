@@ -223,6 +223,7 @@ def benchmark(
     from elpagen import catalogue
     from elpagen.harness.benchmark import run_benchmark
     from elpagen.harness.config import RunConfig
+    from elpagen.harness.provenance import ReferenceProvenance
 
     if isinstance(models, (str, type)):
         models = [models]
@@ -242,6 +243,5 @@ def benchmark(
     reference = reference if reference is not None else reference_energies(train)
     _space_of(train, reference)  # one space
     result = run_benchmark(train, reference.classes, config, log=log)
-    result["oracle"] = {"sigma": reference.sigma, "lambda": reference.lam,
-                        "holdout_mae": reference.holdout_mae}
+    result["oracle"] = ReferenceProvenance.of(reference).to_dict()
     return BenchmarkTable(result)

@@ -20,6 +20,7 @@ from elpagen.cli.common import (
     log,
     run_config,
 )
+from elpagen.harness.provenance import ReferenceProvenance
 
 
 def cmd_frontier(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
         frontier.plot_frontier(result, out_png)
-        oracle = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
+        oracle = ReferenceProvenance.of(ref).to_dict()
         for name, path in zip(config.models, outputs[2:], strict=True):
             submission.write(submission.from_frontier_result(
                 result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,

@@ -23,6 +23,7 @@ from elpagen.cli.common import (
     resolve_jobs,
     run_config,
 )
+from elpagen.harness.provenance import ReferenceProvenance
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -176,7 +177,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     ref, _ = load_reference(args, train)
     result = benchmark.run_benchmark(train, ref.classes, config,
                                      log=None if args.quiet else log)
-    result["oracle"] = {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae}
+    result["oracle"] = ReferenceProvenance.of(ref).to_dict()
     if outputs:
         io.atomic_write_text(outputs[0], io.dumps(result))
         for name, path in zip(config.models, outputs[1:], strict=True):

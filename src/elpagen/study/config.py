@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import catalogue, metrics
+from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.space import CompositionSpace
 from elpagen.study.campaign_unit import campaign_settings
 from elpagen.study.plan import (
@@ -37,7 +38,7 @@ def make_settings(
     models: Sequence[str] | None = None,
     strategies: Sequence[str] | None = None,
     space: CompositionSpace | None = None,
-    oracle: Mapping[str, Any] | None = None,
+    oracle: ReferenceProvenance | None = None,
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
@@ -50,7 +51,7 @@ def make_settings(
     elpasolite's budget is unchanged), and a space other than the default is recorded
     under ``"space"`` (name and fingerprint; the default's settings have no such key, so
     its stores written before spaces existed resume). ``oracle``: the reference energies'
-    parameters (default: :func:`elpagen.reference` defaults).
+    parameters (default: those :mod:`elpagen.reference` builds with).
     """
     from elpagen import spaces
     from elpagen.version import __version__
@@ -85,7 +86,7 @@ def make_settings(
         "elpagen_version": __version__,
         "data_sha256": data_sha256,
         "n_train": int(n_train),
-        "oracle": dict(oracle) if oracle is not None else default_oracle_settings(),
+        "oracle": (oracle or ReferenceProvenance.parameters()).to_dict(),
         "hist_bin_width": HIST_BIN_WIDTH,
         "curve_points": CURVE_POINTS,
     }
@@ -93,13 +94,6 @@ def make_settings(
         out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
     campaign = campaign_settings(b, quick, strategies)
     return out if campaign is None else {**out, "campaign": campaign}
-
-
-def default_oracle_settings() -> dict[str, Any]:
-    """The reference energies' parameters a study records when it builds them itself."""
-    from elpagen import reference
-
-    return {"sigma": reference.DEFAULT_SIGMA, "lambda": reference.DEFAULT_LAMBDA}
 
 
 # --------------------------------------------------------------------------- reference
@@ -130,9 +124,7 @@ def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any
         "sites": list(space.site_names),
         "site_elements": [list(site.elements) for site in space.sites],
         "space": space_entry(space),
-        "oracle": {"sigma": ref.sigma, "lambda": ref.lam, "holdout_mae": ref.holdout_mae,
-                   "build_seconds": ref.seconds, "from_cache": loaded,
-                   "load_seconds": seconds},
+        "oracle": ReferenceProvenance.of(ref, from_cache=loaded, load_seconds=seconds).to_dict(),
     }
 
 

@@ -50,6 +50,7 @@ import numpy as np
 
 from elpagen import catalogue, metrics
 from elpagen.errors import UserError
+from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.study import campaign_unit
 from elpagen.study.campaign_unit import describe_unit, is_campaign
 from elpagen.study.config import make_settings, reference_payload
@@ -308,7 +309,7 @@ def run_study(
                                  "of one space")
         ov = model_overrides(models, quick, overrides)
         oracle = (None if reference is None
-                  else {"sigma": reference.sigma, "lambda": reference.lam})
+                  else ReferenceProvenance.parameters(reference.sigma, reference.lam))
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
                                  frontier5_samples, models, strategies, space=train.space,
                                  oracle=oracle)
