@@ -18,8 +18,8 @@ limit, under its own key ``js_distance_limit``. The sampled values stay the prim
 numbers: they are what the paper reports.
 
 A generator offers its distribution with a method ``composition_distribution(target_class)``
-returning a (N_GRID,) float64 array over the 39**4 grid (mass on points that are not
-compositions is the invalid share), or None when the current sampling settings make it
+returning a (space.n_grid,) float64 array over the space's grid (mass on points that are
+not compositions is the invalid share), or None when the current sampling settings make it
 intractable; :func:`distribution` also handles a :class:`~elpagen.generator.Mixture`.
 """
 
@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from elpagen import space
 from elpagen.data import N_CLASSES, check_class
 from elpagen.generator import Generator, Mixture
 from elpagen.metrics import grid_site_distributions, js_distance
+from elpagen.space import CompositionSpace
 
 #: The keys of :func:`expected_metrics`, in table order.
 EXPECTED_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor",
@@ -55,20 +55,21 @@ def _hit_probability(p: np.ndarray, n: int) -> np.ndarray:
 
 
 def expected_metrics(prob: np.ndarray, target_class: int, ref_classes: np.ndarray,
-                     n: int) -> dict[str, float]:
+                     n: int, *, space: CompositionSpace) -> dict[str, float]:
     """Exact expectations of the metrics of ``n`` valid draws from ``prob`` (see the
-    module doc); ``js_distance_limit`` is the distribution's own JS distance (N -> inf)."""
+    module doc); ``js_distance_limit`` is the distribution's own JS distance (N -> inf).
+    ``space`` is the space of the grid (its sites give the per-site distributions)."""
     c = check_class(target_class)
     p = np.asarray(prob, dtype=np.float64)
     ref = np.asarray(ref_classes)
-    if p.shape != (space.N_GRID,) or ref.shape != (space.N_GRID,):
-        raise ValueError(f"a distribution and the reference classes cover the grid "
-                         f"({space.N_GRID:,} points), got {p.shape} and {ref.shape}")
+    if p.shape != (space.n_grid,) or ref.shape != (space.n_grid,):
+        raise ValueError(f"a distribution and the reference classes cover the {space.name} "
+                         f"grid ({space.n_grid:,} points), got {p.shape} and {ref.shape}")
     if n <= 0:
         raise ValueError(f"number of draws must be positive, got {n}")
     if (p < 0).any() or not np.isfinite(p).all():
         raise ValueError("a distribution holds non-negative finite numbers")
-    valid = ref > 0  # compositions; 0 marks grid points with a repeated element
+    valid = ref > 0  # compositions; 0 marks grid points that are none (or have no value)
     total = p[valid].sum()
     if total <= 0:
         raise ValueError("the distribution puts no mass on any composition")
@@ -80,19 +81,20 @@ def expected_metrics(prob: np.ndarray, target_class: int, ref_classes: np.ndarra
     sizes = np.bincount(idx, minlength=N_CLASSES + 1)
     nbrs = [k for k in (c - 1, c + 1) if 1 <= k <= N_CLASSES]
     nb_size = int(sum(sizes[k] for k in nbrs))
-    q = grid_site_distributions(ref == c)
+    q = grid_site_distributions(ref == c, space)
     return {
         "precision": float(mass[c]),
         "precision_neighbor": float(sum(mass[k] for k in nbrs)),
         "coverage": float(found[c] / sizes[c]) if sizes[c] else 0.0,
         "coverage_neighbor": float(sum(found[k] for k in nbrs) / nb_size) if nb_size else 0.0,
-        "js_distance_limit": js_distance(grid_site_distributions(pt), q),
+        "js_distance_limit": js_distance(grid_site_distributions(pt, space), q),
         "n_unique": float(hit[valid].sum()),
     }
 
 
-def grid_from_compositions(codes: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """A (N_GRID,) distribution from probabilities of listed compositions."""
-    out = np.zeros(space.N_GRID, dtype=np.float64)
+def grid_from_compositions(codes: np.ndarray, probs: np.ndarray, n_grid: int) -> np.ndarray:
+    """A (n_grid,) distribution from probabilities of listed compositions (``n_grid``: the
+    space's ``n_grid``)."""
+    out = np.zeros(int(n_grid), dtype=np.float64)
     np.add.at(out, np.asarray(codes, dtype=np.intp), np.asarray(probs, dtype=np.float64))
     return out

@@ -2,14 +2,22 @@
 
 All metrics are pure functions over numpy arrays of composition codes (see
 :mod:`elpagen.space`). They never read the reference energies themselves: the
-caller passes ``ref_classes``, an int8 array over the 39**4 grid holding the
+caller passes ``ref_classes``, an int8 array over the space's grid holding the
 reference class 1..10 of every grid point (0 where the grid point is not a
-composition of the space, i.e. it repeats an element). This keeps the module free
-of :mod:`elpagen.reference` and lets tests use small hand-made class maps.
+composition of the space, or has no reference value). The grid size is the length of
+``ref_classes`` (or ``ref_energies``); functions without one take ``n_grid``, and those
+that need the sites (per-site element distributions, JS distances, :func:`evaluate`)
+take the :class:`~elpagen.space.CompositionSpace`. This keeps the module free of
+:mod:`elpagen.reference` and lets tests use small hand-made class maps.
+
+Per-site element frequencies are one ``(space.n_sites, space.max_size)`` float64 array:
+row s holds site s's distribution over its ``space.sizes[s]`` elements, padded with zeros
+where a site has fewer elements than the largest (a padded zero adds nothing to a JS
+distance, so spaces whose sites differ in size need no special case).
 
 Speed: a model run for class 5 produces 25 million samples. Everything here is
 vectorised and, where possible, goes through one ``np.bincount`` of the codes over
-the grid (O(N + 39**4)), from which uniqueness, precision, coverage and the
+the grid (O(N + grid)), from which uniqueness, precision, coverage and the
 per-site element distributions follow without sorting the samples.
 
 Counting convention for discoveries (used consistently by :func:`discovery_counts`,
@@ -33,8 +41,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from elpagen import space
 from elpagen.data import N_CLASSES, check_class
+from elpagen.space import CompositionSpace
 
 
 class Metric(StrEnum):
@@ -56,8 +64,6 @@ class Metric(StrEnum):
 
 #: The headline metric keys, in table order (the values of :class:`Metric`).
 METRIC_KEYS: tuple[Metric, ...] = tuple(Metric)
-_GRID_SHAPE = (space.N_ELEMENTS,) * space.N_SITES
-_DIGIT_POW = (space.N_ELEMENTS**3, space.N_ELEMENTS**2, space.N_ELEMENTS, 1)
 
 __all__ = [
     "N_CLASSES",
@@ -89,8 +95,8 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_codes(codes: np.ndarray | Sequence[int]) -> np.ndarray:
-    """Codes as a 1-D integer array, checked to lie on the grid."""
+def _as_codes(codes: np.ndarray | Sequence[int], n_grid: int) -> np.ndarray:
+    """Codes as a 1-D integer array, checked to lie on a grid of ``n_grid`` points."""
     c = np.asarray(codes)
     if c.ndim != 1:
         c = c.ravel()
@@ -99,23 +105,30 @@ def _as_codes(codes: np.ndarray | Sequence[int]) -> np.ndarray:
     if not np.issubdtype(c.dtype, np.integer):
         raise TypeError(f"composition codes must be integers, got dtype {c.dtype}")
     lo, hi = int(c.min()), int(c.max())
-    if lo < 0 or hi >= space.N_GRID:
+    if lo < 0 or hi >= n_grid:
         # -1 is the generators' marker for invalid proposals: those must be dropped first.
         raise ValueError(
-            f"composition codes must lie in [0, {space.N_GRID}), got range [{lo}, {hi}]; "
+            f"composition codes must lie in [0, {n_grid}), got range [{lo}, {hi}]; "
             "drop invalid proposals (-1) before computing metrics"
         )
     return c
 
 
-def _as_ref(ref_classes: np.ndarray) -> np.ndarray:
+def _as_ref(ref_classes: np.ndarray, space: CompositionSpace | None = None) -> np.ndarray:
+    """ref_classes as a 1-D array (one class per grid point; of ``space``'s grid if given)."""
     r = np.asarray(ref_classes)
-    if r.shape != (space.N_GRID,):
+    if r.ndim != 1 or (space is not None and r.shape != (space.n_grid,)):
+        want = "(n_grid,)" if space is None else f"({space.n_grid},)"
         raise ValueError(
-            f"ref_classes must have shape ({space.N_GRID},) (one class per grid point), "
-            f"got {r.shape}"
+            f"ref_classes must have shape {want} (one class per grid point), got {r.shape}"
         )
     return r
+
+
+def _n_grid(space: CompositionSpace) -> int:
+    if not isinstance(space, CompositionSpace):
+        raise TypeError(f"expected a CompositionSpace, got {type(space).__name__}")
+    return space.n_grid
 
 
 def _neighbors(c: int) -> list[int]:
@@ -129,16 +142,16 @@ def _class_index(ref_classes: np.ndarray) -> np.ndarray:
     return r
 
 
-def grid_counts(codes: np.ndarray) -> np.ndarray:
-    """How often each of the 39**4 grid points occurs in ``codes`` (int64, shape (N_GRID,))."""
-    return np.bincount(_as_codes(codes), minlength=space.N_GRID)
+def grid_counts(codes: np.ndarray, n_grid: int) -> np.ndarray:
+    """How often each of the ``n_grid`` grid points occurs in ``codes`` (int64, (n_grid,))."""
+    return np.bincount(_as_codes(codes, n_grid), minlength=n_grid)
 
 
-def _train_mask(train_codes: np.ndarray | None) -> np.ndarray:
+def _train_mask(train_codes: np.ndarray | None, n_grid: int) -> np.ndarray:
     """Boolean mask over the grid: True for training compositions."""
-    mask = np.zeros(space.N_GRID, dtype=bool)
+    mask = np.zeros(n_grid, dtype=bool)
     if train_codes is not None:
-        t = _as_codes(train_codes)
+        t = _as_codes(train_codes, n_grid)
         mask[t] = True
     return mask
 
@@ -151,17 +164,22 @@ def _normalise_rows(counts: np.ndarray) -> np.ndarray:
         return np.where(tot > 0, counts / tot, np.nan)
 
 
-def _site_counts_from_grid(weights: np.ndarray) -> np.ndarray:
-    """(4, 39) per-site element counts from weights over the grid (counts or a mask)."""
-    w = np.asarray(weights).reshape(_GRID_SHAPE)
-    if w.dtype == bool:
-        # count_nonzero avoids materialising a float copy of the 2.3M-point mask.
-        return np.stack(
-            [np.count_nonzero(w, axis=tuple(a for a in range(4) if a != s)) for s in range(4)]
-        ).astype(np.float64)
-    return np.stack([w.sum(axis=tuple(a for a in range(4) if a != s)) for s in range(4)]).astype(
-        np.float64
-    )
+def _site_counts_from_grid(weights: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(n_sites, max_size) per-site element counts from weights over the grid (counts or a
+    mask), zero-padded (module doc)."""
+    w = np.asarray(weights)
+    if w.shape != (_n_grid(space),):
+        raise ValueError(f"weights over the {space.name} grid must have shape "
+                         f"({space.n_grid},), got {w.shape}")
+    w = w.reshape(space.sizes)
+    n = space.n_sites
+    out = np.zeros((n, space.max_size), dtype=np.float64)
+    for s, size in enumerate(space.sizes):
+        others = tuple(a for a in range(n) if a != s)
+        # count_nonzero avoids materialising a float copy of a mask over the whole grid.
+        out[s, :size] = np.count_nonzero(w, axis=others) if w.dtype == bool else \
+            w.sum(axis=others)
+    return out
 
 
 # --------------------------------------------------------------------------- class sizes
@@ -177,8 +195,8 @@ def class_sizes(ref_classes: np.ndarray) -> np.ndarray:
 
 def _class_hist_of_samples(codes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
     """(11,) number of samples per reference class 0..10 (repeats count)."""
-    c = _as_codes(codes)
     r = _as_ref(ref_classes)
+    c = _as_codes(codes, r.size)
     return np.bincount(r[c].astype(np.intp), minlength=N_CLASSES + 1)
 
 
@@ -188,7 +206,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
     NaN for an empty sample (precision is undefined without samples).
     """
     c = check_class(target_class)
-    codes = _as_codes(codes)
+    codes = _as_codes(codes, _as_ref(ref_classes).size)
     if codes.size == 0:
         return math.nan
     return float(_class_hist_of_samples(codes, ref_classes)[c] / codes.size)
@@ -197,7 +215,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
 def precision_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Fraction of samples in class c-1 or c+1 (classes 0 and 11 do not exist)."""
     c = check_class(target_class)
-    codes = _as_codes(codes)
+    codes = _as_codes(codes, _as_ref(ref_classes).size)
     if codes.size == 0:
         return math.nan
     hist = _class_hist_of_samples(codes, ref_classes)
@@ -225,14 +243,14 @@ def coverage(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> f
     0.0 when class c is empty in ``ref_classes``.
     """
     c = check_class(target_class)
-    present = grid_counts(codes) > 0
+    present = grid_counts(codes, _as_ref(ref_classes).size) > 0
     return _coverage_from(_unique_per_class(present, ref_classes), class_sizes(ref_classes), [c])
 
 
 def coverage_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Distinct generated in c-1 and c+1 / (size of c-1 + size of c+1); 0.0 if both empty."""
     c = check_class(target_class)
-    present = grid_counts(codes) > 0
+    present = grid_counts(codes, _as_ref(ref_classes).size) > 0
     return _coverage_from(
         _unique_per_class(present, ref_classes), class_sizes(ref_classes), _neighbors(c)
     )
@@ -269,12 +287,13 @@ def hypervolume(points: Iterable[Sequence[float]]) -> float:
     return float(area)
 
 
-def screening_cost(n_found: int, n_c: int, n_space: int = space.N_SPACE) -> float:
+def screening_cost(n_found: int, n_c: int, n_space: int) -> float:
     """Expected number of compositions random screening must check (DFT calculations)
     to find ``n_found`` members of a class of size ``n_c`` in a space of ``n_space``.
 
     Screening draws without replacement, so this is the mean of the negative
-    hypergeometric distribution: n_found * (n_space + 1) / (n_c + 1).
+    hypergeometric distribution: n_found * (n_space + 1) / (n_c + 1). ``n_space`` is the
+    number of compositions of the space (``space.n_space``, or the reference's count).
     """
     n_found, n_c, n_space = int(n_found), int(n_c), int(n_space)
     if n_found <= 0:
@@ -288,7 +307,7 @@ def screening_cost(n_found: int, n_c: int, n_space: int = space.N_SPACE) -> floa
 
 
 def cost_of_discovery(n_unique: int, found: int, n_class: int,
-                      n_space: int = space.N_SPACE, n_train: int = 0) -> dict[str, float]:
+                      n_space: int, n_train: int = 0) -> dict[str, float]:
     """DFT checks of a generator vs random screening for the same number of class finds.
 
     n_checks = unique generations (each needs one DFT check); found = those in the class;
@@ -314,28 +333,31 @@ def cost_of_discovery(n_unique: int, found: int, n_class: int,
     }
 
 
-def site_distributions(codes: np.ndarray) -> np.ndarray:
-    """(4, 39) per-site element frequencies p(Z|S) of the samples (repeats count).
+def site_distributions(codes: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(n_sites, max_size) per-site element frequencies p(Z|S) of the samples (repeats
+    count), zero-padded (module doc).
 
     Rows sum to 1; with no samples every entry is NaN.
     """
-    c = _as_codes(codes).astype(np.int64, copy=False)
-    counts = np.stack(
-        [np.bincount((c // p) % space.N_ELEMENTS, minlength=space.N_ELEMENTS) for p in _DIGIT_POW]
-    )
+    c = _as_codes(codes, _n_grid(space)).astype(np.int64, copy=False)
+    counts = np.zeros((space.n_sites, space.max_size), dtype=np.int64)
+    for s, (p, size) in enumerate(zip(space.radix_powers.tolist(), space.sizes, strict=True)):
+        counts[s, :size] = np.bincount((c // p) % size, minlength=size)
     return _normalise_rows(counts)
 
 
-def grid_site_distributions(weights: np.ndarray) -> np.ndarray:
-    """(4, 39) per-site element frequencies of weights over the grid (counts, a mask or a
-    distribution); rows sum to 1."""
-    return _normalise_rows(_site_counts_from_grid(weights))
+def grid_site_distributions(weights: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(n_sites, max_size) per-site element frequencies of weights over the grid (counts, a
+    mask or a distribution), zero-padded; rows sum to 1."""
+    return _normalise_rows(_site_counts_from_grid(weights, space))
 
 
-def class_site_distributions(ref_classes: np.ndarray, c: int) -> np.ndarray:
-    """(4, 39) per-site element frequencies of all compositions of class c in the full space."""
+def class_site_distributions(ref_classes: np.ndarray, c: int,
+                             space: CompositionSpace) -> np.ndarray:
+    """(n_sites, max_size) per-site element frequencies of all compositions of class c in
+    the full space, zero-padded."""
     c = check_class(c)
-    return _normalise_rows(_site_counts_from_grid(_as_ref(ref_classes) == c))
+    return _normalise_rows(_site_counts_from_grid(_as_ref(ref_classes, space) == c, space))
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:
@@ -363,48 +385,53 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(math.sqrt(min(max(js, 0.0), 1.0)))
 
 
-def js_distance_to_class(codes: np.ndarray, c: int, ref_classes: np.ndarray) -> float:
+def js_distance_to_class(codes: np.ndarray, c: int, ref_classes: np.ndarray,
+                         space: CompositionSpace) -> float:
     """JS distance between the samples' site distributions and those of class c."""
-    return js_distance(site_distributions(codes), class_site_distributions(ref_classes, c))
+    return js_distance(site_distributions(codes, space),
+                       class_site_distributions(ref_classes, c, space))
 
 
 def reference_js_table(
-    train_codes: np.ndarray, train_classes: np.ndarray, ref_classes: np.ndarray
+    train_codes: np.ndarray, train_classes: np.ndarray, ref_classes: np.ndarray,
+    space: CompositionSpace,
 ) -> np.ndarray:
     """(10, 10) JS distance between training class i+1 (rows) and full-space class j+1
     (columns). A class with no members (training or full space) gives NaN."""
-    train_codes = _as_codes(train_codes)
+    ref = _as_ref(ref_classes, space)
+    train_codes = _as_codes(train_codes, ref.size)
     train_classes = np.asarray(train_classes).ravel()
     if train_classes.shape != train_codes.shape:
         raise ValueError("train_codes and train_classes must have the same length")
-    ref = _as_ref(ref_classes)
-    train_p = [site_distributions(train_codes[train_classes == i]) for i in range(1, 11)]
-    ref_q = [class_site_distributions(ref, j) for j in range(1, 11)]
+    train_p = [site_distributions(train_codes[train_classes == i], space) for i in range(1, 11)]
+    ref_q = [class_site_distributions(ref, j, space) for j in range(1, 11)]
     return np.array([[js_distance(p, q) for q in ref_q] for p in train_p])
 
 
 def training_js_objective(
-    codes: np.ndarray, train_codes: np.ndarray, train_classes: np.ndarray, c: int = 1
+    codes: np.ndarray, train_codes: np.ndarray, train_classes: np.ndarray, c: int = 1, *,
+    space: CompositionSpace,
 ) -> float:
     """JS distance between the samples and the class-c *training* compositions
     (hyperparameter objective, docs/method.md section 8: needs no reference energies)."""
     c = check_class(c)
-    train_codes = _as_codes(train_codes)
+    train_codes = _as_codes(train_codes, _n_grid(space))
     members = train_codes[np.asarray(train_classes).ravel() == c]
-    return js_distance(site_distributions(codes), site_distributions(members))
+    return js_distance(site_distributions(codes, space), site_distributions(members, space))
 
 
-def n_novel_unique(codes: np.ndarray, train_codes: np.ndarray) -> int:
-    """Number of distinct generated compositions not in the training set."""
-    present = grid_counts(codes) > 0
-    present &= ~_train_mask(train_codes)
+def n_novel_unique(codes: np.ndarray, train_codes: np.ndarray, n_grid: int) -> int:
+    """Number of distinct generated compositions not in the training set (codes on a grid
+    of ``n_grid`` points: ``space.n_grid``)."""
+    present = grid_counts(codes, n_grid) > 0
+    present &= ~_train_mask(train_codes, n_grid)
     return int(np.count_nonzero(present))
 
 
 # --------------------------------------------------------------------------- discovery
 
 
-def _first_occurrence(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _first_occurrence(codes: np.ndarray, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct codes (ascending) and the index at which each first occurs.
 
     np.minimum.at over the grid is O(N + grid), far faster than np.unique's sort at
@@ -412,7 +439,7 @@ def _first_occurrence(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n = codes.size
     idx_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-    first = np.full(space.N_GRID, n, dtype=idx_dtype)
+    first = np.full(n_grid, n, dtype=idx_dtype)
     np.minimum.at(first, codes, np.arange(n, dtype=idx_dtype))
     uniq = np.flatnonzero(first < n)
     return uniq, first[uniq].astype(np.int64)
@@ -445,14 +472,14 @@ def discovery_curve(
       which valid codes never hit);
     * ``rediscovered`` (P,) and ``repeated`` (P,), per the module's counting convention.
     """
-    codes = _as_codes(codes)
     ref = _as_ref(ref_classes)
+    codes = _as_codes(codes, ref.size)
     n = codes.size
     pts = default_points(n) if points is None else np.asarray(list(points), dtype=np.int64)
     if pts.size and (pts.min() < 0 or pts.max() > n):
         raise ValueError(f"points must lie in [0, {n}]")
-    uniq, first = _first_occurrence(codes)
-    in_train = _train_mask(train_codes)[uniq]
+    uniq, first = _first_occurrence(codes, ref.size)
+    in_train = _train_mask(train_codes, ref.size)[uniq]
     cls = ref[uniq]
 
     def upto(first_idx: np.ndarray) -> np.ndarray:
@@ -481,9 +508,9 @@ def discovery_counts(
     Keys: n_samples, n_unique, n_novel, n_rediscovered, n_repeated and novel_by_class
     (list of 10 ints, classes 1..10). Needs no ordering, so it is one bincount.
     """
-    counts = grid_counts(codes)
     ref = _as_ref(ref_classes)
-    return _discovery_from_counts(counts, ref, _train_mask(train_codes))
+    counts = grid_counts(codes, ref.size)
+    return _discovery_from_counts(counts, ref, _train_mask(train_codes, ref.size))
 
 
 def _discovery_from_counts(counts: np.ndarray, ref: np.ndarray, train: np.ndarray) -> dict:
@@ -515,13 +542,16 @@ def unique_energies(
     """Reference energies of the distinct generated compositions (for histograms),
     optionally only of those whose reference class is c."""
     e = np.asarray(ref_energies)
-    if e.shape != (space.N_GRID,):
-        raise ValueError(f"ref_energies must have shape ({space.N_GRID},), got {e.shape}")
-    uniq = np.flatnonzero(grid_counts(codes))
+    if e.ndim != 1:
+        raise ValueError(f"ref_energies must have shape (n_grid,), got {e.shape}")
+    uniq = np.flatnonzero(grid_counts(codes, e.size))
     if c is not None:
         if ref_classes is None:
             raise ValueError("selecting a class needs ref_classes")
-        uniq = uniq[_as_ref(ref_classes)[uniq] == check_class(c)]
+        ref = _as_ref(ref_classes)
+        if ref.shape != e.shape:
+            raise ValueError(f"ref_classes {ref.shape} and ref_energies {e.shape} differ")
+        uniq = uniq[ref[uniq] == check_class(c)]
     return e[uniq]
 
 
@@ -552,6 +582,8 @@ def evaluate(
     ref_classes: np.ndarray,
     train_codes: np.ndarray | None,
     n_drawn: int | None = None,
+    *,
+    space: CompositionSpace,
 ) -> dict:
     """All metrics of docs/method.md section 5 for one run, as JSON-serialisable plain
     floats/ints.
@@ -563,29 +595,31 @@ def evaluate(
     n_unique, n_novel, n_rediscovered, n_repeated, n_unique_in_class (distinct
     class-c hits), n_novel_in_class (those not in training), ideal_coverage
     (uniform sampling of class c with N draws). The JS distances are NaN only when class c
-    is empty in ``ref_classes`` (never with the real reference).
+    is empty in ``ref_classes`` (never with the real reference). ``space`` is the space of
+    the codes (its sites give the per-site distributions; ``ref_classes`` covers its grid).
 
     One bincount over the grid feeds every metric, so 25 M samples take about a second.
     """
     c = check_class(target_class)
-    codes = _as_codes(codes)
+    ref = _as_ref(ref_classes, space)
+    n_grid = ref.size
+    codes = _as_codes(codes, n_grid)
     if codes.size == 0:
         raise ValueError("no valid samples to evaluate")
-    ref = _as_ref(ref_classes)
     n = int(codes.size)
-    counts = np.bincount(codes, minlength=space.N_GRID)
+    counts = np.bincount(codes, minlength=n_grid)
     present = counts > 0
     ref_idx = ref.astype(np.intp)
     sizes = np.bincount(ref_idx, minlength=N_CLASSES + 1)[1:]
     # Weighted bincount over the grid: samples per class without gathering 25 M labels.
     hits = np.bincount(ref_idx, weights=counts, minlength=N_CLASSES + 1)
     uniq_per_class = np.bincount(ref_idx[present], minlength=N_CLASSES + 1)
-    train = _train_mask(train_codes)
+    train = _train_mask(train_codes, n_grid)
     disc = _discovery_from_counts(counts, ref, train)
     nbrs = _neighbors(c)
-    p = _normalise_rows(_site_counts_from_grid(counts))
-    p_unique = _normalise_rows(_site_counts_from_grid(present))
-    q = _normalise_rows(_site_counts_from_grid(ref == c))
+    p = _normalise_rows(_site_counts_from_grid(counts, space))
+    p_unique = _normalise_rows(_site_counts_from_grid(present, space))
+    q = _normalise_rows(_site_counts_from_grid(ref == c, space))
     n_samples = n if n_drawn is None else int(n_drawn)
     return {
         "precision": float(hits[c] / n),
