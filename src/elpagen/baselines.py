@@ -5,7 +5,7 @@ and the practitioner's screening with a surrogate (docs/method.md section 10).
 an energy regressor on the DFT training set (:class:`~elpagen.models.regressor.EnergyRegressor`,
 an MLP of another family than the reference model, fitted on ``train.energies`` alone; it
 never sees the reference energies and never imports :mod:`elpagen.reference`), predict the
-energy of every one of the 1,974,024 compositions, and pick compositions the regressor
+energy of every composition of the training set's space, and pick compositions the regressor
 places in the target class. This is **screening, not generation**: it enumerates the whole
 space and never proposes anything outside it.
 
@@ -21,34 +21,50 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from elpagen import space
 from elpagen.data import EnergyClasses, TrainingSet, check_class
 from elpagen.generator import Generator, SamplingError
 from elpagen.models.regressor import EnergyRegressor, RegressorConfig
 from elpagen.settings import resolve_config
+from elpagen.space import CompositionSpace
+
+
+def _fitted_space(model: Generator) -> CompositionSpace:
+    space = getattr(model, "space", None)
+    if space is None:
+        raise RuntimeError(f"{type(model).__name__} is not fitted; call fit(train) first")
+    return space
 
 
 class RandomScreening(Generator):
-    """Draws compositions uniformly from the whole space; ignores the target class."""
+    """Draws compositions uniformly from the whole space (the training set's, read at fit
+    time, or ``space``); ignores the target class."""
 
     name = "random"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, space: CompositionSpace | None = None) -> None:
         self.seed = seed
+        self.space = space
 
     def fit(self, train: TrainingSet, target_class: int | None = None) -> RandomScreening:
+        self.space = train.space
         return self
 
     def composition_distribution(self, target_class: int) -> np.ndarray:
-        """Uniform over the 39**4 grid (the points with a repeated element are the invalid
-        share): exact, for :mod:`elpagen.expected`."""
-        return np.full(space.N_GRID, 1.0 / space.N_GRID)
+        """Uniform over the grid (the points that break the space's validity rule are the
+        invalid share): exact, for :mod:`elpagen.expected`."""
+        n_grid = _fitted_space(self).n_grid
+        return np.full(n_grid, 1.0 / n_grid)
 
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
-        # Uniform over the 39**4 grid, rejecting repeated elements, is uniform over the space.
-        el = rng.integers(0, space.N_ELEMENTS, size=(n, 4))
+        # Uniform over the grid, rejecting invalid points, is uniform over the space.
+        space = _fitted_space(self)
+        sizes = space.sizes
+        if len(set(sizes)) == 1:  # one draw for every site
+            el = rng.integers(0, sizes[0], size=(n, space.n_sites))
+        else:
+            el = rng.integers(0, np.array(sizes, dtype=np.int64), size=(n, space.n_sites))
         codes = space.encode(el)
-        return np.where(space.is_distinct(el), codes, -1)
+        return np.where(space.is_valid(el), codes, -1)
 
 
 class MarginalSampler(Generator):
@@ -68,23 +84,33 @@ class MarginalSampler(Generator):
     def __init__(self, seed: int = 0, smoothing: float = 0.0) -> None:
         self.seed = seed
         self.smoothing = smoothing
-        self.probs_: np.ndarray | None = None  # (10, 4, 39)
+        self.probs_: np.ndarray | None = None  # (n_classes, n_sites, max_size)
+        self.space: CompositionSpace | None = None
 
     def fit(self, train: TrainingSet, target_class: int | None = None) -> MarginalSampler:
+        space = self.space = train.space
         n_cls = train.energy_classes.n
         el = train.elements
-        counts = np.zeros((n_cls, 4, space.N_ELEMENTS))
-        for s in range(4):
+        counts = np.zeros((n_cls, space.n_sites, space.max_size))
+        for s in range(space.n_sites):
             np.add.at(counts, (train.classes - 1, s, el[:, s]), 1.0)
         counts += self.smoothing
+        # Element slots beyond a smaller site's list: never drawn.
+        inside = np.arange(space.max_size)[None, :] < np.array(space.sizes)[:, None]
+        if not inside.all():
+            counts[:, ~inside] = 0.0
         totals = counts.sum(axis=2, keepdims=True)
-        # A class without training data falls back to uniform.
-        uniform = 1.0 / space.N_ELEMENTS
+        # A class without training data falls back to uniform over each site's elements.
+        if inside.all():
+            uniform = 1.0 / space.max_size
+        else:
+            uniform = inside / np.array(space.sizes, dtype=np.float64)[:, None]
         self.probs_ = np.where(totals > 0, counts / np.maximum(totals, 1e-300), uniform)
         return self
 
     def site_probabilities(self, target_class: int) -> np.ndarray:
-        """(4, 39) the per-site distributions drawn from, at the current temperature."""
+        """(n_sites, max_size) the per-site distributions drawn from, at the current
+        temperature (zero beyond a site's size)."""
         if self.probs_ is None:
             raise RuntimeError("MarginalSampler is not fitted; call fit(train) first")
         p = self.probs_[check_class(target_class) - 1]
@@ -95,22 +121,26 @@ class MarginalSampler(Generator):
         return p
 
     def composition_distribution(self, target_class: int) -> np.ndarray:
-        """The product of the four site distributions over the grid (points with a
-        repeated element are the invalid share): exact, for :mod:`elpagen.expected`."""
-        a, b, c, d = self.site_probabilities(target_class)
-        return np.einsum("a,b,c,d->abcd", a, b, c, d).ravel()
+        """The product of the site distributions over the grid (points that break the
+        space's validity rule are the invalid share): exact, for :mod:`elpagen.expected`."""
+        p = self.site_probabilities(target_class)
+        space = _fitted_space(self)
+        sites = [p[s, :size] for s, size in enumerate(space.sizes)]
+        letters = "abcdefghijklmnopqrstuvwxyz"[:space.n_sites]
+        return np.einsum(",".join(letters) + "->" + letters, *sites).ravel()
 
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
         p = self.site_probabilities(target_class)
+        space = _fitted_space(self)
         cdf = np.cumsum(p, axis=1)
-        u = rng.random((n, 4))
+        u = rng.random((n, space.n_sites))
         el = np.stack(
-            [np.minimum(np.searchsorted(cdf[s], u[:, s], side="right"), space.N_ELEMENTS - 1)
-             for s in range(4)],
+            [np.minimum(np.searchsorted(cdf[s], u[:, s], side="right"), size - 1)
+             for s, size in enumerate(space.sizes)],
             axis=1,
         )
         codes = space.encode(el)
-        return np.where(space.is_distinct(el), codes, -1)
+        return np.where(space.is_valid(el), codes, -1)
 
 
 class SurrogateScreening(Generator):
@@ -136,11 +166,13 @@ class SurrogateScreening(Generator):
         self.codes_: np.ndarray | None = None  # all compositions, ascending
         self.classes_: np.ndarray | None = None  # their predicted classes (int8)
         self.energy_classes_: EnergyClasses | None = None  # the training set's bins
+        self.space: CompositionSpace | None = None
         self._pools: dict[int, np.ndarray] = {}
 
     def fit(self, train: TrainingSet, target_class: int | None = None) -> SurrogateScreening:
         self.fit_regressor(train)
-        self.codes_ = space.all_codes()
+        self.space = train.space
+        self.codes_ = train.space.all_codes()
         energies = self.predict(self.codes_)
         self.energy_classes_ = train.energy_classes
         self.classes_ = train.energy_classes.assign(energies)
@@ -171,7 +203,7 @@ class SurrogateScreening(Generator):
         """Uniform over the compositions the regressor places in the class: exact, for
         :mod:`elpagen.expected`."""
         pool = self.pool(target_class)
-        out = np.zeros(space.N_GRID, dtype=np.float64)
+        out = np.zeros(_fitted_space(self).n_grid, dtype=np.float64)
         out[pool] = 1.0 / max(len(pool), 1)
         return out
 
@@ -182,4 +214,4 @@ class SurrogateScreening(Generator):
                 f"{self.name}: its regressor places no composition of the space in class "
                 f"{target_class}, so there is nothing to screen; choose another class"
             )
-        return pool[rng.integers(0, len(pool), size=n)].astype(np.int32)
+        return pool[rng.integers(0, len(pool), size=n)].astype(_fitted_space(self).code_dtype)

@@ -8,12 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from elpagen import space
 from elpagen.data import EnergyClasses, TrainingSet
 from elpagen.errors import InputError
-
-#: Offsets of the four sites in the 4 x 39 one-hot site features.
-_OFFSETS = np.arange(space.N_SITES) * space.N_ELEMENTS
+from elpagen.space import CompositionSpace
 
 
 class StrategyError(InputError):
@@ -21,11 +18,16 @@ class StrategyError(InputError):
 
 
 class Strategy:
-    """Base class. Subclasses set ``name`` and implement :meth:`propose`."""
+    """Base class. Subclasses set ``name`` and implement :meth:`propose`.
+
+    ``space`` is the campaign's composition space (the training set's): the harness sets
+    it before :meth:`begin` (or pass ``space`` to ``begin``).
+    """
 
     name: ClassVar[str] = "strategy"
     #: True for strategies that score the harness's pool (``--pool`` applies to them).
     scores_pool: ClassVar[bool] = True
+    space: CompositionSpace | None = None
 
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
         self.seed = int(seed)
@@ -33,10 +35,20 @@ class Strategy:
         self.target_class = 1
         self.energy_classes = EnergyClasses(0.0, 1.0)
 
-    def begin(self, target_class: int, energy_classes: EnergyClasses) -> None:
-        """Called once before the first round."""
+    def begin(self, target_class: int, energy_classes: EnergyClasses,
+              space: CompositionSpace | None = None) -> None:
+        """Called once before the first round (``space``: the campaign's, if not set)."""
         self.target_class = int(target_class)
         self.energy_classes = energy_classes
+        if space is not None:
+            self.space = space
+
+    def the_space(self) -> CompositionSpace:
+        """The campaign's composition space; a one-line :class:`StrategyError` if unset."""
+        if self.space is None:
+            raise StrategyError(f"strategy {self.name!r} has no composition space: set "
+                                "strategy.space = train.space (or begin(..., space=...))")
+        return self.space
 
     def settings(self) -> dict[str, Any]:
         """What the results record of this strategy's settings."""
@@ -59,9 +71,12 @@ class Strategy:
         return -np.abs(e - (ec.lo + (c - 0.5) * ec.width))
 
     def labelled_set(self, codes: np.ndarray, energies: np.ndarray) -> TrainingSet:
-        """The labelled compositions as a training set with the campaign's class bounds."""
-        return TrainingSet(np.asarray(codes, dtype=np.int32), np.asarray(energies, np.float64),
-                           self.energy_classes)
+        """The labelled compositions as a training set with the campaign's class bounds
+        (and space)."""
+        space = self.the_space()
+        return TrainingSet(np.asarray(codes, dtype=space.code_dtype),
+                           np.asarray(energies, np.float64), self.energy_classes,
+                           space=space)
 
 
 def top(pool: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
@@ -71,45 +86,70 @@ def top(pool: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
     return pool[idx[np.argsort(-score[idx], kind="stable")]]
 
 
-def onehot_columns(codes: np.ndarray) -> np.ndarray:
-    """(n, 4) column indices of the one-hot site features (4 x 39) of ``codes``."""
-    return space.decode(codes) + _OFFSETS
+def _offsets(space: CompositionSpace) -> np.ndarray:
+    """Offset of every site's block in the one-hot site features (sum of the sizes)."""
+    return np.concatenate(([0], np.cumsum(space.sizes)[:-1])).astype(np.int64)
 
 
-def fit_ridge(codes: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
-    """Linear ridge regression on one-hot site features: (intercept, (4, 39) weights)."""
-    cols = onehot_columns(codes)
-    n, d = len(codes), space.N_SITES * space.N_ELEMENTS
+def onehot_columns(codes: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(n, n_sites) column indices of the one-hot site features of ``codes`` (one block of
+    ``space.sizes[s]`` columns per site)."""
+    return space.decode(codes) + _offsets(space)
+
+
+def _per_site(flat: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(sum of sizes,) per-site blocks -> (n_sites, max_size), zero beyond a site's size."""
+    if len(set(space.sizes)) == 1:  # equal sizes: a plain reshape
+        return flat.reshape(space.n_sites, space.max_size)
+    out = np.zeros((space.n_sites, space.max_size), dtype=flat.dtype)
+    for s, (lo, n) in enumerate(zip(_offsets(space).tolist(), space.sizes, strict=True)):
+        out[s, :n] = flat[lo:lo + n]
+    return out
+
+
+def fit_ridge(codes: np.ndarray, y: np.ndarray, alpha: float, space: CompositionSpace
+              ) -> tuple[float, np.ndarray]:
+    """Linear ridge regression on one-hot site features: (intercept, (n_sites, max_size)
+    weights, zero beyond a site's size)."""
+    cols = onehot_columns(codes, space)
+    n, d = len(codes), int(sum(space.sizes))
     x = np.zeros((n, d))
     np.put_along_axis(x, cols, 1.0, axis=1)
     mean = float(np.mean(y))
     w = np.linalg.solve(x.T @ x + alpha * np.eye(d), x.T @ (np.asarray(y) - mean))
-    return mean, w.reshape(space.N_SITES, space.N_ELEMENTS)
+    return mean, _per_site(w, space)
 
 
-def predict_ridge(model: tuple[float, np.ndarray], codes: np.ndarray,
+def predict_ridge(model: tuple[float, np.ndarray], codes: np.ndarray, space: CompositionSpace,
                   elements: np.ndarray | None = None) -> np.ndarray:
     """Predictions of :func:`fit_ridge`'s model (``elements``: ``decode(codes)`` if known)."""
     mean, w = model
     el = space.decode(codes) if elements is None else elements
-    return mean + w[0, el[:, 0]] + w[1, el[:, 1]] + w[2, el[:, 2]] + w[3, el[:, 3]]
+    out = mean + w[0, el[:, 0]]
+    for s in range(1, space.n_sites):
+        out = out + w[s, el[:, s]]
+    return out
 
 
-def site_probabilities(codes: np.ndarray, smoothing: float) -> np.ndarray:
-    """(4, 39) per-site element frequencies of ``codes`` with ``smoothing`` pseudo-counts."""
-    counts = np.full((space.N_SITES, space.N_ELEMENTS), smoothing)
+def site_probabilities(codes: np.ndarray, smoothing: float, space: CompositionSpace
+                       ) -> np.ndarray:
+    """(n_sites, max_size) per-site element frequencies of ``codes`` with ``smoothing``
+    pseudo-counts (zero beyond a site's size)."""
+    counts = np.full((space.n_sites, space.max_size), smoothing)
     el = space.decode(codes)
-    for s in range(space.N_SITES):
-        counts[s] += np.bincount(el[:, s], minlength=space.N_ELEMENTS)
+    for s, size in enumerate(space.sizes):
+        counts[s, size:] = 0.0
+        counts[s, :size] += np.bincount(el[:, s], minlength=size)
     return counts / counts.sum(axis=1, keepdims=True)
 
 
-def draw_sites(probs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 4) elements drawn site by site from ``probs`` (4, 39)."""
+def draw_sites(probs: np.ndarray, n: int, rng: np.random.Generator,
+               space: CompositionSpace) -> np.ndarray:
+    """(n, n_sites) elements drawn site by site from ``probs`` (n_sites, max_size)."""
     cdf = np.cumsum(probs, axis=1)
-    u = rng.random((n, space.N_SITES))
-    return np.stack([np.minimum(np.searchsorted(cdf[s], u[:, s], side="right"),
-                                space.N_ELEMENTS - 1) for s in range(space.N_SITES)], 1)
+    u = rng.random((n, space.n_sites))
+    return np.stack([np.minimum(np.searchsorted(cdf[s], u[:, s], side="right"), size - 1)
+                     for s, size in enumerate(space.sizes)], 1)
 
 
 def most_frequent(proposals: np.ndarray, labelled: np.ndarray, k: int,
@@ -134,10 +174,10 @@ def fill(chosen: np.ndarray, pool: np.ndarray, batch: int,
     return np.concatenate([chosen, extra]).astype(np.int64)
 
 
-def onehot(codes: np.ndarray) -> np.ndarray:
-    """(n, 156) float32 one-hot site features of ``codes``."""
-    x = np.zeros((len(codes), space.N_SITES * space.N_ELEMENTS), dtype=np.float32)
-    np.put_along_axis(x, onehot_columns(codes), 1.0, axis=1)
+def onehot(codes: np.ndarray, space: CompositionSpace) -> np.ndarray:
+    """(n, sum of the site sizes) float32 one-hot site features of ``codes``."""
+    x = np.zeros((len(codes), int(sum(space.sizes))), dtype=np.float32)
+    np.put_along_axis(x, onehot_columns(codes, space), 1.0, axis=1)
     return x
 
 

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from elpagen import space
 from elpagen.campaign.base import (
     Strategy,
     StrategyError,
@@ -19,6 +18,7 @@ from elpagen.campaign.base import (
 )
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError
+from elpagen.space import CompositionSpace
 
 
 class SiteMarginals:
@@ -26,12 +26,13 @@ class SiteMarginals:
     frequencies of given compositions (invalid draws are -1). The fallback of the
     generator strategies while the labelled set holds too few of the target class."""
 
-    def __init__(self, codes: np.ndarray, smoothing: float) -> None:
-        self.probs = site_probabilities(codes, smoothing)
+    def __init__(self, codes: np.ndarray, smoothing: float, space: CompositionSpace) -> None:
+        self.space = space
+        self.probs = site_probabilities(codes, smoothing, space)
 
     def propose(self, n: int, target_class: int, rng: np.random.Generator) -> np.ndarray:
-        el = draw_sites(self.probs, n, rng)
-        return np.where(space.is_distinct(el), space.encode(el).astype(np.int64), -1)
+        el = draw_sites(self.probs, n, rng, self.space)
+        return np.where(self.space.is_valid(el), self.space.encode(el).astype(np.int64), -1)
 
 
 class GeneratorStrategy(Strategy):
@@ -71,12 +72,12 @@ class GeneratorStrategy(Strategy):
             self.fallback_rounds += 1
             best = top(np.asarray(labelled_codes), self.key(labelled_energies),
                        self.fallback_elite)
-            return SiteMarginals(best, self.fallback_smoothing)
+            return SiteMarginals(best, self.fallback_smoothing, train.space)
         return self.generator(train)
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
         gen = self.fitted(labelled_codes, labelled_energies)
-        labelled = np.zeros(space.N_GRID, dtype=bool)
+        labelled = np.zeros(self.the_space().n_grid, dtype=bool)
         labelled[labelled_codes] = True
         n = 5_000 if self.quick else self.samples
         # Kept for the harness, which scores each round's draws (precision, coverage)
@@ -248,7 +249,7 @@ class StaticStrategy(Strategy):
             self.fallback = True
             best = top(np.asarray(labelled_codes), self.key(labelled_energies),
                        GeneratorStrategy.fallback_elite)
-            gen: Any = SiteMarginals(best, GeneratorStrategy.fallback_smoothing)
+            gen: Any = SiteMarginals(best, GeneratorStrategy.fallback_smoothing, train.space)
         elif self.model == MarginalStrategy.name:
             from elpagen.baselines import MarginalSampler
 
@@ -256,14 +257,15 @@ class StaticStrategy(Strategy):
         else:
             over = dict(catalogue.get(self.model).quick) if self.quick else {}
             gen = fit_catalogue(self.model, train, self.seed, self.target_class, over)
-        none = np.zeros(space.N_GRID, dtype=bool)
+        n_grid = train.space.n_grid
+        none = np.zeros(n_grid, dtype=bool)
         return most_frequent(gen.propose(self.n_samples(), self.target_class, rng), none,
-                             space.N_GRID, rng)
+                             n_grid, rng)
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
         if self.ranked is None:  # the first round: the labelled set is the start set
             self.ranked = self.train_once(labelled_codes, labelled_energies, rng)
-        labelled = np.zeros(space.N_GRID, dtype=bool)
+        labelled = np.zeros(self.the_space().n_grid, dtype=bool)
         labelled[labelled_codes] = True
         left = self.ranked[~labelled[self.ranked]]
         self.ranked = left  # bought ones never come back: keep the list short

@@ -8,10 +8,15 @@ The runner owns it and passes strategies only what they bought; strategies never
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from elpagen import space
 from elpagen.errors import InputError
+from elpagen.space import CompositionSpace
+
+if TYPE_CHECKING:
+    from elpagen.reference import ReferenceEnergies
 
 
 class CampaignError(InputError):
@@ -21,21 +26,34 @@ class CampaignError(InputError):
 class Labeller:
     """Labels of one campaign (one strategy, one seed).
 
-    ``energies`` and ``classes`` are the reference energies and classes over the 39**4
-    grid (class 0: not a composition); the truth of a label is the noise-free class.
+    ``energies`` and ``classes`` are the reference energies and classes over the grid of
+    ``space`` (the reference energies' space, ``ref.space``; class 0: not a composition);
+    the truth of a label is the noise-free class. :meth:`from_reference` reads all three
+    from a :class:`~elpagen.reference.ReferenceEnergies`.
     """
 
     def __init__(self, energies: np.ndarray, classes: np.ndarray, noise: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, *, space: CompositionSpace) -> None:
         if noise < 0 or not np.isfinite(noise):
             raise CampaignError(f"label noise must be a number >= 0, got {noise!r}")
+        if len(classes) != space.n_grid or len(energies) != space.n_grid:
+            raise CampaignError(f"the reference energies hold {len(energies):,} energies and "
+                                f"{len(classes):,} classes, not one per grid point of the "
+                                f"{space.name} space ({space.n_grid:,})")
+        self.space = space
         self._energies = energies
         self._classes = classes
         self.noise = float(noise)
         self._rng = np.random.default_rng([int(seed), 7])
-        self._labelled = np.zeros(space.N_GRID, dtype=bool)
+        self._labelled = np.zeros(space.n_grid, dtype=bool)
         self.n_start = 0
         self.n_bought = 0
+
+    @classmethod
+    def from_reference(cls, reference: ReferenceEnergies, noise: float = 0.0,
+                       seed: int = 0) -> Labeller:
+        """The labeller of ``reference`` (its energies, classes and space)."""
+        return cls(reference.energies, reference.classes, noise, seed, space=reference.space)
 
     @property
     def labelled_mask(self) -> np.ndarray:
@@ -56,19 +74,19 @@ class Labeller:
             raise CampaignError(f"strategy {who!r} proposed {c.dtype} codes of shape {c.shape}; "
                                 "a batch is a 1-D array of integer composition codes")
         c = c.astype(np.int64)
-        bad = (c < 0) | (c >= space.N_GRID)
+        bad = (c < 0) | (c >= self.space.n_grid)
         bad[~bad] = self._classes[c[~bad]] == 0
         if bad.any():
             raise CampaignError(f"strategy {who!r} proposed {int(bad.sum())} invalid "
                                 f"composition code(s), e.g. {int(c[bad][0])}")
         uniq, counts = np.unique(c, return_counts=True)
         if (counts > 1).any():
-            ex = space.formula(uniq[counts > 1][:1])[0]
+            ex = self.space.formula(uniq[counts > 1][:1])[0]
             raise CampaignError(f"strategy {who!r} proposed {int((counts > 1).sum())} "
                                 f"composition(s) twice in one batch, e.g. {ex}")
         again = self._labelled[c]
         if again.any():
-            ex = space.formula(c[again][:1])[0]
+            ex = self.space.formula(c[again][:1])[0]
             raise CampaignError(f"strategy {who!r} proposed {int(again.sum())} composition(s) "
                                 f"already labelled, e.g. {ex}; a label is bought once")
         self._labelled[c] = True

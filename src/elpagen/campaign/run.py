@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import space
 from elpagen.campaign import strategies as strat
 from elpagen.campaign.labeller import CampaignError, Labeller
 from elpagen.data import TrainingSet, check_class
+from elpagen.space import CompositionSpace
 
 #: Fractions of the class whose labels-to-reach are summarised.
 FRACTIONS = (0.25, 0.5, 0.9)
@@ -55,9 +55,10 @@ class CampaignConfig:
         if not self.seeds:
             raise CampaignError("give at least one seed")
         kind, size = start_spec(self.start, train)
-        if kind == "random" and size + self.budget > space.N_SPACE:
+        n_space = train.space.n_space
+        if kind == "random" and size + self.budget > n_space:
             raise CampaignError(f"--start {size} plus --budget {self.budget} exceed the "
-                                f"{space.N_SPACE:,} compositions of the space")
+                                f"{n_space:,} compositions of the space")
         names = [strat.resolve(s)[0] for s in self.strategies]
         if len(set(names)) != len(names) or not names:
             raise CampaignError(f"--strategies: give distinct strategies, got {self.strategies}")
@@ -93,10 +94,13 @@ def start_codes(text: str, train: TrainingSet, seed: int, all_codes: np.ndarray)
 
 def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes: np.ndarray,
             train: TrainingSet, config: CampaignConfig, seed: int, start: np.ndarray,
-            all_codes: np.ndarray) -> dict[str, Any]:
-    """One strategy, one seed: the found curve."""
+            all_codes: np.ndarray, *, space: CompositionSpace | None = None
+            ) -> dict[str, Any]:
+    """One strategy, one seed: the found curve. ``space``: the reference energies' space
+    (``ref.space``; default ``train.space``), which must be the training set's."""
     t0 = time.perf_counter()
-    lab = Labeller(energies, classes, config.label_noise, seed)
+    space = campaign_space(train, space)
+    lab = Labeller(energies, classes, config.label_noise, seed, space=space)
     told, truth = lab.label(start, "start", start=True)
     codes, energies_told = [start], [told]
     found = [int((truth == config.target_class).sum())]
@@ -104,6 +108,7 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     n_class = int((classes == config.target_class).sum())
     quality: dict[str, list[float]] = {"precision": [], "coverage": []}
     s = cls(seed=seed, quick=config.quick)
+    s.space = space  # before begin: a strategy of your own may override begin(c, bounds)
     s.begin(config.target_class, train.energy_classes)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     while lab.n_bought < config.budget:
@@ -189,22 +194,40 @@ def summarise(runs: list[dict[str, Any]], n_class: int, budget: int) -> dict[str
 
 
 def expectations(n_class: int, start_hits: float, n_start: int, budget: int,
-                 batch: int) -> dict[str, Any]:
-    """Random's exact expectation (hypergeometric) and the ideal, on the rounds' labels."""
+                 batch: int, *, n_space: int) -> dict[str, Any]:
+    """Random's exact expectation (hypergeometric) and the ideal, on the rounds' labels
+    (``n_space``: the number of compositions of the space)."""
     labels = list(range(0, budget, batch)) + [budget]
-    rate = (n_class - start_hits) / (space.N_SPACE - n_start)
+    rate = (n_class - start_hits) / (n_space - n_start)
     return {"random": {"labels": labels, "found": [start_hits + lab * rate for lab in labels]},
             "ideal": {"labels": labels,
                       "found": [min(start_hits + lab, n_class) for lab in labels]}}
 
 
+def campaign_space(train: TrainingSet, space: CompositionSpace | None) -> CompositionSpace:
+    """The campaign's space: the reference energies' (``space``), else the training set's;
+    a one-line :class:`CampaignError` when the two differ."""
+    if space is None:
+        return train.space
+    if space != train.space:
+        raise CampaignError(f"the reference energies cover the {space.name} space, the "
+                            f"training set the {train.space.name} space; build the reference "
+                            "energies from this training set")
+    return space
+
+
 def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
-                 config: CampaignConfig, log: Callable[[str], None] | None = None
-                 ) -> dict[str, Any]:
-    """Every strategy and seed of ``config`` (checked here); the results document."""
+                 config: CampaignConfig, log: Callable[[str], None] | None = None,
+                 *, space: CompositionSpace | None = None) -> dict[str, Any]:
+    """Every strategy and seed of ``config`` (checked here); the results document.
+
+    ``energies``, ``classes``: the reference energies and classes over the grid of
+    ``space`` (pass ``ref.space``; default: ``train.space``, the space they were built on).
+    """
     from elpagen import machine
 
     config = config.check(train)
+    space = campaign_space(train, space)
     all_codes = space.all_codes().astype(np.int64)
     n_class = int((classes == config.target_class).sum())
     resolved = [strat.resolve(s) for s in config.strategies]
@@ -215,13 +238,14 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
         n_start = len(start)
         start_hits.append(int((classes[start] == config.target_class).sum()))
         for name, cls in resolved:
-            r = run_one(name, cls, energies, classes, train, config, seed, start, all_codes)
+            r = run_one(name, cls, energies, classes, train, config, seed, start, all_codes,
+                        space=space)
             runs[name].append(r)
             if log:
                 log(f"campaign: {name} seed {seed}: found {r['found'][-1]} of {n_class} after "
                     f"{r['labels'][-1]:,} labels ({r['seconds']:.0f} s)")
     out: dict[str, Any] = {
-        "target_class": config.target_class, "n_class": n_class, "n_space": space.N_SPACE,
+        "target_class": config.target_class, "n_class": n_class, "n_space": space.n_space,
         "start": {"spec": config.start, "size": n_start, "hits": start_hits},
         "batch": config.batch, "budget": config.budget, "pool": config.pool,
         "label_noise": config.label_noise, "seeds": list(config.seeds), "quick": config.quick,
@@ -229,11 +253,12 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
     }
     for name, cls in resolved:
         s = cls(seed=config.seeds[0], quick=config.quick)
+        s.space = space
         out["strategies"][name] = {
             "settings": s.settings(), "scores_pool": cls.scores_pool,
             "seeds": runs[name], "summary": summarise(runs[name], n_class, config.budget)}
     out["expected"] = expectations(n_class, float(np.mean(start_hits)), n_start,
-                                   config.budget, config.batch)
+                                   config.budget, config.batch, n_space=space.n_space)
     return out
 
 

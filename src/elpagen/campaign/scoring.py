@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from elpagen import space
 from elpagen.campaign.base import (
     Strategy,
     draw_sites,
@@ -28,23 +27,25 @@ class RandomStrategy(Strategy):
 
 
 class RidgeStrategy(Strategy):
-    """Linear ridge on one-hot site features (4 x 39), refit each round; buys the pool's
+    """Linear ridge on one-hot site features (one block per site), refit each round; buys
+    the pool's
     ``batch`` best predictions for the target class (lowest energies for class 1)."""
 
     name = "ridge"
     alpha = 1.0
 
     def settings(self):
-        return {"alpha": self.alpha, "features": "one-hot sites (4 x 39)"}
+        return {"alpha": self.alpha, "features": _onehot_text(self.space)}
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
-        model = fit_ridge(labelled_codes, labelled_energies, self.alpha)
-        return top(pool, self.key(predict_ridge(model, pool)), batch)
+        space = self.the_space()
+        model = fit_ridge(labelled_codes, labelled_energies, self.alpha, space)
+        return top(pool, self.key(predict_ridge(model, pool, space)), batch)
 
 
 class GreedyStrategy(Strategy):
     """The MLP energy regressor (:class:`~elpagen.models.regressor.EnergyRegressor`, on the
-    8-D (row, group) vector), refit from scratch each round on the labels; buys the pool's
+    (row, group) vector of every site), refit from scratch each round on the labels; buys the pool's
     ``batch`` best predictions."""
 
     name = "greedy"
@@ -84,20 +85,21 @@ class UCBStrategy(Strategy):
 
     def settings(self):
         return {"alpha": self.alpha, "members": self.members, "kappa": self.kappa,
-                "features": "one-hot sites (4 x 39)"}
+                "features": _onehot_text(self.space)}
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
         y = np.asarray(labelled_energies)
         n = len(y)
         boot = np.random.default_rng([self.seed, n])
         preds = np.empty((self.members, len(pool)), dtype=np.float32)
-        el = space.decode(pool).astype(np.int8)
+        space = self.the_space()
+        el = space.decode(pool).astype(np.int8 if space.max_size <= 127 else np.int64)
         resid = []
         for k in range(self.members):
             i = boot.integers(0, n, size=n)
-            m = fit_ridge(labelled_codes[i], y[i], self.alpha)
-            preds[k] = predict_ridge(m, pool, el)
-            resid.append(np.mean((predict_ridge(m, labelled_codes) - y) ** 2))
+            m = fit_ridge(labelled_codes[i], y[i], self.alpha, space)
+            preds[k] = predict_ridge(m, pool, space, el)
+            resid.append(np.mean((predict_ridge(m, labelled_codes, space) - y) ** 2))
         mu, sd = preds.mean(axis=0), preds.std(axis=0)
         c, ec = self.target_class, self.energy_classes
         if c == 1:
@@ -132,25 +134,28 @@ class MarginalPoolStrategy(Strategy):
                 "default_pool": self.default_pool}
 
     def score(self, labelled_codes, labelled_energies, pool):
-        model = fit_ridge(labelled_codes, labelled_energies, RidgeStrategy.alpha)
-        return self.key(predict_ridge(model, pool))
+        space = self.the_space()
+        model = fit_ridge(labelled_codes, labelled_energies, RidgeStrategy.alpha, space)
+        return self.key(predict_ridge(model, pool, space))
 
     def marginal_pool(self, labelled_codes, labelled_energies, size, rng):
         best = top(labelled_codes, self.key(labelled_energies), self.elite)
-        probs = site_probabilities(best, self.smoothing)
-        labelled = np.zeros(space.N_GRID, dtype=bool)
+        space = self.the_space()
+        probs = site_probabilities(best, self.smoothing, space)
+        labelled = np.zeros(space.n_grid, dtype=bool)
         labelled[labelled_codes] = True
         got = np.empty(0, dtype=np.int64)
         for _ in range(20):
-            draw = draw_sites(probs, 2 * size, rng)
-            codes = space.encode(draw).astype(np.int64)[space.is_distinct(draw)]
+            draw = draw_sites(probs, 2 * size, rng, space)
+            codes = space.encode(draw).astype(np.int64)[space.is_valid(draw)]
             got = np.unique(np.concatenate([got, codes[~labelled[codes]]]))
             if len(got) >= size:
                 break
         return got[rng.permutation(len(got))[:size]]
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
-        size = len(pool) if len(pool) < space.N_SPACE - len(labelled_codes) else self.default_pool
+        n_left = self.the_space().n_space - len(labelled_codes)
+        size = len(pool) if len(pool) < n_left else self.default_pool
         cand = self.marginal_pool(labelled_codes, labelled_energies, max(size, batch), rng)
         chosen = top(cand, self.score(labelled_codes, labelled_energies, cand), batch)
         return fill(chosen, pool, batch, rng)  # the marginals may hold too few
@@ -165,9 +170,9 @@ class MarginalGreedyStrategy(MarginalPoolStrategy):
         super().__init__(seed, quick)
         self.mlp = GreedyStrategy(seed, quick)
 
-    def begin(self, target_class, energy_classes):
-        super().begin(target_class, energy_classes)
-        self.mlp.begin(target_class, energy_classes)
+    def begin(self, target_class, energy_classes, space=None):
+        super().begin(target_class, energy_classes, space)
+        self.mlp.begin(target_class, energy_classes, self.space)
 
     def settings(self):
         return {**super().settings(), "regressor": "mlp", **self.mlp.settings()}
@@ -178,7 +183,8 @@ class MarginalGreedyStrategy(MarginalPoolStrategy):
 
 class MarginalKernelStrategy(MarginalPoolStrategy):
     """The marginal pool ranked by kernel ridge regression with a degree-2 polynomial
-    kernel on the one-hot sites, k = ((1 + matching sites) / 5)^2 (site and site-pair
+    kernel on the one-hot sites, k = ((1 + matching sites) / (1 + n_sites))^2 (site and
+    site-pair
     matches: the pairs an additive ridge cannot see), ``alpha`` on the diagonal, solved
     in the dual each round. Its elite is every labelled composition told in the target
     class (at least ``elite``)."""
@@ -187,7 +193,8 @@ class MarginalKernelStrategy(MarginalPoolStrategy):
     alpha = 0.05
 
     def settings(self):
-        return {**super().settings(), "regressor": "kernel ridge, ((1 + m) / 5)^2",
+        norm = "(1 + n_sites)" if self.space is None else str(1 + self.space.n_sites)
+        return {**super().settings(), "regressor": f"kernel ridge, ((1 + m) / {norm})^2",
                 "alpha": self.alpha, "elite": f"labelled in the class, at least {self.elite}"}
 
     def marginal_pool(self, labelled_codes, labelled_energies, size, rng):
@@ -199,14 +206,23 @@ class MarginalKernelStrategy(MarginalPoolStrategy):
             self.elite = keep
 
     def score(self, labelled_codes, labelled_energies, pool):
+        space = self.the_space()
+        norm = 1.0 + space.n_sites  # every site matches: k = 1
         y = np.asarray(labelled_energies, dtype=np.float64)
-        x = onehot(labelled_codes)
-        k = (((1.0 + x @ x.T) / 5.0) ** 2).astype(np.float64)
+        x = onehot(labelled_codes, space)
+        k = (((1.0 + x @ x.T) / norm) ** 2).astype(np.float64)
         k[np.diag_indices_from(k)] += self.alpha
         a = np.linalg.solve(k, y - y.mean()).astype(np.float32)
         out = np.empty(len(pool), dtype=np.float32)
         for i in range(0, len(pool), 8192):
-            out[i:i + 8192] = (((1.0 + onehot(pool[i:i + 8192]) @ x.T) / 5.0) ** 2) @ a
+            out[i:i + 8192] = (((1.0 + onehot(pool[i:i + 8192], space) @ x.T) / norm) ** 2) @ a
         return self.key(out + y.mean())
 
 
+def _onehot_text(space) -> str:
+    """The one-hot features' description in the settings: its shape per site."""
+    if space is None:
+        return "one-hot sites"
+    if len(set(space.sizes)) == 1:
+        return f"one-hot sites ({space.n_sites} x {space.max_size})"
+    return f"one-hot sites ({' + '.join(str(n) for n in space.sizes)})"
