@@ -1,5 +1,6 @@
-"""The DFT training data (docs/method.md sections 3 and 9): loading, validation, A/B augmentation,
-energy classes, balanced batch sampling and training subsets.
+"""The DFT training data (docs/method.md sections 3 and 9): loading, validation, augmentation
+with the space's symmetry images (the elpasolite's A/B twins), energy classes, balanced batch
+sampling and training subsets.
 
 This module knows nothing of the full-space reference energies: models import it,
 never :mod:`elpagen.reference`.
@@ -246,7 +247,7 @@ class TrainingSet:
     """Augmented training compositions with energies and classes.
 
     ``codes`` are unique composition codes of ``space`` (closed under its symmetries:
-    each A/B twin present), ``energies`` their DFT formation energies, ``classes`` their
+    each twin present), ``energies`` their DFT formation energies, ``classes`` their
     labels 1..10 under ``energy_classes``. The space flows with the set: models read it
     from here.
     """
@@ -290,15 +291,18 @@ class TrainingSet:
         return rng.choice(len(self.codes), size=batch_size, p=self.balanced_weights())
 
     def subset(self, n: int, seed: int) -> TrainingSet:
-        """A random subset of n compositions: n/2 original twin pairs plus their swaps.
+        """A random subset of about n compositions: whole twin groups (n/2 pairs and their
+        swaps for the elpasolite; n single compositions in a space without symmetries).
 
         Classes keep the bounds of the full set so labels stay comparable.
         """
         canon = self.space.canonical(self.codes)
         groups = np.unique(canon)
-        n_groups = n // 2
+        size = 1 + len(self.space.symmetries)  # compositions per twin group
+        n_groups = n // size
         if not 1 <= n_groups <= len(groups):
-            raise InputError(f"subset size must be from 2 to {2 * len(groups)}, got {n}")
+            raise InputError(f"subset size must be from {size} to {size * len(groups)}, "
+                             f"got {n}")
         rng = np.random.default_rng(seed)
         chosen = rng.choice(groups, size=n_groups, replace=False)
         keep = np.isin(canon, chosen)
@@ -309,7 +313,8 @@ class TrainingSet:
 
 
 def augment(dft: DFTData) -> tuple[np.ndarray, np.ndarray]:
-    """Add every symmetry image (the A/B swap); one entry per composition (codes ascending).
+    """Add every symmetry image (the elpasolite: the A/B swap); one entry per composition
+    (codes ascending).
 
     A composition present twice (as itself and via a twin's swap) keeps the energy of
     the row that names it directly; twins that both appear keep their own energies.
@@ -338,7 +343,8 @@ def load_training_set(path: str | os.PathLike | None = None, *, verify: bool = T
 
 
 def n_twin_pairs(dft: DFTData) -> int:
-    """Number of rows whose A/B swap (the space's first symmetry) is also a row."""
+    """Number of rows whose image under the space's first symmetry (the elpasolite's A/B
+    swap) is also a row; 0 for a space without symmetries."""
     codes = dft.codes
     twins = dft.space.twins(codes)
     return int(np.isin(twins[0], codes).sum() // 2) if twins else 0

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from elpagen import space
 from elpagen.errors import InputError
 from elpagen.io import atomic_write
+from elpagen.spaces.elpasolite import ELPASOLITE
 
 #: The pinned public source (GPL-3.0 repository; data of Faber et al., PRL 117, 135502, 2016).
 SOURCE_REPOSITORY = "jeherr/Elpasolite-Formation-Energy-Predictor"
@@ -54,11 +54,18 @@ TIMEOUT_S = 60.0
 #: A download larger than this is not the source (which is 254,417 bytes); stop reading.
 MAX_BYTES = 16 * SOURCE_SIZE
 
-#: Atomic number of each of the 39 elements, in the order of :data:`elpagen.space.ELEMENTS`.
+#: The space of the published file: the pickle's rows are one atomic number per site.
+SPACE = ELPASOLITE
+#: Atomic number of each element of the space's sites (all sites share one list), in the
+#: order of that list: index i of a site is the element with ``ATOMIC_NUMBERS[i]``.
 ATOMIC_NUMBERS: tuple[int, ...] = (
     *range(1, 21), *range(31, 39), *range(49, 57), 81, 82, 83,
 )
-assert len(ATOMIC_NUMBERS) == space.N_ELEMENTS
+assert len({site.elements for site in SPACE.sites}) == 1
+assert ATOMIC_NUMBERS == tuple(
+    SPACE.atomic_numbers(np.tile(np.arange(SPACE.sizes[0])[:, None], SPACE.n_sites))[:, 0])
+#: Atoms per formula unit (the pickle's energies are per formula unit).
+ATOMS_PER_FORMULA = sum(site.multiplicity for site in SPACE.sites)
 
 _RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's own array-reconstruction function
 #: (module, name) the unpickler resolves; numpy 1 wrote ``numpy.core``, numpy 2 ``numpy._core``.
@@ -150,7 +157,7 @@ def download(url: str, timeout: float = TIMEOUT_S) -> bytes:
 
 
 def read_source(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Atomic numbers (n, 4) and energies in eV per formula unit (n,) of a train_set.pkl,
+    """Atomic numbers (n, n_sites) and energies in eV per formula unit (n,) of a train_set.pkl,
     unpickled with :class:`NumpyOnlyUnpickler` (a Python 2 pickle: latin-1 strings)."""
     try:
         obj = NumpyOnlyUnpickler(io.BytesIO(blob), encoding="latin1").load()
@@ -162,30 +169,32 @@ def read_source(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise FetchError("train_set.pkl does not hold the dict {'ANs', 'FEs'} it should")
     ans, fes = obj["ANs"], obj["FEs"]
     if not (isinstance(ans, np.ndarray) and ans.dtype.kind in "iu" and ans.ndim == 2
-            and ans.shape[1] == 4 and isinstance(fes, np.ndarray) and fes.dtype.kind == "f"
-            and fes.shape == (len(ans),)):
-        raise FetchError("train_set.pkl: ANs must be integers (n, 4) and FEs floats (n,)")
+            and ans.shape[1] == SPACE.n_sites and isinstance(fes, np.ndarray)
+            and fes.dtype.kind == "f" and fes.shape == (len(ans),)):
+        raise FetchError(f"train_set.pkl: ANs must be integers (n, {SPACE.n_sites}) and FEs "
+                         "floats (n,)")
     if not np.isfinite(fes).all():
         raise FetchError("train_set.pkl: FEs holds a value that is not finite")
     return ans, fes
 
 
 def to_csv(ans: np.ndarray, fes: np.ndarray, header: Sequence[str]) -> bytes:
-    """The published CSV's bytes: the header, then per row the four site symbols and the
-    energy divided by the 10 atoms of the formula unit with nine decimals, ``\n`` ends."""
+    """The published CSV's bytes: the header, then per row the site symbols and the
+    energy divided by the atoms of the formula unit (10) with nine decimals, ``\n`` ends."""
     lut = np.full(max(ATOMIC_NUMBERS) + 1, -1, dtype=np.int64)
-    lut[list(ATOMIC_NUMBERS)] = np.arange(space.N_ELEMENTS)
+    lut[list(ATOMIC_NUMBERS)] = np.arange(len(ATOMIC_NUMBERS))
     z = ans.astype(np.int64)
     bad = (z < 0) | (z >= len(lut))
     idx = np.where(bad, -1, lut[np.clip(z, 0, len(lut) - 1)])
     if (idx < 0).any():
         row = int(np.argwhere(idx < 0)[0, 0])
         raise FetchError(f"train_set.pkl: row {row + 1} holds atomic numbers "
-                         f"{z[row].tolist()} outside the 39 elements")
-    sym = space.ELEMENTS
+                         f"{z[row].tolist()} outside the {len(ATOMIC_NUMBERS)} elements of "
+                         f"the {SPACE.name} space")
+    sym = SPACE.sites[0].elements
     lines = [",".join(header)]
-    lines += [f"{sym[a]},{sym[b]},{sym[c]},{sym[d]},{fe / 10:.9f}"
-              for (a, b, c, d), fe in zip(idx.tolist(), fes.tolist(), strict=True)]
+    lines += [",".join(sym[i] for i in row) + f",{fe / ATOMS_PER_FORMULA:.9f}"
+              for row, fe in zip(idx.tolist(), fes.tolist(), strict=True)]
     return ("\n".join(lines) + "\n").encode("ascii")
 
 

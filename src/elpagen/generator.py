@@ -6,6 +6,7 @@ target energy class. Only two methods are required::
     class MyModel(Generator):
         name = "mine"
         def fit(self, train, target_class=None):
+            self.space = train.space   # the composition space (set for you if you forget)
             ...            # learn from train.codes / train.classes; return self
             return self
         def propose(self, n, target_class, rng):
@@ -13,7 +14,8 @@ target energy class. Only two methods are required::
             return codes
 
 ``sample`` then draws until N *valid* compositions exist and counts the invalid
-ones; it checks every ``propose`` result (a :class:`GeneratorError`, one line naming the
+ones; it checks every ``propose`` result against the generator's space (``self.space``,
+the training set's space, recorded at fit) (a :class:`GeneratorError`, one line naming the
 generator, for anything but n int codes of compositions or -1). Optionally a generator
 names one sampling knob (``knob``, ``knob_default``, ``knob_grid``, read by ``with_knob``)
 that trades precision for coverage without refitting (``elpagen frontier`` sweeps it;
@@ -35,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import memory, space
+from elpagen import memory
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError, UserError
+from elpagen.space import CompositionSpace
 
 #: ``Generator.sample`` gives up once this many consecutive rounds, together holding at
 #: least :data:`EMPTY_PROPOSALS` proposals, brought no valid composition: a valid fraction
@@ -51,7 +54,7 @@ EMPTY_PROPOSALS = 1_000_000
 class Samples:
     """N valid compositions in the order drawn, and how many proposals it took."""
 
-    codes: np.ndarray  # (N,) int32 composition codes, repeats kept
+    codes: np.ndarray  # (N,) composition codes (space.code_dtype), repeats kept
     n_drawn: int
 
     @property
@@ -110,19 +113,18 @@ class GeneratorError(UserError, RuntimeError):
     ``propose`` (:mod:`elpagen.harness.trial` says so). One line naming the generator."""
 
 
-@functools.cache
-def _code_ok() -> np.ndarray:
-    """True for every composition code, False for grid points with a repeated element;
-    one more True entry at the end, so that indexing with -1 (invalid) reads True."""
-    a, b, c, d = np.ix_(*[np.arange(space.N_ELEMENTS)] * space.N_SITES)  # the code's order
-    grid = (a != b) & (a != c) & (a != d) & (b != c) & (b != d) & (c != d)
-    return np.append(grid.ravel(), True)
+@functools.lru_cache(maxsize=8)
+def _code_ok(space: CompositionSpace) -> np.ndarray:
+    """True for every composition code of ``space``, False for the other grid points; one
+    more True entry at the end, so that indexing with -1 (invalid) reads True."""
+    return np.append(space.valid_grid_mask(), True)
 
 
-def check_proposals(raw: Any, n: int, name: str) -> np.ndarray:
+def check_proposals(raw: Any, n: int, name: str, space: CompositionSpace) -> np.ndarray:
     """``raw`` as an array if it is what ``propose(n, ...)`` must return: shape (n,), an
-    integer dtype, codes of compositions or -1; a one-line :class:`GeneratorError` naming
-    the generator otherwise. Vectorised: one min, one max and one gather."""
+    integer dtype, codes of compositions of ``space`` or -1; a one-line
+    :class:`GeneratorError` naming the generator otherwise. Vectorised: one min, one max
+    and one gather."""
     what = f"generator {name!r}: propose({n}, ...) returned"
     expected = f"expected ({n},) int codes (-1 for an invalid proposal)"
     if raw is None:
@@ -138,18 +140,20 @@ def check_proposals(raw: Any, n: int, name: str) -> np.ndarray:
         raise GeneratorError(f"{what} {arr.dtype} values, {expected}")
     if n == 0:
         return arr
-    if int(arr.min()) < -1 or int(arr.max()) >= space.N_GRID:
-        bad = arr[(arr < -1) | (arr >= space.N_GRID)]
+    n_grid = space.n_grid
+    if int(arr.min()) < -1 or int(arr.max()) >= n_grid:
+        bad = arr[(arr < -1) | (arr >= n_grid)]
         raise GeneratorError(
-            f"{what} {len(bad):,} code(s) outside -1..{space.N_GRID - 1}, e.g. {int(bad[0])}; "
-            "a composition's code is elpagen.space.encode of its four element indices")
-    ok = _code_ok()[arr]
+            f"{what} {len(bad):,} code(s) outside -1..{n_grid - 1}, e.g. {int(bad[0])}; "
+            f"a composition's code is space.encode of its element indices, one per site of "
+            f"the {space.name} space ({', '.join(space.site_names)})")
+    ok = _code_ok(space)[arr]
     if not ok.all():
         bad = arr[~ok]
         raise GeneratorError(
-            f"{what} {len(bad):,} code(s) with a repeated element, which are not "
-            f"compositions, e.g. {int(bad[0])} ({space.formula(bad[:1])[0]}); return -1 for "
-            "an invalid proposal")
+            f"{what} {len(bad):,} code(s) of grid points that are not compositions of the "
+            f"{space.name} space, e.g. {int(bad[0])} ({space.formula(bad[:1])[0]}); return -1 "
+            "for an invalid proposal")
     return arr
 
 
@@ -169,6 +173,27 @@ class Generator(ABC):
     knob_grid: tuple[float, ...] = ()
     #: Whether 0 is an allowed knob value (else it must be positive).
     knob_allows_zero: bool = False
+    #: The composition space of the fitted generator: ``train.space``, set at fit (models
+    #: set it themselves; the base class records it after any ``fit`` that did not).
+    space: CompositionSpace | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is None or getattr(fit, "_records_space", False) or \
+                getattr(fit, "__isabstractmethod__", False):
+            return
+
+        @functools.wraps(fit)
+        def fit_and_record_space(self: Generator, train: TrainingSet, *args: Any,
+                                 **kw: Any) -> Any:
+            out = fit(self, train, *args, **kw)
+            if getattr(self, "space", None) is None:
+                self.space = getattr(train, "space", None)
+            return out
+
+        fit_and_record_space._records_space = True  # type: ignore[attr-defined]
+        cls.fit = fit_and_record_space  # type: ignore[method-assign]
 
     @property
     def knob_value(self) -> float | None:
@@ -223,8 +248,11 @@ class Generator(ABC):
         *,
         max_rounds: int = 1000,
         progress: bool = False,
+        space: CompositionSpace | None = None,
     ) -> Samples:
         """Draw until ``n`` valid compositions exist (invalid ones are counted).
+
+        Proposals are checked against ``space`` (default: the generator's own, set at fit).
 
         Raises :class:`~elpagen.memory.MemoryLimitError` up front when ``n`` samples cannot
         fit in the available memory, :class:`~elpagen.memory.OutOfMemoryError` when memory
@@ -235,6 +263,11 @@ class Generator(ABC):
         check_class(target_class)
         if n <= 0:
             raise InputError(f"number of samples must be positive, got {n}")
+        space = space if space is not None else self.space
+        if not isinstance(space, CompositionSpace):
+            raise GeneratorError(
+                f"generator {self.name!r} has no composition space: fit it first (its fit "
+                "sets self.space = train.space)")
         memory.check_fits(memory.sampling_bytes(n), f"{self.name}: drawing {n:,} samples",
                           "ask for fewer samples")
         rng = np.random.default_rng(seed)
@@ -250,7 +283,8 @@ class Generator(ABC):
                 # Ask for a bit more than needed, scaled by the observed valid rate.
                 rate = have / drawn if drawn else 1.0
                 ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), memory.MAX_ROUND))
-                raw = check_proposals(self.propose(ask, target_class, rng), ask, self.name)
+                raw = check_proposals(self.propose(ask, target_class, rng), ask, self.name,
+                                      space)
                 drawn_before = drawn
                 valid = raw[raw >= 0]
                 if have + len(valid) > n:
@@ -260,7 +294,7 @@ class Generator(ABC):
                     raw = raw[:cut]
                     valid = raw[raw >= 0]
                 drawn = drawn_before + len(raw)
-                chunks.append(valid.astype(np.int32))
+                chunks.append(valid.astype(space.code_dtype))
                 have += len(valid)
                 if bar is not None:
                     bar.update(len(valid))
@@ -288,7 +322,7 @@ class Generator(ABC):
                 "the model is not producing valid compositions (train it longer?)"
             )
         try:
-            codes = np.concatenate(chunks) if chunks else np.empty(0, np.int32)
+            codes = np.concatenate(chunks) if chunks else np.empty(0, space.code_dtype)
         except MemoryError:
             raise memory.OutOfMemoryError(
                 f"{self.name}: out of memory collecting {n:,} samples; ask for fewer samples"
@@ -339,6 +373,15 @@ class Mixture(Generator):
     @property
     def knob_value(self) -> float | None:
         return None if self.knob is None else self.members[0].knob_value
+
+    @property  # type: ignore[override]
+    def space(self) -> CompositionSpace | None:
+        """The members' space (they are fitted on one training set)."""
+        return self.members[0].space
+
+    @space.setter
+    def space(self, value: CompositionSpace | None) -> None:
+        pass  # the members carry it
 
     def check_knob(self, value: float) -> float:  # type: ignore[override]
         if self.knob is None:

@@ -1,4 +1,4 @@
-"""Reading and writing sample files (CSV with header A,B,C,D) safely."""
+"""Reading and writing sample files (CSV whose header is the space's site names) safely."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 
-from elpagen import space
 from elpagen.errors import InputError
+from elpagen.space import CompositionSpace
 
 
 class OutputError(InputError):
@@ -124,12 +124,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, text.encode("utf-8"))
 
 
-def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = False) -> Path:
-    """Write compositions as CSV rows A,B,C,D (element symbols), in the order given."""
+def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = False, *,
+                  space: CompositionSpace) -> Path:
+    """Write compositions of ``space`` as CSV rows of element symbols, one column per site
+    (header: the site names), in the order given."""
     p = check_output(path, overwrite)
     sym = space.indices_to_symbols(space.decode(codes))
     buf = io.StringIO()
-    buf.write("A,B,C,D\n")
+    buf.write(",".join(space.site_names) + "\n")
     # One join per row is fine up to millions of rows; this is I/O, not a hot path.
     buf.write("\n".join(",".join(r) for r in sym))
     if len(sym):
@@ -138,12 +140,13 @@ def write_samples(path: str | os.PathLike, codes: np.ndarray, overwrite: bool = 
     return p
 
 
-def write_samples_to(stream: TextIO, codes: np.ndarray, chunk: int = 65_536) -> int:
-    """Write compositions as CSV text (header A,B,C,D) to an open text stream, such as
-    standard output, ``chunk`` rows at a time (memory flat in the number of rows).
-    Returns the number of rows written."""
+def write_samples_to(stream: TextIO, codes: np.ndarray, chunk: int = 65_536, *,
+                     space: CompositionSpace) -> int:
+    """Write compositions of ``space`` as CSV text (header: the site names) to an open text
+    stream, such as standard output, ``chunk`` rows at a time (memory flat in the number
+    of rows). Returns the number of rows written."""
     codes = np.asarray(codes)
-    stream.write("A,B,C,D\n")
+    stream.write(",".join(space.site_names) + "\n")
     for i in range(0, len(codes), chunk):
         sym = space.indices_to_symbols(space.decode(codes[i:i + chunk]))
         stream.write("".join(",".join(r) + "\n" for r in sym))
@@ -220,18 +223,24 @@ class SampleScan:
         return sum(self.invalid.values())
 
 
-def scan_samples(path: str | os.PathLike, columns: Sequence[str] = ()) -> SampleScan:
-    """Read a samples CSV (header A,B,C,D) in one pass; see :class:`SampleScan`.
+def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
+                 space: CompositionSpace) -> SampleScan:
+    """Read a samples CSV of ``space`` (header: its site names) in one pass; see
+    :class:`SampleScan`.
 
-    Rows with an unknown symbol, a repeated element or fewer than four fields are invalid:
-    counted with their reason, not fatal. ``columns`` (matched case-insensitively against
+    Rows with an unknown symbol (for its site), a repeated element (in a space whose
+    elements must be distinct) or fewer fields than sites are invalid: counted with their
+    reason, not fatal. ``columns`` (matched case-insensitively against
     the header) are kept for the valid rows. Memory: two int64 per valid row, plus one
     reference per row and column (equal texts are shared).
     """
     p = Path(path)
     if not p.is_file():
         raise SamplesFileError(f"samples file not found: {p}")
-    lut = space.SYMBOL_TO_INDEX
+    luts = [{e: i for i, e in enumerate(site.elements)} for site in space.sites]
+    n_sites = space.n_sites
+    powers = [int(x) for x in space.radix_powers]
+    sites = ",".join(space.site_names)
     codes, lines = array("q"), array("q")
     invalid: dict[str, int] = {}
     first_invalid = None
@@ -242,16 +251,16 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = ()) -> Sample
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
-                raise SamplesFileError(f"{p} is empty; expected a header line A,B,C,D")
-            if [h.strip() for h in header[:4]] != list(space.SITES):
+                raise SamplesFileError(f"{p} is empty; expected a header line {sites}")
+            if [h.strip() for h in header[:n_sites]] != list(space.site_names):
                 raise SamplesFileError(
-                    f"{p}: line 1 must be the header A,B,C,D (got {','.join(header)[:60]!r})"
+                    f"{p}: line 1 must be the header {sites} of the {space.name} space "
+                    f"(got {','.join(header)[:60]!r})"
                 )
             names = [h.strip().lower() for h in header]
             wanted = {c: names.index(c.lower()) for c in columns if c.lower() in names}
             extra: dict[str, list[str]] = {c: [] for c in wanted}
             shared: dict[str, str] = {}
-            n_grid = space.N_ELEMENTS
             end = reader.line_num  # the last line read so far
             for r in reader:
                 start, end = end + 1, reader.line_num
@@ -259,20 +268,21 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = ()) -> Sample
                     continue
                 n_rows += 1
                 reason = None
-                if len(r) < 4:
-                    reason = "fewer than 4 fields"
+                if len(r) < n_sites:
+                    reason = f"fewer than {n_sites} fields"
                 else:
-                    el = [lut.get(x.strip(), -1) for x in r[:4]]
+                    sym = [x.strip() for x in r[:n_sites]]
+                    el = [lut.get(x, -1) for lut, x in zip(luts, sym, strict=True)]
                     if min(el) < 0:
                         reason = "unknown element"
-                    elif len(set(el)) < 4:
+                    elif space.distinct and len(set(sym)) < n_sites:
                         reason = "repeated element"
                 if reason is not None:
                     invalid[reason] = invalid.get(reason, 0) + 1
                     if first_invalid is None:
                         first_invalid = start
                     continue
-                codes.append(((el[0] * n_grid + el[1]) * n_grid + el[2]) * n_grid + el[3])
+                codes.append(sum(e * w for e, w in zip(el, powers, strict=True)))
                 lines.append(start)
                 for c, j in wanted.items():
                     v = r[j].strip() if j < len(r) else ""
@@ -286,14 +296,15 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = ()) -> Sample
                       first_invalid)
 
 
-def read_samples(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a samples CSV (header A,B,C,D). Returns (valid codes in order, number of rows).
+def read_samples(path: str | os.PathLike, *, space: CompositionSpace) -> tuple[np.ndarray, int]:
+    """Read a samples CSV of ``space`` (header: its site names). Returns (valid codes in
+    order, as ``space.code_dtype``; number of rows).
 
     Rows with unknown symbols, a wrong field count or repeated elements are invalid:
     counted, not fatal (:func:`scan_samples` says which and where).
     """
-    scan = scan_samples(path)
-    return scan.codes.astype(np.int32), scan.n_rows
+    scan = scan_samples(path, space=space)
+    return scan.codes.astype(space.code_dtype), scan.n_rows
 
 
 def invalid_rows_warning(scan: SampleScan) -> str | None:
@@ -335,7 +346,7 @@ def clean_text(value: object) -> str:
 
 def _int_cell(column: str, v: str, where: str = "") -> int:
     """An integer metadata cell (``seed``, ``target_class``), or :class:`MetadataError`."""
-    N_CLASSES = space.N_CLASSES  # noqa: N806 - the constant, read where it is defined
+    from elpagen.data import N_CLASSES  # here: elpagen.data imports this module
 
     ok = _INT.fullmatch(v) is not None and abs(int(v)) < 2**63
     if ok and column == "target_class":

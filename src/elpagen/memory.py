@@ -14,9 +14,9 @@ from pathlib import Path
 from elpagen.errors import InputError, UserError
 
 #: Bytes a sample holds while :meth:`elpagen.generator.Generator.sample` collects it: the
-#: int32 chunks of valid codes plus their concatenation.
+#: chunks of valid codes (int32 for a grid below 2**31 points) plus their concatenation.
 SAMPLE_BYTES = 8
-#: Working memory per proposal of one sampling round (the marginal sampler's (n, 4)
+#: Working memory per proposal of one sampling round (the marginal sampler's (n, n_sites)
 #: uniforms and indices dominate); a round asks for at most :data:`MAX_ROUND` proposals.
 PROPOSAL_BYTES = 100
 MAX_ROUND = 4_000_000
