@@ -1,23 +1,27 @@
-"""Conditional autoregressive model over the four sites (not in the paper).
+"""Conditional autoregressive model over the sites of the space (not in the paper).
 
-p(A, B, C, D | c) = p(A|c) p(B|A,c) p(C|A,B,c) p(D|A,B,C,c), each factor a softmax over
-the 39 elements with the elements already placed masked out, so every sample is a valid
-composition and the likelihood of any composition is exact (:meth:`ARModel.log_prob`).
+p(x_1, ..., x_S | c) = p(x_1|c) p(x_2|x_1,c) ... p(x_S|x_1..x_S-1,c) over the S sites of the
+training set's space in order (the elpasolite: A, B, C, D), each factor a softmax over the
+site's elements with the elements already placed masked out (where the space asks for
+distinct elements), so every sample is a valid composition and the likelihood of any
+composition is exact (:meth:`ARModel.log_prob`).
 
 Generalisation across elements: a candidate element is never an output unit of its own
 (that memorises the 86 class-1 training compositions). Its logit is a learned function of
-its (row, group) features, scaled like the 8-D representation (docs/method.md section 2):
+its (row, group) features, scaled like the space's representation (docs/method.md section 2):
 
     logit(e | context) = h(context) . g(x_e)[:d] + g(x_e)[d]
 
-with ``h`` an MLP over the context (class one-hot, site one-hot, the scaled 8-D vector of
-the sites already placed with 0 for the others) and ``g`` a small MLP over the element's
-2-D scaled (row, group) vector; the last output of ``g`` is a per-element bias (again a
-function of the features, not a free parameter). The site one-hot tells which sites are
-placed (they are filled A, B, C, D in order), so the 0 of an unplaced site is unambiguous.
+with ``h`` an MLP over the context (class one-hot, site one-hot, the scaled (row, group)
+vector of the sites already placed with 0 for the others) and ``g`` a small MLP over the
+element's 2-D scaled (row, group) vector; the last output of ``g`` is a per-element bias
+(again a function of the features, not a free parameter). The site one-hot tells which
+sites are placed (they are filled in order), so the 0 of an unplaced site is unambiguous.
+Logits are computed over every element of the space (``space.elements``); a site whose
+list is shorter masks the others out.
 
 Training: one conditional model for all classes, class-balanced batches
-(docs/method.md section 3), loss = negative log-likelihood summed over the four sites and
+(docs/method.md section 3), loss = negative log-likelihood summed over the sites and
 averaged over the batch (exact maximum likelihood, teacher forcing); AdamW's decoupled
 weight decay and dropout in h regularise. K seeds train as one batched ensemble (docs/design.md,
 "Generators"): member k equals a single fit with seed k.
@@ -40,7 +44,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import CompositionTable
@@ -50,6 +53,7 @@ from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 # Guided lived here before models/guided.py: elpagen.models.ar.Guided still names it.
 from elpagen.models.guided import Guided as Guided
 from elpagen.models.guided import guided_rejection
+from elpagen.models.sites import element_features, site_maps
 from elpagen.models.training import ensemble_step, progress_steps
 from elpagen.settings import (
     BATCH_SIZE,
@@ -62,9 +66,14 @@ from elpagen.settings import (
     Setting,
     ValidatedConfig,
 )
+from elpagen.space import CompositionSpace
 
-#: Context input: class one-hot, site one-hot, scaled 8-D vector of the placed sites.
-CONTEXT_DIM = N_CLASSES + space.N_SITES + 2 * space.N_SITES
+
+def context_dim(space: CompositionSpace) -> int:
+    """Context input: class one-hot, site one-hot, scaled vector of the placed sites."""
+    return N_CLASSES + space.n_sites + space.n_features
+
+
 #: Element input: scaled (row, group).
 ELEMENT_DIM = 2
 #: A dropout rate: [0, 1).
@@ -82,11 +91,6 @@ SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
 #: class-1 discovery curve) keeps its digits, while the 25 M runs of class 5 take the table.
 #: ``Generator.sample`` asks in rounds of at most 4 M (elpagen.memory.MAX_ROUND).
 TABLE_MIN_DRAWS = 1_000_000
-
-
-def element_features() -> np.ndarray:
-    """(39, 2) scaled (row, group) of every element, as in the 8-D representation."""
-    return space.scale(np.stack([space.ROW, space.GROUP] * space.N_SITES, axis=1))[:, :2]
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,8 @@ class ARConfig(ValidatedConfig):
 
 
 class ARModel(TorchEnsembleGenerator):
-    """Conditional autoregressive model over the sites A, B, C, D; one fit serves every
-    class; exact likelihoods; every proposal is valid."""
+    """Conditional autoregressive model over the sites of the space, in order; one fit
+    serves every class; exact likelihoods; every proposal is valid."""
 
     name = "ar"
     conditional = True
@@ -158,18 +162,20 @@ class ARModel(TorchEnsembleGenerator):
 
     def build_networks(self, k: int) -> dict[str, nn.Module]:
         c = self.config
+        width = context_dim(self.fitted_space)
         return {
-            "context": EnsembleMLP(k, CONTEXT_DIM, c.hidden, c.embed, layer_norm=c.layer_norm),
+            "context": EnsembleMLP(k, width, c.hidden, c.embed, layer_norm=c.layer_norm),
             "element": EnsembleMLP(k, ELEMENT_DIM, c.element_hidden, c.embed + 1,
                                    layer_norm=c.layer_norm),
         }
 
     # -- the conditionals -------------------------------------------------------------
     def _element_table(self, nets: nn.ModuleDict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K, d, 39) element embeddings and (K, 1, 39) element biases."""
+        """(K, d, U) element embeddings and (K, 1, U) element biases (U: the space's
+        elements)."""
         dt = next(nets.parameters()).dtype
-        x = torch.from_numpy(element_features()).to(self.device, dt)
-        g = nets["element"](x.expand(nets["element"].k, -1, -1))  # (K, 39, d + 1)
+        x = torch.from_numpy(element_features(self.fitted_space)).to(self.device, dt)
+        g = nets["element"](x.expand(nets["element"].k, -1, -1))  # (K, U, d + 1)
         return g[..., :-1].transpose(1, 2), g[..., -1:].transpose(1, 2)
 
     def _context(
@@ -187,6 +193,21 @@ class ARModel(TorchEnsembleGenerator):
                 x = x * keep / (1 - p)
         return x
 
+    def _to_union(self, elements: torch.Tensor) -> torch.Tensor:
+        """Per-site element indices (..., n_sites) -> indices into ``space.elements``."""
+        maps = site_maps(self.fitted_space)
+        if maps.identity:
+            return elements
+        return torch.stack([torch.from_numpy(u).to(elements.device)[elements[..., s]]
+                            for s, u in enumerate(maps.union)], -1)
+
+    def _to_site(self, picks: torch.Tensor, s: int) -> torch.Tensor:
+        """Indices into ``space.elements`` -> indices into site ``s``'s list."""
+        maps = site_maps(self.fitted_space)
+        if maps.identity:
+            return picks
+        return torch.from_numpy(maps.to_site[s]).to(picks.device)[picks].clamp_min(0)
+
     def _site_logits(
         self,
         nets: nn.ModuleDict,
@@ -195,35 +216,46 @@ class ARModel(TorchEnsembleGenerator):
         rand: MemberRandom | None = None,
         site: int | None = None,
     ) -> torch.Tensor:
-        """Logits of all four sites under teacher forcing, used elements masked to -inf.
+        """Logits of all sites under teacher forcing, used elements masked to -inf.
 
-        ``elements``: (K, B, 4) int64; ``classes``: (K, B) int64 in 0..9. Returns
-        (K, B, 4, 39): entry [.., s, e] is the logit of element e at site s given the
-        elements of sites < s (temperature applied). With ``site`` = s, only that site's
-        (K, B, 39) logits (sites >= s of ``elements`` are then never read).
+        ``elements``: (K, B, S) int64 per-site indices; ``classes``: (K, B) int64 in 0..9.
+        Returns (K, B, S, U) over the space's elements U (``space.elements``): entry
+        [.., s, e] is the logit of element e at site s given the elements of sites < s
+        (temperature applied; -inf for an element used before or not on site s). With
+        ``site`` = s, only that site's (K, B, U) logits (sites >= s of ``elements`` are then
+        never read).
         """
+        space = self.fitted_space
+        maps = site_maps(space)
         k, b = elements.shape[:2]
-        n_sites = space.N_SITES if site is None else 1
+        n_all = space.n_sites
+        n_sites = n_all if site is None else 1
         dt = next(nets.parameters()).dtype
-        feat = torch.from_numpy(element_features()).to(self.device, dt)[elements]  # K,B,4,2
-        feat = feat.reshape(k, b, 1, 2 * space.N_SITES).expand(k, b, n_sites, -1)
-        sites = torch.arange(space.N_SITES, device=self.device)
-        eye = torch.eye(space.N_SITES, device=self.device, dtype=dt)
+        elements = self._to_union(elements)
+        feat = torch.from_numpy(element_features(space)).to(self.device, dt)[elements]  # K,B,S,2
+        feat = feat.reshape(k, b, 1, space.n_features).expand(k, b, n_sites, -1)
+        sites = torch.arange(n_all, device=self.device)
+        eye = torch.eye(n_all, device=self.device, dtype=dt)
         if site is not None:
             sites, eye = sites[site : site + 1], eye[site : site + 1]
-        placed = (torch.arange(2 * space.N_SITES, device=self.device)[None, :] // 2
-                  < sites[:, None]).to(dt)  # (4, 8): features of sites < s
+        placed = (torch.arange(space.n_features, device=self.device)[None, :] // 2
+                  < sites[:, None]).to(dt)  # (S, n_features): features of sites < s
         ctx = torch.cat([
             F.one_hot(classes, N_CLASSES).to(dt)[:, :, None, :].expand(-1, -1, n_sites, -1),
             eye.expand(k, b, -1, -1),
             feat * placed,
-        ], -1).reshape(k, b * n_sites, CONTEXT_DIM)
+        ], -1).reshape(k, b * n_sites, context_dim(space))
         emb, bias = self._element_table(nets)
         h = self._context(nets, ctx, rand)
         logits = (torch.bmm(h, emb) + bias).reshape(k, b, n_sites, -1)
         if self.temperature != 1.0:  # T = 1: exactly the fitted logits
             logits = logits / self.temperature
-        used = F.one_hot(elements, space.N_ELEMENTS).bool()  # (K, B, 4, 39)
+        if not maps.identity:  # elements the site does not hold
+            off = torch.from_numpy(maps.off_site).to(self.device)
+            logits = logits.masked_fill(off[sites], float("-inf"))
+        if not space.distinct:
+            return logits[:, :, 0] if site is not None else logits
+        used = F.one_hot(elements, len(space.elements)).bool()  # (K, B, S, U)
         earlier = torch.cumsum(used.to(torch.int64), dim=2) - used.to(torch.int64)
         if site is not None:
             return logits[:, :, 0].masked_fill(earlier[:, :, site] > 0, float("-inf"))
@@ -238,7 +270,7 @@ class ARModel(TorchEnsembleGenerator):
     ) -> torch.Tensor:
         """(K, B) exact log p(composition | class) (``rand``: training, with dropout)."""
         logp = torch.log_softmax(self._site_logits(nets, elements, classes, rand), dim=-1)
-        return logp.gather(-1, elements[..., None])[..., 0].sum(-1)
+        return logp.gather(-1, self._to_union(elements)[..., None])[..., 0].sum(-1)
 
     # -- training ---------------------------------------------------------------------
     def fit(self, train: TrainingSet, target_class: int | None = None) -> ARModel:
@@ -267,9 +299,11 @@ class ARModel(TorchEnsembleGenerator):
         ``target_class``, one row per member, at the current temperature."""
         c = self._check_target(target_class)
         nets = self._require_fitted()
+        space = self.fitted_space
         el = space.decode(np.asarray(codes))
-        if len(el) and not space.is_distinct(el).all():
-            raise InputError("log_prob: every code must be a composition (four distinct elements)")
+        if len(el) and not space.is_valid(el).all():
+            raise InputError(f"log_prob: every code must be a composition of the {space.name} "
+                             "space")
         out = np.empty((self.k, len(el)), dtype=np.float64)
         chunk = 1 << 15
         for start in range(0, len(el), chunk):
@@ -281,26 +315,30 @@ class ARModel(TorchEnsembleGenerator):
 
     @torch.no_grad()
     def site_probabilities(self, prefix: np.ndarray, target_class: int) -> np.ndarray:
-        """(K, n, 39) probabilities of the next site's element given ``prefix``, an (n, s)
-        array of the elements on the first s sites (s = 0..3), at the current temperature;
-        elements already placed have probability 0."""
+        """(K, n, n_s) probabilities of site s's elements (in the site's order) given
+        ``prefix``, an (n, s) array of the elements on the first s sites (s = 0 .. n_sites
+        - 1), at the current temperature; elements already placed have probability 0."""
         c = self._check_target(target_class)
         nets = self._require_fitted()
+        space = self.fitted_space
         pre = np.asarray(prefix, dtype=np.int64)
         n, s = pre.shape
-        if not 0 <= s < space.N_SITES:
-            raise InputError(f"a prefix holds 0 to 3 sites, got {s}")
-        el = np.zeros((n, space.N_SITES), dtype=np.int64)
+        if not 0 <= s < space.n_sites:
+            raise InputError(f"a prefix holds 0 to {space.n_sites - 1} sites, got {s}")
+        el = np.zeros((n, space.n_sites), dtype=np.int64)
         el[:, :s] = pre  # sites >= s do not reach site s's context or mask
         e = torch.from_numpy(el).to(self.device).expand(self.k, -1, -1)
         y = torch.full(e.shape[:2], c - 1, dtype=torch.int64, device=self.device)
         logits = self._site_logits(nets, e, y)[:, :, s]
-        return torch.softmax(logits.double(), -1).cpu().numpy()
+        p = torch.softmax(logits.double(), -1).cpu().numpy()
+        maps = site_maps(space)
+        return p if maps.identity else p[..., maps.union[s]]
 
     def composition_distribution(self, target_class: int) -> np.ndarray | None:
         """The exact sampling distribution over the grid (single member, current
-        temperature), by expanding the four factors over every prefix: 1 + 39 + 39**2 +
-        39**3 context evaluations instead of 4 per composition. None with nucleus sampling
+        temperature), by expanding the factors over every prefix: one context evaluation
+        per prefix (1 + n_1 + n_1 n_2 + ...) instead of one per site and composition.
+        None with nucleus sampling
         or guidance (their distributions are not tabulated here). For :mod:`elpagen.expected`."""
         if self.config.top_p < 1.0 or self.config.guidance > 0:
             return None
@@ -322,13 +360,16 @@ class ARModel(TorchEnsembleGenerator):
         key = (float(self.temperature), c)
         if self._table is not None and self._table[0] == key:
             return self._table[1], self._table[2]
-        e = space.N_ELEMENTS
-        grid = np.indices((e,) * 3).reshape(3, -1).T  # every prefix of 3 sites, C order
+        sizes = self.fitted_space.sizes
+        n_sites = len(sizes)
         p = [self.site_probabilities(np.zeros((1, 0), np.int64), c)[0, 0]]
-        p += [self.site_probabilities(grid[:: e ** (2 - s), : s + 1], c)[0]
-              .reshape((e,) * (s + 2)) for s in range(3)]
-        joint = (p[0][:, None, None, None] * p[1][:, :, None, None]
-                 * p[2][:, :, :, None] * p[3]).ravel()
+        for s in range(n_sites - 1):
+            grid = np.indices(sizes[: s + 1]).reshape(s + 1, -1).T  # every prefix, C order
+            p.append(self.site_probabilities(grid, c)[0].reshape(sizes[: s + 2]))
+        joint = p[0].reshape(p[0].shape + (1,) * (n_sites - 1))
+        for s in range(1, n_sites):
+            joint = joint * p[s].reshape(p[s].shape + (1,) * (n_sites - 1 - s))
+        joint = joint.ravel()
         # Grid points with a repeated element have probability exactly 0 (masked logits),
         # so the positive entries are compositions.
         codes = np.flatnonzero(joint)
@@ -338,8 +379,8 @@ class ARModel(TorchEnsembleGenerator):
 
     def held_out_nll(self, codes: np.ndarray, target_class: int) -> float:
         """Mean negative log-likelihood (nats per composition, exact) of a single-member
-        model on ``codes`` for ``target_class``; uniform over the space is ln 1,974,024
-        = 14.50."""
+        model on ``codes`` for ``target_class``; uniform over the space is the log of its
+        size (the elpasolite's: 14.50)."""
         self._require_single()
         if len(codes) == 0:
             raise InputError("held_out_nll needs at least one composition")
@@ -400,34 +441,40 @@ class ARModel(TorchEnsembleGenerator):
             return self.composition_table(c).sample(n, rng)
         gen = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**63 - 1)))
         dt = next(nets.parameters()).dtype
+        space = self.fitted_space
+        maps = site_maps(space)
+        n_sites = space.n_sites
         emb, bias = self._element_table(nets)
-        table = torch.from_numpy(element_features()).to(self.device, dt)
+        table = torch.from_numpy(element_features(space)).to(self.device, dt)
+        off = torch.from_numpy(maps.off_site).to(self.device)
         out = np.empty(n, dtype=np.int64)
         chunk = 1 << 16
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
-            el = torch.zeros((m, space.N_SITES), dtype=torch.int64, device=self.device)
-            used = torch.zeros((m, space.N_ELEMENTS), dtype=torch.bool, device=self.device)
-            feat = torch.zeros((m, 2 * space.N_SITES), dtype=dt, device=self.device)
+            el = torch.zeros((m, n_sites), dtype=torch.int64, device=self.device)
+            used = torch.zeros((m, len(space.elements)), dtype=torch.bool, device=self.device)
+            feat = torch.zeros((m, space.n_features), dtype=dt, device=self.device)
             y = torch.zeros((m, N_CLASSES), dtype=dt, device=self.device)
             y[:, c - 1] = 1.0
-            for s in range(space.N_SITES):
-                site = torch.zeros((m, space.N_SITES), dtype=dt, device=self.device)
+            for s in range(n_sites):
+                site = torch.zeros((m, n_sites), dtype=dt, device=self.device)
                 site[:, s] = 1.0
                 ctx = torch.cat([y, site, feat], -1)[None]
                 logits = (torch.bmm(nets["context"](ctx), emb) + bias)[0]
+                blocked = used if maps.identity else used | off[s]
                 scaled = logits / self.temperature if self.temperature != 1.0 else logits
-                scaled = scaled.masked_fill(used, float("-inf")).double()
+                scaled = scaled.masked_fill(blocked, float("-inf")).double()
                 if top_p < 1.0:  # the nucleus of the fitted (T = 1) distribution
-                    p1 = torch.softmax(logits.masked_fill(used, float("-inf")).double(), -1)
+                    p1 = torch.softmax(logits.masked_fill(blocked, float("-inf")).double(), -1)
                     sp, order = p1.sort(-1, descending=True)
                     out_sorted = (sp.cumsum(-1) - sp) >= top_p  # mass before it reached top_p
                     drop = torch.zeros_like(out_sorted).scatter(-1, order, out_sorted)
                     scaled = scaled.masked_fill(drop, float("-inf"))
                 probs = torch.softmax(scaled, -1)
-                pick = torch.multinomial(probs, 1, generator=gen)[:, 0]
-                el[:, s] = pick
-                used[torch.arange(m, device=self.device), pick] = True
+                pick = torch.multinomial(probs, 1, generator=gen)[:, 0]  # a union index
+                el[:, s] = self._to_site(pick, s)
+                if space.distinct:
+                    used[torch.arange(m, device=self.device), pick] = True
                 feat[:, 2 * s : 2 * s + 2] = table[pick]
             out[start : start + m] = space.encode(el.cpu().numpy())
         return out

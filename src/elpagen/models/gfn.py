@@ -1,7 +1,9 @@
-"""GFlowNet over the A -> B -> C -> D tree, trained by trajectory balance (not in the paper).
+"""GFlowNet over the tree of the sites in order (the elpasolite's A -> B -> C -> D), trained
+by trajectory balance (not in the paper).
 
-A composition is built by placing one element per site, A, B, C then D, never one already
-placed. Every state has exactly one parent, so the state graph is a tree, the backward
+A composition is built by placing one element per site of the training set's space, in
+order, never one already placed (where the space asks for distinct elements). Every state
+has exactly one parent, so the state graph is a tree, the backward
 policy is 1, and trajectory balance (Malkin et al. 2022) for a composition x reads
 
     loss = (log Z_c + sum_t log P_F(s_t+1 | s_t, c) - log R_c(x))^2
@@ -47,7 +49,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from elpagen import space
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.models.ar import ARConfig, ARModel
 from elpagen.models.ensemble import BalancedBatches, MemberRandom
@@ -169,12 +170,14 @@ class GFNModel(ARModel):
     def rollout(
         self, nets: nn.ModuleDict, classes: torch.Tensor, rand: MemberRandom, epsilon: float
     ) -> torch.Tensor:
-        """(K, B, 4) trajectories for ``classes`` (K, B) in 0..9: each member samples from
-        its policy (at the current temperature) mixed with ``epsilon`` of uniform choice over
-        the unused elements, with its own uniform stream (inverse CDF)."""
+        """(K, B, n_sites) trajectories (per-site element indices) for ``classes`` (K, B) in
+        0..9: each member samples from its policy (at the current temperature) mixed with
+        ``epsilon`` of uniform choice over the site's unused elements, with its own uniform
+        stream (inverse CDF)."""
         k, b = classes.shape
-        el = torch.zeros((k, b, space.N_SITES), dtype=torch.int64, device=self.device)
-        for s in range(space.N_SITES):
+        n_sites, n_union = self.fitted_space.n_sites, len(self.fitted_space.elements)
+        el = torch.zeros((k, b, n_sites), dtype=torch.int64, device=self.device)
+        for s in range(n_sites):
             # Sites >= s are still 0: they reach neither site s's context nor its mask.
             logits = self._site_logits(nets, el, classes, site=s).double()
             probs = torch.softmax(logits, -1)
@@ -183,8 +186,8 @@ class GFNModel(ARModel):
                 probs = (1 - epsilon) * probs + epsilon * free / free.sum(-1, keepdim=True)
             cdf = probs.cumsum(-1)
             u = rand.uniform(b, 1).double() * cdf[..., -1:]
-            el[:, :, s] = torch.searchsorted(cdf, u, right=True)[..., 0].clamp_max(
-                space.N_ELEMENTS - 1)
+            pick = torch.searchsorted(cdf, u, right=True)[..., 0].clamp_max(n_union - 1)
+            el[:, :, s] = self._to_site(pick, s)
         return el
 
     def train_ensemble(self, train: TrainingSet, target_class: int | None) -> None:
@@ -216,7 +219,8 @@ class GFNModel(ARModel):
                 parts_el.append(el_all[idx])
                 parts_y.append(y_all[idx])
             el, y = torch.cat(parts_el, 1), torch.cat(parts_y, 1)
-            codes = space.encode(el.cpu().numpy().reshape(-1, space.N_SITES)).reshape(self.k, -1)
+            codes = self.fitted_space.encode(el.cpu().numpy().reshape(-1, el.shape[-1]))
+            codes = codes.reshape(self.k, -1)
             y_np = y.cpu().numpy() + 1
             log_r = torch.from_numpy(np.stack([
                 r.log_reward(codes[i], y_np[i]) for i, r in enumerate(rewards)
