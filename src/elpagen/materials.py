@@ -36,17 +36,20 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import io, space
+from elpagen import io
 from elpagen.errors import InputError, UserError
+from elpagen.space import CompositionSpace
 
 if TYPE_CHECKING:
     from elpagen.reference import ReferenceEnergies
@@ -116,46 +119,138 @@ def check_format(fmt: str) -> str:
 # --------------------------------------------------------------------------- structures
 
 
-@functools.lru_cache(maxsize=1)
-def radii() -> np.ndarray:
-    """(39,) radius in angstrom of every element of the space (rule in the module doc)."""
-    require("pymatgen.core")
-    from pymatgen.core import Element
+_FIXED_TERM = re.compile(r"([A-Z][a-z]?)(\d*)")
 
-    out = np.empty(space.N_ELEMENTS)
-    for i, sym in enumerate(space.ELEMENTS):
-        el = Element(sym)
-        r = el.atomic_radius if el.atomic_radius is not None else el.atomic_radius_calculated
-        if r is None:  # not for any of the 39 elements with pymatgen >= 2024.1
-            raise MaterialsExtraMissing(f"pymatgen has no radius for {sym}")
-        out[i] = float(r)
-    out.flags.writeable = False
+
+def fixed_counts(space: CompositionSpace) -> dict[str, int]:
+    """The fixed part of the space's formula (``space.fixed``, e.g. ``"O3"``) as element ->
+    count; empty for a space without one. InputError for text that is not a formula."""
+    text = space.fixed.strip()
+    out: dict[str, int] = {}
+    pos = 0
+    for m in _FIXED_TERM.finditer(text):
+        if m.start() != pos:
+            break
+        out[m.group(1)] = out.get(m.group(1), 0) + (int(m.group(2)) if m.group(2) else 1)
+        pos = m.end()
+    if pos != len(text):
+        raise InputError(f"the fixed part {space.fixed!r} of the {space.name} space is not a "
+                         "formula of element symbols and integer counts (e.g. O3)")
     return out
 
 
-def lattice(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lattice constant a (angstrom), D parameter x and whether x was clamped, per code."""
-    el = space.decode(np.atleast_1d(codes))
-    r = radii()
-    d_ad = r[el[:, 0]] + r[el[:, 3]]
-    d_bd = r[el[:, 1]] + r[el[:, 3]]
-    a = 2.0 * (d_ad + d_bd)
-    x_raw = d_ad / a
-    x = np.clip(x_raw, *X_RANGE)
-    return a, x, x != x_raw
+def stoichiometry(space: CompositionSpace, symbols: Sequence[str]) -> dict[str, int]:
+    """Element -> count of one composition (its per-site ``symbols``, in site order): the
+    site multiplicities, then the fixed part of the formula."""
+    out: dict[str, int] = {}
+    for sym, site in zip(symbols, space.sites, strict=True):
+        out[str(sym)] = out.get(str(sym), 0) + site.multiplicity
+    for sym, n in fixed_counts(space).items():
+        out[sym] = out.get(sym, 0) + n
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def radii(space: CompositionSpace) -> tuple[np.ndarray, ...]:
+    """Radius in angstrom of every element of every site of ``space`` (one array per
+    site, indexed like the site's element list; rule in the module doc)."""
+    require("pymatgen.core")
+    from pymatgen.core import Element
+
+    by_symbol: dict[str, float] = {}
+    for sym in space.elements:
+        el = Element(sym)
+        r = el.atomic_radius if el.atomic_radius is not None else el.atomic_radius_calculated
+        if r is None:  # not for any main-group element with pymatgen >= 2024.1
+            raise MaterialsExtraMissing(f"pymatgen has no radius for {sym}")
+        by_symbol[sym] = float(r)
+    out = []
+    for site in space.sites:
+        arr = np.array([by_symbol[e] for e in site.elements], dtype=np.float64)
+        arr.flags.writeable = False
+        out.append(arr)
+    return tuple(out)
+
+
+# ---- the elpasolite prototype (Fm-3m): one Wyckoff position per site, in site order
 
 
 def _translations() -> np.ndarray:
     return np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
 
 
-def frac_coords(x: float) -> tuple[list[int], np.ndarray]:
-    """Site index (0..3 for A..D) and fractional coordinates of the 40 conventional atoms."""
+def _elpasolite_points(x: float) -> list[list[list[float]]]:
+    """Per site (A on 4a, B on 4b, C on 8c, D on 24e), its points in the primitive set."""
+    return [[[0, 0, 0]], [[.5, .5, .5]], [[.25, .25, .25], [.75, .75, .75]],
+            [[x, 0, 0], [-x, 0, 0], [0, x, 0], [0, -x, 0], [0, 0, x], [0, 0, -x]]]
+
+
+def _elpasolite_lattice(r: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """a, x, clamped from the per-site radii of the codes (rule in the module doc)."""
+    r_a, r_b, _, r_d = r  # the prototype's sites: A (4a), B (4b), C (8c), D (24e)
+    d_ad = r_a + r_d
+    d_bd = r_b + r_d
+    a = 2.0 * (d_ad + d_bd)
+    x_raw = d_ad / a
+    x = np.clip(x_raw, *X_RANGE)
+    return a, x, x != x_raw
+
+
+@dataclass(frozen=True)
+class Prototype:
+    """A crystal prototype that structures can be built for: its site multiplicities (in
+    the space's site order), the lattice rule and the per-site points of its cell."""
+
+    name: str
+    multiplicities: tuple[int, ...]
+    space_group: int
+    lattice: Callable[[Sequence[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    points: Callable[[float], list[list[list[float]]]]
+    radius_rule: str
+    note: str
+
+
+#: Prototypes with a structure builder, by :attr:`CompositionSpace.prototype`.
+PROTOTYPES: dict[str, Prototype] = {
+    "elpasolite": Prototype("elpasolite", (1, 1, 2, 6), SPACE_GROUP, _elpasolite_lattice,
+                            _elpasolite_points, RADIUS_RULE, STRUCTURE_NOTE),
+}
+
+
+def prototype(space: CompositionSpace) -> Prototype:
+    """The structure builder of ``space``'s prototype; a one-line :class:`InputError` where
+    there is none (structure export is not available for that space)."""
+    proto = PROTOTYPES.get(space.prototype)
+    if proto is None:
+        raise InputError(f"structure export is not available for the "
+                         f"{space.prototype or 'unnamed'!r} prototype of the {space.name} "
+                         f"space; it is for the {', '.join(PROTOTYPES)} prototype")
+    mult = tuple(s.multiplicity for s in space.sites)
+    if mult != proto.multiplicities or space.fixed:
+        raise InputError(f"structure export is not available for the {space.name} space: "
+                         f"its formula {space.formula_pattern} is not the {proto.name} "
+                         "prototype's")
+    return proto
+
+
+def lattice(codes: np.ndarray, space: CompositionSpace
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice constant a (angstrom), the prototype's free parameter x (the elpasolite's
+    D position) and whether x was clamped, per code."""
+    proto = prototype(space)
+    el = space.decode(np.atleast_1d(codes))
+    r = radii(space)
+    return proto.lattice([r[s][el[:, s]] for s in range(space.n_sites)])
+
+
+def frac_coords(x: float, space: CompositionSpace | None = None
+                ) -> tuple[list[int], np.ndarray]:
+    """Site index (in the space's site order) and fractional coordinates of the atoms of
+    the conventional cell (``space``'s prototype; default the elpasolite's)."""
+    points = (_elpasolite_points if space is None else prototype(space).points)(x)
     t = _translations()
-    base = {0: [[0, 0, 0]], 1: [[.5, .5, .5]], 2: [[.25, .25, .25], [.75, .75, .75]],
-            3: [[x, 0, 0], [-x, 0, 0], [0, x, 0], [0, -x, 0], [0, 0, x], [0, 0, -x]]}
     sites, coords = [], []
-    for s, pts in base.items():
+    for s, pts in enumerate(points):
         for p in pts:
             for tr in t:
                 sites.append(s)
@@ -163,20 +258,28 @@ def frac_coords(x: float) -> tuple[list[int], np.ndarray]:
     return sites, np.array(coords)
 
 
-def structure(code: int, *, primitive: bool = False, a: float | None = None,
-              x: float | None = None):
-    """The pymatgen ``Structure`` of one composition code (conventional 40-atom cell)."""
+def atoms_per_structure(space: CompositionSpace, primitive: bool = False) -> int:
+    """Atoms of the conventional (``primitive``: primitive) cell of ``space``'s prototype."""
+    n = sum(len(p) for p in prototype(space).points(0.25)) * len(_translations())
+    return n // len(_translations()) if primitive else n
+
+
+def structure(code: int, *, space: CompositionSpace, primitive: bool = False,
+              a: float | None = None, x: float | None = None):
+    """The pymatgen ``Structure`` of one composition code of ``space`` (the conventional
+    cell of its prototype)."""
+    prototype(space)
     require("pymatgen.core")
     from pymatgen.core import Lattice, Structure
 
     c = np.array([int(code)])
-    if not 0 <= int(code) < space.N_GRID or not space.is_distinct(space.decode(c))[0]:
-        raise InputError(f"code {code} is not a composition of the space")
+    if not 0 <= int(code) < space.n_grid or not space.is_valid(space.decode(c))[0]:
+        raise InputError(f"code {code} is not a composition of the {space.name} space")
     if a is None or x is None:
-        la, lx, _ = lattice(c)
+        la, lx, _ = lattice(c, space)
         a, x = float(la[0]), float(lx[0])
     sym = space.indices_to_symbols(space.decode(c))[0]
-    sites, coords = frac_coords(float(x))
+    sites, coords = frac_coords(float(x), space)
     s = Structure(Lattice.cubic(a), [sym[i] for i in sites], coords)
     if primitive:
         s = s.get_primitive_structure()
@@ -207,25 +310,43 @@ class _Plan:
     """The distinct compositions of ``codes`` in first-draw order and their lattices: what
     :func:`iter_records` yields records of, one at a time."""
 
-    def __init__(self, codes: np.ndarray) -> None:
+    def __init__(self, codes: np.ndarray, space: CompositionSpace) -> None:
         codes = np.asarray(codes, dtype=np.int64)
         uniq, first, counts = np.unique(codes, return_index=True, return_counts=True)
         order = np.argsort(first)
+        self.space = space
         self.uniq, self.first, self.counts = uniq[order], first[order], counts[order]
-        self.a, self.x, self.clamped = lattice(self.uniq)
+        self.a, self.x, self.clamped = lattice(self.uniq, space)
         self.n_samples = len(codes)
 
     def __len__(self) -> int:
         return len(self.uniq)
 
 
-def iter_records(codes: np.ndarray, *, reference: ReferenceEnergies | None = None,
+def the_space(space: CompositionSpace | None,
+              reference: ReferenceEnergies | None) -> CompositionSpace:
+    """``space``, else the reference energies' space; InputError where neither is given."""
+    if space is not None:
+        if reference is not None and reference.space is not None \
+                and reference.space != space:
+            raise InputError(f"the reference energies cover the {reference.space.name} space, "
+                             f"not the {space.name} space of the compositions")
+        return space
+    if reference is not None and reference.space is not None:
+        return reference.space
+    raise InputError("give the composition space of the codes (space=..., or reference=...)")
+
+
+def iter_records(codes: np.ndarray, *, space: CompositionSpace | None = None,
+                 reference: ReferenceEnergies | None = None,
                  model: str | None = None, seed: int | None = None,
                  target_class: int | None = None,
                  extra: Mapping[str, Sequence[str]] | None = None,
                  _plan: _Plan | None = None) -> Iterator[dict[str, Any]]:
     """:func:`records`, one at a time (memory flat in the number of compositions)."""
-    plan = _plan if _plan is not None else _Plan(codes)
+    plan = _plan if _plan is not None else _Plan(codes, the_space(space, reference))
+    space = plan.space
+    proto = prototype(space)
     model = (clean_text(model) or None) if model is not None else None
     chunk = 4096
     for lo in range(0, len(plan), chunk):
@@ -236,7 +357,7 @@ def iter_records(codes: np.ndarray, *, reference: ReferenceEnergies | None = Non
             i = lo + j
             rec: dict[str, Any] = {
                 "formula": formulas[j], "code": code,
-                **{site: str(sym[j][s]) for s, site in enumerate(space.SITES)},
+                **{site: str(sym[j][s]) for s, site in enumerate(space.site_names)},
                 "target_class": target_class, "model": model, "seed": seed,
                 "n_draws": int(plan.counts[i]),
             }
@@ -250,24 +371,27 @@ def iter_records(codes: np.ndarray, *, reference: ReferenceEnergies | None = Non
                 rec["reference_model"] = (f"elpagen Laplacian KRR (sigma={reference.sigma:g}, "
                                           f"lambda={reference.lam:g}) trained on DFT "
                                           "energies; a model prediction, not a DFT value")
-            rec.update(space_group=SPACE_GROUP, lattice_a_angstrom=round(float(plan.a[i]), 6),
+            rec.update(space_group=proto.space_group,
+                       lattice_a_angstrom=round(float(plan.a[i]), 6),
                        x_D=round(float(plan.x[i]), 6), x_D_clamped=bool(plan.clamped[i]),
-                       lattice_rule=RADIUS_RULE, structure_note=STRUCTURE_NOTE)
+                       lattice_rule=proto.radius_rule, structure_note=proto.note)
             yield rec
 
 
-def records(codes: np.ndarray, *, reference: ReferenceEnergies | None = None,
+def records(codes: np.ndarray, *, space: CompositionSpace | None = None,
+            reference: ReferenceEnergies | None = None,
             model: str | None = None, seed: int | None = None,
             target_class: int | None = None,
             extra: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
-    """Metadata of every *distinct* composition of ``codes`` (first-draw order, with the
+    """Metadata of every *distinct* composition of ``codes`` of ``space`` (default: the
+    reference energies'; first-draw order, with the
     number of draws): formula, sites, target class, model, seed, lattice, and the reference
     model's energy and class (``reference``; omitted when None). Per-row ``extra`` columns
     (model, seed, target_class) win over the arguments; the first draw's value is kept.
     Texts are written as :func:`clean_text` gives them; seed and target_class cells must
     be integers (:class:`MetadataError`)."""
-    return list(iter_records(codes, reference=reference, model=model, seed=seed,
-                             target_class=target_class, extra=extra))
+    return list(iter_records(codes, space=space, reference=reference, model=model,
+                             seed=seed, target_class=target_class, extra=extra))
 
 
 # --------------------------------------------------------------------------- export
@@ -355,7 +479,8 @@ def _extxyz_text(v: str) -> str:
     return clean_text(v)  # not reached for the records' texts
 
 
-def _write_extxyz(f, items: Iterator[tuple[Any, dict[str, Any]]]) -> None:
+def _write_extxyz(f, items: Iterator[tuple[Any, dict[str, Any]]],
+                  site_names: Sequence[str]) -> None:
     import io as _pyio
 
     from ase.io.extxyz import write_xyz
@@ -366,8 +491,8 @@ def _write_extxyz(f, items: Iterator[tuple[Any, dict[str, Any]]]) -> None:
         for s, rec in items:
             atoms = AseAtomsAdaptor.get_atoms(s)
             info = {k: v for k, v in io.to_jsonable(rec).items() if v is not None}
-            # extxyz reads a bare F or T as a bool: the four sites go as one list, "sites"
-            info = {"sites": [info.pop(site) for site in space.SITES], **info}
+            # extxyz reads a bare F or T as a bool: the sites go as one list, "sites"
+            info = {"sites": [info.pop(site) for site in site_names], **info}
             atoms.info = {k: _extxyz_text(v) if isinstance(v, str) else v
                           for k, v in info.items()}
             write_xyz(text, [atoms])
@@ -390,8 +515,13 @@ def _progress(items, total: int, progress: bool):
 
 
 def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: bool = False,
-           primitive: bool = False, progress: bool = False, **meta: Any) -> dict[str, Any]:
+           primitive: bool = False, progress: bool = False,
+           space: CompositionSpace | None = None, **meta: Any) -> dict[str, Any]:
     """Write the structures of the distinct compositions of ``codes`` to ``path``.
+
+    ``space``: the codes' composition space (default: that of ``meta['reference']``); its
+    prototype must have a structure builder (:data:`PROTOTYPES`), else a one-line
+    :class:`InputError`.
 
     ``fmt``: cif or poscar (a zip of one file per composition plus ``metadata.jsonl``),
     extxyz (one multi-frame file, metadata in each frame's info, the sites as one list
@@ -404,6 +534,8 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
     Returns a summary.
     """
     fmt = check_format(fmt)
+    space = the_space(space, meta.get("reference"))
+    prototype(space)  # before any file is opened
     to_stdout = io.is_stdout(path)
     if to_stdout and fmt in ZIP_FORMATS:
         raise ExportFormatError(f"{fmt} is a zip file, which cannot go to standard output; "
@@ -413,7 +545,7 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
     codes = np.asarray(codes)
     if len(codes) == 0:
         raise InputError("no valid compositions to export")
-    plan = _Plan(codes)
+    plan = _Plan(codes, space)
     if out is not None:
         check_disk(out, fmt, len(plan), primitive)
 
@@ -422,14 +554,14 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
 
     def items() -> Iterator[tuple[Any, dict[str, Any]]]:
         for rec in _progress(recs(), len(plan), progress):
-            yield structure(rec["code"], primitive=primitive, a=rec["lattice_a_angstrom"],
-                            x=rec["x_D"]), rec
+            yield structure(rec["code"], space=space, primitive=primitive,
+                            a=rec["lattice_a_angstrom"], x=rec["x_D"]), rec
 
     def write(f) -> None:
         if fmt in ZIP_FORMATS:
             _write_zip(f, fmt, items(), recs())
         elif fmt == "extxyz":
-            _write_extxyz(f, items())
+            _write_extxyz(f, items(), space.site_names)
         else:
             _write_jsonl(f, items())
 
@@ -444,5 +576,5 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
             io.atomic_write(out, write)
     return {"path": "-" if out is None else str(out), "format": fmt,
             "n_samples": int(plan.n_samples), "n_structures": len(plan),
-            "atoms_per_structure": 10 if primitive else 40,
+            "atoms_per_structure": atoms_per_structure(space, primitive),
             "n_x_clamped": int(plan.clamped.sum())}
