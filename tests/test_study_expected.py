@@ -99,7 +99,7 @@ def test_sampled_class_metrics_are_unchanged(quick):
     for model in ("rl", "marginal"):
         u = quick.units[f"class1/{model}/c1/nfull/s0"]
         gen = _member(quick, model, 1, 0)
-        score = reference_scorer(quick.ref.classes, quick.train.codes, 1)
+        score = reference_scorer(quick.ref.classes, quick.train.codes, 1, quick.train.space)
         r = run_trial(gen, model, 1, quick.settings["samples"]["class1"], 0, score,
                       sampling_seed=u["payload"]["sample_seed"])
         stored = u["payload"]["metrics"]
@@ -112,8 +112,8 @@ def test_expectations_beside_leave_sampled_frontier_points_unchanged(quick):
     (rl: its network acts step by step in the quick budget, then builds its table)."""
     gen = _member(quick, "rl", 1, 0)
     args = (gen, "rl", [1.0, 5.0], 1, 300, 0, quick.ref.classes, quick.train.codes)
-    with_exp = frontier.sweep(*args, expected=True)
-    without = frontier.sweep(*args, expected=False)
+    with_exp = frontier.sweep(*args, expected=True, space=quick.train.space)
+    without = frontier.sweep(*args, expected=False, space=quick.train.space)
     assert all("expected_precision" in p for p in with_exp)
     assert [{k: p[k] for k in q} for p, q in zip(with_exp, without, strict=True)] == without
 
@@ -226,7 +226,7 @@ def test_expected_sweep_needs_a_distribution_with_mass(reference):
             return np.full(n, -1)
 
     assert frontier.expected_sweep(Nothing(), "nothing", [None], 5, 100,
-                                   reference.classes) is None
+                                   reference.classes, space=reference.space) is None
 
     class Invalid(Nothing):  # all its mass on grid points with a repeated element
         def composition_distribution(self, target_class: int) -> np.ndarray:
@@ -235,4 +235,5 @@ def test_expected_sweep_needs_a_distribution_with_mass(reference):
             return p
 
     with pytest.raises(SamplingError, match="no mass on any composition"):
-        frontier.expected_sweep(Invalid(), "invalid", [None], 5, 100, reference.classes)
+        frontier.expected_sweep(Invalid(), "invalid", [None], 5, 100, reference.classes,
+                                space=reference.space)

@@ -122,7 +122,7 @@ def evaluate(
     train = train if train is not None else load_training_set(space=space)
     reference = reference if reference is not None else reference_energies(train)
     return metrics.evaluate(codes, target_class, reference.classes, train.codes,
-                            n_drawn=n_given)
+                            n_drawn=n_given, space=train.space)
 
 
 def _space_of(train: data.TrainingSet | None,

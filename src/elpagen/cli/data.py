@@ -149,7 +149,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
     train = load_train(args)
     ref, _ = load_reference(args, train)
-    m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows)
+    m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows,
+                         space=train.space)
     m["target_class"] = target
     if args.smact:  # the materials extra: SMACT pass fractions of the valid and unique samples
         from elpagen import smact_screen

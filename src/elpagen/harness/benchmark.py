@@ -64,8 +64,8 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
                    overrides=config.overrides_of(name), device=config.device,
                    progress=config.progress, mixture=config.mixture)
     fit_seconds = time.perf_counter() - t0
-    score = reference_scorer(ref_classes, train.codes, config.target_class)
-    expect = reference_expectation(ref_classes, config.target_class)
+    score = reference_scorer(ref_classes, train.codes, config.target_class, train.space)
+    expect = reference_expectation(ref_classes, config.target_class, train.space)
     per_seed, sample_seconds = [], 0.0
     for i, (seed, g) in enumerate(zip(config.seeds, gens, strict=True)):
         if report is not None:

@@ -25,6 +25,7 @@ from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.generator import Generator, SamplingError
 from elpagen.io import atomic_write
+from elpagen.space import CompositionSpace
 
 if TYPE_CHECKING:  # the report imports this module without the models (and torch)
     from elpagen.harness.config import RunConfig
@@ -63,15 +64,17 @@ def sweep(
     ref_classes: np.ndarray,
     train_codes: np.ndarray,
     expected: bool = False,
+    *,
+    space: CompositionSpace,
 ) -> list[dict[str, Any]]:
     """Metrics of one fitted generator at every knob value: one trial each, with the same
     sampling seed for each. ``expected``: also the exact expectations of the precision and
     coverage (``expected_precision``, ...; :mod:`elpagen.expected`) where the generator's
-    distribution is known."""
+    distribution is known. ``space``: the training set's (the grid of ``ref_classes``)."""
     from elpagen.harness.trial import reference_expectation, reference_scorer, run_trial
 
-    score = reference_scorer(ref_classes, train_codes, target_class)
-    expect = reference_expectation(ref_classes, target_class) if expected else None
+    score = reference_scorer(ref_classes, train_codes, target_class, space)
+    expect = reference_expectation(ref_classes, target_class, space) if expected else None
     out = []
     for v in values:
         r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect)
@@ -88,6 +91,8 @@ def expected_sweep(
     target_class: int,
     n_samples: int,
     ref_classes: np.ndarray,
+    *,
+    space: CompositionSpace,
 ) -> list[dict[str, Any]] | None:
     """The points of :func:`sweep` as exact expectations at ``n_samples`` valid draws, with
     no sampling (:mod:`elpagen.expected`): ``precision``, ``coverage`` and ``n_unique``
@@ -113,7 +118,7 @@ def expected_sweep(
             knob = "" if v is None else f" at {gen.knob} = {v:g}"
             raise SamplingError(f"{model}: its distribution{knob} puts no mass on any "
                                 f"composition of the space (class {target_class})")
-        e = expected.expected_metrics(p, target_class, ref_classes, n_samples)
+        e = expected.expected_metrics(p, target_class, ref_classes, n_samples, space=space)
         out.append({"knob": v, "precision": e["precision"], "coverage": e["coverage"],
                     "js_distance": e["js_distance_limit"], "n_unique": e["n_unique"]})
     return out
@@ -169,7 +174,8 @@ def run_frontier(
         per_seed = []
         for seed, gen in zip(config.seeds, gens, strict=True):
             per_seed.append(sweep(gen, name, values, config.target_class, config.samples,
-                                  int(seed), ref_classes, train.codes, expected=True))
+                                  int(seed), ref_classes, train.codes, expected=True,
+                                  space=train.space))
             if log:
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")

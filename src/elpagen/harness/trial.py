@@ -27,6 +27,7 @@ from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError, UserError
 from elpagen.generator import Generator, GeneratorError, Mixture, Samples, sample_seed
+from elpagen.space import CompositionSpace
 
 #: Scores one set of samples: a dict of metrics.
 Scorer = Callable[[Samples], dict[str, Any]]
@@ -144,17 +145,19 @@ class TrialResult:
 
 
 def reference_scorer(ref_classes: np.ndarray, train_codes: np.ndarray,
-                     target_class: int) -> Scorer:
-    """Every metric of :func:`elpagen.metrics.evaluate` against the reference classes."""
+                     target_class: int, space: CompositionSpace) -> Scorer:
+    """Every metric of :func:`elpagen.metrics.evaluate` against the reference classes
+    (over the grid of ``space``, the training set's)."""
 
     def score(s: Samples) -> dict[str, Any]:
         return metrics.evaluate(s.codes, target_class, ref_classes, train_codes,
-                                n_drawn=s.n_drawn)
+                                n_drawn=s.n_drawn, space=space)
 
     return score
 
 
-def reference_expectation(ref_classes: np.ndarray, target_class: int) -> Expectation:
+def reference_expectation(ref_classes: np.ndarray, target_class: int,
+                          space: CompositionSpace) -> Expectation:
     """Exact expected metrics against the reference classes, for generators whose
     distribution is known (:mod:`elpagen.expected`); None for the others, and for a
     distribution with no mass on any composition (a regressor that places nothing in the
@@ -165,7 +168,7 @@ def reference_expectation(ref_classes: np.ndarray, target_class: int) -> Expecta
         p = expected.distribution(gen, target_class)
         if p is None or not p[ref_classes > 0].any():
             return None
-        return expected.expected_metrics(p, target_class, ref_classes, n)
+        return expected.expected_metrics(p, target_class, ref_classes, n, space=space)
 
     return expect
 

@@ -169,9 +169,9 @@ def collect_campaign(units: Sequence[Mapping[str, Any]], settings: Mapping[str, 
                 summary=CampaignSummary.from_json(summarise(runs, n_class, budget)),
                 failed=failed)
         expected = None
-        if hits:
+        if hits and ref:  # the space's size: the reference artifact's
             lines = expectations(n_class, float(np.mean(list(hits.values()))), start_size,
-                                 budget, batch)
+                                 budget, batch, n_space=int(ref["n_space"]))
             ideal = CampaignLine(**lines.pop("ideal"))
             (screening,) = lines.values()  # the other line: random screening's expectation
             expected = CampaignExpected(CampaignLine(**screening), ideal)

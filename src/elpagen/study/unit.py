@@ -113,8 +113,8 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     fk = fit_key(unit)
     if unit.experiment == Experiment.FRONTIER:
         return _frontier_unit(unit, gen, train, inputs, fit_info)
-    score = reference_scorer(inputs.ref_classes, train.codes, unit.target_class)
-    expect = (reference_expectation(inputs.ref_classes, unit.target_class)
+    score = reference_scorer(inputs.ref_classes, train.codes, unit.target_class, train.space)
+    expect = (reference_expectation(inputs.ref_classes, unit.target_class, train.space)
               if unit.experiment in EXPECTED_EXPERIMENTS else None)
     try:
         r = run_trial(gen, unit.model, unit.target_class, unit.n_samples, unit.seed, score,
@@ -139,11 +139,11 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     if r.expected is not None:  # exact expectations at the same N (elpagen.expected)
         payload["expected"] = r.expected
     if unit.experiment == Experiment.CLASS1:
-        payload["site_distribution"] = np.round(metrics.site_distributions(codes), 6)
+        payload["site_distribution"] = np.round(metrics.site_distributions(codes, train.space), 6)
         uniq = metrics.unique_energies(codes, inputs.ref_energies)
         payload["energy_hist"] = np.histogram(uniq, bins=inputs.hist_edges)[0]
         payload["cost"] = metrics.cost_of_discovery(
-            m["n_unique"], m["n_unique_in_class"], inputs.n_class1,
+            m["n_unique"], m["n_unique_in_class"], inputs.n_class1, train.space.n_space,
             n_train=training_spent(unit.model, len(train)))
     if unit.experiment in (Experiment.CURVE1, Experiment.CLASS5):
         curve = metrics.discovery_curve(
@@ -177,13 +177,14 @@ def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitI
     values = frontier.knob_values(gen)
     try:
         points = (frontier.expected_sweep(gen, unit.model, values, unit.target_class,
-                                          unit.n_samples, inputs.ref_classes)
+                                          unit.n_samples, inputs.ref_classes,
+                                          space=train.space)
                   if by_expectation(unit) else None)
         estimate = "sampled" if points is None else "expected"
         if points is None:
             points = frontier.sweep(gen, unit.model, values, unit.target_class,
                                     unit.n_samples, unit.seed, inputs.ref_classes,
-                                    train.codes, expected=True)
+                                    train.codes, expected=True, space=train.space)
     except SamplingError as e:
         return {"error": str(e).splitlines()[0], "fit_key": fit_key(unit)}, "failed"
     default = next(p for p in points if p["knob"] == gen.knob_value)
