@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from elpagen import metrics, space
+from elpagen import metrics
+from elpagen.space import CompositionSpace, Site
+from elpagen.spaces import ELPASOLITE as space
 
 # Seven hand-picked compositions (element indices per site A, B, C, D).
 # U is a valid composition that the sparse map leaves in class 0 (no class).
@@ -30,7 +32,7 @@ SIZE_PER_A = 38 * 37 * 36  # valid compositions with a given element on site A
 @pytest.fixture(scope="module")
 def sparse_ref() -> np.ndarray:
     """Only six grid points carry a class: X1, X2 -> 1, Y -> 2, V -> 5, W -> 9, Z -> 10."""
-    ref = np.zeros(space.N_GRID, dtype=np.int8)
+    ref = np.zeros(space.n_grid, dtype=np.int8)
     ref[[X1, X2]] = 1
     ref[Y] = 2
     ref[V] = 5
@@ -46,9 +48,9 @@ def a_ref() -> np.ndarray:
     Class k holds the A elements {k-1, k+9, k+19, k+29} below 39: four for k <= 9, three
     (9, 19, 29) for k = 10; each A element carries 38*37*36 compositions.
     """
-    el = space.decode(np.arange(space.N_GRID))
+    el = space.decode(np.arange(space.n_grid))
     ref = (el[:, 0] % 10 + 1).astype(np.int8)
-    ref[~space.is_distinct(el)] = 0
+    ref[~space.is_valid(el)] = 0
     return ref
 
 
@@ -63,7 +65,7 @@ def test_class_sizes(sparse_ref, a_ref):
     assert metrics.class_sizes(sparse_ref).tolist() == [2, 1, 0, 0, 1, 0, 0, 0, 1, 1]
     expected = [4 * SIZE_PER_A] * 9 + [3 * SIZE_PER_A]
     assert metrics.class_sizes(a_ref).tolist() == expected
-    assert metrics.class_sizes(a_ref).sum() == space.N_SPACE
+    assert metrics.class_sizes(a_ref).sum() == space.n_space
 
 
 # ----------------------------------------------------------------------- precision/coverage
@@ -122,6 +124,10 @@ def test_invalid_inputs(sparse_ref):
     with pytest.raises(ValueError, match="from 1 to 10"):
         metrics.precision(codes_of(X1), 11, sparse_ref)
     with pytest.raises(ValueError, match="shape"):
+        metrics.evaluate(codes_of(X1), 1, sparse_ref[:100], None, space=space)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.coverage(codes_of(X1), 1, sparse_ref.reshape(-1, 1))
+    with pytest.raises(ValueError, match="must lie in"):  # a grid of 100 points: X1 is off it
         metrics.coverage(codes_of(X1), 1, sparse_ref[:100])
     assert math.isnan(metrics.precision(codes_of(), 1, sparse_ref))
 
@@ -147,9 +153,9 @@ def test_screening_cost():
     assert metrics.screening_cost(1, 1, 3) == 2.0
     # Finding the whole space means checking the whole space.
     assert metrics.screening_cost(7, 7, 7) == 7.0
-    assert metrics.screening_cost(0, 5) == 0.0
+    assert metrics.screening_cost(0, 5, 9) == 0.0
     with pytest.raises(ValueError):
-        metrics.screening_cost(6, 5)
+        metrics.screening_cost(6, 5, 9)
 
 
 # ----------------------------------------------------------------------- JS distance
@@ -182,14 +188,14 @@ def test_js_hand_computed_value():
 
 
 def test_js_of_empty_set_is_nan():
-    p = metrics.site_distributions(codes_of())
+    p = metrics.site_distributions(codes_of(), space)
     assert np.isnan(p).all()
     assert math.isnan(metrics.js_distance(p, p))
 
 
 def test_site_distributions():
     s = space.encode(np.array([[0, 1, 2, 3], [0, 4, 5, 6], [7, 1, 2, 3], [0, 1, 2, 3]]))
-    p = metrics.site_distributions(s)
+    p = metrics.site_distributions(s, space)
     assert p.shape == (4, 39)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     assert p[0, 0] == 3 / 4 and p[0, 7] == 1 / 4
@@ -198,7 +204,7 @@ def test_site_distributions():
 
 
 def test_class_site_distributions(a_ref):
-    q = metrics.class_site_distributions(a_ref, 1)
+    q = metrics.class_site_distributions(a_ref, 1, space)
     np.testing.assert_allclose(q.sum(axis=1), 1.0)
     # Site A of class 1 is uniform over elements 0, 10, 20, 30.
     expected_a = np.zeros(39)
@@ -210,23 +216,23 @@ def test_class_site_distributions(a_ref):
     expected_b = np.where(in_a, 3, 4) * 37 * 36 / (4 * SIZE_PER_A)
     np.testing.assert_allclose(q[1], expected_b)
     # Class 10: A elements 9, 19, 29.
-    q10 = metrics.class_site_distributions(a_ref, 10)
+    q10 = metrics.class_site_distributions(a_ref, 10, space)
     np.testing.assert_allclose(q10[0, [9, 19, 29]], 1 / 3)
 
 
 def test_js_distance_to_class(a_ref):
     members = space.all_codes()
     members = members[a_ref[members] == 3]
-    assert metrics.js_distance_to_class(members, 3, a_ref) == 0.0
+    assert metrics.js_distance_to_class(members, 3, a_ref, space) == 0.0
     # Site A disjoint (JS 1) -> distance at least sqrt(1/4).
-    assert metrics.js_distance_to_class(members, 4, a_ref) >= 0.5
+    assert metrics.js_distance_to_class(members, 4, a_ref, space) >= 0.5
 
 
 def test_reference_js_table(a_ref):
     all_codes = space.all_codes()
     train = all_codes[::7]  # every class present, distributions close to the full space
     cls = a_ref[train]
-    table = metrics.reference_js_table(train, cls, a_ref)
+    table = metrics.reference_js_table(train, cls, a_ref, space)
     assert table.shape == (10, 10)
     diag = np.diag(table)
     assert (diag < 0.05).all()
@@ -234,11 +240,11 @@ def test_reference_js_table(a_ref):
     # Different classes have disjoint site-A elements: JS_A = 1, so d >= sqrt(1/4).
     assert (off >= 0.5 - 1e-9).all()
     # Exact on the full class membership.
-    full = metrics.reference_js_table(all_codes, a_ref[all_codes], a_ref)
+    full = metrics.reference_js_table(all_codes, a_ref[all_codes], a_ref, space)
     np.testing.assert_allclose(np.diag(full), 0.0, atol=1e-7)
     # A training class without members gives a NaN row.
     keep = cls != 7
-    t2 = metrics.reference_js_table(train[keep], cls[keep], a_ref)
+    t2 = metrics.reference_js_table(train[keep], cls[keep], a_ref, space)
     assert np.isnan(t2[6]).all()
     assert not np.isnan(np.delete(t2, 6, axis=0)).any()
 
@@ -246,8 +252,8 @@ def test_reference_js_table(a_ref):
 def test_training_js_objective(a_ref):
     train = space.all_codes()[::11]
     cls = a_ref[train]
-    assert metrics.training_js_objective(train[cls == 1], train, cls, c=1) == 0.0
-    assert metrics.training_js_objective(train[cls == 2], train, cls, c=1) >= 0.5
+    assert metrics.training_js_objective(train[cls == 1], train, cls, c=1, space=space) == 0.0
+    assert metrics.training_js_objective(train[cls == 2], train, cls, c=1, space=space) >= 0.5
 
 
 # ----------------------------------------------------------------------- discovery
@@ -263,7 +269,7 @@ def _discovery_case():
 
 def test_n_novel_unique(sparse_ref):
     seq, train = _discovery_case()
-    assert metrics.n_novel_unique(seq, train) == 3  # V, W, Z
+    assert metrics.n_novel_unique(seq, train, space.n_grid) == 3  # V, W, Z
 
 
 def test_discovery_counts(sparse_ref):
@@ -296,7 +302,7 @@ def test_discovery_curve_hand_case(sparse_ref):
 
 def test_discovery_curve_default_points_end_at_counts(a_ref):
     rng = np.random.default_rng(1)
-    pool = space.all_codes()[rng.choice(space.N_SPACE, 3000, replace=False)]
+    pool = space.all_codes()[rng.choice(space.n_space, 3000, replace=False)]
     seq = pool[rng.integers(0, len(pool), 20_000)]  # many repeats
     train = pool[:500]
     cur = metrics.discovery_curve(seq, a_ref, train)
@@ -341,7 +347,7 @@ EVAL_KEYS = {
 
 def test_evaluate_sparse(sparse_ref):
     seq, train = _discovery_case()  # V, X2, V, W, X2, Y, Z
-    r = metrics.evaluate(seq, 1, sparse_ref, train, n_drawn=10)
+    r = metrics.evaluate(seq, 1, sparse_ref, train, n_drawn=10, space=space)
     assert EVAL_KEYS <= set(r)
     json.dumps(r, allow_nan=False)
     assert all(type(v) in (int, float) for v in r.values())
@@ -354,7 +360,7 @@ def test_evaluate_sparse(sparse_ref):
     assert (r["n_unique"], r["n_novel"], r["n_rediscovered"], r["n_repeated"]) == (5, 3, 2, 2)
     assert r["n_unique_in_class"] == 1 and r["n_novel_in_class"] == 0
     assert r["ideal_coverage"] == pytest.approx(1 - (1 / 2) ** 7)
-    q = metrics.evaluate(seq, 10, sparse_ref, train)
+    q = metrics.evaluate(seq, 10, sparse_ref, train, space=space)
     assert q["n_samples"] == 7 and q["n_novel_in_class"] == 1
     assert q["precision_neighbor"] == 1 / 7  # W (class 9)
 
@@ -363,7 +369,7 @@ def test_js_distance_unique_ignores_repeats(sparse_ref):
     # Class 1 is {X1, X2} = {(0,1,2,3), (1,0,2,3)}: sites A and B are 1/2-1/2 over elements
     # 0 and 1, sites C and D hold one element each.
     seq = codes_of(X1, X1, X1, X2)
-    r = metrics.evaluate(seq, 1, sparse_ref, None)
+    r = metrics.evaluate(seq, 1, sparse_ref, None, space=space)
     # Distinct compositions: X1 and X2 once each, exactly the class-1 distribution.
     assert r["js_distance_unique"] == 0.0
     # With repeats sites A and B are (3/4, 1/4) against (1/2, 1/2); m = (5/8, 3/8).
@@ -372,12 +378,13 @@ def test_js_distance_unique_ignores_repeats(sparse_ref):
     )
     assert r["js_distance"] == pytest.approx(math.sqrt(2 * js_site / 4))
     assert r["js_distance"] > 0.1
-    assert r["js_distance"] == pytest.approx(metrics.js_distance_to_class(seq, 1, sparse_ref))
+    assert r["js_distance"] == pytest.approx(
+        metrics.js_distance_to_class(seq, 1, sparse_ref, space))
     assert r["js_distance_unique"] == pytest.approx(
-        metrics.js_distance_to_class(np.unique(seq), 1, sparse_ref)
+        metrics.js_distance_to_class(np.unique(seq), 1, sparse_ref, space)
     )
     # Without repeats the two agree.
-    s = metrics.evaluate(codes_of(X1, Y, W), 1, sparse_ref, None)
+    s = metrics.evaluate(codes_of(X1, Y, W), 1, sparse_ref, None, space=space)
     assert s["js_distance_unique"] == s["js_distance"]
 
 
@@ -388,19 +395,20 @@ def test_evaluate_matches_single_metrics(a_ref):
     seq = np.concatenate([seq, seq[:1000]])
     train = all_codes[::50]
     for c in (1, 5, 10):
-        r = metrics.evaluate(seq, c, a_ref, train)
+        r = metrics.evaluate(seq, c, a_ref, train, space=space)
         assert r["precision"] == pytest.approx(metrics.precision(seq, c, a_ref))
         assert r["precision_neighbor"] == pytest.approx(metrics.precision_neighbor(seq, c, a_ref))
         assert r["coverage"] == pytest.approx(metrics.coverage(seq, c, a_ref))
         assert r["coverage_neighbor"] == pytest.approx(metrics.coverage_neighbor(seq, c, a_ref))
-        assert r["js_distance"] == pytest.approx(metrics.js_distance_to_class(seq, c, a_ref))
+        assert r["js_distance"] == pytest.approx(
+            metrics.js_distance_to_class(seq, c, a_ref, space))
         assert r["js_distance_unique"] == pytest.approx(
-            metrics.js_distance_to_class(np.unique(seq), c, a_ref)
+            metrics.js_distance_to_class(np.unique(seq), c, a_ref, space)
         )
-        assert r["n_novel"] == metrics.n_novel_unique(seq, train)
+        assert r["n_novel"] == metrics.n_novel_unique(seq, train, space.n_grid)
         assert r["n_unique"] == len(np.unique(seq))
     with pytest.raises(ValueError, match="no valid samples"):
-        metrics.evaluate(codes_of(), 1, a_ref, train)
+        metrics.evaluate(codes_of(), 1, a_ref, train, space=space)
 
 
 def test_aggregate():
@@ -423,7 +431,7 @@ def test_aggregate():
 
 
 def test_unique_energies_and_histogram(sparse_ref):
-    e = np.zeros(space.N_GRID, dtype=np.float32)
+    e = np.zeros(space.n_grid, dtype=np.float32)
     e[X1], e[X2], e[Y] = -1.0, -0.9, 0.35
     seq = codes_of(X1, X1, Y, X2)
     np.testing.assert_allclose(np.sort(metrics.unique_energies(seq, e)), [-1.0, -0.9, 0.35])
@@ -434,3 +442,75 @@ def test_unique_energies_and_histogram(sparse_ref):
     np.testing.assert_allclose(edges, [-1.0, -0.8, -0.6, -0.4, -0.2, 0.0, 0.2, 0.4], atol=1e-12)
     assert h1.tolist() == [2, 0, 0, 0, 0, 0, 0]
     assert h2.tolist() == [0, 0, 0, 0, 0, 0, 1]
+
+
+# ----------------------------------------------------------------------- another space
+
+#: Three sites of different sizes (5, 6, 7 elements): 210 grid points, all compositions.
+TOY = CompositionSpace(
+    name="toy",
+    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
+           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
+           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
+    numbering="iupac",
+)
+
+
+@pytest.fixture(scope="module")
+def toy_ref() -> np.ndarray:
+    """class = (element on site Z) + 1 (classes 1..7), except grid point 0: no value."""
+    el = TOY.decode(np.arange(TOY.n_grid))
+    ref = (el[:, 2] + 1).astype(np.int8)
+    ref[0] = 0
+    return ref
+
+
+def test_toy_precision_coverage_and_discovery(toy_ref):
+    codes = TOY.encode(np.array([[0, 0, 1], [1, 2, 1], [1, 2, 1], [4, 5, 6], [0, 0, 0]]))
+    assert metrics.class_sizes(toy_ref).tolist() == [29, 30, 30, 30, 30, 30, 30, 0, 0, 0]
+    assert metrics.precision(codes, 2, toy_ref) == pytest.approx(3 / 5)
+    assert metrics.coverage(codes, 2, toy_ref) == pytest.approx(2 / 30)
+    assert metrics.coverage_neighbor(codes, 6, toy_ref) == pytest.approx(1 / 60)
+    assert metrics.grid_counts(codes, TOY.n_grid).sum() == 5
+    train = codes[:1]
+    d = metrics.discovery_counts(codes, toy_ref, train)
+    assert (d["n_unique"], d["n_novel"], d["n_rediscovered"], d["n_repeated"]) == (4, 3, 1, 1)
+    assert metrics.n_novel_unique(codes, train, TOY.n_grid) == 3
+    with pytest.raises(ValueError, match="must lie in"):
+        metrics.precision(np.array([TOY.n_grid]), 1, toy_ref)
+
+
+def test_toy_site_distributions_are_padded_per_site(toy_ref):
+    codes = TOY.encode(np.array([[0, 0, 1], [1, 2, 1], [1, 2, 6], [4, 5, 6]]))
+    p = metrics.site_distributions(codes, TOY)
+    assert p.shape == (3, 7)  # (n_sites, largest site)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert p[0].tolist() == [0.25, 0.5, 0, 0, 0.25, 0, 0]  # X: 5 elements, 2 pads
+    assert p[1].tolist() == [0.25, 0, 0.5, 0, 0, 0.25, 0]  # Y: 6 elements, 1 pad
+    assert p[2].tolist() == [0, 0.5, 0, 0, 0, 0, 0.5]
+    counts = metrics.grid_counts(codes, TOY.n_grid)
+    np.testing.assert_array_equal(metrics.grid_site_distributions(counts, TOY), p)
+    q = metrics.class_site_distributions(toy_ref, 2, TOY)  # Z = Cl, everything else uniform
+    assert q[2].tolist() == [0, 1, 0, 0, 0, 0, 0]
+    np.testing.assert_allclose(q[1, :6], 1 / 6)
+    q1 = metrics.class_site_distributions(toy_ref, 1, TOY)  # without grid point 0 (no value)
+    np.testing.assert_allclose(q1[1, :6], [4 / 29] + [5 / 29] * 5)
+    assert (q[0, 5:] == 0).all() and q[1, 6] == 0
+
+
+def test_toy_js_distance_and_evaluate(toy_ref):
+    members = np.flatnonzero(toy_ref == 3)
+    assert metrics.js_distance_to_class(members, 3, toy_ref, TOY) == 0.0
+    assert metrics.js_distance_to_class(members, 4, toy_ref, TOY) > 0.3
+    seq = np.concatenate([members[:10], members[:3], np.flatnonzero(toy_ref == 4)[:7]])
+    r = metrics.evaluate(seq, 3, toy_ref, members[:2], space=TOY)
+    assert r["precision"] == pytest.approx(13 / 20)
+    assert r["precision_neighbor"] == pytest.approx(7 / 20)
+    assert r["coverage"] == pytest.approx(10 / 30)
+    assert r["coverage_neighbor"] == pytest.approx(7 / 60)
+    assert r["js_distance"] == pytest.approx(metrics.js_distance_to_class(seq, 3, toy_ref, TOY))
+    assert (r["n_unique"], r["n_novel"], r["n_repeated"]) == (17, 15, 3)
+    table = metrics.reference_js_table(members, np.full(len(members), 3), toy_ref, TOY)
+    assert table.shape == (10, 10) and table[2, 2] == 0.0
+    with pytest.raises(ValueError, match="shape"):  # the elpasolite's map is not the toy's
+        metrics.evaluate(seq, 3, np.zeros(space.n_grid, np.int8), None, space=TOY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elpagen import data, space
+from elpagen import data
 from elpagen import reference as reference_module
+from elpagen.space import CompositionSpace, Site
+from elpagen.spaces import ELPASOLITE as space
 
 DATA = Path(
     os.environ.get(
@@ -53,17 +56,17 @@ def ref(small: data.TrainingSet, tmp_path_factory: pytest.TempPathFactory):
 
 def test_kernel_is_l1_laplacian_on_unscaled_features(small: data.TrainingSet) -> None:
     a, b = small.codes[:5], small.codes[5:12]
-    k = reference_module.kernel_matrix(a, b, 7.5)
+    k = reference_module.kernel_matrix(a, b, 7.5, space)
     for i, ca in enumerate(a):
         for j, cb in enumerate(b):
             ea, eb = space.decode(np.array([ca, cb]))
-            xa = np.ravel(np.column_stack([space.ROW[ea], space.GROUP[ea]]))
-            xb = np.ravel(np.column_stack([space.ROW[eb], space.GROUP[eb]]))
+            xa = np.ravel(np.column_stack([space.rows[0][ea], space.groups[0][ea]]))
+            xb = np.ravel(np.column_stack([space.rows[0][eb], space.groups[0][eb]]))
             assert k[i, j] == pytest.approx(np.exp(-np.abs(xa - xb).sum() / 7.5), rel=1e-12)
-    # ...and it factorises over the sites through the 39x39 element kernel.
-    e = reference_module.element_kernel(7.5)
+    # ...and it factorises over the sites through the per-site element kernels.
     ta, tb = space.decode(a), space.decode(b)
-    prod = np.prod([e[ta[:, s]][:, tb[:, s]] for s in range(4)], axis=0)
+    prod = np.prod([reference_module.element_kernel(7.5, space, s)[ta[:, s]][:, tb[:, s]]
+                    for s in range(space.n_sites)], axis=0)
     np.testing.assert_allclose(k, prod, rtol=1e-12)
 
 
@@ -84,7 +87,7 @@ def test_separable_grid_equals_direct_kernel(model: reference_module.KRRModel,
 
 def test_grid_order_and_invalid_points(grid: np.ndarray, ref) -> None:
     valid = space.valid_grid_mask()
-    assert grid.shape == (space.N_GRID,)
+    assert grid.shape == (space.n_grid,)
     assert np.array_equal(np.isnan(grid), ~valid)
     r, _ = ref
     assert r.energies.dtype == np.float32 and r.classes.dtype == np.int8
@@ -97,25 +100,25 @@ def test_grid_order_and_invalid_points(grid: np.ndarray, ref) -> None:
 def test_class_sizes_and_lookup(ref, small: data.TrainingSet) -> None:
     r, _ = ref
     sizes = r.class_sizes()
-    assert sizes.shape == (10,) and sizes.sum() == space.N_SPACE
+    assert sizes.shape == (10,) and sizes.sum() == space.n_space
     codes = small.codes[:50]
     e = r.energy_of(codes)
     np.testing.assert_array_equal(r.class_of(codes), small.energy_classes.assign(e))
     assert np.isfinite(r.holdout_mae) and 0 < r.holdout_mae < 1.0
     with pytest.raises(ValueError):
-        r.energy_of(np.array([space.N_GRID]))
+        r.energy_of(np.array([space.n_grid]))
 
 
 def test_folds_keep_twins_together(full: data.TrainingSet) -> None:
     codes = full.codes
-    folds = reference_module.twin_folds(codes, 5, seed=1)
+    folds = reference_module.twin_folds(codes, 5, seed=1, space=space)
     pos = {int(c): i for i, c in enumerate(codes)}
-    twins = space.swap_ab(codes)
+    twins = space.twins(codes)[0]
     idx = np.array([pos.get(int(t), -1) for t in twins])
     assert (idx >= 0).all()  # the augmented set holds every twin
     assert np.array_equal(folds, folds[idx])
     assert np.bincount(folds).min() > 0.19 * len(codes)
-    hold = reference_module.holdout_mask(codes)
+    hold = reference_module.holdout_mask(codes, space=space)
     assert abs(hold.mean() - 0.2) < 0.01 and np.array_equal(hold, hold[idx])
 
 
@@ -153,7 +156,7 @@ def test_corrupted_cache_is_rebuilt(ref, small: data.TrainingSet, tmp_path, dama
         for i in range(len(raw) // 3, len(raw) // 3 + 64):
             raw[i] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(reference_module.OracleCacheError):
+    with pytest.raises(reference_module.ReferenceCacheError):
         reference_module.load(path, small, SIGMA, LAM)
     with pytest.warns(reference_module.ReferenceCacheWarning):
         r2, loaded = reference_module.load_or_build(small, SIGMA, LAM, cache_dir=tmp_path)
@@ -173,7 +176,7 @@ def test_stale_key_not_reused(ref, small: data.TrainingSet, tmp_path) -> None:
     src = reference_module.cache_path(small, SIGMA, LAM, d)
     fake = reference_module.cache_path(small, SIGMA * 2, LAM, tmp_path)
     fake.write_bytes(src.read_bytes())
-    with pytest.raises(reference_module.OracleCacheError, match="stale"):
+    with pytest.raises(reference_module.ReferenceCacheError, match="stale"):
         reference_module.load(fake, small, SIGMA * 2, LAM)
     # Another training set (a different subset of the same file) has another key.
     assert reference_module.cache_path(small.subset(500, 0), SIGMA, LAM, d) != src
@@ -194,29 +197,29 @@ def test_production_reference(reference, train) -> None:
     assert reference.data_sha256 == data.EXPECTED_SHA256 == train.sha256
     assert reference.holdout_mae <= 0.08
     sizes = reference.class_sizes()
-    assert sizes.sum() == 1_974_024 == space.N_SPACE
+    assert sizes.sum() == space.n_space
     assert (sizes > 0).all()
 
 
 def test_twin_split_solves_the_full_system(small: data.TrainingSet) -> None:
     """The A/B swap split gives the same alpha as one Cholesky of the whole K."""
     sub = small.subset(300, seed=1)
-    twin = reference_module.twin_index(sub.codes)
-    assert twin is not None and np.array_equal(sub.codes[twin], space.swap_ab(sub.codes))
+    twin = reference_module.twin_index(sub.codes, space)
+    assert twin is not None and np.array_equal(sub.codes[twin], space.twins(sub.codes)[0])
     y = sub.energies - sub.energies.mean()
     y[twin[:5]] += np.linspace(0.1, 0.5, 5)  # twins with different energies: both halves
-    system = reference_module.KernelSystem(sub.codes, 8.0)
+    system = reference_module.KernelSystem(sub.codes, 8.0, space)
     assert system.symmetric
     alpha = system.solve(y, 1e-3)
-    k = reference_module.kernel_matrix(sub.codes, sub.codes, 8.0)
+    k = reference_module.kernel_matrix(sub.codes, sub.codes, 8.0, space)
     direct = np.linalg.solve(k + 1e-3 * np.eye(len(k)), y)
     np.testing.assert_allclose(alpha, direct, rtol=1e-8, atol=1e-8)
     # Without its twins the set is solved whole, with the same answer.
-    one_side = sub.codes[sub.codes < space.swap_ab(sub.codes)]
-    assert reference_module.twin_index(one_side) is None
-    whole = reference_module.KernelSystem(one_side, 8.0)
+    one_side = sub.codes[sub.codes < space.twins(sub.codes)[0]]
+    assert reference_module.twin_index(one_side, space) is None
+    whole = reference_module.KernelSystem(one_side, 8.0, space)
     assert not whole.symmetric
-    k1 = reference_module.kernel_matrix(one_side, one_side, 8.0)
+    k1 = reference_module.kernel_matrix(one_side, one_side, 8.0, space)
     y1 = np.arange(len(one_side), dtype=np.float64) / len(one_side)
     np.testing.assert_allclose(
         whole.solve(y1, 1e-3), np.linalg.solve(k1 + 1e-3 * np.eye(len(k1)), y1), rtol=1e-8
@@ -225,6 +228,154 @@ def test_twin_split_solves_the_full_system(small: data.TrainingSet) -> None:
 
 def test_too_small_lambda_is_a_clear_error(small: data.TrainingSet) -> None:
     sub = small.subset(200, seed=2)
-    system = reference_module.KernelSystem(sub.codes, 8.0)
+    system = reference_module.KernelSystem(sub.codes, 8.0, space)
     with pytest.raises(reference_module.KRRSolveError, match="larger lambda"):
         system.solve(np.ones(system.n), -1.0)
+
+
+# --------------------------------------------------------------------------- other spaces
+
+#: Three sites of different sizes, no symmetry, every grid point a composition.
+TOY = CompositionSpace(
+    name="toy",
+    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
+           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
+           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
+    numbering="iupac",
+)
+#: Three sites, the first two sharing a list and swappable (twins), elements distinct.
+TOY_SWAP = CompositionSpace(
+    name="toy-swap",
+    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")), Site("Y", ("Li", "Na", "K", "Rb", "Cs")),
+           Site("Z", ("F", "Cl", "Br", "I"))),
+    symmetries=((1, 0, 2),),
+    numbering="iupac",
+)
+
+
+def toy_training_set(sp: CompositionSpace, n: int, seed: int = 0) -> data.TrainingSet:
+    """n compositions of ``sp`` (closed under its symmetries) with smooth energies."""
+    rng = np.random.default_rng(seed)
+    codes = rng.choice(sp.all_codes(), n, replace=False)
+    codes = np.unique(np.concatenate([codes, *sp.twins(codes)]))
+    f = sp.to_features(sp.decode(codes)).astype(np.float64)
+    energies = np.sin(f @ np.linspace(0.3, 0.9, sp.n_features)) + 0.1 * f[:, 0]
+    energies[sp.canonical(codes) != codes] = energies[np.searchsorted(
+        codes, sp.canonical(codes))][sp.canonical(codes) != codes]  # twins share energies
+    return data.TrainingSet(codes, energies, data.EnergyClasses.from_energies(energies),
+                            sha256=f"toy-{sp.name}-{n}", space=sp)
+
+
+@pytest.mark.parametrize("sp", [TOY, TOY_SWAP], ids=lambda s: s.name)
+def test_toy_half_split_grid_equals_direct_kernel(sp: CompositionSpace) -> None:
+    train = toy_training_set(sp, 40)
+    model = reference_module.fit_krr(train, 4.0, 1e-3)
+    assert model.space == sp and model.residual < 1e-8
+    grid = model.predict_grid()
+    assert grid.shape == (sp.n_grid,)
+    valid = sp.valid_grid_mask()
+    assert np.array_equal(np.isnan(grid), ~valid)
+    codes = np.flatnonzero(valid)
+    np.testing.assert_allclose(grid[codes], model.predict(codes), rtol=1e-10, atol=1e-12)
+    # The kernel factorises over the sites, each with its own element kernel.
+    a, b = train.codes[:6], train.codes[6:15]
+    ta, tb = sp.decode(a), sp.decode(b)
+    prod = np.prod([reference_module.element_kernel(4.0, sp, s)[ta[:, s]][:, tb[:, s]]
+                    for s in range(sp.n_sites)], axis=0)
+    np.testing.assert_allclose(reference_module.kernel_matrix(a, b, 4.0, sp), prod, rtol=1e-12)
+
+
+def test_a_space_without_symmetries_gets_the_plain_solve() -> None:
+    train = toy_training_set(TOY, 60)
+    assert reference_module.twin_index(train.codes, TOY) is None
+    system = reference_module.KernelSystem(train.codes, 4.0, TOY)
+    assert not system.symmetric and len(system.blocks) == 1
+    y = train.energies - train.energies.mean()
+    k = reference_module.kernel_matrix(train.codes, train.codes, 4.0, TOY)
+    np.testing.assert_allclose(system.solve(y, 1e-3), np.linalg.solve(k + 1e-3 * np.eye(len(k)), y),
+                               rtol=1e-8, atol=1e-10)
+    folds = reference_module.twin_folds(train.codes, 3, 0, space=TOY)
+    assert sorted(np.bincount(folds).tolist()) == [20, 20, 20]  # every composition alone
+
+
+def test_a_declared_swap_splits_the_solve_on_another_space() -> None:
+    train = toy_training_set(TOY_SWAP, 30)
+    twin = reference_module.twin_index(train.codes, TOY_SWAP)
+    assert twin is not None
+    system = reference_module.KernelSystem(train.codes, 4.0, TOY_SWAP)
+    assert system.symmetric
+    y = train.energies - train.energies.mean()
+    y[twin[:3]] += 0.2
+    k = reference_module.kernel_matrix(train.codes, train.codes, 4.0, TOY_SWAP)
+    np.testing.assert_allclose(system.solve(y, 1e-3), np.linalg.solve(k + 1e-3 * np.eye(len(k)), y),
+                               rtol=1e-8, atol=1e-10)
+    folds = reference_module.twin_folds(train.codes, 3, 0, space=TOY_SWAP)
+    assert np.array_equal(folds, folds[twin])
+
+
+def test_toy_build_and_cache_record_the_space(tmp_path) -> None:
+    train = toy_training_set(TOY, 100)
+    r, loaded = reference_module.load_or_build(train, 4.0, 1e-3, cache_dir=tmp_path)
+    assert not loaded and r.space == TOY and r.energies.shape == (TOY.n_grid,)
+    assert r.class_sizes().sum() == TOY.n_space
+    r2, loaded = reference_module.load_or_build(train, 4.0, 1e-3, cache_dir=tmp_path)
+    assert loaded and r2.space == TOY
+    np.testing.assert_array_equal(r2.energies, r.energies)
+    path = reference_module.cache_path(train, 4.0, 1e-3, tmp_path)
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+    assert meta["space"] == TOY.fingerprint
+    # A file without its space is stale for any space but the elpasolite.
+    _rewrite_meta(path, lambda m: m.pop("space"))
+    with pytest.raises(reference_module.ReferenceCacheError, match="stale"):
+        reference_module.load(path, train, 4.0, 1e-3)
+    # Another space's training set never shares a cache key with these codes.
+    other = data.TrainingSet(train.codes, train.energies, train.energy_classes,
+                             sha256=train.sha256, space=TOY_SWAP)
+    assert reference_module.cache_path(other, 4.0, 1e-3, tmp_path) != path
+
+
+def _rewrite_meta(path: Path, edit) -> None:
+    with np.load(path) as z:
+        energies, meta = z["energies"], json.loads(str(z["meta"]))
+    edit(meta)
+    np.savez(path, energies=energies, meta=np.array(json.dumps(meta)))
+
+
+def test_an_elpasolite_cache_without_a_space_record_still_loads(ref, small, tmp_path) -> None:
+    r, d = ref
+    path = reference_module.cache_path(small, SIGMA, LAM, tmp_path)
+    path.write_bytes(reference_module.cache_path(small, SIGMA, LAM, d).read_bytes())
+    _rewrite_meta(path, lambda m: m.pop("space"))  # as written before spaces
+    old = reference_module.load(path, small, SIGMA, LAM)
+    assert old.space == space
+    np.testing.assert_array_equal(old.energies, r.energies)
+    assert reference_module.OracleCacheError is reference_module.ReferenceCacheError
+
+
+def test_reference_from_a_table() -> None:
+    rng = np.random.default_rng(5)
+    codes = rng.choice(TOY.all_codes(), 50, replace=False)
+    energies = rng.normal(size=50)
+    ec = data.EnergyClasses.from_energies(energies)
+    r = reference_module.ReferenceEnergies.from_table(TOY, codes, energies, ec, "sha")
+    assert r.space == TOY and r.energies.dtype == np.float32 and r.classes.dtype == np.int8
+    assert r.energies.shape == r.classes.shape == (TOY.n_grid,)
+    have = np.zeros(TOY.n_grid, dtype=bool)
+    have[codes] = True
+    assert np.array_equal(r.valid, have) and np.array_equal(np.isnan(r.energies), ~have)
+    np.testing.assert_array_equal(r.energy_of(codes), energies.astype(np.float32))
+    assert (r.classes[~have] == 0).all() and (r.class_of(codes) >= 1).all()
+    assert r.class_sizes().sum() == 50
+    np.testing.assert_array_equal(r.class_sizes(), np.bincount(ec.assign(energies),
+                                                               minlength=11)[1:])
+    assert len(r.fingerprint()) == 64
+    with pytest.raises(ValueError, match="twice"):
+        reference_module.ReferenceEnergies.from_table(TOY, [1, 1], [0.0, 1.0], ec)
+    with pytest.raises(ValueError, match="0..209"):
+        reference_module.ReferenceEnergies.from_table(TOY, [210], [0.0], ec)
+    with pytest.raises(ValueError, match="not a composition"):
+        reference_module.ReferenceEnergies.from_table(TOY_SWAP, [0], [0.0], ec)  # Li, Li
+    with pytest.raises(TypeError, match="space"):
+        reference_module.ReferenceEnergies(r.energies, r.classes, 1.0, 1.0, 0.0, 0.0, "",
+                                           ec)
