@@ -44,7 +44,7 @@ def _shift(doc: dict, model: str, metric: str, by: float) -> dict:
 
 
 def test_shipped_reference_describes_the_run_and_its_machine(doc):
-    ref = agreement.load_reference()
+    ref = agreement.load_reference_run()
     assert ref.source == "shipped"
     assert ref.settings == {"target_class": 1, "samples": 10_000, "seed_values": [0, 1, 2],
                         "protocol": "fast", "mixture": 1, "overrides": {}}
@@ -63,7 +63,7 @@ def test_shipped_reference_describes_the_run_and_its_machine(doc):
 
 
 def test_reference_agrees_with_itself(doc):
-    verdict = agreement.compare(doc, agreement.load_reference())
+    verdict = agreement.compare(doc, agreement.load_reference_run())
     assert verdict.agrees and verdict.compared and not verdict.unreferenced
     n_exact = len(EXACT) * len(agreement.METRIC_KEYS)
     n_other = (len(doc["models"]) - len(EXACT)) * len(agreement.CHECKED)
@@ -74,7 +74,7 @@ def test_reference_agrees_with_itself(doc):
 
 @pytest.mark.parametrize("model", ["gan", "surrogate"])
 def test_a_model_moved_by_ten_standard_errors_disagrees(doc, model):
-    ref = agreement.load_reference()
+    ref = agreement.load_reference_run()
     moved = _shift(doc, model, "precision", -10 * _se(doc, model, "precision"))
     verdict = agreement.compare(moved, ref)
     assert not verdict.agrees
@@ -89,7 +89,7 @@ def test_a_model_moved_by_ten_standard_errors_disagrees(doc, model):
 
 
 def test_exact_models_are_compared_exactly(doc):
-    ref = agreement.load_reference()
+    ref = agreement.load_reference_run()
     for by, agrees in ((1e-9, False), (1e-14, True)):
         moved = copy.deepcopy(doc)
         moved["models"]["random"]["per_seed"][1]["coverage"] += by
@@ -100,7 +100,7 @@ def test_exact_models_are_compared_exactly(doc):
 
 
 def test_other_settings_or_models_are_not_judged(doc):
-    ref = agreement.load_reference()
+    ref = agreement.load_reference_run()
     other = {**doc, "samples": 500}
     verdict = agreement.compare(other, ref)
     assert not verdict.compared and not verdict.agrees and not verdict.comparisons
@@ -139,7 +139,7 @@ def test_run_check_plumbing_on_a_tiny_run(capsys, tmp_path):
     assert code == 0, err
     assert out.splitlines()[-1] == (
         "agreement: agrees with the reference run ("
-        f"{agreement.load_reference(result).machine()}) for all 2 models (marginal, random "
+        f"{agreement.load_reference_run(result).machine()}) for all 2 models (marginal, random "
         "exactly, the others within 4 standard errors in precision and coverage)")
 
     doc = json.loads(result.read_text())

@@ -67,8 +67,9 @@ class ModelReference:
 
 
 @dataclasses.dataclass(frozen=True)
-class Reference:
-    """A reference run: settings, the machine it ran on, the models."""
+class ReferenceRun:
+    """A reference run: settings, the machine it ran on, the models (not the reference
+    energies: those are :class:`elpagen.reference.ReferenceEnergies`)."""
 
     settings: Mapping[str, Any]
     environment: Mapping[str, str]
@@ -116,7 +117,7 @@ class Comparison:
 class Verdict:
     """The comparison of a run with a reference run."""
 
-    reference: Reference
+    reference: ReferenceRun
     comparisons: tuple[Comparison, ...] = ()
     unreferenced: tuple[str, ...] = ()
     differing: tuple[str, ...] = ()
@@ -195,7 +196,7 @@ def settings_of(result: Mapping[str, Any], overrides: Mapping[str, Any] | None =
                               else result.get("overrides", {}))}
 
 
-def differing_settings(reference: Reference, settings: Mapping[str, Any]) -> list[str]:
+def differing_settings(reference: ReferenceRun, settings: Mapping[str, Any]) -> list[str]:
     """The names of the settings in which a run differs from the reference, with values."""
     out = []
     for key, label in SETTINGS.items():
@@ -207,7 +208,7 @@ def differing_settings(reference: Reference, settings: Mapping[str, Any]) -> lis
     return out
 
 
-def load_reference(path: str | Path | None = None) -> Reference:
+def load_reference_run(path: str | Path | None = None) -> ReferenceRun:
     """The reference run in ``path`` (the shipped one by default): the format written by
     :func:`reference_document`, or a plain ``benchmark_class<C>.json`` of ``-o DIR``."""
     if path is None:
@@ -231,8 +232,8 @@ def load_reference(path: str | Path | None = None) -> Reference:
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise InputError(f"{source} is not a reference run or benchmark result "
                          f"({type(e).__name__}: {e})") from None
-    return Reference(settings=settings, environment=dict(doc.get("environment", {})),
-                     models=models, source=source)
+    return ReferenceRun(settings=settings, environment=dict(doc.get("environment", {})),
+                        models=models, source=source)
 
 
 def _spread(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -251,7 +252,7 @@ def _std(values: Sequence[float]) -> float:
     return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (len(values) - 1))
 
 
-def compare(result: Mapping[str, Any], reference: Reference,
+def compare(result: Mapping[str, Any], reference: ReferenceRun,
             overrides: Mapping[str, Any] | None = None) -> Verdict:
     """This run (a benchmark result with per-seed metrics) against ``reference``."""
     differing = differing_settings(reference, settings_of(result, overrides))
@@ -330,3 +331,8 @@ def reference_document(result: Mapping[str, Any], *, isa: str,
             "environment": {**result["environment"], "isa": isa},
             "spread_runs": [{k: v for k, v in r.items()} for r in spread_runs],
             "models": models}
+
+
+#: The old names (before the reference run and the reference energies had distinct ones).
+Reference = ReferenceRun
+load_reference = load_reference_run

@@ -207,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from elpagen import agreement
 
     args.models = args.models or ",".join(catalogue.names())  # --models: hidden, for tests
-    reference = agreement.load_reference(args.reference)  # a bad file fails before the work
+    reference = agreement.load_reference_run(args.reference)  # a bad file fails before the work
     overrides = parse_overrides(args.set, args.config)
     differing = agreement.differing_settings(reference, {
         "target_class": args.target_class, "samples": args.samples,
