@@ -144,7 +144,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from elpagen.materials import require
 
         require("smact", "pymatgen.core")
-    codes, n_rows = io.read_samples(args.samples)
+    codes, n_rows = io.read_samples(args.samples, space=cli_space(args))
     if len(codes) == 0:
         raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
     train = load_train(args)
@@ -155,7 +155,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.smact:  # the materials extra: SMACT pass fractions of the valid and unique samples
         from elpagen import smact_screen
 
-        m.update(smact_screen.sample_fractions(codes, cache_dir=args.cache_dir))
+        m.update(smact_screen.sample_fractions(codes, space=train.space,
+                                                  cache_dir=args.cache_dir))
     if args.json:
         emit_json(m)
         return 0

@@ -10,7 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from elpagen.cli.common import CLIError, add_common, emit_json, load_reference, load_train, log
+from elpagen.cli.common import (
+    CLIError,
+    add_common,
+    cli_space,
+    emit_json,
+    load_reference,
+    load_train,
+    log,
+)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -31,7 +39,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     target = data.check_class(args.target_class) if args.target_class is not None else None
     if args.seed is not None and abs(args.seed) >= 2**63:
         raise CLIError(f"--seed must be below 2**63 in size, got {args.seed}")
-    scan, notes = materials.scan_sample_rows(args.samples)
+    scan, notes = materials.scan_sample_rows(args.samples, space=cli_space(args))
     if len(scan.codes) == 0:
         raise CLIError(f"{args.samples}: no valid compositions among {scan.n_rows} rows")
     n_structures = len(np.unique(scan.codes))
@@ -53,7 +61,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         summary = materials.export(scan.codes, fmt, out, overwrite=args.overwrite,
                                    primitive=args.primitive, progress=not args.quiet,
-                                   reference=ref, model=model, seed=args.seed,
+                                   reference=ref, space=train.space, model=model,
+                                   seed=args.seed,
                                    target_class=target, extra=scan.extra)
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error
         io.quiet_broken_pipe()
@@ -79,7 +88,7 @@ def cmd_smact(args: argparse.Namespace) -> int:
     materials.require("smact", "pymatgen.core")  # the extra, before any work
     samples = None
     if args.samples:
-        samples, n_rows = io.read_samples(args.samples)
+        samples, n_rows = io.read_samples(args.samples, space=cli_space(args))
         if len(samples) == 0:
             raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
     if args.per_class is not None and args.per_class <= 0:
@@ -97,7 +106,8 @@ def cmd_smact(args: argparse.Namespace) -> int:
                    f"{int(sizes.sum()):,} compositions")
             log(f"--per-class {n:,} {why}: screening the whole space instead (exact "
                 "fractions, cached for later calls)")
-    if whole and smact_screen.table(args.cache_dir, build=False) is None and not args.quiet:
+    if whole and smact_screen.table(args.cache_dir, build=False,
+                                                     space=train.space) is None and not args.quiet:
         log("screening the whole space once (5 to 17 minutes on one core; then cached)")
     res = smact_screen.fractions(train, ref, samples=samples, per_class=args.per_class,
                                  seed=args.seed, cache_dir=args.cache_dir,

@@ -15,6 +15,7 @@ from elpagen.cli.common import (
     add_common,
     add_mixture_opt,
     add_train_opts,
+    cli_space,
     emit_json,
     load_reference,
     load_train,
@@ -58,10 +59,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         s = gen.sample(args.n, target, seed=args.seed, progress=not args.quiet)
+        space = getattr(gen, "space", None) or cli_space(args)  # the fitted space
         if to_stdout:
-            io.write_samples_to(sys.stdout, s.codes)
+            io.write_samples_to(sys.stdout, s.codes, space=space)
         else:
-            io.write_samples(out, s.codes, overwrite=args.overwrite)
+            io.write_samples(out, s.codes, overwrite=args.overwrite, space=space)
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error
         io.quiet_broken_pipe()
         return 0

@@ -190,7 +190,7 @@ class Submitter:
                     "overrides": dict(runner.overrides), "device": runner.device,
                     "campaign": runner.settings.get("campaign"),
                     "quick": runner.settings["quick"],
-                    "cache_files": driver_cache_files(),
+                    "cache_files": driver_cache_files(runner.train.space),
                     # Models registered in the driver (plug-ins): the workers register them
                     # too (their modules must import there: docs/design.md, "Plug-in generators").
                     "plugins": catalogue.plugins(runner.settings["models"])}
@@ -325,14 +325,14 @@ def _result(fut: Any, kind: str, obj: Any) -> Any:
 # --------------------------------------------------------------------------- workers
 
 
-def driver_cache_files() -> dict[str, bytes]:
+def driver_cache_files(space) -> dict[str, bytes]:
     """Cache files besides the reference energies that scoring a unit reads when present (the SMACT
     table of the materials extra, ~150 kB): the workers get the driver's, so a unit scores
     the same wherever it runs, whatever the worker's own cache holds."""
     try:
         from elpagen import smact_screen
 
-        path = smact_screen.table_path()
+        path = smact_screen.table_path(space=space)
     except ImportError:  # the materials extra is not installed: scoring never reads it
         return {}
     return {path.name: path.read_bytes()} if path.is_file() else {}

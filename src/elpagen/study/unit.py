@@ -124,9 +124,10 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
         return {"error": str(e).splitlines()[0], "fit_key": fk}, "failed"
     t1 = time.perf_counter()
     codes, m = r.codes, r.metrics
-    from elpagen import smact_screen  # SMACT pass fractions: only with the materials
+    # SMACT pass fractions: only with the materials extra and its cached table.
+    from elpagen import smact_screen
 
-    m.update(smact_screen.fractions_if_cached(codes))  # extra and its cached table
+    m.update(smact_screen.fractions_if_cached(codes, space=train.space))
     payload: dict[str, Any] = {
         "metrics": m,
         "fit_key": fk,
