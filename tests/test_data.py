@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from elpagen import data, space
+from elpagen import data
 
 
 def test_published_facts(data_path):
     dft = data.load_dft(data_path)
     assert len(dft) == 10_590
     assert set(np.unique(dft.elements)) == set(range(39))
-    assert space.is_distinct(dft.elements).all()
+    assert dft.space.is_valid(dft.elements).all()
     assert dft.energies.min() == pytest.approx(-3.0670, abs=1e-4)
     assert dft.energies.max() == pytest.approx(5.0188, abs=1e-4)
     assert data.n_twin_pairs(dft) == 34
@@ -17,7 +17,7 @@ def test_published_facts(data_path):
     counts = train.class_counts()
     assert counts[0] == 86 and counts[4] == 9_650 and counts.sum() == 21_112
     # every composition's A/B twin is in the augmented set
-    assert np.isin(space.swap_ab(train.codes), train.codes).all()
+    assert np.isin(train.space.twins(train.codes)[0], train.codes).all()
 
 
 def test_classes_edges():
@@ -45,7 +45,7 @@ def test_balanced_batches_are_balanced(train):
 def test_subset_keeps_twins(train):
     sub = train.subset(1000, seed=3)
     assert len(sub) == 1000
-    assert np.isin(space.swap_ab(sub.codes), sub.codes).all()
+    assert np.isin(sub.space.twins(sub.codes)[0], sub.codes).all()
     assert sub.energy_classes == train.energy_classes
     other = train.subset(1000, seed=4)
     assert not np.array_equal(sub.codes, other.codes)

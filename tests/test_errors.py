@@ -95,7 +95,7 @@ def test_bom_is_accepted(tmp_path, data_path):
     assert len(dft) == 10_590
     samples = tmp_path / "s.csv"
     samples.write_bytes(b"\xef\xbb\xbfA,B,C,D\nK,Na,Al,F\nLi,Li,Na,F\n")
-    codes, n_rows = io.read_samples(samples)
+    codes, n_rows = io.read_samples(samples, space=dft.space)
     assert (len(codes), n_rows) == (1, 2)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elpagen import expected, metrics, space
+from elpagen import expected, metrics
 from elpagen.generator import Mixture
 from elpagen.harness.trial import fit
 
@@ -25,11 +25,11 @@ KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "n_u
 def test_expectation_matches_the_mean_of_sampled_runs(train, reference, name, target):
     [gen] = fit(name, train, [0], target, overrides=TINY.get(name), device="cpu")
     p = expected.distribution(gen, target)
-    assert p is not None and p.shape == (space.N_GRID,)
+    assert p is not None and p.shape == (train.space.n_grid,)
     n, runs = 300, 60
-    exp = expected.expected_metrics(p, target, reference.classes, n)
+    exp = expected.expected_metrics(p, target, reference.classes, n, space=train.space)
     sampled = [metrics.evaluate(gen.sample(n, target, seed=s).codes, target, reference.classes,
-                                train.codes) for s in range(runs)]
+                                train.codes, space=train.space) for s in range(runs)]
     for k in KEYS:
         v = np.array([m[k] for m in sampled], dtype=float)
         se = v.std(ddof=1) / np.sqrt(runs)
@@ -43,9 +43,9 @@ def test_expectation_matches_the_mean_of_sampled_runs(train, reference, name, ta
 
 def test_exact_by_hand_on_a_two_point_distribution(reference):
     codes = np.flatnonzero(reference.classes == 1)[:2]
-    p = np.zeros(space.N_GRID)
+    p = np.zeros(reference.space.n_grid)
     p[codes] = [0.75, 0.25]
-    e = expected.expected_metrics(p, 1, reference.classes, 2)
+    e = expected.expected_metrics(p, 1, reference.classes, 2, space=reference.space)
     n_c = int((reference.classes == 1).sum())
     assert e["precision"] == pytest.approx(1.0)
     # Each point is found with probability 1 - (1 - p)^2.

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from cli_helpers import one_line_error, run
 
-from elpagen import data, fetch, space
+from elpagen import data, fetch
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_atomic_numbers_match_the_elements():
     z = dict(zip(("K", "Ga", "Rb", "In", "Cs", "Tl", "Bi"), (19, 31, 37, 49, 55, 81, 83),
                  strict=True))
     for sym, n in z.items():
-        assert fetch.ATOMIC_NUMBERS[space.ELEMENTS.index(sym)] == n
+        assert fetch.ATOMIC_NUMBERS[fetch.SPACE.sites[0].elements.index(sym)] == n
 
 
 def test_download_from_loopback(capsys, serve, pkl_path, data_path, monkeypatch):

@@ -1,25 +1,28 @@
 import numpy as np
 import pytest
 
-from elpagen import space
+from elpagen.space import CompositionSpace, Site, UnknownElementError
+from elpagen.spaces import ELPASOLITE as space
 
 
 def test_elements_rows_groups():
-    assert space.N_ELEMENTS == 39
-    assert len(set(space.ELEMENTS)) == 39
-    idx = space.SYMBOL_TO_INDEX
-    assert (space.ROW[idx["H"]], space.GROUP[idx["H"]]) == (1, 1)
-    assert (space.ROW[idx["He"]], space.GROUP[idx["He"]]) == (1, 8)
-    assert (space.ROW[idx["Al"]], space.GROUP[idx["Al"]]) == (3, 3)
-    assert (space.ROW[idx["Bi"]], space.GROUP[idx["Bi"]]) == (6, 5)
-    assert (space.ROW[idx["Xe"]], space.GROUP[idx["Xe"]]) == (5, 8)
+    assert space.sizes == (39,) * 4 and space.site_names == ("A", "B", "C", "D")
+    elements = space.sites[0].elements
+    assert len(set(elements)) == 39 and all(s.elements == elements for s in space.sites)
+    idx = {e: i for i, e in enumerate(elements)}
+    row, group = space.rows[0], space.groups[0]
+    assert (row[idx["H"]], group[idx["H"]]) == (1, 1)
+    assert (row[idx["He"]], group[idx["He"]]) == (1, 8)
+    assert (row[idx["Al"]], group[idx["Al"]]) == (3, 3)
+    assert (row[idx["Bi"]], group[idx["Bi"]]) == (6, 5)
+    assert (row[idx["Xe"]], group[idx["Xe"]]) == (5, 8)
     # every (row, group) pair names at most one element
-    assert len({(r, g) for r, g in zip(space.ROW, space.GROUP, strict=True)}) == 39
+    assert len({(r, g) for r, g in zip(row, group, strict=True)}) == 39
 
 
 def test_space_size():
     codes = space.all_codes()
-    assert len(codes) == 1_974_024 == space.N_SPACE
+    assert len(codes) == 1_974_024 == space.n_space
     assert space.valid_grid_mask().sum() == 1_974_024
     assert np.all(np.diff(codes) > 0)
 
@@ -58,16 +61,75 @@ def test_invalid_decodes():
 
 def test_swap_and_canonical():
     codes = space.all_codes()[::1001]
-    sw = space.swap_ab(codes)
-    assert np.array_equal(space.swap_ab(sw), codes)
+    [sw] = space.twins(codes)
+    assert np.array_equal(space.twins(sw)[0], codes)
     assert not np.any(sw == codes)
     assert np.array_equal(space.canonical(codes), space.canonical(sw))
 
 
 def test_symbols():
-    assert space.symbols_to_indices(["H", "Bi"]).tolist() == [0, 38]
-    with pytest.raises(space.UnknownElementError, match="Fe"):
-        space.symbols_to_indices(["Fe"])
+    assert space.symbols_to_indices(["H", "Bi", "Li", "He"]).tolist() == [0, 38, 2, 1]
+    with pytest.raises(UnknownElementError, match="Fe"):
+        space.symbols_to_indices(["H", "Fe", "Li", "He"])
     assert space.formula(space.encode(space.symbols_to_indices([["Al", "Na", "K", "F"]]))) == [
         "AlNaK2F6"
     ]
+
+
+# --------------------------------------------------------------------------- another space
+
+TOY = CompositionSpace(
+    name="toy",
+    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")), Site("Y", ("Li", "Na", "K", "Rb", "Cs")),
+           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
+    numbering="iupac",
+)
+
+
+def test_sample_files_of_another_space(tmp_path):
+    from elpagen import io
+
+    codes = TOY.all_codes()[::7]
+    p = io.write_samples(tmp_path / "s.csv", codes, space=TOY)
+    text = p.read_text()
+    assert text.startswith("X,Y,Z\n")
+    got, n_rows = io.read_samples(p, space=TOY)
+    assert n_rows == len(codes) and np.array_equal(got, codes) and got.dtype == np.int32
+    p.write_text("X,Y,Z\nLi,Na,F\nLi,Li,F\nLi,Fe,F\nLi,Na\n")
+    scan = io.scan_samples(p, space=TOY)
+    assert scan.invalid == {"repeated element": 1, "unknown element": 1, "fewer than 3 fields": 1}
+    assert scan.codes.tolist() == [int(TOY.encode(np.array([[0, 1, 0]]))[0])]
+    with pytest.raises(io.SamplesFileError, match="X,Y,Z"):
+        io.read_samples(p, space=space)  # an elpasolite file needs the header A,B,C,D
+
+
+def test_generators_check_proposals_against_their_space():
+    from elpagen.data import EnergyClasses, TrainingSet
+    from elpagen.generator import Generator, GeneratorError, check_proposals
+
+    valid = TOY.all_codes()
+    bad = int(np.flatnonzero(~TOY.valid_grid_mask())[0])  # Li on X and Y
+    assert check_proposals(np.array([valid[0], -1]), 2, "g", TOY).tolist() == [valid[0], -1]
+    with pytest.raises(GeneratorError, match="not compositions of the toy space"):
+        check_proposals(np.array([bad]), 1, "g", TOY)
+    with pytest.raises(GeneratorError, match=r"outside -1\.\.174") as e:
+        check_proposals(np.array([TOY.n_grid]), 1, "g", TOY)
+    assert "four" not in str(e.value) and "X, Y, Z" in str(e.value)
+
+    class Uniform(Generator):  # a plug-in that does not set self.space itself
+        name = "uniform"
+
+        def fit(self, train, target_class=None):
+            self.codes = train.codes
+            return self
+
+        def propose(self, n, target_class, rng):
+            return rng.choice(self.codes, n)
+
+    with pytest.raises(GeneratorError, match="no composition space"):
+        Uniform().sample(5, 1)
+    e = np.linspace(0, 1, len(valid))
+    gen = Uniform().fit(TrainingSet(valid, e, EnergyClasses.from_energies(e), space=TOY))
+    assert gen.space == TOY
+    s = gen.sample(50, 1, seed=0)
+    assert s.codes.dtype == TOY.code_dtype and np.isin(s.codes, valid).all()
