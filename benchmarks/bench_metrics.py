@@ -1,11 +1,11 @@
 """Benchmark of elpagen.metrics at the scale of the class-5 experiment (docs/method.md section 7).
 
 Draws N valid compositions uniformly from the space (default 25 million, the number
-of samples per fit for class 5), builds a reference class map over the 39**4 grid and
+of samples per fit for class 5), builds a reference class map over the space's grid and
 times ``evaluate`` and ``discovery_curve`` separately and together.
 
 The class map is synthetic by default (ten equal-width bins of a fixed random linear
-function of the 8-D (row, group) vector, so classes are as imbalanced as real ones);
+function of the (period, group) vector, so classes are as imbalanced as real ones);
 ``--real`` uses ``elpagen.reference`` when it exists and falls back otherwise. The
 metrics' cost depends on N and the grid size, not on which class map is used.
 
@@ -25,7 +25,10 @@ import time
 
 import numpy as np
 
-from elpagen import metrics, space
+from elpagen import metrics, spaces
+
+#: The space benchmarked (the default one; its reference and data are the cached ones).
+SPACE = spaces.get()
 
 
 def peak_rss_mib() -> float:
@@ -35,13 +38,14 @@ def peak_rss_mib() -> float:
 
 
 def synthetic_ref_classes(seed: int = 0) -> np.ndarray:
-    """Ten equal-width classes of a random linear 'energy' of the 8-D vector (+ noise)."""
+    """Ten equal-width classes of a random linear 'energy' of the (period, group) vector
+    (+ noise)."""
     rng = np.random.default_rng(seed)
-    el = space.decode(np.arange(space.N_GRID, dtype=np.int32))
-    feats = space.to_features(el).astype(np.float32)
-    energy = feats @ rng.normal(size=8).astype(np.float32)
-    energy += rng.normal(scale=0.5, size=space.N_GRID).astype(np.float32)
-    valid = space.is_distinct(el)
+    el = SPACE.decode(np.arange(SPACE.n_grid, dtype=SPACE.code_dtype))
+    feats = SPACE.to_features(el).astype(np.float32)
+    energy = feats @ rng.normal(size=SPACE.n_features).astype(np.float32)
+    energy += rng.normal(scale=0.5, size=SPACE.n_grid).astype(np.float32)
+    valid = SPACE.is_valid(el)
     lo, hi = float(energy[valid].min()), float(energy[valid].max())
     k = np.clip(np.floor((energy - lo) / ((hi - lo) / 10)), 0, 9).astype(np.int8) + 1
     k[~valid] = 0
@@ -52,11 +56,11 @@ def real_ref_classes() -> np.ndarray | None:
     """Classes of elpagen.reference (the reference energies), else None."""
     try:
         from elpagen import reference as reference_module
+        from elpagen.data import load_training_set
 
-        ref = reference_module.load_or_build()
-        classes = getattr(ref, "classes", ref)
-        classes = np.asarray(classes)
-        if classes.shape == (space.N_GRID,):
+        ref, _ = reference_module.load_or_build(load_training_set(space=SPACE))
+        classes = np.asarray(ref.classes)
+        if classes.shape == (SPACE.n_grid,):
             return classes.astype(np.int8)
     except Exception as e:  # any failure: fall back, but say why
         print(
@@ -72,11 +76,11 @@ def training_codes() -> tuple[np.ndarray, str]:
         try:
             from elpagen.data import load_training_set
 
-            return load_training_set().codes, "DFT training set"
+            return load_training_set(space=SPACE).codes, "DFT training set"
         except Exception as e:
             print(f"# DFT data not usable ({e}); using random training codes", file=sys.stderr)
     rng = np.random.default_rng(1)
-    codes = space.all_codes()
+    codes = SPACE.all_codes()
     return np.sort(rng.choice(codes, 21_112, replace=False)), "random 21,112 codes"
 
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         ref = synthetic_ref_classes(args.seed)
     train, train_source = training_codes()
     rng = np.random.default_rng(args.seed)
-    all_codes = space.all_codes()
+    all_codes = SPACE.all_codes()
     # Uniform over the space, the distribution of random screening (repeats included).
     codes = all_codes[rng.integers(0, len(all_codes), args.n)]
     del all_codes
@@ -114,13 +118,14 @@ def main(argv: list[str] | None = None) -> dict:
     rss_setup = peak_rss_mib()
 
     c = args.target_class
-    t_eval, result = timed(lambda: metrics.evaluate(codes, c, ref, train), args.repeat)
+    t_eval, result = timed(lambda: metrics.evaluate(codes, c, ref, train, space=SPACE), args.repeat)
     rss_eval = peak_rss_mib()
     t_curve, curve = timed(lambda: metrics.discovery_curve(codes, ref, train), args.repeat)
     rss_curve = peak_rss_mib()
 
     def both():
-        return metrics.evaluate(codes, c, ref, train), metrics.discovery_curve(codes, ref, train)
+        return (metrics.evaluate(codes, c, ref, train, space=SPACE),
+                metrics.discovery_curve(codes, ref, train))
 
     t_both, _ = timed(both, args.repeat)
 

@@ -1,8 +1,8 @@
 """Cross-validation of the reference model's sigma and lambda on a GPU (or CPU, slowly).
 
-The same search as ``elpagen.oracle.cross_validate`` (Laplacian/L1 KRR, k folds that keep
-A/B twins together, MAE on each held-out fold), written with torch so a fine grid runs in
-about a minute on one GPU. Usage::
+The same search as ``elpagen.reference.cross_validate`` (Laplacian/L1 KRR, k folds
+that keep twins (the space's symmetry images) together, MAE on each held-out fold),
+written with torch so a fine grid runs in about a minute on one GPU. Usage::
 
     PYTHONPATH=src python benchmarks/cv_gpu.py --data FILE --device cuda --json out.json
 """
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from elpagen import data, space
+from elpagen import data
 
 
 def main() -> None:
@@ -34,6 +34,7 @@ def main() -> None:
     dev = torch.device(args.device)
 
     train = data.load_training_set(args.data)
+    space = train.space
     canon = space.canonical(train.codes)
     groups, inv = np.unique(canon, return_inverse=True)
     rng = np.random.default_rng(args.seed)
