@@ -9,11 +9,9 @@ import pytest
 import torch
 from gof import gof_pvalue
 
-from elpagen import space
 from elpagen.catalogue import load_model
 from elpagen.models import dqn
 from elpagen.models.dqn import (
-    N_STEPS,
     DQNAgent,
     DQNConfig,
     allowed_actions,
@@ -22,6 +20,7 @@ from elpagen.models.dqn import (
     td_targets,
 )
 from elpagen.settings import ConfigError, resolve_config
+from elpagen.spaces import ELPASOLITE as space
 
 TINY = {"hidden": (16, 16), "steps": 20, "batch_size": 32, "lr": 1e-3}
 
@@ -51,30 +50,30 @@ def _weights(m: DQNAgent) -> dict[str, torch.Tensor]:
 def test_true_training_actions_are_allowed(train):
     feats = space.to_features(train.elements)
     for t in range(8):
-        mask = allowed_actions(feats, t)
+        mask = allowed_actions(space, feats, t)
         assert mask[np.arange(len(feats)), feats[:, t] - 1].all()
         if t % 2 == 0:
             assert not mask[:, 6:].any()  # rows 7 and 8 do not exist
-    assert not allowed_actions(feats, 8).any()  # terminal state
+    assert not allowed_actions(space, feats, 8).any()  # terminal state
 
 
 def test_mask_examples():
-    h, he = space.SYMBOL_TO_INDEX["H"], space.SYMBOL_TO_INDEX["He"]
+    h, he = space.sites[0].elements.index("H"), space.sites[0].elements.index("He")
     f = space.to_features(np.array([[h, he, 2, 3]]))
     # Group step of A in row 1: only H (group 1) and He (group 8).
-    assert allowed_actions(f, 1)[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
+    assert allowed_actions(space, f, 1)[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
     # After A = H: B in row 1 can only be He.
-    assert allowed_actions(f, 3)[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    assert allowed_actions(space, f, 3)[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
     # After A = H, B = He: row 1 is used up for C, rows 2..6 remain.
-    assert allowed_actions(f, 4)[0].tolist() == [0, 1, 1, 1, 1, 1, 0, 0]
+    assert allowed_actions(space, f, 4)[0].tolist() == [0, 1, 1, 1, 1, 1, 0, 0]
     # Row 6 stops at Bi (group 5).
     f6 = np.array([[6, 0, 0, 0, 0, 0, 0, 0]])
-    assert allowed_actions(f6, 1)[0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert allowed_actions(space, f6, 1)[0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0]
 
 
 def test_state_encoding_tells_filled_from_unfilled():
     f = np.array([[3, 4, 3, 4, 3, 4, 3, 4]])  # scales to all zeros
-    s = np.concatenate([encode_states(f, t) for t in range(9)])
+    s = np.concatenate([encode_states(space, f, t) for t in range(9)])
     assert np.allclose(s[:, :8], 0.0)
     assert len(np.unique(s, axis=0)) == 9  # the filled mask still separates the steps
 
@@ -83,7 +82,7 @@ def test_table_enumerates_exactly_the_space(tiny):
     tab = tiny.policy_table()
     assert tab.level_sizes == [1, 6, 39, 234, 1482, 8890, 54834, 328782]
     # Every allowed action sequence ends in a distinct valid composition, and all are reached.
-    assert len(tab.codes) == space.N_SPACE == 1_974_024
+    assert len(tab.codes) == space.n_space == 1_974_024
     assert np.array_equal(np.sort(tab.codes), space.all_codes())
     assert (tab.probs > 0).all()
     assert tab.probs.sum() == pytest.approx(1.0)
@@ -98,7 +97,7 @@ def test_propose_shapes_and_errors(train, tiny):
         x = tiny.propose(500, 1, rng, tabulated=tabulated)
         assert x.shape == (500,) and np.issubdtype(x.dtype, np.integer)
         assert (x >= 0).all()
-        assert space.is_distinct(space.decode(x)).all()
+        assert space.is_valid(space.decode(x)).all()
     s = tiny.sample(1000, 1, seed=1)
     assert s.n_valid == 1000 and s.n_invalid == 0
     with pytest.raises(ValueError, match="trained for class 1"):
@@ -154,7 +153,7 @@ def _marginal_tests(codes: np.ndarray, tab_codes: np.ndarray, tab_p: np.ndarray)
 def test_tabulated_and_stepwise_sampling_agree(tiny):
     # A large beta makes the untrained policy far from uniform, so the test has power.
     m = DQNAgent(0, device="cpu", **{**TINY, "beta": 20.0})
-    m.nets, m.target_class = tiny.nets, 1
+    m.nets, m.target_class, m.space = tiny.nets, 1, tiny.space
     tab = m.policy_table()
     p_a = tab.probs[np.argsort(tab.codes)]
     assert p_a.max() / p_a.min() > 1e3  # far from uniform
@@ -196,6 +195,7 @@ def test_training_conditions_on_the_class(train, tiny):
     cfg = {"hidden": (64, 64), "steps": 300, "batch_size": 128, "lr": 2e-3}
     trained = DQNAgent(0, device="cpu", **cfg).fit(train, 1)
     untrained = DQNAgent(0, device="cpu", **cfg)  # steps=0 is refused: initialise only
+    untrained.space = train.space
     untrained._init_networks()
     untrained.target_class = 1
     c1 = train.codes_of_class(1)
@@ -210,7 +210,7 @@ def test_training_conditions_on_the_class(train, tiny):
         return float(probs[np.isin(codes, c1)].sum()), float(probs @ on_site)
 
     (m_t, e_t), (m_u, e_u) = mass(trained), mass(untrained)
-    assert m_t > 10 * max(m_u, len(c1) / space.N_SPACE)
+    assert m_t > 10 * max(m_u, len(c1) / space.n_space)
     assert e_t > e_u + 0.1
 
 
@@ -262,7 +262,7 @@ def test_td_loss_units_by_hand():
     # Transitions: mean of i^2 over 0..15 = 1240 / 16.
     assert td_loss(q_sa, y, 1).item() == pytest.approx(77.5)
     # Episodes (Eq. 15): sum over each episode's 8 pairs (140 and 1100), mean over episodes.
-    assert td_loss(q_sa, y, N_STEPS).item() == pytest.approx(620.0)
+    assert td_loss(q_sa, y, space.n_features).item() == pytest.approx(620.0)
 
 
 @pytest.mark.parametrize("unit", ["transition", "episode"])
@@ -282,7 +282,7 @@ def test_training_loop_feeds_the_target(train, monkeypatch, unit):
     cfg = {**TINY, "steps": 5, "batch_size": 6, "target_sync": 3, "gamma": 0.75}
     m = DQNAgent([0, 1], device="cpu", batch_unit=unit, **cfg).fit(train, 1)
     assert len(calls) == 5
-    per = N_STEPS if unit == "episode" else 1
+    per = space.n_features if unit == "episode" else 1
     for step, (online, target, same, s_next, allowed, r, done, gamma) in enumerate(calls):
         assert online is m.nets["q"] and target is not online
         assert all(p.requires_grad for p in online.parameters())
@@ -295,8 +295,8 @@ def test_training_loop_feeds_the_target(train, monkeypatch, unit):
         assert not allowed[done].any() and allowed[~done].any(-1).all()
         if unit == "episode":
             # Steps 0..7 of one composition per block of 8: prefixes of its final state.
-            blocks = s_next.unflatten(1, (6, N_STEPS))
-            assert done.unflatten(1, (6, N_STEPS))[..., -1].all()
+            blocks = s_next.unflatten(1, (6, space.n_features))
+            assert done.unflatten(1, (6, space.n_features))[..., -1].all()
             assert done.sum().item() == 2 * 6
             final = blocks[:, :, -1:, :8]
             assert torch.equal(blocks[..., :8], final * blocks[..., 8:])
