@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elpagen import fetch
+from elpagen import fetch, io
 from elpagen.errors import InputError
 from elpagen.space import CompositionSpace, UnknownElementError
 from elpagen.spaces import DEFAULT as DEFAULT_SPACE
@@ -30,7 +30,7 @@ EXPECTED_AUGMENTED = 21_112
 #: The header of the elpasolite DFT file (a space's own file: its site names, then this).
 HEADER = (*DEFAULT_SPACE.site_names, "formation_energy_ev_per_atom")
 #: Energy classes of a space (docs/method.md section 3: ten equal-width bins).
-N_CLASSES = 10
+N_CLASSES = io.N_CLASSES
 #: The fewest rows a DFT file of your own may have: the reference energies hold out one
 #: fifth of the compositions in twin-kept folds, and the ten classes need a range.
 MIN_ROWS = 10

@@ -59,7 +59,7 @@ SPACE = ELPASOLITE
 #: Atomic number of each element of the space's sites (all sites share one list), in the
 #: order of that list: index i of a site is the element with ``ATOMIC_NUMBERS[i]``.
 ATOMIC_NUMBERS: tuple[int, ...] = (
-    *range(1, 21), *range(31, 39), *range(49, 57), 81, 82, 83,
+    *range(1, 21), 31, 32, 33, 34, 35, 36, 37, 38, *range(49, 57), 81, 82, 83,
 )
 assert len({site.elements for site in SPACE.sites}) == 1
 assert ATOMIC_NUMBERS == tuple(

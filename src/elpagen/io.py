@@ -22,6 +22,10 @@ import numpy as np
 from elpagen.errors import InputError
 from elpagen.space import CompositionSpace
 
+#: Energy classes: ten equal-width bins (docs/method.md section 3). Defined on this floor so
+#: a samples file's ``target_class`` cell is checked here; :data:`elpagen.data.N_CLASSES`.
+N_CLASSES = 10
+
 
 class OutputError(InputError):
     """An output path that cannot or must not be written."""
@@ -346,8 +350,6 @@ def clean_text(value: object) -> str:
 
 def _int_cell(column: str, v: str, where: str = "") -> int:
     """An integer metadata cell (``seed``, ``target_class``), or :class:`MetadataError`."""
-    from elpagen.data import N_CLASSES  # here: elpagen.data imports this module
-
     ok = _INT.fullmatch(v) is not None and abs(int(v)) < 2**63
     if ok and column == "target_class":
         ok = 1 <= int(v) <= N_CLASSES

@@ -66,29 +66,12 @@ class Metric(StrEnum):
 METRIC_KEYS: tuple[Metric, ...] = tuple(Metric)
 
 __all__ = [
-    "N_CLASSES",
-    "aggregate",
-    "class_site_distributions",
-    "class_sizes",
-    "coverage",
-    "coverage_neighbor",
-    "default_points",
-    "discovery_counts",
-    "discovery_curve",
-    "energy_histogram",
-    "evaluate",
-    "grid_counts",
-    "ideal_coverage",
-    "js_distance",
-    "js_distance_to_class",
-    "n_novel_unique",
-    "precision",
-    "precision_neighbor",
-    "reference_js_table",
-    "screening_cost",
-    "site_distributions",
-    "training_js_objective",
-    "unique_energies",
+    "N_CLASSES", "aggregate", "class_site_distributions", "class_sizes", "coverage",
+    "coverage_neighbor", "default_points", "discovery_counts", "discovery_curve",
+    "energy_histogram", "evaluate", "grid_counts", "ideal_coverage", "js_distance",
+    "js_distance_to_class", "n_novel_unique", "precision", "precision_neighbor",
+    "reference_js_table", "screening_cost", "site_distributions", "training_js_objective",
+    "unique_energies"
 ]
 
 

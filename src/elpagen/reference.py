@@ -74,10 +74,10 @@ from elpagen.reference_krr import (
     KernelSystem,
     KRRModel,
     KRRSolveError,
-    _fit,
-    _Stages,
+    Stages,
     element_kernel,
     features,
+    fit_codes,
     fit_krr,
     holdout_mask,
     kernel_matrix,
@@ -221,10 +221,10 @@ class ReferenceEnergies:
 
 
 def _holdout(
-    train: TrainingSet, sigma: float, lam: float, stages: _Stages
+    train: TrainingSet, sigma: float, lam: float, stages: Stages
 ) -> float:
     te = holdout_mask(train.codes, space=train.space)
-    model = _fit(train.codes[~te], train.energies[~te], sigma, lam, train.space, stages,
+    model = fit_codes(train.codes[~te], train.energies[~te], sigma, lam, train.space, stages,
                  "holdout ")
     with stages("holdout predict"):
         pred = model.predict(train.codes[te])
@@ -247,9 +247,9 @@ def build_with_model(
     """``build`` that also returns the full model (for the benchmark)."""
     t0 = time.perf_counter()
     names = ["holdout kernel", "holdout cholesky", "holdout predict", "kernel", "cholesky", "grid"]
-    stages = _Stages(names, progress, "reference energies")
+    stages = Stages(names, progress, "reference energies")
     mae = _holdout(train, sigma, lam, stages)
-    model = _fit(train.codes, train.energies, sigma, lam, train.space, stages)
+    model = fit_codes(train.codes, train.energies, sigma, lam, train.space, stages)
     with stages("grid"):
         energies = model.predict_grid().astype(np.float32)
     stages.close()

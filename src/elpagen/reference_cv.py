@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError
-from elpagen.reference_krr import KernelSystem, KRRSolveError, _kernel, twin_folds
+from elpagen.reference_krr import KernelSystem, KRRSolveError, kernel_tensor, twin_folds
 
 
 @dataclass
@@ -124,9 +124,9 @@ def cross_validate(
             tr, te = folds != f, folds == f
             mean = float(y_all[tr].mean())
             yc = y_all[tr] - mean
-            k_te = _kernel(train.codes[te], train.codes[tr], s, sp)
+            k_te = kernel_tensor(train.codes[te], train.codes[tr], s, sp)
             if solver == "eigh":
-                w, v = torch.linalg.eigh(_kernel(train.codes[tr], train.codes[tr], s, sp))
+                w, v = torch.linalg.eigh(kernel_tensor(train.codes[tr], train.codes[tr], s, sp))
                 c = v.T @ torch.from_numpy(yc)
             else:
                 system = KernelSystem(train.codes[tr], s, sp)

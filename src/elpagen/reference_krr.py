@@ -56,7 +56,7 @@ def element_kernel(sigma: float, space: CompositionSpace, site: int = 0) -> np.n
     return np.exp(-d / sigma)
 
 
-def _kernel(codes_a: np.ndarray, codes_b: np.ndarray, sigma: float,
+def kernel_tensor(codes_a: np.ndarray, codes_b: np.ndarray, sigma: float,
             space: CompositionSpace) -> torch.Tensor:
     """Laplacian kernel matrix (len(a), len(b)) as a float64 torch tensor.
 
@@ -73,13 +73,13 @@ def _kernel(codes_a: np.ndarray, codes_b: np.ndarray, sigma: float,
 def kernel_matrix(codes_a: np.ndarray, codes_b: np.ndarray, sigma: float,
                   space: CompositionSpace) -> np.ndarray:
     """Laplacian kernel matrix (len(a), len(b)), float64 numpy."""
-    return _kernel(codes_a, codes_b, sigma, space).numpy()
+    return kernel_tensor(codes_a, codes_b, sigma, space).numpy()
 
 
 # --------------------------------------------------------------------------- stages
 
 
-class _Stages:
+class Stages:
     """Times named stages; with ``progress`` a tqdm status bar shows the current one."""
 
     def __init__(self, names: Sequence[str], progress: bool, desc: str) -> None:
@@ -160,13 +160,13 @@ class KernelSystem:
         if twin is not None:
             self.first = np.flatnonzero(codes < codes[twin])  # one of each pair...
             self.second = twin[self.first]  # ...and its twin
-            a = _kernel(codes[self.first], codes[self.first], sigma, space)
-            b = _kernel(codes[self.first], codes[self.second], sigma, space)
+            a = kernel_tensor(codes[self.first], codes[self.first], sigma, space)
+            b = kernel_tensor(codes[self.first], codes[self.second], sigma, space)
             a.add_(b)  # A + B
             b.mul_(-2.0).add_(a)  # A + B - 2B = A - B, both in place
             self.blocks = [a, b]
         else:
-            self.blocks = [_kernel(codes, codes, sigma, space)]
+            self.blocks = [kernel_tensor(codes, codes, sigma, space)]
 
     def solve(self, y: np.ndarray, lam: float, overwrite: bool = False) -> np.ndarray:
         """alpha with (K + lam I) alpha = y; ``overwrite`` lets it factor the blocks in place."""
@@ -208,7 +208,7 @@ class KRRModel:
         out = np.empty(len(codes), dtype=np.float64)
         alpha = torch.from_numpy(self.alpha)
         for i in range(0, len(codes), chunk):
-            k = _kernel(codes[i : i + chunk], self.codes, self.sigma, self.space)
+            k = kernel_tensor(codes[i : i + chunk], self.codes, self.sigma, self.space)
             out[i : i + chunk] = (k @ alpha).numpy()
         return out + self.mean
 
@@ -241,16 +241,18 @@ class KRRModel:
         return p
 
 
-def _fit(
+def fit_codes(
     codes: np.ndarray,
     energies: np.ndarray,
     sigma: float,
     lam: float,
     space: CompositionSpace,
-    stages: _Stages | None = None,
+    stages: Stages | None = None,
     prefix: str = "",
 ) -> KRRModel:
-    stages = stages or _Stages(["kernel", "cholesky"], False, "")
+    """Fit the KRR model on ``codes`` of ``space`` and their ``energies`` (``stages`` times
+    the kernel and the Cholesky under ``prefix``; its sanity check warns on a bad solve)."""
+    stages = stages or Stages(["kernel", "cholesky"], False, "")
     codes = np.asarray(codes)
     y = np.asarray(energies, dtype=np.float64)
     mean = float(y.mean())
@@ -263,7 +265,7 @@ def _fit(
     # Sanity check of the solve on a sample of rows (the full K was overwritten by the
     # factor): the relative residual of (K + lam I) alpha = y - mean.
     rows = np.random.default_rng(0).choice(len(codes), min(_RESIDUAL_ROWS, len(codes)), False)
-    lhs = (_kernel(codes[rows], codes, sigma, space) @ torch.from_numpy(alpha)).numpy()
+    lhs = (kernel_tensor(codes[rows], codes, sigma, space) @ torch.from_numpy(alpha)).numpy()
     lhs += lam * alpha[rows]
     yc = y[rows] - mean
     model.residual = float(np.max(np.abs(lhs - yc)) / max(np.max(np.abs(yc)), 1e-300))
@@ -279,8 +281,8 @@ def _fit(
 
 def fit_krr(train: TrainingSet, sigma: float, lam: float, progress: bool = False) -> KRRModel:
     """Fit the KRR model on all compositions of ``train``."""
-    stages = _Stages(["kernel", "cholesky"], progress, "KRR fit")
-    model = _fit(train.codes, train.energies, sigma, lam, train.space, stages)
+    stages = Stages(["kernel", "cholesky"], progress, "KRR fit")
+    model = fit_codes(train.codes, train.energies, sigma, lam, train.space, stages)
     stages.close()
     model.stages = dict(stages.times)
     return model
