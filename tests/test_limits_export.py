@@ -24,7 +24,7 @@ import pytest
 from cli_helpers import one_line_error, run
 
 import elpagen
-from elpagen import space
+from elpagen.spaces import ELPASOLITE as space
 
 HAVE_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("pymatgen", "ase", "smact"))
 needs_extra = pytest.mark.skipif(
@@ -112,7 +112,7 @@ def _read_back(fmt: str, path: Path):
         frames = read(path, index=":", format="extxyz")
         meta = [dict(f.info) for f in frames]
         for m in meta:
-            m.update(zip(space.SITES, m.pop("sites"), strict=True))
+            m.update(zip(space.site_names, m.pop("sites"), strict=True))
         return [AseAtomsAdaptor.get_structure(f) for f in frames], meta, []
     lines = [json.loads(ln) for ln in path.read_text().splitlines()]
     return [Structure.from_dict(d["structure"]) for d in lines], lines, []
@@ -166,7 +166,7 @@ def _peak(codes: np.ndarray, path: Path) -> int:
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        summary = materials.export(codes, "jsonl", path, model="m", seed=1)
+        summary = materials.export(codes, "jsonl", path, model="m", seed=1, space=space)
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -179,7 +179,7 @@ def test_export_memory_is_flat_in_rows(tmp_path) -> None:
     from elpagen import materials
 
     codes = np.random.default_rng(0).choice(space.all_codes(), size=300, replace=False)
-    materials.export(codes[:10], "jsonl", tmp_path / "warm.jsonl")  # imports, caches
+    materials.export(codes[:10], "jsonl", tmp_path / "warm.jsonl", space=space)  # warm up
     small = _peak(codes[:30], tmp_path / "s.jsonl")
     big = _peak(np.repeat(codes, 3), tmp_path / "b.jsonl")  # 900 rows, 300 structures
     # 270 more structures held at once would be ~10 MB; streamed, only the arrays grow.
@@ -204,7 +204,8 @@ def test_export_builds_one_structure_at_a_time(tmp_path, monkeypatch, fmt) -> No
 
     monkeypatch.setattr(materials, "structure", counting)
     codes = np.random.default_rng(1).choice(space.all_codes(), size=60, replace=False)
-    summary = materials.export(codes, fmt, tmp_path / f"o.{fmt}", primitive=fmt == "poscar")
+    summary = materials.export(codes, fmt, tmp_path / f"o.{fmt}", primitive=fmt == "poscar",
+                               space=space)
     assert summary["n_structures"] == 60 and most[0] <= 1, most
 
 
@@ -261,10 +262,10 @@ def test_smact_per_class_beyond_the_class_uses_the_whole_space(capsys, tmp_path,
                                                                monkeypatch) -> None:
     from elpagen import smact_screen
 
-    monkeypatch.setattr(smact_screen, "_screen_one", lambda c: c % 3 == 0)  # fast stand-in
+    monkeypatch.setattr(smact_screen, "_screen_one", lambda c, sp: c % 3 == 0)  # stand-in
     monkeypatch.setattr(smact_screen, "_KNOWN", {})
     table = tmp_path / "smact_table.npz"
-    monkeypatch.setattr(smact_screen, "table_path", lambda cache_dir=None: table)
+    monkeypatch.setattr(smact_screen, "table_path", lambda cache_dir=None, *, space: table)
     rc, out, err = run(capsys, "smact", "--per-class", "100000000000", "--json",
                        "--cache-dir", str(cache_dir))
     assert rc == 0, err
@@ -293,12 +294,12 @@ def test_scan_samples_gives_line_numbers(tmp_path) -> None:
     p = tmp_path / "s.csv"
     p.write_text('A,B,C,D,model\nK,Na,Al,F,"two\nlines"\n\nXx,Na,K,F,a\nNa,Na,K,F,b\n'
                  "K,Na\nNa,Bi,Cs,Cl,c\n")
-    scan = io.scan_samples(p, columns=("model",))
+    scan = io.scan_samples(p, columns=("model",), space=space)
     assert scan.n_rows == 5 and scan.lines.tolist() == [2, 8]
     assert scan.extra == {"model": ["two\nlines", "c"]}
     assert scan.invalid == {"unknown element": 1, "repeated element": 1, "fewer than 4 fields": 1}
     assert scan.first_invalid_line == 5
-    codes, n_rows = io.read_samples(p)
+    codes, n_rows = io.read_samples(p, space=space)
     assert codes.tolist() == [code("K", "Na", "Al", "F"), code("Na", "Bi", "Cs", "Cl")]
     assert n_rows == 5
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from cli_helpers import one_line_error, run
 
-from elpagen import space
+from elpagen.spaces import ELPASOLITE as space
 
 HAVE_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("pymatgen", "ase", "smact"))
 needs_extra = pytest.mark.skipif(
@@ -46,10 +46,12 @@ def samples_csv(tmp_path):
 def test_lattice_rule_with_fallback_and_clamp() -> None:
     from elpagen import materials
 
-    r = dict(zip(space.ELEMENTS, materials.radii(), strict=True))
+    r = dict(zip(space.sites[0].elements, materials.radii(space)[0], strict=True))
+    assert all(np.array_equal(materials.radii(space)[0], rs) for rs in materials.radii(space))
     assert (r["Na"], r["Bi"], r["Cl"], r["H"]) == (1.8, 1.6, 1.0, 0.25)  # Slater
     assert r["Xe"] == pytest.approx(1.08) and r["He"] == pytest.approx(0.31)  # Clementi
-    a, x, clamped = materials.lattice(np.array([code(*CS2NABICL6), code("Xe", "H", "Cs", "Ne")]))
+    a, x, clamped = materials.lattice(np.array([code(*CS2NABICL6), code("Xe", "H", "Cs", "Ne")]),
+                                      space)
     # d_AD = 1.8 + 1.0, d_BD = 1.6 + 1.0: a = 2 (2.8 + 2.6), x = 2.8 / a
     assert a[0] == pytest.approx(10.8) and x[0] == pytest.approx(2.8 / 10.8)
     assert not clamped[0] and clamped[1] and x[1] == materials.X_RANGE[1]
@@ -65,9 +67,9 @@ def test_structure_is_the_fm3m_prototype(sites) -> None:
     from elpagen import materials
 
     c = code(*sites)
-    s = materials.structure(c)
+    s = materials.structure(c, space=space)
     assert len(s) == 40 and SpacegroupAnalyzer(s).get_space_group_number() == 225
-    a, x, _ = materials.lattice(np.array([c]))
+    a, x, _ = materials.lattice(np.array([c]), space)
     ref = Structure.from_spacegroup(225, Lattice.cubic(a[0]), list(sites),
                                     [[0, 0, 0], [.5, .5, .5], [.25, .25, .25], [x[0], 0, 0]])
     def key(st):
@@ -76,7 +78,7 @@ def test_structure_is_the_fm3m_prototype(sites) -> None:
     assert key(s) == key(ref)
     assert s.distance_matrix[np.triu_indices(40, 1)].min() > 0.5
     assert s.composition.get_el_amt_dict() == {sites[0]: 4, sites[1]: 4, sites[2]: 8, sites[3]: 24}
-    p = materials.structure(c, primitive=True)
+    p = materials.structure(c, space=space, primitive=True)
     assert len(p) == 10 and SpacegroupAnalyzer(p).get_space_group_number() == 225
 
 
@@ -84,7 +86,8 @@ def test_structure_is_the_fm3m_prototype(sites) -> None:
 def test_twins_keep_their_sites() -> None:
     from elpagen import materials
 
-    s, t = materials.structure(code(*CS2NABICL6)), materials.structure(code("Bi", "Na", "Cs", "Cl"))
+    s = materials.structure(code(*CS2NABICL6), space=space)
+    t = materials.structure(code("Bi", "Na", "Cs", "Cl"), space=space)
     origin = [i for i, f in enumerate(s.frac_coords) if np.allclose(f, 0)]
     assert s[origin[0]].specie.symbol == "Na" and t[origin[0]].specie.symbol == "Bi"
     half = [i for i, f in enumerate(s.frac_coords) if np.allclose(f, 0.5)]
@@ -117,7 +120,7 @@ def _records(fmt: str, path):
         frames = read(path, index=":", format="extxyz")
         meta = [dict(f.info) for f in frames]
         for m in meta:  # the sites are one list in extxyz (a bare F would read as False)
-            m.update(zip(space.SITES, m.pop("sites"), strict=True))
+            m.update(zip(space.site_names, m.pop("sites"), strict=True))
         return [AseAtomsAdaptor.get_structure(f) for f in frames], meta
     lines = [json.loads(ln) for ln in path.read_text().splitlines()]
     return [Structure.from_dict(d["structure"]) for d in lines], lines
@@ -157,7 +160,7 @@ def test_csv_columns_win_over_options(tmp_path, reference) -> None:
 
     p = tmp_path / "m.csv"
     p.write_text("A,B,C,D,model,seed\nNa,Bi,Cs,Cl,gan,7\nNa,Na,K,F,x,1\nAl,Na,K,F,,\n")
-    codes, n_rows, extra = materials.read_sample_rows(p)
+    codes, n_rows, extra = materials.read_sample_rows(p, space=space)
     assert n_rows == 3 and extra == {"model": ["gan", ""], "seed": ["7", ""]}
     recs = materials.records(codes, reference=reference, model="vae", seed=1, extra=extra)
     assert [(r["model"], r["seed"]) for r in recs] == [("gan", 7), ("vae", 1)]
@@ -214,10 +217,10 @@ def test_smact_hand_checked(tmp_path) -> None:
         ("Na", "K", "Rb", "Cs"): True,    # all metals: an alloy passes
     }
     codes = np.array([code(*r) for r in rows])
-    got = smact_screen.passes(codes, cache_dir=tmp_path)  # no table there: screened one by one
+    got = smact_screen.passes(codes, space=space, cache_dir=tmp_path)  # no table: one by one
     assert got.tolist() == list(rows.values())
     f = smact_screen.sample_fractions(np.array([codes[0], codes[0], codes[0], codes[3]]),
-                                      cache_dir=tmp_path)
+                                      space=space, cache_dir=tmp_path)
     assert f == {"smact_valid": 0.75, "smact_unique": 0.5, "smact_n_unique": 2}
 
 
@@ -225,20 +228,22 @@ def test_smact_hand_checked(tmp_path) -> None:
 def test_smact_table_is_cached_and_twin_symmetric(tmp_path, monkeypatch) -> None:
     from elpagen import smact_screen
 
-    monkeypatch.setattr(smact_screen, "_screen_one", lambda c: c % 3 == 0)  # fast stand-in
-    grid = smact_screen.table(tmp_path)
-    assert smact_screen.table_path(tmp_path).is_file()
+    monkeypatch.setattr(smact_screen, "_screen_one", lambda c, sp: c % 3 == 0)  # stand-in
+    grid = smact_screen.table(tmp_path, space=space)
+    path = smact_screen.table_path(tmp_path, space=space)
+    assert path.is_file() and path.name.startswith(f"smact_{smact_screen.version()}_v")
     codes = space.all_codes()
-    assert np.array_equal(grid[codes], grid[space.swap_ab(codes)])
+    assert np.array_equal(grid[codes], grid[space.twins(codes)[0]])
     assert not grid[~space.valid_grid_mask()].any()
-    assert np.array_equal(smact_screen.table(tmp_path, build=False), grid)
-    assert np.array_equal(smact_screen.passes(codes[:100], cache_dir=tmp_path), grid[codes[:100]])
+    assert np.array_equal(smact_screen.table(tmp_path, space=space, build=False), grid)
+    assert np.array_equal(smact_screen.passes(codes[:100], space=space, cache_dir=tmp_path),
+                          grid[codes[:100]])
     many = np.random.default_rng(0).choice(codes, size=200_000)  # the gather path (> 100,000)
     u = np.unique(many)
-    assert smact_screen.fractions_if_cached(many, tmp_path) == {
+    assert smact_screen.fractions_if_cached(many, tmp_path, space=space) == {
         "smact_valid": pytest.approx(grid[many].mean()),
         "smact_unique": pytest.approx(grid[u].mean()), "smact_n_unique": len(u)}
-    assert smact_screen.fractions_if_cached(many, tmp_path / "no-table") == {}
+    assert smact_screen.fractions_if_cached(many, tmp_path / "no-table", space=space) == {}
 
 
 @needs_extra
@@ -257,7 +262,8 @@ def test_smact_fractions_and_cli(capsys, tmp_path, samples_csv, cache_dir, train
     assert rc == 0, err
     m = json.loads(out)
     # valid rows: Cs2NaBiCl6 x2, its twin, HHeLi2F6, XeHCs2Ne6, AlNaK2F6
-    want = smact_screen.passes(np.array([code(*r) for r in ROWS]), cache_dir=tmp_path)
+    want = smact_screen.passes(np.array([code(*r) for r in ROWS]), space=space,
+                               cache_dir=tmp_path)
     assert m["smact_valid"] == pytest.approx(want.mean())
     assert m["smact_n_unique"] == 5
     one_line_error(capsys, "smact", "--per-class", "0", "--cache-dir", str(cache_dir), "-q",

@@ -289,20 +289,23 @@ def structure(code: int, *, space: CompositionSpace, primitive: bool = False,
 # --------------------------------------------------------------------------- records
 
 
-def scan_sample_rows(path: str | os.PathLike) -> tuple[io.SampleScan, list[str]]:
-    """A samples CSV for export: its scan (:func:`elpagen.io.scan_samples` with the
-    ``EXTRA_COLUMNS``) and its warnings (:func:`elpagen.io.sample_warnings`)."""
-    scan = io.scan_samples(path, EXTRA_COLUMNS)
+def scan_sample_rows(path: str | os.PathLike, *, space: CompositionSpace
+                     ) -> tuple[io.SampleScan, list[str]]:
+    """A samples CSV of ``space`` for export: its scan (:func:`elpagen.io.scan_samples`
+    with the ``EXTRA_COLUMNS``) and its warnings (:func:`elpagen.io.sample_warnings`)."""
+    scan = io.scan_samples(path, EXTRA_COLUMNS, space=space)
     return scan, io.sample_warnings(scan, path)
 
 
-def read_sample_rows(path: str | os.PathLike) -> tuple[np.ndarray, int, dict[str, list[str]]]:
-    """A samples CSV: (valid codes in order, number of rows, extra columns of the valid rows).
+def read_sample_rows(path: str | os.PathLike, *, space: CompositionSpace
+                     ) -> tuple[np.ndarray, int, dict[str, list[str]]]:
+    """A samples CSV of ``space``: (valid codes in order, number of rows, extra columns of
+    the valid rows).
 
     Columns named in ``EXTRA_COLUMNS`` (model, seed, target_class), when present, are read
     for the same rows (:func:`scan_sample_rows` also gives the warnings).
     """
-    scan, _ = scan_sample_rows(path)
+    scan, _ = scan_sample_rows(path, space=space)
     return scan.codes, scan.n_rows, scan.extra
 
 

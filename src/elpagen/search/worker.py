@@ -193,8 +193,8 @@ def training_objectives(train: Any) -> Any:
 
     def score(s: Any) -> dict[str, Any]:
         return {"js": metrics.training_js_objective(s.codes, train.codes, train.classes,
-                                                    TARGET_CLASS),
-                "novel": metrics.n_novel_unique(s.codes, train.codes)}
+                                                    TARGET_CLASS, space=train.space),
+                "novel": metrics.n_novel_unique(s.codes, train.codes, train.space.n_grid)}
 
     return score
 
