@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from elpagen import catalogue, cli, metrics, report, space, study
+from elpagen import catalogue, cli, metrics, report, study
+from elpagen.spaces import ELPASOLITE
 from elpagen.study import store, unit
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
@@ -355,8 +356,8 @@ def test_plan_and_cost_formula():
     for random_checks, n_unique, n_train, factor in ((1.22e6, 4_500, 21_112, 48),
                                                       (220_000, 1_000, 1_000, 110)):
         n_c = 3_933
-        found = round(random_checks * (n_c + 1) / (space.N_SPACE + 1))
-        c = metrics.cost_of_discovery(n_unique, found, n_c, n_train=n_train)
+        found = round(random_checks * (n_c + 1) / (ELPASOLITE.n_space + 1))
+        c = metrics.cost_of_discovery(n_unique, found, n_c, ELPASOLITE.n_space, n_train=n_train)
         assert c["ratio_with_training"] == pytest.approx(factor, rel=0.01)
     assert study.training_spent("random", 21_112) == 0
     assert study.training_spent("gan", 21_112) == 21_112
