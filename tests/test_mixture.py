@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from elpagen import baselines, space
+from elpagen import baselines
 from elpagen.errors import InputError
 from elpagen.generator import Mixture
 from elpagen.harness.trial import fit as fit_generators
+from elpagen.spaces import ELPASOLITE as space
 
 
 def test_mixture_draws_from_every_member_in_proportion(train):
@@ -15,14 +16,14 @@ def test_mixture_draws_from_every_member_in_proportion(train):
     a = baselines.MarginalSampler().fit(train)
     mix = Mixture([a, a.with_knob(4.0)])
     s = mix.sample(50_000, 1, seed=3)
-    assert s.n_valid == 50_000 and space.is_distinct(space.decode(s.codes)).all()
+    assert s.n_valid == 50_000 and space.is_valid(space.decode(s.codes)).all()
     # reproducible with the seed, different with another
     assert np.array_equal(s.codes, mix.sample(50_000, 1, seed=3).codes)
     assert not np.array_equal(s.codes, mix.sample(50_000, 1, seed=4).codes)
     # the mixture's site-A distribution is the mean of the members' distributions
     def site_a(g, seed):
         el = space.decode(g.sample(200_000, 1, seed=seed).codes)
-        return np.bincount(el[:, 0], minlength=space.N_ELEMENTS) / len(el)
+        return np.bincount(el[:, 0], minlength=space.sizes[0]) / len(el)
     mean = (site_a(mix.members[0], 1) + site_a(mix.members[1], 2)) / 2
     assert np.abs(site_a(mix, 5) - mean).sum() < 0.02
     # and differs clearly from either member alone
@@ -41,7 +42,7 @@ def test_mixture_knob_sets_every_member(train):
 
 
 def test_blend_of_kinds_is_weighted_and_has_no_knob(train):
-    m, r = baselines.MarginalSampler().fit(train), baselines.RandomScreening()
+    m, r = baselines.MarginalSampler().fit(train), baselines.RandomScreening().fit(train)
     blend = Mixture([m, r], weights=[3, 1])
     assert blend.knob is None and blend.name == "marginal+random"
     with pytest.raises(InputError, match="no knob"):
@@ -49,7 +50,7 @@ def test_blend_of_kinds_is_weighted_and_has_no_knob(train):
     # random screening puts almost nothing on class 1's site-D element F; the marginal
     # sampler puts everything there: the share of F is 3/4 + 1/4 * 1/39
     el = space.decode(blend.sample(40_000, 1, seed=0).codes)
-    f = space.ELEMENTS.index("F")
+    f = space.sites[0].elements.index("F")
     assert np.mean(el[:, 3] == f) == pytest.approx(0.75 + 0.25 / 39, abs=0.01)
     with pytest.raises(InputError, match="at least one"):
         Mixture([])

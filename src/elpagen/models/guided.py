@@ -11,6 +11,7 @@ import numpy as np
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import Generator, SamplingError
+from elpagen.space import CompositionSpace
 
 
 class Judge(Protocol):
@@ -81,6 +82,15 @@ class Guided(Generator):
         self.name = f"{base.name}|{judge.name}"
         self.conditional = base.conditional
         self._take_knob_of(base)
+
+    @property  # type: ignore[override]
+    def space(self) -> CompositionSpace | None:
+        """The base's space (the judge is fitted on the same training set)."""
+        return self.base.space
+
+    @space.setter
+    def space(self, value: CompositionSpace | None) -> None:
+        self.base.space = value
 
     @property
     def knob_value(self) -> float | None:
