@@ -23,11 +23,12 @@ import elpagen
 from elpagen import catalogue, cli
 from elpagen.generator import GeneratorError, check_proposals
 from elpagen.harness import trial
+from elpagen.spaces import ELPASOLITE
 
 PLUGIN = '''
 """A toy plug-in: class training compositions mixed with uniform random draws."""
 import numpy as np
-from elpagen import Generator, space
+from elpagen import Generator
 
 __version__ = "0.3"
 
@@ -49,12 +50,13 @@ class MyGen(Generator):
 
     def fit(self, train, target_class=None):
         self.pools_ = {c: train.codes_of_class(c) for c in range(1, 11)}
+        self.space_ = train.space
         return self
 
     def propose(self, n, target_class, rng):
-        pool = self.pools_[target_class]
-        el = rng.integers(0, space.N_ELEMENTS, size=(n, 4))
-        uniform = np.where(space.is_distinct(el), space.encode(el), -1)
+        pool, space = self.pools_[target_class], self.space_
+        el = np.column_stack([rng.integers(0, k, size=n) for k in space.sizes])
+        uniform = np.where(space.is_valid(el), space.encode(el), -1)
         return np.where(rng.random(n) < self.share, pool[rng.integers(0, len(pool), n)],
                         uniform)
 
@@ -284,8 +286,8 @@ def test_readme_api_example_runs(train, reference, capsys):
                    "expected (1024,) int codes"),
     ("OutOfRange", "generator 'outofrange': propose(1024, ...) returned 1,024 code(s) outside "
                    "-1..2313440, e.g. 99999999"),
-    ("Repeated", "generator 'repeated': propose(1024, ...) returned 1,024 code(s) with a "
-                 "repeated element, which are not compositions, e.g. 0 (HHH2H6)"),
+    ("Repeated", "generator 'repeated': propose(1024, ...) returned 1,024 code(s) of grid "
+                 "points that are not compositions of the elpasolite space, e.g. 0 (HHH2H6)"),
     ("FloatCodes", "generator 'floatcodes': propose(1024, ...) returned float64 values"),
     ("NoSeed", "generator 'noseed' raised TypeError in NoSeed(seed=0): "),
 ])
@@ -297,14 +299,14 @@ def test_a_broken_generator_is_one_line_naming_it(plugin, capsys, cls, match):
 
 def test_the_checks_of_proposals():
     codes = np.array([-1, 1602, 1602], dtype=np.int32)  # 1602: H He Li Be
-    assert check_proposals(codes, 3, "g") is not None
-    assert check_proposals([1602, -1], 2, "g").tolist() == [1602, -1]
+    assert check_proposals(codes, 3, "g", ELPASOLITE) is not None
+    assert check_proposals([1602, -1], 2, "g", ELPASOLITE).tolist() == [1602, -1]
     for raw, match in [(None, "returned None"), ([1602], r"shape \(1,\), expected \(2,\)"),
                        (np.array([1602, 5_000_000]), "1 code\\(s\\) outside"),
                        (np.array([True, False]), "bool values"),
                        (np.array([1602, -2]), "e.g. -2")]:
         with pytest.raises(GeneratorError, match=match):
-            check_proposals(raw, 2, "g")
+            check_proposals(raw, 2, "g", ELPASOLITE)
 
 
 def test_a_bug_in_a_builtin_keeps_its_traceback(monkeypatch, train):
