@@ -45,8 +45,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -60,8 +64,8 @@ from elpagen.reference_cache import (
     ReferenceCacheWarning,
     cache_dir,
     cache_path,
-    load,
-    load_or_build,
+    default_cache_dir,
+    read,
     save,
     training_fingerprint,
 )
@@ -277,3 +281,71 @@ __all__ = [
     "element_kernel", "features", "fit_krr", "holdout_mask", "kernel_matrix", "load",
     "load_or_build", "save", "training_fingerprint", "twin_folds", "twin_index", "valid_mask",
 ]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceEnergies:
+    """Load and verify a cache file; ReferenceCacheError says what is wrong."""
+    energies, meta = read(path, train, sigma, lam)
+    valid = valid_mask(train.space)
+    ec = train.energy_classes
+    return ReferenceEnergies(
+        energies=energies,
+        classes=ReferenceEnergies.classes_of(energies, ec, valid),
+        sigma=float(sigma),
+        lam=float(lam),
+        holdout_mae=float(meta["holdout_mae"]),
+        seconds=float(meta["seconds"]),
+        data_sha256=train.sha256,
+        energy_classes=ec,
+        stages=dict(meta.get("stages", {})),
+        space=train.space,
+    )
+
+
+def _build_hook():
+    """``build``, looked up at call time: tests replace it to count or stub builds."""
+    return globals()["build"]
+
+
+def load_or_build(
+    train: TrainingSet,
+    sigma: float = DEFAULT_SIGMA,
+    lam: float = DEFAULT_LAMBDA,
+    cache_dir: str | os.PathLike | None = None,
+    rebuild: bool = False,
+    progress: bool = False,
+) -> tuple[ReferenceEnergies, bool]:
+    """Reference energies from the cache, else built and cached; bool: loaded from cache.
+
+    A corrupted, truncated or stale cache file is never used: a warning names the
+    problem and the energies are rebuilt (and the file replaced). A cache directory that
+    cannot be written is found before any computing: an InputError for ``rebuild``, else
+    a warning, and the energies are not cached.
+    """
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    path = cache_path(train, sigma, lam, directory)
+    if not rebuild and path.exists():
+        try:
+            return load(path, train, sigma, lam), True
+        except ReferenceCacheError as e:
+            warnings.warn(f"ignoring bad reference-energy cache, rebuilding: {e}",
+                          ReferenceCacheWarning, stacklevel=2)
+    try:  # a real file: permission bits would not tell root, a read-only mount, a quota
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        problem = None
+    except OSError as e:
+        problem = e.strerror or type(e).__name__
+    if problem and rebuild:
+        raise InputError(f"cannot write the reference-energy cache in {directory} ({problem}); "
+                         "choose a writable --cache-dir (or $ELPAGEN_CACHE)")
+    if problem:
+        warnings.warn(f"cannot write the cache directory {directory} ({problem}): the energies "
+                      "are built (about a minute), not cached", ReferenceCacheWarning, stacklevel=2)
+    ref = _build_hook()(train, sigma, lam, progress=progress)
+    if not problem:
+        save(ref, path, training_fingerprint(train))
+    return ref, False

@@ -12,8 +12,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +19,11 @@ import numpy as np
 import platformdirs
 
 from elpagen.data import TrainingSet
-from elpagen.errors import InputError
 from elpagen.io import atomic_write
-from elpagen.reference_krr import DEFAULT_LAMBDA, DEFAULT_SIGMA, valid_mask
+from elpagen.reference_krr import valid_mask
 from elpagen.space import CompositionSpace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the reference module imports this one
     from elpagen.reference import ReferenceEnergies
 
 #: Bump when the cache content or the model changes meaning.
@@ -59,14 +56,14 @@ def _legacy_spaces() -> frozenset[str]:
 def _is_legacy(space: CompositionSpace) -> bool:
     return space.fingerprint in _legacy_spaces()
 
-def _default_cache_dir() -> Path:
+def default_cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV_VAR)
     return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("elpagen"))
 
 
 def cache_dir() -> Path:
     """Where reference energies are cached: ``$ELPAGEN_CACHE`` or the user cache dir."""
-    return _default_cache_dir()
+    return default_cache_dir()
 
 
 def training_fingerprint(train: TrainingSet) -> str:
@@ -119,9 +116,9 @@ def save(ref: ReferenceEnergies, path: Path, fingerprint: str) -> None:
                                           meta=np.array(json.dumps(meta))))
 
 
-def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceEnergies:
-    """Load and verify a cache file; ReferenceCacheError says what is wrong."""
-    from elpagen.reference import ReferenceEnergies
+def read(path: Path, train: TrainingSet, sigma: float, lam: float) -> tuple[np.ndarray, dict]:
+    """Read and verify a cache file: its energies and meta; ReferenceCacheError says what
+    is wrong. (:func:`elpagen.reference.load` makes the reference energies of them.)"""
     try:
         with np.load(path, allow_pickle=False) as z:
             energies = z["energies"]
@@ -154,59 +151,4 @@ def load(path: Path, train: TrainingSet, sigma: float, lam: float) -> ReferenceE
     valid = valid_mask(sp)
     if not np.array_equal(np.isnan(energies), ~valid):
         raise ReferenceCacheError(f"{path}: NaN pattern does not match the composition space")
-    ec = train.energy_classes
-    return ReferenceEnergies(
-        energies=energies,
-        classes=ReferenceEnergies.classes_of(energies, ec, valid),
-        sigma=float(sigma),
-        lam=float(lam),
-        holdout_mae=float(meta["holdout_mae"]),
-        seconds=float(meta["seconds"]),
-        data_sha256=train.sha256,
-        energy_classes=ec,
-        stages=dict(meta.get("stages", {})),
-        space=train.space,
-    )
-
-
-def load_or_build(
-    train: TrainingSet,
-    sigma: float = DEFAULT_SIGMA,
-    lam: float = DEFAULT_LAMBDA,
-    cache_dir: str | os.PathLike | None = None,
-    rebuild: bool = False,
-    progress: bool = False,
-) -> tuple[ReferenceEnergies, bool]:
-    """Reference energies from the cache, else built and cached; bool: loaded from cache.
-
-    A corrupted, truncated or stale cache file is never used: a warning names the
-    problem and the energies are rebuilt (and the file replaced). A cache directory that
-    cannot be written is found before any computing: an InputError for ``rebuild``, else
-    a warning, and the energies are not cached.
-    """
-    directory = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache_dir()
-    path = cache_path(train, sigma, lam, directory)
-    if not rebuild and path.exists():
-        try:
-            return load(path, train, sigma, lam), True
-        except ReferenceCacheError as e:
-            warnings.warn(f"ignoring bad reference-energy cache, rebuilding: {e}",
-                          ReferenceCacheWarning, stacklevel=2)
-    try:  # a real file: permission bits would not tell root, a read-only mount, a quota
-        directory.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory).close()
-        problem = None
-    except OSError as e:
-        problem = e.strerror or type(e).__name__
-    if problem and rebuild:
-        raise InputError(f"cannot write the reference-energy cache in {directory} ({problem}); "
-                         "choose a writable --cache-dir (or $ELPAGEN_CACHE)")
-    if problem:
-        warnings.warn(f"cannot write the cache directory {directory} ({problem}): the energies "
-                      "are built (about a minute), not cached", ReferenceCacheWarning, stacklevel=2)
-    from elpagen import reference  # looked up at call time: tests replace ``build``
-
-    ref = reference.build(train, sigma, lam, progress=progress)
-    if not problem:
-        save(ref, path, training_fingerprint(train))
-    return ref, False
+    return energies, meta

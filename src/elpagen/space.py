@@ -464,32 +464,3 @@ class CompositionSpace:
         return (f"CompositionSpace({self.name!r}, {self.formula_pattern}, "
                 f"{self.n_space:,} compositions)")
 
-
-# --------------------------------------------------------------------------- MIGRATION SHIM
-# TEMPORARY (removed before the issue closes): the old module-level elpasolite constants,
-# so that files not yet migrated keep working. Nothing new may use them.
-def __getattr__(name: str):  # noqa: ANN202
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from elpagen.spaces.elpasolite import ELPASOLITE as S
-
-    legacy = {
-        "ELEMENTS": lambda: S.sites[0].elements, "N_ELEMENTS": lambda: S.sites[0].size,
-        "SITES": lambda: S.site_names, "N_SITES": lambda: S.n_sites,
-        "N_GRID": lambda: S.n_grid, "N_SPACE": lambda: S.n_space, "N_CLASSES": lambda: 10,
-        "N_ROWS": lambda: S.n_rows, "N_GROUPS": lambda: S.n_groups,
-        "SYMBOL_TO_INDEX": lambda: {e: i for i, e in enumerate(S.sites[0].elements)},
-        "ROW": lambda: S.rows[0], "GROUP": lambda: S.groups[0], "LOOKUP": lambda: S.lookups[0],
-        "symbols_to_indices": lambda: S.symbols_to_indices,
-        "indices_to_symbols": lambda: S.indices_to_symbols,
-        "encode": lambda: S.encode, "decode": lambda: S.decode, "is_distinct": lambda: S.is_valid,
-        "swap_ab": lambda: (lambda c: S.twins(c)[0]), "canonical": lambda: S.canonical,
-        "all_codes": lambda: S.all_codes, "valid_grid_mask": lambda: S.valid_grid_mask,
-        "to_features": lambda: S.to_features, "scale": lambda: S.scale,
-        "unscale": lambda: S.unscale, "features_to_elements": lambda: S.features_to_elements,
-        "decode_scaled": lambda: S.decode_scaled, "codes_to_scaled": lambda: S.codes_to_scaled,
-        "formula": lambda: S.formula, "decode_proposals": lambda: S.decode_proposals,
-    }
-    if name in legacy:
-        return legacy[name]()
-    raise AttributeError(f"module 'elpagen.space' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import __version__
+from elpagen.version import __version__
 from elpagen.errors import UsageError
 from elpagen.io import atomic_write, to_jsonable
 from elpagen.search.spec import SPACES, TARGET_CLASS, model_class, params_to_overrides

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elpagen import __version__
+from elpagen.version import __version__
 from elpagen.errors import UsageError, is_user_error
 from elpagen.io import to_jsonable
 from elpagen.search.spec import (
