@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from elpagen.version import __version__
 from elpagen.errors import UsageError
 from elpagen.io import atomic_write, to_jsonable
 from elpagen.search.spec import SPACES, TARGET_CLASS, model_class, params_to_overrides
 from elpagen.search.storage import trial_counts
+from elpagen.version import __version__
 
 EXPORT_RULE = (
     "Pareto front (js minimised, novel maximised) ranked by the Euclidean distance to the "

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elpagen.version import __version__
 from elpagen.errors import UsageError, is_user_error
 from elpagen.io import to_jsonable
 from elpagen.search.spec import (
@@ -38,6 +37,7 @@ from elpagen.search.storage import (
     quiet_optuna,
     trial_counts,
 )
+from elpagen.version import __version__
 
 #: Consecutive failed trials after which a worker gives up (a systematic error).
 MAX_CONSECUTIVE_FAILURES = 3
