@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
     "materials": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
-    "agreement": 5, "campaign": 5,
+    "agreement": 5, "campaign": 5, "truth": 5,
     "cli": 6,
 }
 #: Code that must never see the full-space reference energies (training on the test set).

@@ -128,7 +128,8 @@ def _sha256(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
-def download(url: str, timeout: float = TIMEOUT_S) -> bytes:
+def download(url: str, timeout: float = TIMEOUT_S, *, max_bytes: int = MAX_BYTES,
+             what: str = "train_set.pkl") -> bytes:
     """The bytes at ``url`` (http, https or file); one-line :class:`FetchError` otherwise."""
     import http.client  # the network stack is loaded only when something is downloaded
     import urllib.error
@@ -136,7 +137,7 @@ def download(url: str, timeout: float = TIMEOUT_S) -> bytes:
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
-            body = r.read(MAX_BYTES + 1)
+            body = r.read(max_bytes + 1)
     except urllib.error.HTTPError as e:
         reason = f"HTTP {e.code} {e.reason}"
     except urllib.error.URLError as e:
@@ -144,9 +145,9 @@ def download(url: str, timeout: float = TIMEOUT_S) -> bytes:
     except (OSError, ValueError, http.client.HTTPException) as e:  # timeout, reset, bad URL
         reason = str(e) or type(e).__name__
     else:
-        if len(body) > MAX_BYTES:
-            raise FetchError(f"{url}: more than {MAX_BYTES:,} bytes; not the published "
-                             f"train_set.pkl ({SOURCE_SIZE:,} bytes)")
+        if len(body) > max_bytes:
+            raise FetchError(f"{url}: more than {max_bytes:,} bytes; not the published "
+                             f"{what}")
         return body
     raise FetchError(
         f"cannot download the DFT data from {url} ({reason.splitlines()[0] if reason else ''}); "
@@ -240,3 +241,36 @@ def fetch(*, header: Sequence[str], csv_sha256: str, url: str | None = None,
         seconds_download=t_download, seconds_convert=t_convert,
         seconds=time.perf_counter() - t0,
     )
+
+
+def fetch_published(url: str, sha256: str, size: int, dest: Path, *,
+                    from_file: str | os.PathLike | None = None) -> FetchResult:
+    """Download a published data file (or copy ``from_file``), check its size and sha256,
+    and write it atomically to ``dest``; nothing is stored when a check fails. (A plain
+    file: the elpasolite's pickle conversion is :func:`fetch`.)"""
+    t0 = time.perf_counter()
+    if from_file is not None:
+        src = Path(from_file).expanduser()
+        if not src.is_file():
+            raise FetchError(f"{src} is not a regular file; give the downloaded {dest.name}")
+        if src.stat().st_size > 16 * size:
+            raise FetchError(f"{src}: {src.stat().st_size:,} bytes; the published {dest.name} "
+                             f"has {size:,}")
+        blob, source = src.read_bytes(), str(src)
+    else:
+        source = url
+        blob = download(url, max_bytes=16 * size, what=dest.name)
+    t_download = time.perf_counter() - t0
+    got = _sha256(blob)
+    if len(blob) < size and got != sha256:
+        raise FetchError(f"{source}: {len(blob):,} of {size:,} bytes: the download was cut "
+                         "short; retry")
+    if got != sha256:
+        raise FetchError(f"{source}: sha256 {got[:12]}... ({len(blob):,} bytes) is not that of "
+                         f"the published {dest.name} ({sha256[:12]}..., {size:,} bytes); "
+                         "nothing was stored")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(dest, blob)
+    return FetchResult(path=dest, sha256=got, rows=blob.count(b"\n") - 1, source=source,
+                       source_sha256=got, seconds_download=t_download, seconds_convert=0.0,
+                       seconds=time.perf_counter() - t0)

@@ -53,26 +53,35 @@ def emit_json(obj: Any) -> None:
     print(io.dumps(obj))
 
 
-def cli_space(args: argparse.Namespace):
-    """The composition space of a command: ``args.space`` (a built-in name) where the
-    command has one, else :data:`elpagen.spaces.DEFAULT`."""
-    from elpagen import spaces
+def cli_truth(args: argparse.Namespace):
+    """The space of a command and where its data come from: ``--space NAME|FILE`` where the
+    command has it, else the default space (:func:`elpagen.truth.resolve`)."""
+    from elpagen import truth
 
-    return spaces.get(getattr(args, "space", None))
+    return truth.resolve(getattr(args, "space", None))
+
+
+def cli_space(args: argparse.Namespace):
+    """The composition space of a command (``--space``, else the default)."""
+    return cli_truth(args).space
 
 
 def load_train(args: argparse.Namespace):
-    from elpagen import data
+    """What the models see: the space's training set (``--train-size`` where given)."""
+    from elpagen import truth
 
-    return data.load_training_set(args.data, verify=not args.no_verify, space=cli_space(args))
+    return truth.training_set(cli_truth(args), args.data, verify=not args.no_verify,
+                              size=getattr(args, "train_size", None))
 
 
 def load_reference(args: argparse.Namespace, train, *, rebuild: bool = False):
-    from elpagen import reference
+    """The reference energies of the whole space (only the metrics see them)."""
+    from elpagen import truth
 
     t0 = time.perf_counter()
-    ref, loaded = reference.load_or_build(
-        train, cache_dir=args.cache_dir, rebuild=rebuild, progress=not args.quiet
+    ref, loaded = truth.reference_energies(
+        cli_truth(args), train, args.data, verify=not args.no_verify,
+        cache_dir=args.cache_dir, rebuild=rebuild, progress=not args.quiet
     )
     if not args.quiet:
         how = "loaded from cache" if loaded else "built"
@@ -187,10 +196,24 @@ def add_mixture_opt(p: argparse.ArgumentParser) -> None:
                         "(seeds s*K ... s*K+K-1; default 1, a single fit)")
 
 
+def add_space_opt(p: argparse.ArgumentParser) -> None:
+    """``--space NAME|FILE`` (the elpasolite by default)."""
+    from elpagen import spaces
+
+    p.add_argument("--space", metavar="NAME|FILE", default=None,
+                   help=f"composition space: a built-in one ({', '.join(spaces.names())}; "
+                        f"default {spaces.DEFAULT.name}) or a space file (TOML, docs/spaces.md)")
+    p.add_argument("--train-size", type=int, metavar="N", default=None,
+                   help="compositions the models see: a seeded subset of the data (default: "
+                        "the whole DFT file of the elpasolite; 1,000 of a table space)")
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
+    add_space_opt(p)
     p.add_argument("--data", metavar="PATH",
-                   help="DFT CSV file (default: $ELPAGEN_DATA, else the file `elpagen data "
-                        "fetch` stored)")
+                   help="the space's data file (default: $ELPAGEN_DATA for the elpasolite, "
+                        "$ELPAGEN_PEROVSKITE_DATA for the perovskite, else the file "
+                        "`elpagen data fetch` stored)")
     p.add_argument("--no-verify", action="store_true",
                    help="accept a DFT file other than the published one (no checksum check)")
     p.add_argument("--cache-dir", metavar="DIR",

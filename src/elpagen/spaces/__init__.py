@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from elpagen.space import CompositionSpace, SpaceError
 from elpagen.spaces.elpasolite import ELPASOLITE
+from elpagen.spaces.perovskite import PEROVSKITE
 
 #: The built-in spaces; the first is the default of every command.
-BUILTIN: dict[str, CompositionSpace] = {ELPASOLITE.name: ELPASOLITE}
+BUILTIN: dict[str, CompositionSpace] = {s.name: s for s in (ELPASOLITE, PEROVSKITE)}
 DEFAULT = ELPASOLITE
+
+
+def names() -> list[str]:
+    """The built-in spaces' names, the default first."""
+    return list(BUILTIN)
 
 
 def get(name: str | CompositionSpace | None = None) -> CompositionSpace:
