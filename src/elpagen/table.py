@@ -55,9 +55,11 @@ def _sha256(path: Path) -> str:
 
 
 def read_table(path: str | os.PathLike, space: CompositionSpace, columns: Mapping[str, str],
-               missing: str = "") -> SpaceTable:
+               missing: str = "", outside: str = "error") -> SpaceTable:
     """Read a CSV of ``space`` with ``columns`` (site name -> column, ``energy``, optionally
-    ``stability``); ``missing`` is the text of a missing value (such rows are left out)."""
+    ``stability``); ``missing`` is the text of a missing value (such rows are left out);
+    ``outside="skip"`` leaves out rows whose elements are not on their sites (else they
+    are an error)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise TableError(f"data file not found: {p}; pass --data PATH or fix [data] path")
@@ -109,8 +111,14 @@ def read_table(path: str | os.PathLike, space: CompositionSpace, columns: Mappin
                 lines.append(line_no)
     except UnicodeDecodeError:
         raise TableError(f"{p}: not a UTF-8 text CSV file") from None
+    if outside == "skip":
+        luts = [set(site.elements) for site in space.sites]
+        inside = [all(e in lut for e, lut in zip(row, luts, strict=True)) for row in symbols]
+        symbols = [r for r, ok in zip(symbols, inside, strict=True) if ok]
+        values = [v for v, ok in zip(values, inside, strict=True) if ok]
+        lines = [n for n, ok in zip(lines, inside, strict=True) if ok]
     if not symbols:
-        raise TableError(f"{p}: no data rows with values")
+        raise TableError(f"{p}: no data rows with values in the space {space.name}")
     try:
         el = space.symbols_to_indices(np.array(symbols, dtype=object))
     except UnknownElementError as e:
@@ -123,6 +131,12 @@ def read_table(path: str | os.PathLike, space: CompositionSpace, columns: Mappin
                                  f"{space.name}") from None
         raise
     ok = space.is_valid(el)
+    if outside == "skip" and not ok.all():
+        keep = np.flatnonzero(ok)
+        el, ok = el[keep], ok[keep]
+        values = [values[i] for i in keep]
+        lines = [lines[i] for i in keep]
+        symbols = [symbols[i] for i in keep]
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         raise TableError(f"{p}: line {lines[i]}: {'-'.join(symbols[i])} breaks the space's "

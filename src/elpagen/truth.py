@@ -34,9 +34,10 @@ from elpagen.spaces.spacefile import SpaceData
 from elpagen.table import SpaceTable, read_table
 
 #: Compositions a generator sees of a table space, unless ``--train-size`` says otherwise:
-#: about a fifth of the perovskite table (1,000 of 5,276), the order of the elpasolite's
-#: 10,590 DFT rows against its 2 M compositions being far smaller still.
+#: a fifth of the table, at most 1,000 (1,000 of the perovskite's 5,276). The rest of the
+#: table is what a generator can discover.
 DEFAULT_TRAIN_SIZE = 1_000
+DEFAULT_TRAIN_FRACTION = 5
 #: The seed of the training subset of a table space.
 DEFAULT_TRAIN_SEED = 0
 
@@ -136,7 +137,7 @@ def read(truth: Truth, path: str | os.PathLike | None = None, *, verify: bool = 
     sha256 unless ``verify`` is False (``--no-verify``: your own version of it)."""
     assert truth.data is not None
     p = data_path(truth, path)
-    t = read_table(p, truth.space, truth.data.columns, truth.data.missing)
+    t = read_table(p, truth.space, truth.data.columns, truth.data.missing, truth.data.outside)
     pub = truth.published
     if pub is not None and verify and t.sha256 != pub.sha256:
         raise InputError(f"{p}: sha256 {t.sha256[:12]}... is not that of the published "
@@ -153,8 +154,8 @@ def _table_classes(t: SpaceTable) -> data.EnergyClasses:
 def training_set(truth: Truth, path: str | os.PathLike | None = None, *, verify: bool = True,
                  size: int | None = None, seed: int = DEFAULT_TRAIN_SEED) -> data.TrainingSet:
     """What the models see: the DFT set (elpasolite; a krr space file's data with their
-    symmetry images), or a seeded subset of a table (``size``, default
-    :data:`DEFAULT_TRAIN_SIZE`, clipped to the table)."""
+    symmetry images), or a seeded subset of a table (``size``, default a fifth of
+    the table, at most :data:`DEFAULT_TRAIN_SIZE`)."""
     if truth.data is None:
         train = data.load_training_set(path, verify=verify, space=truth.space)
         return train if size is None else train.subset(size, seed)
@@ -166,7 +167,8 @@ def training_set(truth: Truth, path: str | os.PathLike | None = None, *, verify:
         full = data.TrainingSet(codes, energies, _table_classes(t), sha256=t.sha256,
                                 space=truth.space)
         return full if size is None else full.subset(size, seed)
-    n = min(size if size is not None else DEFAULT_TRAIN_SIZE, len(full))
+    default = min(DEFAULT_TRAIN_SIZE, max(2, len(full) // DEFAULT_TRAIN_FRACTION))
+    n = min(size if size is not None else default, len(full))
     return full.subset(n, seed) if n < len(full) else full
 
 

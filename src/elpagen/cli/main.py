@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Sequence
 
 from elpagen.cli import campaign as campaign_cli
-from elpagen.cli import data, frontier, materials, models, search, study
+from elpagen.cli import data, frontier, materials, models, search, space, study
 from elpagen.cli import leaderboard as leaderboard_cli
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, clip_set_values, log
 from elpagen.errors import is_user_error
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     materials.add_parsers(sub)
     leaderboard_cli.add_parsers(sub)
     campaign_cli.add_parsers(sub)
+    space.add_parsers(sub)
     return parser
 
 

@@ -21,6 +21,8 @@ the elpasolites)::
     [data]
     path = "my_table.csv"   # relative to the space file
     columns = { A = "A", B = "B", energy = "formation_energy" }
+    missing = "-"           # how a missing value is written (such rows are left out)
+    outside = "error"       # a row outside the space: error, or skip it
 
     [reference]
     kind = "table"          # or "krr"
@@ -36,7 +38,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elpagen.space import NUMBERINGS, CompositionSpace, Site, SpaceError
+from elpagen.space import NUMBERINGS, CompositionSpace, Site, SpaceError, UnknownElementError
 
 #: Reference kinds: the data as the truth, or a kernel ridge model fitted on them.
 REFERENCE_KINDS = ("table", "krr")
@@ -63,6 +65,9 @@ class SpaceData:
     reference: str = "table"
     #: The text the data file writes for a missing value.
     missing: str = ""
+    #: A data row outside the space: ``error`` (the default: a typo in an element list
+    #: shows at once) or ``skip`` (a space over part of a larger table).
+    outside: str = "error"
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def load(path: str | os.PathLike) -> SpaceFile:
             prototype=str(head.get("prototype", "")),
             description=str(head.get("description", "")),
         )
-    except SpaceError as e:
+    except (SpaceError, UnknownElementError) as e:
         raise _err(p, str(e)) from None
     data = _table(doc, "data", p)
     if not isinstance(data.get("path"), str) or not data["path"]:
@@ -160,7 +165,10 @@ def load(path: str | os.PathLike) -> SpaceFile:
     if ref not in REFERENCE_KINDS:
         raise _err(p, f"[reference] kind must be one of {', '.join(REFERENCE_KINDS)}, "
                       f"got {ref!r}")
+    outside = data.get("outside", "error")
+    if outside not in ("error", "skip"):
+        raise _err(p, f"[data] outside must be 'error' or 'skip', got {outside!r}")
     data_path = (p.parent / data["path"]).expanduser()
     spec = SpaceData(path=data_path, columns=cols, reference=ref,
-                     missing=str(data.get("missing", "")))
+                     missing=str(data.get("missing", "")), outside=outside)
     return SpaceFile(space=space, data=spec, source=p)
