@@ -123,7 +123,8 @@ def test_a_space_too_large_for_memory_is_refused(tmp_path: Path) -> None:
                     for i in range(6))
     p = tmp_path / "big.toml"
     p.write_text(f'[space]\nname = "big"\nnumbering = "main"\n{sites}'
-                 '[data]\npath = "x.csv"\ncolumns = { energy = "e" }\n[reference]\nkind = "table"\n')
+                 '[data]\npath = "x.csv"\ncolumns = { energy = "e" }\n'
+                 '[reference]\nkind = "table"\n')
     with pytest.raises(SpaceError, match="more than the 50,000,000"):
         spacefile.load(p)
 
