@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "reference_cache": 3, "metrics": 3, "expected": 3,
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
-    "materials": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
+    "materials": 5, "prototypes": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
     "agreement": 5, "campaign": 5, "truth": 5,
     "cli": 6,
 }

@@ -95,6 +95,18 @@ def test_twins_keep_their_sites() -> None:
     assert s.lattice.a == t.lattice.a and s != t
 
 
+def test_materials_names_are_the_prototypes_module() -> None:
+    """The builders live in elpagen.prototypes; materials.X keeps working for callers."""
+    from elpagen import materials, prototypes
+
+    for name in ("structure", "lattice", "radii", "frac_coords", "atoms_per_structure",
+                 "fixed_counts", "stoichiometry", "prototype", "require", "PROTOTYPES",
+                 "X_RANGE", "SPACE_GROUP", "RADIUS_RULE", "STRUCTURE_NOTE",
+                 "MaterialsExtraMissing"):
+        assert getattr(materials, name) is getattr(prototypes, name), name
+    assert prototypes.frac_coords(0.25)[1].shape == (40, 3)  # default: the elpasolite
+
+
 # --------------------------------------------------------------------------- export
 
 

@@ -1,23 +1,12 @@
-"""Crystal structures of compositions: the cubic elpasolite prototype, and their export.
+"""Records and export of the crystal structures of compositions (cif, poscar, extxyz, jsonl).
 
-Every composition ABC2D6 becomes the *unrelaxed* cubic elpasolite prototype, space group
-Fm-3m (225), in the conventional cell of 40 atoms (``primitive=True``: the 10-atom
-primitive cell): A on 4a (0,0,0), B on 4b (1/2,1/2,1/2), C on 8c (1/4,1/4,1/4) and
-(3/4,3/4,3/4), D on 24e (x,0,0). A and B keep their sites, so the A/B twins ABC2D6 and
-BAC2D6 give two structures (the same crystal up to an origin shift, as docs/method.md
-says: A and B are symmetry-equivalent sites).
-
-Lattice, from tabulated radii (no relaxation, no DFT): ``d_XY = r_X + r_Y``,
-``a = 2 (d_AD + d_BD)`` and ``x = d_AD / a``, clamped to [0.20, 0.30] so that D atoms
-never collide (the shortest D-D distance, sqrt(2) min(x, 1/2 - x) a, stays >= 0.28 a).
-``r`` is pymatgen's ``Element.atomic_radius`` (empirical radii, J. C. Slater, J. Chem.
-Phys. 41, 3199 (1964)); where it is missing (He, Ne, Kr, Xe) the fallback is
-``Element.atomic_radius_calculated`` (E. Clementi et al., J. Chem. Phys. 47, 1300 (1967)).
-
-The 40 positions are written out from the Wyckoff positions above (what
-``Structure.from_spacegroup(225, ...)`` gives, checked by the tests): from_spacegroup takes
-0.4 s a structure, this 0.3 ms. Each record's metadata holds the reference energy and
-class of :mod:`elpagen.reference` under keys that say *model prediction* (never DFT).
+The structures are the unrelaxed prototypes of :mod:`elpagen.prototypes` (the cubic
+elpasolite and perovskite), their names re-exported here. Each record's metadata holds
+the reference energy and class of :mod:`elpagen.reference` under keys that say what the
+value is: a *model prediction* (:data:`ENERGY_KEY`, :data:`CLASS_KEY`: the elpasolite's
+kernel ridge reference, never DFT) or, for a space whose reference is its data table
+(the perovskite's), the *table value* as given (:data:`TABLE_ENERGY_KEY`,
+:data:`TABLE_CLASS_KEY`); a composition the table lacks gets None.
 
 Every text a user gives (a ``model`` column or ``--model``) is written to the files in one
 sanitised form (:func:`clean_text`), the same in every format, so that no value can end a
@@ -36,19 +25,35 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shutil
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from elpagen import io
-from elpagen.errors import InputError, UserError
+from elpagen.errors import InputError
+from elpagen.prototypes import (  # noqa: F401  (re-exported: materials.X for callers)
+    PROTOTYPES,
+    RADIUS_RULE,
+    SPACE_GROUP,
+    STRUCTURE_NOTE,
+    X_RANGE,
+    MaterialsExtraMissing,
+    Prototype,
+    atoms_per_structure,
+    fixed_counts,
+    frac_coords,
+    lattice,
+    prototype,
+    radii,
+    require,
+    stoichiometry,
+    structure,
+)
 from elpagen.space import CompositionSpace
 
 if TYPE_CHECKING:
@@ -57,23 +62,20 @@ if TYPE_CHECKING:
 #: Export formats: one file per composition in a zip (cif, poscar), or one file (extxyz, jsonl).
 FORMATS: tuple[str, ...] = ("cif", "poscar", "extxyz", "jsonl")
 ZIP_FORMATS = ("cif", "poscar")
-SPACE_GROUP = 225  # Fm-3m
-X_RANGE = (0.20, 0.30)
-#: Metadata keys of the reference model (an interpolation of DFT data, not DFT itself).
+#: Metadata keys of a model reference (an interpolation of DFT data, not DFT itself).
 ENERGY_KEY = "reference_energy_model_prediction_ev_per_atom"
 CLASS_KEY = "reference_class_model_prediction"
-RADIUS_RULE = ("d_XY = r_X + r_Y, a = 2 (d_AD + d_BD), x = d_AD / a clamped to [0.20, 0.30]; "
-               "r = pymatgen Element.atomic_radius (Slater 1964), fallback "
-               "Element.atomic_radius_calculated (Clementi 1967) for He, Ne, Kr, Xe")
-STRUCTURE_NOTE = ("unrelaxed cubic elpasolite prototype, Fm-3m (225), lattice estimated "
-                  "from tabulated radii; not a relaxed or DFT structure")
+#: Metadata keys of a table reference (the space's data table, as given: no model).
+TABLE_ENERGY_KEY = "reference_energy_table_value_ev_per_atom"
+TABLE_CLASS_KEY = "reference_class_of_table_value"
 #: Optional per-row columns of a samples CSV carried into the metadata.
 EXTRA_COLUMNS = ("model", "seed", "target_class")
 #: Texts and integer cells of a samples CSV: checked and sanitised in :mod:`elpagen.io`.
 clean_text, MetadataError = io.clean_text, io.MetadataError
 MAX_TEXT, SAFE_CHARS = io.MAX_TEXT, io.SAFE_CHARS
 #: Measured bytes per structure written (conventional, primitive cell), with the
-#: reference-model metadata, rounded up: the disk check before an export.
+#: reference-model metadata, rounded up: the disk check before an export (the
+#: elpasolite's; a 5-atom perovskite takes less).
 BYTES_PER_STRUCTURE = {"cif": (1_300, 1_100), "poscar": (650, 520),
                        "extxyz": (3_300, 1_600), "jsonl": (7_000, 3_100)}
 #: Bytes a zip (cif, poscar) holds per file until it is closed: its directory entry.
@@ -84,10 +86,6 @@ SECONDS_PER_STRUCTURE = {"cif": (0.005, 0.017), "poscar": (0.006, 0.015),
                          "extxyz": (0.002, 0.015), "jsonl": (0.0025, 0.015)}
 
 
-class MaterialsExtraMissing(UserError, ImportError):
-    """pymatgen, ase or smact is not installed."""
-
-
 class ExportFormatError(InputError):
     """An unknown export format, or one that cannot go where it was asked to."""
 
@@ -96,194 +94,11 @@ class ExportSizeError(InputError):
     """An export whose estimated size does not fit on the disk."""
 
 
-def require(*modules: str) -> None:
-    """Import ``modules`` (default: pymatgen and ase) or raise :class:`MaterialsExtraMissing`."""
-    import importlib
-
-    for m in modules or ("pymatgen.core", "ase"):
-        try:
-            importlib.import_module(m)
-        except ImportError as e:
-            raise MaterialsExtraMissing(
-                f"{m.split('.')[0]} is not installed ({e}); this needs the materials extra: "
-                f"pip install 'elpagen[materials]'") from None
-
-
 def check_format(fmt: str) -> str:
     f = str(fmt).strip().lower()
     if f not in FORMATS:
         raise ExportFormatError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     return f
-
-
-# --------------------------------------------------------------------------- structures
-
-
-_FIXED_TERM = re.compile(r"([A-Z][a-z]?)(\d*)")
-
-
-def fixed_counts(space: CompositionSpace) -> dict[str, int]:
-    """The fixed part of the space's formula (``space.fixed``, e.g. ``"O3"``) as element ->
-    count; empty for a space without one. InputError for text that is not a formula."""
-    text = space.fixed.strip()
-    out: dict[str, int] = {}
-    pos = 0
-    for m in _FIXED_TERM.finditer(text):
-        if m.start() != pos:
-            break
-        out[m.group(1)] = out.get(m.group(1), 0) + (int(m.group(2)) if m.group(2) else 1)
-        pos = m.end()
-    if pos != len(text):
-        raise InputError(f"the fixed part {space.fixed!r} of the {space.name} space is not a "
-                         "formula of element symbols and integer counts (e.g. O3)")
-    return out
-
-
-def stoichiometry(space: CompositionSpace, symbols: Sequence[str]) -> dict[str, int]:
-    """Element -> count of one composition (its per-site ``symbols``, in site order): the
-    site multiplicities, then the fixed part of the formula."""
-    out: dict[str, int] = {}
-    for sym, site in zip(symbols, space.sites, strict=True):
-        out[str(sym)] = out.get(str(sym), 0) + site.multiplicity
-    for sym, n in fixed_counts(space).items():
-        out[sym] = out.get(sym, 0) + n
-    return out
-
-
-@functools.lru_cache(maxsize=8)
-def radii(space: CompositionSpace) -> tuple[np.ndarray, ...]:
-    """Radius in angstrom of every element of every site of ``space`` (one array per
-    site, indexed like the site's element list; rule in the module doc)."""
-    require("pymatgen.core")
-    from pymatgen.core import Element
-
-    by_symbol: dict[str, float] = {}
-    for sym in space.elements:
-        el = Element(sym)
-        r = el.atomic_radius if el.atomic_radius is not None else el.atomic_radius_calculated
-        if r is None:  # not for any main-group element with pymatgen >= 2024.1
-            raise MaterialsExtraMissing(f"pymatgen has no radius for {sym}")
-        by_symbol[sym] = float(r)
-    out = []
-    for site in space.sites:
-        arr = np.array([by_symbol[e] for e in site.elements], dtype=np.float64)
-        arr.flags.writeable = False
-        out.append(arr)
-    return tuple(out)
-
-
-# ---- the elpasolite prototype (Fm-3m): one Wyckoff position per site, in site order
-
-
-def _translations() -> np.ndarray:
-    return np.array([[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
-
-
-def _elpasolite_points(x: float) -> list[list[list[float]]]:
-    """Per site (A on 4a, B on 4b, C on 8c, D on 24e), its points in the primitive set."""
-    return [[[0, 0, 0]], [[.5, .5, .5]], [[.25, .25, .25], [.75, .75, .75]],
-            [[x, 0, 0], [-x, 0, 0], [0, x, 0], [0, -x, 0], [0, 0, x], [0, 0, -x]]]
-
-
-def _elpasolite_lattice(r: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """a, x, clamped from the per-site radii of the codes (rule in the module doc)."""
-    r_a, r_b, _, r_d = r  # the prototype's sites: A (4a), B (4b), C (8c), D (24e)
-    d_ad = r_a + r_d
-    d_bd = r_b + r_d
-    a = 2.0 * (d_ad + d_bd)
-    x_raw = d_ad / a
-    x = np.clip(x_raw, *X_RANGE)
-    return a, x, x != x_raw
-
-
-@dataclass(frozen=True)
-class Prototype:
-    """A crystal prototype that structures can be built for: its site multiplicities (in
-    the space's site order), the lattice rule and the per-site points of its cell."""
-
-    name: str
-    multiplicities: tuple[int, ...]
-    space_group: int
-    lattice: Callable[[Sequence[np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray]]
-    points: Callable[[float], list[list[list[float]]]]
-    radius_rule: str
-    note: str
-
-
-#: Prototypes with a structure builder, by :attr:`CompositionSpace.prototype`.
-PROTOTYPES: dict[str, Prototype] = {
-    "elpasolite": Prototype("elpasolite", (1, 1, 2, 6), SPACE_GROUP, _elpasolite_lattice,
-                            _elpasolite_points, RADIUS_RULE, STRUCTURE_NOTE),
-}
-
-
-def prototype(space: CompositionSpace) -> Prototype:
-    """The structure builder of ``space``'s prototype; a one-line :class:`InputError` where
-    there is none (structure export is not available for that space)."""
-    proto = PROTOTYPES.get(space.prototype)
-    if proto is None:
-        raise InputError(f"structure export is not available for the "
-                         f"{space.prototype or 'unnamed'!r} prototype of the {space.name} "
-                         f"space; it is for the {', '.join(PROTOTYPES)} prototype")
-    mult = tuple(s.multiplicity for s in space.sites)
-    if mult != proto.multiplicities or space.fixed:
-        raise InputError(f"structure export is not available for the {space.name} space: "
-                         f"its formula {space.formula_pattern} is not the {proto.name} "
-                         "prototype's")
-    return proto
-
-
-def lattice(codes: np.ndarray, space: CompositionSpace
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lattice constant a (angstrom), the prototype's free parameter x (the elpasolite's
-    D position) and whether x was clamped, per code."""
-    proto = prototype(space)
-    el = space.decode(np.atleast_1d(codes))
-    r = radii(space)
-    return proto.lattice([r[s][el[:, s]] for s in range(space.n_sites)])
-
-
-def frac_coords(x: float, space: CompositionSpace | None = None
-                ) -> tuple[list[int], np.ndarray]:
-    """Site index (in the space's site order) and fractional coordinates of the atoms of
-    the conventional cell (``space``'s prototype; default the elpasolite's)."""
-    points = (_elpasolite_points if space is None else prototype(space).points)(x)
-    t = _translations()
-    sites, coords = [], []
-    for s, pts in enumerate(points):
-        for p in pts:
-            for tr in t:
-                sites.append(s)
-                coords.append(np.mod(np.asarray(p) + tr, 1.0))
-    return sites, np.array(coords)
-
-
-def atoms_per_structure(space: CompositionSpace, primitive: bool = False) -> int:
-    """Atoms of the conventional (``primitive``: primitive) cell of ``space``'s prototype."""
-    n = sum(len(p) for p in prototype(space).points(0.25)) * len(_translations())
-    return n // len(_translations()) if primitive else n
-
-
-def structure(code: int, *, space: CompositionSpace, primitive: bool = False,
-              a: float | None = None, x: float | None = None):
-    """The pymatgen ``Structure`` of one composition code of ``space`` (the conventional
-    cell of its prototype)."""
-    prototype(space)
-    require("pymatgen.core")
-    from pymatgen.core import Lattice, Structure
-
-    c = np.array([int(code)])
-    if not 0 <= int(code) < space.n_grid or not space.is_valid(space.decode(c))[0]:
-        raise InputError(f"code {code} is not a composition of the {space.name} space")
-    if a is None or x is None:
-        la, lx, _ = lattice(c, space)
-        a, x = float(la[0]), float(lx[0])
-    sym = space.indices_to_symbols(space.decode(c))[0]
-    sites, coords = frac_coords(float(x), space)
-    s = Structure(Lattice.cubic(a), [sym[i] for i in sites], coords)
-    if primitive:
-        s = s.get_primitive_structure()
-    return s
 
 
 # --------------------------------------------------------------------------- records
@@ -369,16 +184,30 @@ def iter_records(codes: np.ndarray, *, space: CompositionSpace | None = None,
                 if val is not None:
                     rec[k] = val
             if reference is not None:
-                rec[ENERGY_KEY] = float(reference.energies[code])
-                rec[CLASS_KEY] = int(reference.classes[code])
-                rec["reference_model"] = (f"elpagen Laplacian KRR (sigma={reference.sigma:g}, "
-                                          f"lambda={reference.lam:g}) trained on DFT "
-                                          "energies; a model prediction, not a DFT value")
+                rec.update(_reference_fields(reference, code))
             rec.update(space_group=proto.space_group,
-                       lattice_a_angstrom=round(float(plan.a[i]), 6),
-                       x_D=round(float(plan.x[i]), 6), x_D_clamped=bool(plan.clamped[i]),
-                       lattice_rule=proto.radius_rule, structure_note=proto.note)
+                       lattice_a_angstrom=round(float(plan.a[i]), 6))
+            if proto.parameter:
+                rec[proto.parameter] = round(float(plan.x[i]), 6)
+                rec[f"{proto.parameter}_clamped"] = bool(plan.clamped[i])
+            rec.update(lattice_rule=proto.radius_rule, structure_note=proto.note)
             yield rec
+
+
+def _reference_fields(reference: ReferenceEnergies, code: int) -> dict[str, Any]:
+    """The reference energy and class of ``code``, under keys that say what they are: a
+    model's prediction, or (a reference built from a table) the table's value."""
+    if reference.mask is None:  # a model: the kernel ridge reference
+        return {ENERGY_KEY: float(reference.energies[code]),
+                CLASS_KEY: int(reference.classes[code]),
+                "reference_model": (f"elpagen Laplacian KRR (sigma={reference.sigma:g}, "
+                                    f"lambda={reference.lam:g}) trained on DFT "
+                                    "energies; a model prediction, not a DFT value")}
+    has = bool(reference.mask[code])
+    return {TABLE_ENERGY_KEY: float(reference.energies[code]) if has else None,
+            TABLE_CLASS_KEY: int(reference.classes[code]) if has else None,
+            "reference_table": (f"the {reference.space.name} space's data table of formation "
+                                "energies, as given (no model); None: not in the table")}
 
 
 def records(codes: np.ndarray, *, space: CompositionSpace | None = None,
@@ -451,8 +280,8 @@ def _cif(s, rec: Mapping[str, Any]) -> str:
 def _poscar(s, rec: Mapping[str, Any]) -> str:
     from pymatgen.io.vasp import Poscar
 
-    comment = _one_line(f"{rec['formula']} {STRUCTURE_NOTE}; "
-                        f"{ENERGY_KEY}={rec.get(ENERGY_KEY)}")
+    key = TABLE_ENERGY_KEY if TABLE_ENERGY_KEY in rec else ENERGY_KEY
+    comment = _one_line(f"{rec['formula']} {rec['structure_note']}; {key}={rec.get(key)}")
     return Poscar(s, comment=comment).get_str()
 
 
@@ -523,8 +352,8 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
     """Write the structures of the distinct compositions of ``codes`` to ``path``.
 
     ``space``: the codes' composition space (default: that of ``meta['reference']``); its
-    prototype must have a structure builder (:data:`PROTOTYPES`), else a one-line
-    :class:`InputError`.
+    prototype must have a structure builder (:data:`elpagen.prototypes.PROTOTYPES`), else
+    a one-line :class:`InputError`.
 
     ``fmt``: cif or poscar (a zip of one file per composition plus ``metadata.jsonl``),
     extxyz (one multi-frame file, metadata in each frame's info, the sites as one list
@@ -538,7 +367,7 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
     """
     fmt = check_format(fmt)
     space = the_space(space, meta.get("reference"))
-    prototype(space)  # before any file is opened
+    proto = prototype(space)  # before any file is opened
     to_stdout = io.is_stdout(path)
     if to_stdout and fmt in ZIP_FORMATS:
         raise ExportFormatError(f"{fmt} is a zip file, which cannot go to standard output; "
@@ -558,7 +387,8 @@ def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: b
     def items() -> Iterator[tuple[Any, dict[str, Any]]]:
         for rec in _progress(recs(), len(plan), progress):
             yield structure(rec["code"], space=space, primitive=primitive,
-                            a=rec["lattice_a_angstrom"], x=rec["x_D"]), rec
+                            a=rec["lattice_a_angstrom"],
+                            x=rec[proto.parameter] if proto.parameter else None), rec
 
     def write(f) -> None:
         if fmt in ZIP_FORMATS:

@@ -2,7 +2,9 @@
 
 A composition passes when ``smact.screening.smact_validity`` accepts its pymatgen
 ``Composition`` (each site's element with the site's multiplicity, plus the fixed part of
-the space's formula: {A: 1, B: 1, C: 2, D: 6} for an elpasolite ABC2D6) with its default
+the space's formula, :func:`elpagen.prototypes.stoichiometry`: {A: 1, B: 1, C: 2, D: 6} for
+an elpasolite ABC2D6, {A: 1, B: 1, O: 3} for a perovskite ABO3, and {A: 2, O: 3} where
+both perovskite sites hold the same element A: counts of one element add up) with its default
 settings (smact >= 3: ICSD24 oxidation states with consensus 3, the Pauling
 electronegativity test, all-metal compositions accepted as alloys). The screen sees a
 composition, not sites, so twins under the space's symmetries (the elpasolite's ABC2D6
@@ -33,7 +35,7 @@ import numpy as np
 from elpagen import reference as reference_energies
 from elpagen.errors import InputError
 from elpagen.io import atomic_write
-from elpagen.materials import require, stoichiometry
+from elpagen.prototypes import require, stoichiometry
 from elpagen.space import CompositionSpace
 
 if TYPE_CHECKING:
