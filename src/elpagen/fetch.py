@@ -149,8 +149,12 @@ def download(url: str, timeout: float = TIMEOUT_S, *, max_bytes: int = MAX_BYTES
             raise FetchError(f"{url}: more than {max_bytes:,} bytes; not the published "
                              f"{what}")
         return body
+    reason = reason.splitlines()[0] if reason else ""
+    if what != "train_set.pkl":
+        raise FetchError(f"cannot download {what} from {url} ({reason}); fetch it elsewhere "
+                         f"and pass elpagen data fetch --from-file {what}, or --data PATH")
     raise FetchError(
-        f"cannot download the DFT data from {url} ({reason.splitlines()[0] if reason else ''}); "
+        f"cannot download the DFT data from {url} ({reason}); "
         "use a mirror (elpagen data fetch --url MIRROR), a local copy "
         "(elpagen data fetch --from-file train_set.pkl), or your own CSV "
         f"(--data PATH or ELPAGEN_DATA)"
@@ -271,6 +275,6 @@ def fetch_published(url: str, sha256: str, size: int, dest: Path, *,
                          "nothing was stored")
     dest.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(dest, blob)
-    return FetchResult(path=dest, sha256=got, rows=blob.count(b"\n") - 1, source=source,
+    return FetchResult(path=dest, sha256=got, rows=len(blob.splitlines()) - 1, source=source,
                        source_sha256=got, seconds_download=t_download, seconds_convert=0.0,
                        seconds=time.perf_counter() - t0)

@@ -46,7 +46,7 @@ class SpaceTable:
         return len(self.codes)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -152,7 +152,7 @@ def read_table(path: str | os.PathLike, space: CompositionSpace, columns: Mappin
                          f"({space.formula(codes[dup[0]:dup[0] + 1])[0]}); keep one row each")
     vals = np.array(values, dtype=np.float64)[order]
     return SpaceTable(space=space, codes=codes, energies=vals[:, 0],
-                      stability=vals[:, 1] if has_stability else None, sha256=_sha256(p),
+                      stability=vals[:, 1] if has_stability else None, sha256=file_sha256(p),
                       path=str(p), n_missing=n_missing)
 
 

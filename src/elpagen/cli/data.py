@@ -13,6 +13,7 @@ from elpagen.cli.common import (
     CLIError,
     add_common,
     cli_space,
+    cli_truth,
     emit_json,
     load_reference,
     load_train,
@@ -26,6 +27,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         return cmd_data_fetch(args)
     if args.url is not None or args.from_file is not None:
         raise CLIError("--url and --from-file go with `elpagen data fetch`")
+    if cli_truth(args).data is not None:
+        return _table_stats(args)
     dft = data.load_dft(args.data, verify=not args.no_verify, space=cli_space(args))
     train = data.training_set(dft)
     space = train.space
@@ -75,6 +78,73 @@ def _twin_name(space) -> str:
     return "/".join(moved)
 
 
+def _table_stats(args: argparse.Namespace) -> int:
+    """`elpagen data --space NAME|FILE` of a space given by a data table."""
+    from elpagen import truth
+
+    t = cli_truth(args)
+    table = truth.read(t, args.data, verify=not args.no_verify)
+    train = load_train(args)
+    ec = train.energy_classes
+    out: dict[str, Any] = {
+        "space": t.space.name, "path": table.path, "sha256": table.sha256,
+        "rows_with_values": len(table), "rows_missing": table.n_missing,
+        "training_set": len(train), "reference": t.reference,
+        "energy_min": float(table.energies.min()), "energy_max": float(table.energies.max()),
+        "class_width": ec.width,
+        "class_counts": {str(i + 1): int(n)
+                         for i, n in enumerate(np.bincount(ec.assign(table.energies) - 1,
+                                                           minlength=ec.n))},
+    }
+    if table.stability is not None:
+        out["stable_0.025"] = int((table.stability <= 0.025).sum())
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"data file     {table.path} ({t.space.name} space, {t.space.formula_pattern})")
+    print(f"rows          {len(table):,} with values, {table.n_missing:,} missing")
+    print(f"training set  {len(train):,} compositions (the models see these; the reference is "
+          f"{'the whole table' if t.is_table else 'a kernel ridge fit on them'})")
+    print(f"energies      {out['energy_min']:.4f} .. {out['energy_max']:.4f} eV/atom, "
+          f"10 classes of {ec.width:.4f} eV/atom")
+    print("class counts  " + "  ".join(f"{k}:{v}" for k, v in out["class_counts"].items()))
+    if "stable_0.025" in out:
+        print(f"stable        {out['stable_0.025']:,} within 0.025 eV/atom of the hull")
+    return 0
+
+
+def _fetch_published(args: argparse.Namespace) -> int:
+    """`elpagen data fetch --space NAME` of a space whose data are a published plain file."""
+    from elpagen import fetch
+
+    t = cli_truth(args)
+    pub = t.published
+    if pub is None:
+        raise CLIError(f"the {t.space.name} space has no published data file to fetch; its "
+                       "data are named in its space file")
+    dest = fetch.data_dir() / pub.file_name
+    if dest.is_file() and not args.force and args.from_file is None and args.url is None:
+        from elpagen.table import file_sha256
+
+        if file_sha256(dest) == pub.sha256:
+            print(f"{dest}: already present, sha256 ok (--force fetches it again)")
+            return 0
+        raise CLIError(f"{dest} is there but is not the published file (sha256 differs); "
+                       "move it away or pass --force to replace it")
+    got = fetch.fetch_published(args.url or pub.url, pub.sha256, pub.size, dest,
+                                from_file=args.from_file)
+    if args.json:
+        emit_json({"path": got.path, "sha256": got.sha256, "rows": got.rows,
+                   "source": got.source, "seconds": round(got.seconds, 4)})
+        return 0
+    print(f"data file     {got.path}")
+    print(f"rows          {got.rows:,} ({pub.citation})")
+    print(f"source        {got.source}")
+    print(f"sha256        {got.sha256} (the published file)")
+    print(f"every command now finds it with --space {t.space.name}")
+    return 0
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     """`elpagen data fetch`: get the published CSV into the data directory."""
     from elpagen import data, fetch
@@ -82,6 +152,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     if args.data is not None or args.no_verify:
         raise CLIError("`elpagen data fetch` stores the published file; --data and "
                        "--no-verify name a file of your own (use it directly instead)")
+    if cli_truth(args).data is not None:
+        return _fetch_published(args)
     got = data.fetch_data(url=args.url, from_file=args.from_file)
     out = {
         "path": got.path,
@@ -183,7 +255,11 @@ def add_parsers(sub: Any) -> None:
                      help="fetch: a mirror of train_set.pkl (default: the pinned GitHub URL, "
                           "or $ELPAGEN_DATA_URL)")
     src.add_argument("--from-file", metavar="PKL",
-                     help="fetch: convert a local copy of train_set.pkl (no download)")
+                     help="fetch: convert a local copy of train_set.pkl (no download); with "
+                          "--space perovskite: a local copy of the published table")
+    p.add_argument("--force", action="store_true",
+                   help="fetch: download again even when the file is present (--space "
+                        "perovskite)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data)
 
@@ -198,7 +274,7 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="score a CSV of compositions for a target class")
     add_common(p)
     p.add_argument("samples", metavar="SAMPLES.csv",
-                   help="CSV whose header is the space's site names (A,B,C,D)")
+                   help="CSV whose header is the space's site names (e.g. A,B,C,D)")
     p.add_argument("--target-class", "-c", type=int, required=True, help="class 1..10")
     p.add_argument("--smact", action="store_true",
                    help="add the SMACT pass fractions (needs pip install 'elpagen[materials]')")
