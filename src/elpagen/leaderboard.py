@@ -102,7 +102,7 @@ def local_fingerprint(train: Any, sigma: float, lam: float,
         return None
     try:
         return reference.load(path, train, sigma, lam).fingerprint()
-    except reference.OracleCacheError:
+    except reference.ReferenceCacheError:
         return None
 
 

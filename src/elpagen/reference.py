@@ -1,4 +1,4 @@
-"""Reference energies for the whole composition space: the "oracle" (docs/method.md section 4).
+"""Reference energies for the whole composition space (docs/method.md section 4).
 
 A kernel ridge regression (KRR) with the Laplacian kernel on the *unscaled*
 (period, group) vector of a composition (two numbers per site of the space) and the L1

@@ -1,4 +1,4 @@
-"""Cross-validation of the reference model's sigma and lambda (docs/oracle_cv.md).
+"""Cross-validation of the reference model's sigma and lambda (docs/reference_cv.md).
 
 k folds that keep twins together (:func:`elpagen.reference.twin_folds`); per sigma and
 fold the kernels are built once and every lambda reuses them. Re-exported by

@@ -26,7 +26,7 @@ from elpagen.space import CompositionSpace
 # compositions). Grids: sigma {12, 24, 48} x lambda {1e-2, 1e-3, 1e-4}, then sigma
 # {9, 12, 16} x lambda {1e-1, 3e-2, 1e-2}, then sigma {7, 9} x lambda {3e-3, 1e-2}.
 # Best pair sigma 9, lambda 1e-2: CV MAE 0.0744 +- 0.0014 eV/atom (sigma 12: 0.0750;
-# sigma 7: 0.0749). Tables and timings in docs/oracle_cv.md.
+# sigma 7: 0.0749). Tables and timings in docs/reference_cv.md.
 DEFAULT_SIGMA = 9.0
 DEFAULT_LAMBDA = 1e-2
 

@@ -40,11 +40,11 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
         frontier.plot_frontier(result, out_png)
-        oracle = ReferenceProvenance.of(ref).to_dict()
+        provenance = ReferenceProvenance.of(ref).to_dict()
         for name, path in zip(config.models, outputs[2:], strict=True):
             submission.write(submission.from_frontier_result(
                 result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,
-                oracle=oracle, overrides=config.overrides_of(name)), path)
+                oracle=provenance, overrides=config.overrides_of(name)), path)
         if not args.quiet:
             log(f"wrote {out_json}, {out_png} and {len(config.models)} submission file(s)")
     if args.json:

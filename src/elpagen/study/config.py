@@ -38,7 +38,7 @@ def make_settings(
     models: Sequence[str] | None = None,
     strategies: Sequence[str] | None = None,
     space: CompositionSpace | None = None,
-    oracle: ReferenceProvenance | None = None,
+    provenance: ReferenceProvenance | None = None,
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
@@ -50,7 +50,7 @@ def make_settings(
     the budget is fitted to its size (:func:`elpagen.study.plan.fit_budget`; the
     elpasolite's budget is unchanged), and a space other than the default is recorded
     under ``"space"`` (name and fingerprint; the default's settings have no such key, so
-    its stores written before spaces existed resume). ``oracle``: the reference energies'
+    its stores written before spaces existed resume). ``provenance``: the reference energies'
     parameters (default: those :mod:`elpagen.reference` builds with).
     """
     from elpagen import spaces
@@ -86,7 +86,7 @@ def make_settings(
         "elpagen_version": __version__,
         "data_sha256": data_sha256,
         "n_train": int(n_train),
-        "oracle": (oracle or ReferenceProvenance.parameters()).to_dict(),
+        "oracle": (provenance or ReferenceProvenance.parameters()).to_dict(),
         "hist_bin_width": HIST_BIN_WIDTH,
         "curve_points": CURVE_POINTS,
     }

@@ -308,11 +308,11 @@ def run_study(
                                  f"the training set the space {train.space.name!r}; give both "
                                  "of one space")
         ov = model_overrides(models, quick, overrides)
-        oracle = (None if reference is None
+        provenance = (None if reference is None
                   else ReferenceProvenance.parameters(reference.sigma, reference.lam))
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
                                  frontier5_samples, models, strategies, space=train.space,
-                                 oracle=oracle)
+                                 provenance=provenance)
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
