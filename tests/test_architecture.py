@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "elpagen"
 LAYERS: dict[str, int] = {
     "errors": 0, "version": 0,
     "space": 1, "allocator": 1, "spaces": 1,
-    "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2,
+    "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2, "records": 2,
     "searchspace": 2, "fetch": 2, "table": 2,
     "generator": 3, "reference": 3, "reference_krr": 3, "reference_cv": 3,
     "reference_cache": 3, "metrics": 3, "expected": 3,
@@ -353,9 +353,10 @@ NOT_A_MODEL = {
     ("elpagen.search.spec", "random"): "Optuna's random sampler (--sampler random)",
     ("elpagen.search.worker", "random"): "the default --sampler (Optuna's random sampler)",
     ("elpagen.cli.search", "random"): "the default --sampler (Optuna's random sampler)",
-    # Campaign strategies are their own namespace (a strategy, not a generator's record).
-    ("elpagen.campaign.strategies", "random"): "the random campaign strategy",
-    ("elpagen.campaign.strategies", "marginal"): "the marginal campaign strategy",
+    # Campaign strategies are their own namespace (a strategy, not a generator's record):
+    # their records (elpagen.campaign.catalogue) and their classes.
+    **{("elpagen.campaign.catalogue", n): f"the {n} campaign strategy's record"
+       for n in ("random", "marginal", "ar", "vae", "gan", "rl", "gfn")},
     ("elpagen.campaign.scoring", "random"): "the random campaign strategy",
     ("elpagen.campaign.generative", "marginal"): "the marginal campaign strategy",
     ("elpagen.campaign.generative", "ar"): "the ar campaign strategy",

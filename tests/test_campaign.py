@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from cli_helpers import one_line_error, run
 
+from elpagen.campaign import catalogue, strategies
 from elpagen.campaign import run as campaign
-from elpagen.campaign import strategies
+from elpagen.campaign.catalogue import StrategyKind
 from elpagen.campaign.labeller import CampaignError, Labeller
+from elpagen.models import plugins
 from elpagen.spaces import ELPASOLITE as space
 
 
@@ -195,8 +197,45 @@ def plugin(tmp_path, monkeypatch):
         class Cheat(Strategy):
             def propose(self, codes, energies, batch, rng, pool):
                 return codes[:batch]
+
+        class Random(Lowest):
+            name = "random"
+
+        not_a_class = 3
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_plug_ins_load_with_the_models_loader(plugin, monkeypatch):
+    calls, real = [], plugins.import_class
+
+    def spy(path, kind=plugins.GENERATORS):
+        calls.append(kind)
+        return real(path, kind)
+
+    monkeypatch.setattr(plugins, "import_class", spy)
+    catalogue.reset()  # no record of an earlier test
+    spec = catalogue.get("my_strats:Lowest")
+    assert calls == [catalogue.STRATEGIES]
+    assert (spec.name, spec.kind, catalogue.label("my_strats:Lowest")) == (
+        "lowest-codes", StrategyKind.OTHER, "lowest-codes")
+    assert catalogue.get("my_strats:Lowest") is spec and len(calls) == 1  # registered
+    # No name of its own, or a built-in's: its import path.
+    assert strategies.resolve("my_strats:Cheat")[0] == "my_strats:Cheat"
+    assert strategies.resolve("my_strats:Random")[0] == "my_strats:Random"
+    assert strategies.resolve("random")[1] is strategies.RandomStrategy
+
+
+@pytest.mark.parametrize("path, match", [
+    ("my_strats:not_a_class", r"strategy 'my_strats:not_a_class' is an int, not a "
+                               r"strategy: give a subclass of elpagen.campaign.base.Strategy"),
+    ("my_strats:Nope", r"has no 'Nope' \(its strategy classes: Cheat, Lowest, Random\)"),
+    ("elpagen.models.vae:ConditionalVAE", "not a strategy"),
+])
+def test_a_bad_plug_in_is_one_line(plugin, path, match):
+    with pytest.raises(strategies.StrategyError, match=match) as e:
+        strategies.resolve(path)
+    assert "\n" not in str(e.value)
 
 
 def test_a_users_strategy_plugs_in_by_import_path(plugin, train, reference):
@@ -214,7 +253,7 @@ def test_a_strategy_that_relabels_is_one_line(plugin, capsys):
     (["--batch", "600", "--budget", "500"], "larger than --budget"),
     (["--start", "train:99999"], "larger than the training set"),
     (["--strategies", "random,oracle"], "unknown strategy 'oracle'"),
-    (["--strategies", "nosuchmodule:X"], "does not import"),
+    (["--strategies", "nosuchmodule:X"], "cannot import 'nosuchmodule'"),
     (["--strategies", "static:oracle"], "unknown model 'oracle'"),
     (["--start", "lots"], "--start expects"),
     (["--pool", "10"], "at least --batch"),

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from elpagen import catalogue, cli, space
+from elpagen import catalogue, cli
 from elpagen.catalogue import Kind, ModelSpec
 from elpagen.errors import InputError
 from elpagen.generator import Generator
@@ -32,13 +32,15 @@ class Toy(Generator):
         self.seed = seed
 
     def fit(self, train, target_class=None):
+        self.space = train.space
         self.pools_ = {c: train.codes_of_class(c) for c in range(1, 11)}
         return self
 
     def propose(self, n, target_class, rng):
         pool = self.pools_[target_class]
-        el = rng.integers(0, space.N_ELEMENTS, size=(n, 4))
-        uniform = np.where(space.is_distinct(el), space.encode(el), -1)
+        sp = self.space  # the training set's
+        el = rng.integers(0, np.asarray(sp.sizes), size=(n, sp.n_sites))
+        uniform = np.where(sp.is_valid(el), sp.encode(el), -1)
         from_pool = rng.random(n) < 1.0 / self.spread
         return np.where(from_pool, pool[rng.integers(0, len(pool), size=n)], uniform)
 

@@ -14,14 +14,12 @@ model of your own (docs/design.md, "Adding a generator").
 Plug-ins (docs/design.md, "Plug-in generators") need no record: ``--models mypkg:MyGen``
 registers the class on the fly (:func:`register_class`); installed packages announce theirs
 in the entry-point group ``elpagen.generators``, read when a name is unknown or all asked.
-
-The classes are named by import path and loaded on first use, so reading the catalogue
-(``elpagen --help``) does not load torch.
+The classes are named by import path and loaded on first use (``elpagen --help`` loads no
+torch). Campaign strategies have records of the same kind in :mod:`elpagen.campaign.catalogue`.
 """
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,14 +63,43 @@ def _is_path(name: str) -> bool:
     return ":" in name and plugins.is_plugin_path(name)
 
 
-def _copy(m: Mapping[Any, Any] | None) -> dict[Any, Any]:
-    """A private copy (a record must not change when the caller's dict does; a plain dict
-    pickles, so a record travels to worker processes)."""
-    return dict(m or {})
+class Record:
+    """What a catalogue record shares (a model's :class:`ModelSpec`, a campaign strategy's
+    :class:`elpagen.campaign.catalogue.StrategySpec`): a name, a class and a label."""
+
+    name: str
+    target: str | type
+    label: str
+
+    @property
+    def cls(self) -> type:
+        """The class (imported now if named by path: :func:`.plugins.load_target`)."""
+        from elpagen.models.plugins import load_target
+
+        return load_target(self.target)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the class is part of elpagen (its errors are bugs, not the user's)."""
+        t = self.target
+        return (t if isinstance(t, str) else getattr(t, "__module__", "")).startswith("elpagen.")
+
+    def add_to(self, table: dict[str, Any], *, replace: bool, what: str = "model",
+               error: type[InputError] = InputError) -> Any:
+        """This record in ``table`` (a catalogue) under its name; one line if it is taken."""
+        if self.name in table and not replace:
+            raise error(f"a {what} named {self.name!r} is already in the catalogue; "
+                        "choose another name or pass replace=True")
+        table[self.name] = self
+        return self
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(Record):
     """One generator or baseline, described once."""
 
     name: str
@@ -110,28 +137,10 @@ class ModelSpec:
                 not _is_path(self.name):
             raise InputError(f"a model name is letters, digits, '-' and '_' (or a plug-in's "
                              f"module.path:ClassName), got {self.name!r}")
-        object.__setattr__(self, "quick", _copy(self.quick))
-        object.__setattr__(self, "published", _copy(self.published))
+        # Private plain dicts: unchanged when the caller's change; they pickle to workers.
+        object.__setattr__(self, "quick", dict(self.quick or {}))
+        object.__setattr__(self, "published", dict(self.published or {}))
         object.__setattr__(self, "defaults", frozenset(Command(c) for c in self.defaults))
-
-    # -- derived from the class (loaded on first use) -----------------------------------
-    @property
-    def cls(self) -> type:
-        """The generator class (imported now if named by path)."""
-        if not isinstance(self.target, str):
-            return self.target
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
-
-    @property
-    def builtin(self) -> bool:
-        """Whether the class is part of elpagen (its errors are bugs, not the user's)."""
-        t = self.target
-        return (t if isinstance(t, str) else getattr(t, "__module__", "")).startswith("elpagen.")
 
     @property
     def configured(self) -> bool:
@@ -273,11 +282,7 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in BUILTIN}
 
 def register(spec: ModelSpec, *, replace: bool = False) -> ModelSpec:
     """Add a model of your own to the catalogue (every command then knows it)."""
-    if spec.name in _SPECS and not replace:
-        raise InputError(f"a model named {spec.name!r} is already in the catalogue; "
-                         "choose another name or pass replace=True")
-    _SPECS[spec.name] = spec
-    return spec
+    return spec.add_to(_SPECS, replace=replace)
 
 
 def unregister(name: str) -> None:
@@ -434,30 +439,25 @@ def _read_entry_points() -> None:
 
 def is_builtin(name: str) -> bool:
     """Whether ``name`` is a model of elpagen itself (or a name the catalogue lacks)."""
-    s = _known(name)
-    return s.builtin if s else True
+    return s.builtin if (s := _known(name)) else True
 
 
 def label(name: str) -> str:
     """The display name of a model (its key when it is not in the catalogue: an old store)."""
-    s = _known(name)
-    return s.display if s else name
+    return s.display if (s := _known(name)) else name
 
 
 def color(name: str, fallback: str | None = "0.5") -> str | None:
     """The colour of a model in figures (``fallback`` when it has none)."""
-    s = _known(name)
-    return (s.color or fallback) if s else fallback
+    return (s.color or fallback) if (s := _known(name)) else fallback
 
 
 def is_screening(name: str) -> bool:
-    s = _known(name)
-    return bool(s and s.kind == Kind.SCREENING)
+    return bool((s := _known(name)) and s.kind == Kind.SCREENING)
 
 
 def uses_training(name: str) -> bool:
-    s = _known(name)
-    return s.uses_training if s else True
+    return s.uses_training if (s := _known(name)) else True
 
 
 def published(target_class: int) -> dict[str, tuple[float, float]]:

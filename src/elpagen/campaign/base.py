@@ -18,7 +18,10 @@ class StrategyError(InputError):
 
 
 class Strategy:
-    """Base class. Subclasses set ``name`` and implement :meth:`propose`.
+    """The one base class of every campaign strategy, built-in or your own. Subclasses set
+    ``name`` and implement :meth:`propose`; what the command line, the report and the
+    figures say about one (label, colour, kind, refit settings) is its record in
+    :mod:`elpagen.campaign.catalogue`.
 
     ``space`` is the campaign's composition space (the training set's): the harness sets
     it before :meth:`begin` (or pass ``space`` to ``begin``).

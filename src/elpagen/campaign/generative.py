@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from elpagen.campaign import catalogue as strategy_catalogue
 from elpagen.campaign.base import (
     Strategy,
     StrategyError,
@@ -107,13 +108,11 @@ class MarginalStrategy(GeneratorStrategy):
 class CatalogueStrategy(GeneratorStrategy):
     """A catalogue generator (``model``) refit from scratch each round on the labelled set
     (no warm start: every round is a fresh fit with the strategy's seed), with the fast
-    protocol and the small per-round budget ``round_settings`` (``--quick``: the
-    catalogue's quick settings and ``quick_settings``), on the CPU. A generator trained
-    per class (rl) is fitted for the target class."""
+    protocol and the small per-round budget of the strategy's record (``refit``;
+    ``--quick``: the model's quick settings and the record's ``quick``), on the CPU. A
+    generator trained per class (rl) is fitted for the target class."""
 
     model: ClassVar[str] = ""
-    round_settings: ClassVar[dict[str, Any]] = {}
-    quick_settings: ClassVar[dict[str, Any]] = {}
     samples = 50_000
 
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
@@ -123,9 +122,8 @@ class CatalogueStrategy(GeneratorStrategy):
     def model_overrides(self) -> dict[str, Any]:
         from elpagen import catalogue
 
-        if self.quick:
-            return {**catalogue.get(self.model).quick, **self.quick_settings}
-        return dict(self.round_settings)
+        refit = strategy_catalogue.refit(type(self), self.quick)
+        return {**catalogue.get(self.model).quick, **refit} if self.quick else refit
 
     def settings(self):
         return {"protocol": "fast", "refit": "from scratch each round", **self.overrides,
@@ -155,12 +153,10 @@ def fit_catalogue(model: str, train: TrainingSet, seed: int, target_class: int,
 
 class ARStrategy(CatalogueStrategy):
     """The autoregressive model (:class:`~elpagen.models.ar.ARModel`), refit each round
-    with a small step budget on the labelled set (class-balanced batches)."""
+    with a small step budget on the labelled set (class-balanced batches; 300 steps)."""
 
     name = "ar"
     model = "ar"
-    round_settings = {"steps": 300}
-    quick_settings = {"steps": 20}
 
 
 class VAEStrategy(CatalogueStrategy):
@@ -168,8 +164,6 @@ class VAEStrategy(CatalogueStrategy):
 
     name = "vae"
     model = "vae"
-    round_settings = {"steps": 500}
-    quick_settings = {"steps": 20}
 
 
 class GANStrategy(CatalogueStrategy):
@@ -178,8 +172,6 @@ class GANStrategy(CatalogueStrategy):
 
     name = "gan"
     model = "gan"
-    round_settings = {"steps": 300}
-    quick_settings = {"steps": 10}
 
 
 class RLStrategy(CatalogueStrategy):
@@ -188,8 +180,6 @@ class RLStrategy(CatalogueStrategy):
 
     name = "rl"
     model = "rl"
-    round_settings = {"steps": 1_000}
-    quick_settings = {"steps": 20}
 
 
 class GFNStrategy(CatalogueStrategy):
@@ -198,8 +188,6 @@ class GFNStrategy(CatalogueStrategy):
 
     name = "gfn"
     model = "gfn"
-    round_settings = {"steps": 300, "reward_steps": 1_500}
-    quick_settings = {"steps": 20, "reward_steps": 50}
 
 
 class StaticStrategy(Strategy):

@@ -1,5 +1,6 @@
 """The campaign's curves: found / N_c against labels bought, with random's exact
-expectation and the ideal (every label a hit)."""
+expectation and the ideal (every label a hit); each strategy's label and colour are its
+record's (:mod:`elpagen.campaign.catalogue`)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ def plot_campaign(result: dict[str, Any], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     from elpagen import io
+    from elpagen.campaign import catalogue
 
     n_c = result["n_class"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, rec in result["strategies"].items():
         labels = np.asarray(rec["seeds"][0]["labels"])
         found = np.asarray([r["found"] for r in rec["seeds"]], dtype=float) / n_c
-        line, = ax.plot(labels, found.mean(axis=0), label=name, lw=1.6)
+        line, = ax.plot(labels, found.mean(axis=0), label=catalogue.label(name),
+                        color=catalogue.color(name), lw=1.6)
         if len(found) > 1:
             ax.fill_between(labels, found.min(axis=0), found.max(axis=0),
                             color=line.get_color(), alpha=0.15, lw=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from elpagen.campaign import catalogue
 from elpagen.campaign.base import (
     Strategy,
     draw_sites,
@@ -45,15 +46,16 @@ class RidgeStrategy(Strategy):
 
 class GreedyStrategy(Strategy):
     """The MLP energy regressor (:class:`~elpagen.models.regressor.EnergyRegressor`, on the
-    (row, group) vector of every site), refit from scratch each round on the labels; buys the pool's
-    ``batch`` best predictions."""
+    (row, group) vector of every site), refit from scratch each round on the labels (steps
+    and hidden layers: the record's ``refit``); buys the pool's ``batch`` best predictions."""
 
     name = "greedy"
 
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
         super().__init__(seed, quick)
-        self.steps = 40 if quick else 1500
-        self.hidden = (32,) if quick else (128, 128, 128)
+        refit = catalogue.refit(type(self), self.quick)  # its record's (steps, hidden)
+        self.steps = int(refit["steps"])
+        self.hidden = tuple(refit["hidden"])
         self.round = 0
 
     def settings(self):

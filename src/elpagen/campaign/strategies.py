@@ -12,15 +12,16 @@ generator strategies refit a generator on the labelled set and buy its most freq
 unlabelled proposals (the pool only fills a shortfall). A user's strategy is a subclass
 named on the command line as ``module.path:ClassName``.
 
-This module is the catalogue of strategies (:data:`BUILTIN`, :func:`resolve`); the
-interface and shared helpers live in :mod:`.base`, the scoring strategies in
-:mod:`.scoring`, the generator strategies and ``static`` in :mod:`.generative`.
+This module gathers the strategies' names: :func:`resolve` (a name to its class),
+:data:`BUILTIN` and :data:`DEFAULT`, all read from the records of the catalogue
+(:mod:`.catalogue`: label, colour, kind, refit settings); the interface and shared helpers
+live in :mod:`.base`, the scoring strategies in :mod:`.scoring`, the generator strategies
+and ``static`` in :mod:`.generative`.
 """
 
 from __future__ import annotations
 
-import importlib
-
+from elpagen.campaign import catalogue
 from elpagen.campaign.base import (
     Strategy,
     StrategyError,
@@ -67,35 +68,14 @@ __all__ = [
     "onehot_columns", "predict_ridge", "site_probabilities", "top",
 ]
 
-BUILTIN: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (RandomStrategy, RidgeStrategy, GreedyStrategy, UCBStrategy,
-                              MarginalStrategy, ARStrategy, VAEStrategy, GANStrategy,
-                              RLStrategy, GFNStrategy, StaticStrategy, MarginalPoolStrategy,
-                              MarginalGreedyStrategy, MarginalKernelStrategy)
-}
-DEFAULT = ("random", "ridge", "greedy", "ucb", "marginal", "marginal+ridge", "marginal+kernel",
-           "static")
+#: Every built-in strategy's class by name, in catalogue order (the records' classes).
+BUILTIN: dict[str, type[Strategy]] = {spec.name: spec.cls for spec in catalogue.BUILTIN}
+#: What ``elpagen campaign`` runs without ``--strategies`` (the records' ``default``).
+DEFAULT: tuple[str, ...] = catalogue.names(default=True)
 
 
 def resolve(name: str) -> tuple[str, type[Strategy]]:
-    """(name, class) of a built-in name or a ``module.path:ClassName``."""
-    name = name.strip()
-    if name in BUILTIN:
-        return name, BUILTIN[name]
-    if name.startswith(StaticStrategy.name + ":"):
-        cls = static_strategy(name.partition(":")[2].strip())
-        return cls.name, cls
-    if ":" not in name:
-        raise StrategyError(f"unknown strategy {name!r}; use one of {', '.join(BUILTIN)} "
-                            "or module.path:ClassName")
-    module, _, attr = name.partition(":")
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except Exception as e:  # noqa: BLE001 - a user's module: any failure is one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise StrategyError(f"strategy {name!r} does not import: {first}") from None
-    if not (isinstance(obj, type) and issubclass(obj, Strategy)):
-        raise StrategyError(f"strategy {name!r} is not a subclass of "
-                            "elpagen.campaign.strategies.Strategy")
-    own = obj.__dict__.get("name")
-    return (own if isinstance(own, str) and own not in BUILTIN else name), obj
+    """(name, class) of a catalogue name, ``static:MODEL`` or a ``module.path:ClassName``
+    (:func:`elpagen.campaign.catalogue.get`: one line when it is none)."""
+    spec = catalogue.get(name)
+    return spec.name, spec.cls

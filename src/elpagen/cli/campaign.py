@@ -51,15 +51,16 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add this module's subcommand."""
-    from elpagen.campaign.strategies import BUILTIN, DEFAULT
+    from elpagen.campaign import catalogue
 
+    variants = "".join(f", {s.name}:MODEL ({s.name} with any catalogue generator)"
+                       for s in catalogue.specs() if s.of_model)
     p = sub.add_parser("campaign", help="discovery campaigns: strategies buy labels from the "
                                         "reference energies under a budget")
     add_common(p)
     p.add_argument("--strategies", metavar="S1,S2,...",
-                   help=f"comma-separated, from {', '.join(BUILTIN)}, static:MODEL (the "
-                        "train-once procedure with any catalogue generator) or "
-                        f"module.path:Class (default {','.join(DEFAULT)})")
+                   help=f"comma-separated, from {', '.join(catalogue.names())}{variants} or "
+                        f"module.path:Class (default {','.join(catalogue.names(default=True))})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10 (default 1)")
     p.add_argument("--start", help="N random compositions, train, or train:N (a twin-kept "
                                    "subset of the training set; default 1000)")

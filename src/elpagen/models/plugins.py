@@ -1,11 +1,14 @@
-"""Generator classes from outside elpagen: by import path, or announced by installed packages.
+"""Classes from outside elpagen: by import path, or announced by installed packages.
 
 ``--models mypkg.generators:MyGenerator`` names a class by its import path
-(:func:`import_class`); an installed package lists its generators in the entry-point group
-``elpagen.generators`` (:func:`load_entry_points`). Each must be a concrete subclass of
-:class:`elpagen.generator.Generator` (:func:`check_generator_class`); whatever goes wrong is
-one line (:class:`PluginError`) saying what the object is and how to fix it. The catalogue
-(:mod:`elpagen.catalogue`) turns them into records (docs/design.md, "Plug-in generators").
+(:func:`import_class`, the one loader of ``module.path:ClassName``: generators, and campaign
+strategies with their own :class:`PluginKind`); an installed package lists its generators in
+the entry-point group ``elpagen.generators`` (:func:`entry_point_specs`). A generator must be
+a concrete subclass of :class:`elpagen.generator.Generator` (:func:`check_generator_class`);
+whatever goes wrong is one line (:class:`PluginError`) saying what the object is and how to
+fix it. The catalogues (:mod:`elpagen.catalogue`, :mod:`elpagen.campaign.catalogue`) turn
+them into records (docs/design.md, "Plug-in generators"); a record's own class is loaded by
+:func:`load_target`.
 
 No torch: this module imports the plug-in's module and nothing else.
 """
@@ -70,34 +73,72 @@ def check_generator_class(obj: Any, what: str) -> type:
     return obj
 
 
-def import_class(path: str) -> type:
-    """The generator class at ``module.path:ClassName``: one line when the module does not
-    import (with its own error's first line), lacks the name, or the object is not one."""
+@dataclasses.dataclass(frozen=True)
+class PluginKind:
+    """What a ``module.path:ClassName`` must name, for :func:`import_class` and its errors."""
+
+    what: str
+    """The word of the errors: ``model 'x:Y': ...``."""
+    noun: str
+    """The classes listed when the module lacks the name: ``its generator classes: ...``."""
+    base: type
+    """The class the plug-in subclasses (its subclasses in the module are those listed)."""
+    example: str
+    """An import path that shows the form, ``mypkg.generators:MyGenerator``."""
+    check: Callable[[Any, str], type]
+    """The object if it is one, else a one-line :class:`PluginError` (what, for its errors)."""
+    see: str = SEE
+    """Where the docs say how to write one (the errors end with it)."""
+
+
+#: A generator plug-in (``--models``).
+GENERATORS = PluginKind("model", "generator", Generator, "mypkg.generators:MyGenerator",
+                        check_generator_class)
+
+
+def load_target(target: str | type) -> Any:
+    """The object a catalogue record names: the class itself, or what its import path
+    ``module.path:Name`` names (a record's target, checked when it was made: errors as
+    they come)."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def import_class(path: str, kind: PluginKind = GENERATORS) -> type:
+    """The class at ``module.path:ClassName`` (a generator, or what ``kind`` says): one line
+    when the module does not import (with its own error's first line), lacks the name, or
+    the object is not one."""
+    what = f"{kind.what} {path!r}"
     if not is_plugin_path(path):
-        raise PluginError(f"model {path!r}: a plug-in is named module.path:ClassName, e.g. "
-                          f"mypkg.generators:MyGenerator ({SEE})")
+        raise PluginError(f"{what}: a plug-in is named module.path:ClassName, e.g. "
+                          f"{kind.example} ({kind.see})")
     module, _, attr = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
+        importlib.import_module(module)
     except Exception as e:  # noqa: BLE001 - whatever the module raises, said in one line
         hint = ""
         if isinstance(e, ModuleNotFoundError) and e.name and \
                 (module == e.name or module.startswith(e.name + ".")):
             hint = "; put its directory on PYTHONPATH or install its package"
-        raise PluginError(f"model {path!r}: cannot import {module!r} "
+        raise PluginError(f"{what}: cannot import {module!r} "
                           f"({type(e).__name__}: {first_line(e)}){hint}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise PluginError(f"model {path!r}: module {module!r} has no {attr!r}"
-                              f"{_generators_in(sys.modules[module])}")
-        obj = getattr(obj, part)
-    return check_generator_class(obj, f"model {path!r}")
+    try:
+        obj = load_target(path)
+    except AttributeError:
+        raise PluginError(f"{what}: module {module!r} has no {attr!r}"
+                          f"{_classes_in(sys.modules[module], kind)}") from None
+    return kind.check(obj, what)
 
 
-def _generators_in(module: Any) -> str:
+def _classes_in(module: Any, kind: PluginKind) -> str:
     found = sorted(k for k, v in vars(module).items() if isinstance(v, type)
-                   and issubclass(v, Generator) and v.__module__ == module.__name__)
-    return f" (its generator classes: {', '.join(found)})" if found else ""
+                   and issubclass(v, kind.base) and v.__module__ == module.__name__)
+    return f" (its {kind.noun} classes: {', '.join(found)})" if found else ""
 
 
 def class_version(cls: type) -> str:

@@ -6,7 +6,10 @@ strategy, target class and seed. :func:`collect_campaign` turns them into the do
 found} and ``summary`` from :func:`elpagen.campaign.run.summarise`, plus random screening's
 expectation and the ideal from :func:`elpagen.campaign.run.expectations`); the records below
 are its schema (the walker of :mod:`elpagen.report.schema`, which keeps the field loose and
-leaves the check to :func:`check_campaign`: report/schema.py is at its size limit). A
+leaves the check to :func:`check_campaign`: report/schema.py is at its size limit). The
+table and figures show each strategy's label and colour from its record
+(:mod:`elpagen.campaign.catalogue`; a plug-in the report's process has not loaded: its key
+and the next colour of the cycle). A
 study without campaign settings (a store written before the experiment existed, or
 ``--strategies none``) has ``campaign: null`` and no campaign section, figure or table.
 """
@@ -20,6 +23,7 @@ from typing import Annotated, Any
 
 import numpy as np
 
+from elpagen.campaign import catalogue as strategy_catalogue
 from elpagen.campaign.run import expectations, summarise
 from elpagen.report import layout
 from elpagen.report.schema import Failure, Keys, Record, SchemaError, Summary
@@ -224,7 +228,10 @@ def campaign_table(camp: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
                      *(s["found_at"].get(a) for a in at), s["found_final"], s["auc"]]
             fails = (f" <span class='small'>({len(st['failed'])} failed)</span>"
                      if st["failed"] else "")
-            rows.append(f"<tr><td>{key}</td><td>{html.escape(name)}{fails}</td><td>{n}</td>"
+            shown = html.escape(strategy_catalogue.label(name))
+            if shown != html.escape(name):  # the key the CSV and the JSON use, beside it
+                shown += f" <code>{html.escape(name)}</code>"
+            rows.append(f"<tr><td>{key}</td><td>{shown}{fails}</td><td>{n}</td>"
                         + "".join(f"<td>{_cell(x, n, 3 if i == len(cells) - 1 else 0)}</td>"
                                   for i, x in enumerate(cells)) + "</tr>")
             table.append([cc["target_class"], name, n, *[v for x in cells for v in _csv(x, n)]])
@@ -269,9 +276,8 @@ def figure(r: Mapping[str, Any], path: Path, target_class: int) -> str:
     cc = camp["classes"][str(target_class)]
     n_c = max(cc["class_size"], 1)
     fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
-    cmap = plt.get_cmap("tab10")
     drawn = False
-    for k, name in enumerate(camp["strategies"]):
+    for name in camp["strategies"]:
         seeds = cc["strategies"].get(name, {}).get("seeds") or []
         seeds = [s for s in seeds if s["labels"] == seeds[0]["labels"]] if seeds else []
         if not seeds:
@@ -279,11 +285,12 @@ def figure(r: Mapping[str, Any], path: Path, target_class: int) -> str:
         drawn = True
         labels = np.asarray(seeds[0]["labels"], dtype=float)
         found = np.asarray([s["found"] for s in seeds], dtype=float) / n_c
-        ax.plot(labels, found.mean(axis=0), color=cmap(k % 10), lw=1.8,
-                label=f"{name} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+        line, = ax.plot(labels, found.mean(axis=0), color=strategy_catalogue.color(name),
+                        lw=1.8, label=f"{strategy_catalogue.label(name)} ({len(seeds)} "
+                                      f"seed{'s' if len(seeds) > 1 else ''})")
         if len(seeds) > 1:
-            ax.fill_between(labels, found.min(axis=0), found.max(axis=0), color=cmap(k % 10),
-                            alpha=0.18, lw=0)
+            ax.fill_between(labels, found.min(axis=0), found.max(axis=0),
+                            color=line.get_color(), alpha=0.18, lw=0)
     exp = cc.get("expected")
     if exp:
         line = exp["random_screening"]
