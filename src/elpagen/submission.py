@@ -9,9 +9,10 @@ file's sha256 and ``reference_sha256``, the fingerprint of the reference energie
 scored it (:meth:`elpagen.reference.ReferenceEnergies.fingerprint`): two results are
 comparable only when that fingerprint is the same. ``elpagen leaderboard`` ranks them.
 
-The document is the dataclasses below; :func:`json_schema` is generated from them (written
-to ``docs/submission.schema.json``) and :func:`validate` checks a document against it,
-listing every problem with its JSON path. docs/leaderboard.md describes the format.
+The document is the dataclasses below, read, written and turned into :func:`json_schema`
+(``docs/submission.schema.json``) by the walker of :mod:`elpagen.records`, shared with the
+results document; :func:`validate` lists every problem of a document with its JSON path
+(``$.generator.name``). docs/leaderboard.md describes the format.
 """
 
 from __future__ import annotations
@@ -19,15 +20,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import re
-import types
-import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elpagen import catalogue, io
+from elpagen import catalogue, io, records
 from elpagen.errors import InputError
 from elpagen.version import __version__
 
@@ -53,9 +51,29 @@ class SubmissionError(InputError):
         super().__init__(f"{head}not a valid submission: {self.problems[0]}{tail}")
 
 
-def _doc(text: str, **schema: Any) -> Any:
-    """A field's description (and extra schema keywords) for the generated schema."""
-    return field(metadata={"doc": text, "schema": schema})
+class _Dialect(records.Dialect):
+    """Paths from ``$`` (``$.task.seeds``), ``$.task: missing 'seeds'``, ``$: unknown field
+    'x'``, ``$.seconds: expected number, got "x"``; unions as ``anyOf``, a record's first
+    docstring line as its description."""
+
+    root = "$"
+    collapse_unions = False
+
+    def wrong(self, path: str, tp: Any, v: Any) -> str:
+        return f"{path}: expected {records.describe(tp, null=False)}, got {records.show(v)}"
+
+    def missing(self, path: str, key: str) -> str:
+        return f"{path}: missing {key!r}"
+
+    def unexpected(self, path: str, key: str) -> str:
+        return f"{path}: unknown field {key!r}"
+
+    def description(self, cls: type) -> str:
+        return super().description(cls).splitlines()[0]
+
+
+_DIALECT = _Dialect()
+_doc = records.described
 
 
 # --------------------------------------------------------------------------- the document
@@ -184,7 +202,7 @@ class Submission:
 
     def to_json(self) -> str:
         """The file's text (strict JSON, two-space indent)."""
-        return io.dumps(dataclasses.asdict(self)) + "\n"
+        return io.dumps(records.to_json(self)) + "\n"
 
     @classmethod
     def from_json(cls, text: str | Mapping[str, Any], source: str = "") -> Submission:
@@ -196,150 +214,41 @@ class Submission:
                 raise SubmissionError([f"not JSON ({e.msg}, line {e.lineno})"], source) from None
         else:
             doc = text
-        problems = validate(doc)
+        sub, problems = _read(doc)
         if problems:
             raise SubmissionError(problems, source)
-        return _build(cls, doc)
+        return sub
 
 
 # --------------------------------------------------------------------------- schema
 
 
-def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any:
-        return {}
-    if origin in (types.UnionType, typing.Union):
-        return {"anyOf": [_type_schema(a, defs) for a in args]}
-    if tp is type(None):
-        return {"type": "null"}
-    if origin is list:
-        return {"type": "array", "items": _type_schema(args[0], defs)}
-    if origin is dict:
-        return {"type": "object", "additionalProperties": _type_schema(args[1], defs)}
-    if dataclasses.is_dataclass(tp):
-        if tp.__name__ not in defs:
-            defs[tp.__name__] = {}  # placeholder: a recursive type refers to itself
-            defs[tp.__name__] = _object_schema(tp, defs)
-        return {"$ref": f"#/$defs/{tp.__name__}"}
-    return {"type": {str: "string", int: "integer", float: "number", bool: "boolean"}[tp]}
-
-
-def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    props = {}
-    for f in dataclasses.fields(cls):
-        s = _type_schema(hints[f.name], defs)
-        extra = dict(f.metadata.get("schema", {}))
-        if extra and "anyOf" in s:  # constraints apply to the non-null branch
-            s["anyOf"][0] = {**s["anyOf"][0], **extra}
-        else:
-            s.update(extra)
-        if f.metadata.get("doc"):
-            s = {"description": f.metadata["doc"], **s}
-        props[f.name] = s
-    return {"type": "object", "description": (cls.__doc__ or "").strip().splitlines()[0],
-            "properties": props, "required": [f.name for f in dataclasses.fields(cls)],
-            "additionalProperties": False}
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a submission file, generated from the dataclasses."""
-    defs: dict[str, Any] = {}
-    root = _object_schema(Submission, defs)
+    defs = records.schema_defs(Submission, _DIALECT)
+    root = defs.pop(Submission.__name__)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "elpagen submission", **root, "$defs": dict(sorted(defs.items()))}
 
 
-_JSON_TYPES: dict[str, Any] = {
-    "string": lambda v: isinstance(v, str), "null": lambda v: v is None,
-    "boolean": lambda v: isinstance(v, bool), "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
-
-
-def _check(v: Any, s: Mapping[str, Any], path: str, root: Mapping[str, Any]) -> list[str]:
-    """Problems of ``v`` under the schema subset json_schema writes (JSON paths first)."""
-    if "$ref" in s:
-        s = root["$defs"][s["$ref"].rpartition("/")[2]]
-    if "anyOf" in s:
-        # Only "X or null" is written: a non-null value answers to X's problems.
-        branches = [_check(v, b, path, root) for b in s["anyOf"]]
-        if any(not b for b in branches):
-            return []
-        return next(b for b, sb in zip(branches, s["anyOf"], strict=True)
-                    if sb.get("type") != "null")
-    t = s.get("type")
-    if t and not _JSON_TYPES[t](v):
-        return [f"{path}: expected {t}, got {_show(v)}"]
-    out = []
-    if "const" in s and v != s["const"]:
-        out.append(f"{path}: must be {s['const']!r}, got {_show(v)}")
-    if "enum" in s and v not in s["enum"]:
-        out.append(f"{path}: must be one of {', '.join(map(str, s['enum']))}, got {_show(v)}")
-    if "pattern" in s and not re.search(s["pattern"], v):
-        out.append(f"{path}: {_show(v)} does not match {s['pattern']}")
-    if "minimum" in s and v < s["minimum"]:
-        out.append(f"{path}: must be >= {s['minimum']}, got {v}")
-    if "maximum" in s and v > s["maximum"]:
-        out.append(f"{path}: must be <= {s['maximum']}, got {v}")
-    if t == "array":
-        if len(v) < s.get("minItems", 0):
-            out.append(f"{path}: needs at least {s['minItems']} item(s)")
-        for i, item in enumerate(v):
-            out += _check(item, s.get("items", {}), f"{path}[{i}]", root)
-    if t == "object":
-        props = s.get("properties", {})
-        out += [f"{path}: missing {k!r}" for k in s.get("required", ()) if k not in v]
-        extra = s.get("additionalProperties", True)
-        for k, item in v.items():
-            if k in props:
-                out += _check(item, props[k], f"{path}.{k}", root)
-            elif extra is False:
-                out.append(f"{path}: unknown field {k!r}")
-            elif isinstance(extra, dict):
-                out += _check(item, extra, f"{path}.{k}", root)
-    return out
-
-
-def _show(v: Any) -> str:
-    text = json.dumps(v) if not isinstance(v, (dict, list)) else type(v).__name__
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def validate(doc: Any) -> list[str]:
-    """Every problem of a submission document (schema, then consistency), each with its
-    JSON path; empty when it is valid."""
-    schema = json_schema()
-    problems = _check(doc, schema, "$", schema)
+def _read(doc: Any) -> tuple[Submission | None, list[str]]:
+    """The submission of a document and its problems (schema, then consistency)."""
+    sub, problems = records.read(Submission, doc, _DIALECT)
     if problems:
-        return problems
+        return None, problems
     seeds = doc["task"]["seeds"]
     got = [r["seed"] for r in doc["per_seed"]]
     if got and got != seeds:
         problems.append(f"$.per_seed: seeds {got} differ from $.task.seeds {seeds}")
     if not got and doc["frontier"] is None:
         problems.append("$.per_seed: empty (only a frontier submission may have no seeds)")
-    return problems
+    return (None if problems else sub), problems
 
 
-def _build(tp: Any, v: Any) -> Any:
-    """A validated JSON value as ``tp`` (dataclasses, lists, optional values)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if v is None or tp is Any:
-        return v
-    if origin in (types.UnionType, typing.Union):
-        return _build(next(a for a in args if a is not type(None)), v)
-    if origin is list:
-        return [_build(args[0], x) for x in v]
-    if origin is dict:
-        return {k: _build(args[1], x) for k, x in v.items()}
-    if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _build(hints[f.name], v[f.name]) for f in dataclasses.fields(tp)})
-    return float(v) if tp is float else v
+def validate(doc: Any) -> list[str]:
+    """Every problem of a submission document (schema, then consistency), each with its
+    JSON path; empty when it is valid."""
+    return _read(doc)[1]
 
 
 # --------------------------------------------------------------------------- builders

@@ -1,39 +1,27 @@
 """The schema of the results document (``results.json``), written once as dataclasses.
 
 Every object of the document is a :class:`Record` below (a dataclass); its field
-annotations are the schema. One generic walker reads them (``typing.get_type_hints``) to
-
-* check a JSON value and build the records from it: :meth:`Record.from_json`, which lists
-  every problem with its JSON path in one :class:`SchemaError`;
-* write a record back as JSON data: :meth:`Record.to_json` (keys in the order read, so
-  ``from_json(x).to_json() == x``; a record built in code gives its fields in order);
-* write the JSON Schema of the document: :func:`json_schema`.
-
-The annotations use ``int``, ``float`` (any JSON number), ``str``, ``bool``, ``None``,
-``Any``, ``Literal[...]``, ``X | Y``, ``list[X]``, ``dict[str, X]`` (free keys: model
-names, for instance), records, and two constraints through ``Annotated``: :class:`Keys`
-(keys a ``dict`` must hold) and :class:`Length` (items a ``list`` must hold). A field's
-JSON key is its name (or ``metadata["json"]``: ``lambda``); a field with a default may be
-absent. A record with an ``extra`` field is open: its further keys go there, typed by that
-field's annotation; any other record refuses keys it does not declare. What types cannot
-say (every model of the settings in every experiment, a class's own number, histogram bins
-that match the edges, frontier points that hold the document's point keys) is checked by
-:meth:`ResultsDocument.invariants`, once the document is well-typed.
+annotations are the schema (what they may say: :mod:`elpagen.records`, the walker shared
+with the submission file). :meth:`Record.from_json` checks JSON data and builds the records,
+listing every problem with its JSON path (``settings.oracle.sigma``) in one
+:class:`SchemaError`; :meth:`Record.to_json` writes it back (keys in the order read, so
+``from_json(x).to_json() == x``); :func:`json_schema` is the document's JSON Schema. What
+types cannot say (every model of the settings in every experiment, a class's own number,
+histogram bins that match the edges, frontier points that hold the document's point keys)
+is checked by :meth:`ResultsDocument.invariants`, once the document is well-typed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Self
 
+from elpagen import records
 from elpagen.data import N_CLASSES
 from elpagen.errors import InputError
 from elpagen.metrics import Metric
+from elpagen.records import Keys, Length, json_key
 from elpagen.study.plan import FRONTIER_CLASSES
 
 RESULTS_FORMAT = "elpagen-study-results"
@@ -55,23 +43,8 @@ class SchemaError(InputError):
                          f"{'; '.join(problems[:5])}{more}")
 
 
-class Keys:
-    """``Annotated[dict[str, X], Keys(...)]``: the dict must hold these keys."""
-
-    def __init__(self, *names: str) -> None:
-        self.names = tuple(str(n) for n in names)
-
-
-class Length:
-    """``Annotated[list[X], Length(n)]``: the list must hold ``n`` items."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-
-def json_key(name: str) -> Any:
-    """A field whose JSON key is ``name`` (a Python keyword such as ``lambda``)."""
-    return field(metadata={"json": name})
+#: Paths from the top (``settings.oracle``), ``settings: missing``, ``x: unexpected key``.
+_DIALECT = records.Dialect()
 
 
 class Record:
@@ -81,8 +54,7 @@ class Record:
     def from_json(cls, obj: Any, *, path: str = "") -> Self:
         """The record of JSON data ``obj`` (``path``: where it sits in its document);
         :class:`SchemaError` lists every problem, with its path."""
-        problems: list[str] = []
-        out = _read(cls, obj, path, problems)
+        out, problems = records.read(cls, obj, _DIALECT, path)
         if not problems:
             problems = out.invariants()
         if problems:
@@ -91,7 +63,7 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         """JSON data (dicts, lists, scalars) of the record and all it holds."""
-        return _write(self)
+        return records.to_json(self)
 
     def invariants(self) -> list[str]:
         """Problems the types cannot express; checked on the record read by from_json."""
@@ -494,220 +466,12 @@ class ResultsDocument(Record):
         return problems
 
 
-# --------------------------------------------------------------------------- the walker
-
-
-@dataclass(frozen=True)
-class _Field:
-    attr: str
-    key: str
-    type: Any
-    required: bool
-
-
-@functools.cache
-def _fields(cls: type) -> tuple[tuple[_Field, ...], Any]:
-    """A record's fields (attribute, JSON key, type, required) and the type of its
-    ``extra`` (None: a closed record)."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    out, extra = [], None
-    for f in dataclasses.fields(cls):
-        if f.name == "extra":
-            extra = hints[f.name]
-            continue
-        required = (f.default is dataclasses.MISSING
-                    and f.default_factory is dataclasses.MISSING)
-        out.append(_Field(f.name, f.metadata.get("json", f.name), hints[f.name], required))
-    return tuple(out), extra
-
-
-def _unwrap(tp: Any) -> tuple[Any, tuple[Any, ...]]:
-    """(type, its Annotated constraints)."""
-    if typing.get_origin(tp) is Annotated:
-        inner, *meta = typing.get_args(tp)
-        return inner, tuple(meta)
-    return tp, ()
-
-
-def _is_record(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, Record)
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, types.UnionType)
-
-
-_SCALARS: dict[Any, str] = {int: "integer", float: "number", str: "string", bool: "boolean",
-                            type(None): "null"}
-
-
-def _kind(v: Any) -> str:
-    """The JSON name of a value's type."""
-    if v is None:
-        return "null"
-    for t in (bool, int, float, str):
-        if isinstance(v, t):
-            return _SCALARS[t]
-    if isinstance(v, Mapping):
-        return "object"
-    if isinstance(v, list):
-        return "array"
-    return type(v).__name__
-
-
-def _describe(tp: Any) -> str:
-    tp, _ = _unwrap(tp)
-    if tp is Any:
-        return "anything"
-    if tp in _SCALARS:
-        return _SCALARS[tp]
-    if _is_union(tp):
-        return " or ".join(_describe(t) for t in typing.get_args(tp))
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " or ".join(repr(a) for a in typing.get_args(tp))
-    return "array" if origin is list else "object"
-
-
-def _fits(tp: Any, v: Any) -> bool:
-    """Whether ``v`` is of the JSON kind of ``tp`` (its contents unchecked)."""
-    tp, _ = _unwrap(tp)
-    if tp is Any:
-        return True
-    if tp in _SCALARS:
-        if isinstance(v, bool):
-            return tp is bool
-        return isinstance(v, (int, float) if tp is float else tp)
-    if _is_union(tp):
-        return any(_fits(t, v) for t in typing.get_args(tp))
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return any(type(v) is type(a) and v == a for a in typing.get_args(tp))
-    return isinstance(v, list) if origin is list else isinstance(v, Mapping)
-
-
-def _at(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _read(tp: Any, v: Any, path: str, problems: list[str]) -> Any:
-    """``v`` checked against ``tp`` (problems appended) and built (records for records)."""
-    tp, constraints = _unwrap(tp)
-    if not _fits(tp, v):
-        problems.append(f"{path or 'top level'}: expected {_describe(tp)}, got "
-                        f"{repr(v) if typing.get_origin(tp) is Literal else _kind(v)}")
-        return None
-    if _is_union(tp):
-        return _read(next(t for t in typing.get_args(tp) if _fits(t, v)), v, path, problems)
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        for c in constraints:
-            if isinstance(c, Length) and len(v) != c.n:
-                problems.append(f"{path}: expected {c.n} items, got {len(v)}")
-        return [_read(item, x, f"{path}[{i}]", problems) for i, x in enumerate(v)]
-    if origin is dict:
-        _, value = typing.get_args(tp)
-        for c in constraints:
-            if isinstance(c, Keys):
-                problems += [f"{_at(path, k)}: missing" for k in c.names if k not in v]
-        return {k: _read(value, x, _at(path, k), problems) for k, x in v.items()}
-    if _is_record(tp):
-        return _read_record(tp, v, path, problems)
-    return v  # a scalar, a literal, or anything
-
-
-def _read_record(cls: type[Record], v: Mapping[str, Any], path: str,
-                 problems: list[str]) -> Record | None:
-    fields, extra = _fields(cls)
-    n = len(problems)
-    kw: dict[str, Any] = {}
-    for f in fields:
-        if f.key in v:
-            kw[f.attr] = _read(f.type, v[f.key], _at(path, f.key), problems)
-        elif f.required:
-            problems.append(f"{_at(path, f.key)}: missing")
-    known = {f.key for f in fields}
-    rest = {k: x for k, x in v.items() if k not in known}
-    if extra is not None:
-        kw["extra"] = _read(extra, rest, path, problems)
-    else:
-        problems += [f"{_at(path, k)}: unexpected key" for k in rest]
-    if len(problems) > n:
-        return None
-    out = cls(**kw)
-    out._keys = tuple(v)  # type: ignore[attr-defined]  # to_json keeps the order read
-    return out
-
-
-def _write(v: Any) -> Any:
-    if isinstance(v, Record):
-        fields, extra = _fields(type(v))
-        values = {f.key: getattr(v, f.attr) for f in fields}
-        read = getattr(v, "_keys", None)
-        if read is not None:  # read by from_json: the keys it had, in its order
-            values = {k: x for k, x in values.items() if k in read}
-        if extra is not None:
-            values.update(v.extra)  # type: ignore[attr-defined]
-        order = dict.fromkeys([*(read or ()), *values])
-        return {k: _write(values[k]) for k in order if k in values}
-    if isinstance(v, Mapping):
-        return {k: _write(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_write(x) for x in v]
-    return v
-
-
 # --------------------------------------------------------------------------- JSON Schema
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the results document, from the same records."""
-    defs: dict[str, Any] = {}
-    root = _schema(ResultsDocument, defs)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "elpagen study results (results.json)", **root, "$defs": defs}
-
-
-def _schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    tp, constraints = _unwrap(tp)
-    if tp is Any:
-        return {}
-    if tp in _SCALARS:
-        return {"type": _SCALARS[tp]}
-    if _is_union(tp):
-        alts = [_schema(t, defs) for t in typing.get_args(tp)]
-        if all(set(a) == {"type"} for a in alts):
-            return {"type": [a["type"] for a in alts]}
-        return {"anyOf": alts}
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        values = list(typing.get_args(tp))
-        return {"const": values[0]} if len(values) == 1 else {"enum": values}
-    if origin is list:
-        out = {"type": "array", "items": _schema(typing.get_args(tp)[0], defs)}
-        for c in constraints:
-            if isinstance(c, Length):
-                out.update(minItems=c.n, maxItems=c.n)
-        return out
-    if origin is dict:
-        out = {"type": "object", "additionalProperties": _schema(typing.get_args(tp)[1], defs)}
-        for c in constraints:
-            if isinstance(c, Keys):
-                out["required"] = list(c.names)
-        return out
-    if _is_record(tp):
-        name = tp.__name__
-        if name not in defs:
-            defs[name] = {}  # a placeholder while its fields are written
-            fields, extra = _fields(tp)
-            rest = _schema(extra, defs) if extra is not None else {"additionalProperties": False}
-            defs[name] = {
-                "type": "object",
-                "description": (tp.__doc__ or "").strip(),
-                "properties": {f.key: _schema(f.type, defs) for f in fields},
-                "required": [f.key for f in fields if f.required] + rest.get("required", []),
-                "additionalProperties": rest.get("additionalProperties", {}),
-            }
-        return {"$ref": f"#/$defs/{name}"}
-    raise TypeError(f"no JSON Schema for {tp!r}")
+            "title": "elpagen study results (results.json)",
+            "$ref": f"#/$defs/{ResultsDocument.__name__}",
+            "$defs": records.schema_defs(ResultsDocument, _DIALECT)}
