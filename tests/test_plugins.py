@@ -21,6 +21,7 @@ from cli_helpers import one_line_error
 
 import elpagen
 from elpagen import catalogue, cli
+from elpagen.errors import InputError
 from elpagen.generator import GeneratorError, check_proposals
 from elpagen.harness import trial
 from elpagen.spaces import ELPASOLITE
@@ -361,3 +362,28 @@ def test_installed_plugins_come_from_entry_points(plugin, tmp_path, monkeypatch,
     finally:
         monkeypatch.undo()  # the fake package leaves sys.path before the catalogue reads again
         catalogue.reset()
+
+
+def test_a_plugin_raising_in_a_campaign_fit_is_one_line(plugin, train):
+    """The campaign's generator strategies fit through the harness's one fit: a plug-in
+    that raises in fit is the same one line as in the benchmark."""
+    from elpagen.campaign.generative import fit_catalogue
+
+    with pytest.raises(GeneratorError, match=re.escape(
+            "generator 'fitraises' raised ValueError in fit: no pool for this class")) as e:
+        fit_catalogue(f"{plugin}:FitRaises", train, 0, 1, {})
+    assert "second line" not in str(e.value)
+
+
+def test_one_fit_for_the_harness_and_the_campaign(plugin, train):
+    """trial.fit is fit_one per seed; the campaign's fit_catalogue is fit_one too."""
+    from elpagen.campaign.generative import fit_catalogue
+
+    [a] = trial.fit(f"{plugin}:MyGen", train, [3], 1)
+    b = trial.fit_one(f"{plugin}:MyGen", train, 3, 1)
+    c = fit_catalogue(f"{plugin}:MyGen", train, 3, 1, {})
+    assert type(a) is type(b) is type(c) and a.seed == b.seed == c.seed == 3
+    draws = [g.sample(50, 1, seed=9).codes.tolist() for g in (a, b, c)]
+    assert draws[0] == draws[1] == draws[2]
+    with pytest.raises(InputError, match="has no settings"):
+        trial.fit_one(f"{plugin}:MyGen", train, 0, 1, overrides={"x": 1})

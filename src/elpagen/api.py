@@ -220,24 +220,24 @@ def benchmark(
     A generator of your own that raises, or returns anything but n int codes, stops the
     run with a one-line :class:`~elpagen.generator.GeneratorError` naming it.
     """
-    from elpagen import catalogue
     from elpagen.harness.benchmark import run_benchmark
     from elpagen.harness.config import RunConfig
     from elpagen.harness.provenance import ReferenceProvenance
+    from elpagen.seeds import run_seeds
 
     if isinstance(models, (str, type)):
         models = [models]
-    names = catalogue.check_models(models)
     if isinstance(seeds, bool):
         raise InputError(f"seeds must be a number of seeds or a list of seeds, got {seeds!r}")
     if isinstance(seeds, int):
         if seeds < 1:
             raise InputError(f"give at least one seed, got seeds={seeds}")
-        seeds = range(seeds)
-    ov = {catalogue.resolve(m): dict(v) for m, v in (overrides or {}).items()}
-    config = RunConfig(models=tuple(names), target_class=target_class, samples=samples,
-                       seeds=tuple(seeds), protocol=protocol, overrides=ov, device=device,
-                       mixture=mixture, jobs=jobs, progress=progress)
+        seeds = run_seeds(0, seeds)
+    # Every argument is checked there, once: the models resolved (plug-in paths, classes),
+    # the class, seeds, mixture and the models the settings are for.
+    config = RunConfig(models=tuple(models), target_class=target_class, samples=samples,
+                       seeds=tuple(seeds), protocol=protocol, overrides=dict(overrides or {}),
+                       device=device, mixture=mixture, jobs=jobs, progress=progress)
     if train is None:
         train = load_training_set(space=_space_of(None, reference))
     reference = reference if reference is not None else reference_energies(train)

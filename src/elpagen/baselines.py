@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from elpagen.data import EnergyClasses, TrainingSet, check_class
+from elpagen.data import EnergyClasses, TrainingSet
 from elpagen.generator import Generator, SamplingError
 from elpagen.models.regressor import EnergyRegressor, RegressorConfig
 from elpagen.settings import resolve_config
@@ -113,7 +113,7 @@ class MarginalSampler(Generator):
         temperature (zero beyond a site's size)."""
         if self.probs_ is None:
             raise RuntimeError("MarginalSampler is not fitted; call fit(train) first")
-        p = self.probs_[check_class(target_class) - 1]
+        p = self.probs_[int(target_class) - 1]  # 1..10: checked by sample (the caller)
         if self.temperature != 1.0:  # T = 1 keeps the exact arithmetic of p itself
             # Divided by the row maximum first, so a small T cannot underflow a whole row.
             p = (p / p.max(axis=1, keepdims=True)) ** (1.0 / self.temperature)
@@ -194,7 +194,7 @@ class SurrogateScreening(Generator):
         """The compositions the surrogate predicts in ``target_class`` (codes, ascending)."""
         if self.classes_ is None or self.codes_ is None:
             raise RuntimeError("SurrogateScreening is not fitted; call fit(train) first")
-        c = check_class(target_class)
+        c = int(target_class)  # 1..10: checked by sample (the caller)
         if c not in self._pools:
             self._pools[c] = self.codes_[self.classes_ == c]
         return self._pools[c]

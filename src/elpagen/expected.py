@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from elpagen.data import N_CLASSES, check_class
+from elpagen.data import N_CLASSES
 from elpagen.generator import Generator, Mixture
 from elpagen.metrics import grid_site_distributions, js_distance
 from elpagen.space import CompositionSpace
@@ -59,7 +59,8 @@ def expected_metrics(prob: np.ndarray, target_class: int, ref_classes: np.ndarra
     """Exact expectations of the metrics of ``n`` valid draws from ``prob`` (see the
     module doc); ``js_distance_limit`` is the distribution's own JS distance (N -> inf).
     ``space`` is the space of the grid (its sites give the per-site distributions)."""
-    c = check_class(target_class)
+    c = int(target_class)  # 1..10: checked where the run's options are
+    assert 1 <= c <= N_CLASSES, c
     p = np.asarray(prob, dtype=np.float64)
     ref = np.asarray(ref_classes)
     if p.shape != (space.n_grid,) or ref.shape != (space.n_grid,):

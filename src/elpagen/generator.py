@@ -40,6 +40,7 @@ import numpy as np
 from elpagen import memory
 from elpagen.data import TrainingSet, check_class
 from elpagen.errors import InputError, UserError
+from elpagen.seeds import sample_seed as sample_seed  # re-exported (older imports)
 from elpagen.space import CompositionSpace
 
 #: ``Generator.sample`` gives up once this many consecutive rounds, together holding at
@@ -93,14 +94,6 @@ class CompositionTable:
             return out
         i = np.searchsorted(self.cdf, rng.random(n), side="right")
         return self.codes[np.minimum(i, len(self.codes) - 1)].astype(np.int64)
-
-
-def sample_seed(fit_seed: int) -> int:
-    """The sampling seed of the fit with ``fit_seed`` (kept apart from training streams).
-
-    One rule for the benchmark, the study and the search, so their numbers agree.
-    """
-    return 1_000_003 * (fit_seed + 1)
 
 
 class SamplingError(UserError, RuntimeError):

@@ -397,7 +397,7 @@ def training_js_objective(
 ) -> float:
     """JS distance between the samples and the class-c *training* compositions
     (hyperparameter objective, docs/method.md section 8: needs no reference energies)."""
-    c = check_class(c)
+    c = int(c)  # the search's class, a constant
     train_codes = _as_codes(train_codes, _n_grid(space))
     members = train_codes[np.asarray(train_classes).ravel() == c]
     return js_distance(site_distributions(codes, space), site_distributions(members, space))
@@ -583,7 +583,8 @@ def evaluate(
 
     One bincount over the grid feeds every metric, so 25 M samples take about a second.
     """
-    c = check_class(target_class)
+    c = int(target_class)  # 1..10: checked by the caller (RunConfig, elpagen.evaluate)
+    assert 1 <= c <= N_CLASSES, c
     ref = _as_ref(ref_classes, space)
     n_grid = ref.size
     codes = _as_codes(codes, n_grid)

@@ -135,20 +135,16 @@ class CatalogueStrategy(GeneratorStrategy):
 
 def fit_catalogue(model: str, train: TrainingSet, seed: int, target_class: int,
                   overrides: dict[str, Any]) -> Any:
-    """The catalogue generator ``model`` fitted on ``train`` (fast protocol + ``overrides``
-    for a configured model; torch models on the CPU)."""
+    """The catalogue generator ``model`` fitted on ``train`` by the harness's one fit
+    (:func:`elpagen.harness.trial.fit_one`): the fast protocol + ``overrides`` for a
+    configured model, torch models on the CPU, a per-class model for ``target_class``; a
+    generator of your own that raises stops the campaign with one line naming it."""
     from elpagen import catalogue
+    from elpagen.harness.trial import fit_one
 
-    spec = catalogue.get(model)
-    cls = spec.cls
-    kw: dict[str, Any] = dict(overrides)
-    if spec.configured:
-        kw["protocol"] = spec.protocol_for("fast")
-    if spec.ensemble:
-        kw["device"] = "cpu"
-    gen = cls(seed=seed, **kw)
-    out = gen.fit(train, None if spec.conditional else target_class)
-    return out if out is not None else gen
+    per_class = not catalogue.get(model).conditional
+    return fit_one(model, train, seed, target_class if per_class else None, protocol="fast",
+                   overrides=overrides, device="cpu")
 
 
 class ARStrategy(CatalogueStrategy):

@@ -9,13 +9,13 @@ noise-free classes) among the start set and the labels bought so far.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from elpagen import seeds
 from elpagen.campaign import strategies as strat
 from elpagen.campaign.labeller import CampaignError, Labeller
 from elpagen.data import TrainingSet, check_class
@@ -25,6 +25,8 @@ from elpagen.space import CompositionSpace
 FRACTIONS = (0.25, 0.5, 0.9)
 #: Labels after which ``found`` is reported (those within the budget).
 CHECKPOINTS = (1_000, 2_000, 4_000, 5_000, 10_000, 20_000)
+#: The tag of a seed's start-set stream (:func:`elpagen.seeds.stream`).
+START_STREAM = 11
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def start_codes(text: str, train: TrainingSet, seed: int, all_codes: np.ndarray)
     if kind == "train":
         sub = train if size >= len(train) else train.subset(size, seed)
         return np.asarray(sub.codes, dtype=np.int64)
-    rng = np.random.default_rng([seed, 11])
+    rng = np.random.default_rng(seeds.stream(seed, START_STREAM))
     return all_codes[rng.choice(len(all_codes), size=size, replace=False)].astype(np.int64)
 
 
@@ -110,7 +112,7 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     s = cls(seed=seed, quick=config.quick)
     s.space = space  # before begin: a strategy of your own may override begin(c, bounds)
     s.begin(config.target_class, train.energy_classes)
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    rng = np.random.default_rng(seeds.stream(seed, name))  # the strategy's own stream
     while lab.n_bought < config.budget:
         b = min(config.batch, config.budget - lab.n_bought)
         unl = all_codes[~lab.labelled_mask[all_codes]]

@@ -16,6 +16,7 @@ from elpagen.campaign.base import (
     site_probabilities,
     top,
 )
+from elpagen.seeds import round_seed, stream
 
 
 class RandomStrategy(Strategy):
@@ -67,7 +68,7 @@ class GreedyStrategy(Strategy):
 
         cfg = RegressorConfig(hidden=self.hidden, steps=self.steps)
         self.round += 1
-        return EnergyRegressor(self.seed * 1000 + self.round, cfg).fit(
+        return EnergyRegressor(round_seed(self.seed, self.round), cfg).fit(
             self.labelled_set(codes, energies))
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
@@ -92,7 +93,7 @@ class UCBStrategy(Strategy):
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
         y = np.asarray(labelled_energies)
         n = len(y)
-        boot = np.random.default_rng([self.seed, n])
+        boot = np.random.default_rng(stream(self.seed, n))  # one stream per labelled size
         preds = np.empty((self.members, len(pool)), dtype=np.float32)
         space = self.the_space()
         el = space.decode(pool).astype(np.int8 if space.max_size <= 127 else np.int64)

@@ -14,6 +14,7 @@ QUICK = {"start": "200", "batch": 50, "budget": 200}
 def cmd_campaign(args: argparse.Namespace) -> int:
     from elpagen import io
     from elpagen.campaign import plot, run, strategies
+    from elpagen.seeds import run_seeds
 
     names = tuple(s for s in args.strategies.split(",")) if args.strategies else strategies.DEFAULT
     quick = QUICK if args.quick else {}
@@ -22,7 +23,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         start=args.start or quick.get("start", "1000"),
         batch=args.batch or quick.get("batch", 500),
         budget=args.budget or quick.get("budget", 10_000),
-        seeds=tuple(range(args.seed, args.seed + args.seeds)), pool=args.pool,
+        seeds=run_seeds(args.seed, args.seeds), pool=args.pool,
         label_noise=args.label_noise, quick=args.quick)
     train = load_train(args)
     config.check(train)  # every option before the reference energies load

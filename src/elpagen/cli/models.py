@@ -25,6 +25,7 @@ from elpagen.cli.common import (
     run_config,
 )
 from elpagen.harness.provenance import ReferenceProvenance
+from elpagen.seeds import run_seeds
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -90,6 +91,7 @@ def _trainable() -> tuple[str, ...]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elpagen import data, io
+    from elpagen.harness.trial import fit_one
     from elpagen.settings import resolve_config
 
     trainable = _trainable()
@@ -112,10 +114,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set, args.config)
     config = resolve_config(cls.Config, cls.PROTOCOLS, args.protocol, overrides)
     train = load_train(args)
-    seeds = list(range(args.seed, args.seed + args.seeds))
+    seeds = list(run_seeds(args.seed, args.seeds))
     t0 = time.perf_counter()
-    model = cls(seeds, config, device=args.device, progress=not args.quiet)
-    model.fit(train, target)
+    # The one fit of the harness and the campaign; the seeds as one batched ensemble, kept
+    # whole to be saved.
+    model = fit_one(args.model, train, seeds, target, protocol=args.protocol, config=config,
+                    device=args.device, progress=not args.quiet)
     _save_or_rescue(model, out, args.overwrite)
     log(f"trained {args.model} ({args.protocol} protocol, seeds {seeds[0]}..{seeds[-1]}) "
          f"in {time.perf_counter() - t0:.1f} s; saved to {out}")
@@ -170,10 +174,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from elpagen import io, submission
     from elpagen.harness import benchmark
 
-    # -o DIR: the full result, and one submission file per model (elpagen leaderboard).
-    names = catalogue.check_models(args.models.split(","))  # plug-in paths: their names
-    config, outputs = run_config(args, ["benchmark_class{c}.json",
-                                        *(submission.file_name(m) for m in names)])
+    # -o DIR: the full result, and one submission file per model (elpagen leaderboard),
+    # named after the models as the config resolved them (plug-in paths: their names).
+    config, outputs = run_config(args, ["benchmark_class{c}.json"])
+    if outputs:  # every file checked before any work
+        outputs += [io.check_output(outputs[0].parent / submission.file_name(
+            m, config.target_class), args.overwrite) for m in config.models]
     config = dataclasses.replace(config, jobs=resolve_jobs(args.jobs, len(config.models)))
     train = load_train(args)
     ref, _ = load_reference(args, train)
@@ -213,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set, args.config)
     differing = agreement.differing_settings(reference, {
         "target_class": args.target_class, "samples": args.samples,
-        "seed_values": list(range(args.seed, args.seed + args.seeds)),
+        "seed_values": list(run_seeds(args.seed, args.seeds)),
         "protocol": args.protocol, "mixture": args.mixture, "overrides": overrides})
     if args.check and differing:
         raise CLIError(f"--check compares with the reference run "

@@ -9,13 +9,20 @@ from typing import Any
 from elpagen import catalogue, memory
 from elpagen.data import check_class
 from elpagen.errors import InputError
-from elpagen.harness.trial import check_mixture
 from elpagen.models.protocols import PROTOCOLS
 
 #: Documented maxima (docs/limits.md): seeds per model, fits per mixture, and fits in all.
 MAX_SEEDS = 1_000
 MAX_MIXTURE = 1_000
 MAX_FITS = 10_000
+
+
+def check_mixture(mixture: Any) -> int:
+    """A mixture size K >= 1 (fits sampled as one per seed); one line otherwise."""
+    if isinstance(mixture, bool) or not isinstance(mixture, int) or mixture < 1:
+        raise InputError(f"mixture size (--mixture) must be a positive integer, got "
+                         f"{mixture!r}")
+    return mixture
 
 
 def check_counts(n_seeds: int, mixture: int) -> None:
@@ -87,19 +94,31 @@ class RunConfig:
         if self.protocol not in PROTOCOLS:
             raise InputError(f"unknown protocol {self.protocol!r}; use one of "
                              f"{', '.join(PROTOCOLS)}")
-        check_mixture(self.mixture)
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"jobs must be 1 or more, got {self.jobs!r}")
-        for name in list(self.overrides) + list(self.grids):
-            if name not in self.models:
-                raise InputError(f"settings or a grid for {name!r}, which is not among the "
-                                 f"models of this run ({', '.join(self.models)})")
+        overrides = {self._model_of(m): dict(v) for m, v in self.overrides.items()}
+        named_grids = [(self._model_of(m), v) for m, v in self.grids.items()]
         grids = {}
-        for name, values in self.grids.items():
+        for name, values in named_grids:
             cls = catalogue.get(name).cls
             grids[name] = tuple(cls.check_knob(v) for v in values)
         set_(self, "grids", grids)
-        set_(self, "overrides", {m: dict(v) for m, v in self.overrides.items()})
+        set_(self, "overrides", overrides)
+
+    def _model_of(self, key: Any) -> str:
+        """The model of this run that settings or a grid are given for: its name, or its
+        plug-in path or class (resolved here, once); one line for any other model."""
+        if key in self.models:
+            return key
+        try:
+            name = catalogue.resolve(key)
+        except InputError:
+            name = None
+        if name not in self.models:
+            shown = key if isinstance(key, str) else getattr(key, "__name__", key)
+            raise InputError(f"settings or a grid for {shown!r}, which is not among the "
+                             f"models of this run ({', '.join(self.models)})")
+        return name
 
     def header(self, ref_classes: Any) -> dict[str, Any]:
         """The opening keys of a benchmark or frontier result: the run's class, budget,

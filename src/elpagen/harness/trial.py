@@ -26,7 +26,8 @@ import numpy as np
 from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError, UserError
-from elpagen.generator import Generator, GeneratorError, Mixture, Samples, sample_seed
+from elpagen.generator import Generator, GeneratorError, Mixture, Samples
+from elpagen.seeds import fit_seeds, sample_seed
 from elpagen.space import CompositionSpace
 
 #: Scores one set of samples: a dict of metrics.
@@ -34,14 +35,6 @@ Scorer = Callable[[Samples], dict[str, Any]]
 #: The exact expected metrics of N valid draws from a generator (None: no known
 #: distribution); see :mod:`elpagen.expected`.
 Expectation = Callable[[Generator, int], "dict[str, float] | None"]
-
-
-def check_mixture(mixture: Any) -> int:
-    """A mixture size K >= 1 (fits sampled as one per seed); one line otherwise."""
-    if isinstance(mixture, bool) or not isinstance(mixture, int) or mixture < 1:
-        raise InputError(f"mixture size (--mixture) must be a positive integer, got "
-                         f"{mixture!r}")
-    return mixture
 
 
 @contextlib.contextmanager
@@ -73,6 +66,49 @@ def _fitted(out: Any, gen: Generator) -> Generator:
     return out if isinstance(out, Generator) else gen
 
 
+def fit_one(
+    model: str,
+    train: TrainingSet,
+    seed: int | Sequence[int],
+    target_class: int | None,
+    *,
+    protocol: str = "fast",
+    overrides: Mapping[str, Any] | None = None,
+    config: Any | None = None,
+    device: str | None = "auto",
+    progress: bool = False,
+) -> Generator:
+    """The one fit of elpagen: catalogue model ``model`` (a name or a plug-in's path) made
+    with ``seed`` and fitted on ``train`` for ``target_class`` (as given: None fits a
+    conditional model for no class in particular). The harness (:func:`fit`), ``elpagen
+    train`` and the campaign's generator strategies all fit through it.
+
+    ``seed``: one seed, or (torch models) a list of seeds trained as one batched ensemble,
+    returned whole (``.members()`` splits it). Settings: the model's ``protocol`` with
+    ``overrides`` on top (configured models only; a model without settings refuses them),
+    or ``config``, settings already resolved (torch models); torch models train on
+    ``device``. A generator of your own that raises in its constructor or ``fit`` stops
+    with one line naming it (:func:`user_code`). The arguments are the caller's, checked
+    at its boundary (:class:`~elpagen.harness.config.RunConfig`, the CLI, the campaign's
+    config), not here.
+    """
+    spec = catalogue.get(model)
+    model, cls, builtin = spec.name, spec.cls, spec.builtin
+    kw = dict(overrides or {})
+    if kw and not spec.configured:
+        raise InputError(f"{model} has no settings; got {', '.join(kw)}")
+    if spec.ensemble:
+        if config is not None:
+            kw["config"] = config
+        kw.update(device=device, progress=progress)
+    if spec.configured:
+        kw["protocol"] = spec.protocol_for(protocol)
+    with user_code(model, f"{cls.__name__}(seed={seed})", builtin):
+        g = cls(seed=seed, **kw)
+    with user_code(model, "fit", builtin):
+        return _fitted(g.fit(train, target_class), g)
+
+
 def fit(
     model: str,
     train: TrainingSet,
@@ -85,37 +121,26 @@ def fit(
     progress: bool = False,
     mixture: int = 1,
 ) -> list[Generator]:
-    """One fitted generator per seed; torch models train all seeds as one batched ensemble.
+    """One fitted generator per seed (:func:`fit_one`); torch models train all seeds as
+    one batched ensemble.
 
     With ``mixture`` = K > 1 each seed s stands for a mixture of fits: the K fits with
-    seeds s*K ... s*K + K - 1, sampled as one :class:`~elpagen.generator.Mixture`. (A
-    *batched ensemble* is something else: the K seeds a torch model trains at once.)
-    ``overrides`` are settings on top of the ``protocol`` (configured models only).
+    seeds s*K ... s*K + K - 1 (:func:`elpagen.seeds.member_seeds`), sampled as one
+    :class:`~elpagen.generator.Mixture`. (A *batched ensemble* is something else: the K
+    seeds a torch model trains at once.) ``overrides`` are settings on top of the
+    ``protocol`` (configured models only). ``mixture`` is checked by the caller
+    (:func:`elpagen.harness.config.check_mixture`, at its boundary).
     """
+    assert mixture >= 1, mixture
     spec = catalogue.get(model)
-    model = spec.name  # a plug-in given by its import path: its catalogue name
-    check_mixture(mixture)
-    fit_seeds = [s * mixture + j for s in seeds for j in range(mixture)]
-    cls = spec.cls
-    kw = dict(overrides or {})
-    builtin = spec.builtin
+    every = fit_seeds(seeds, mixture)
+    opts: dict[str, Any] = dict(protocol=protocol, overrides=overrides, device=device,
+                                progress=progress)
+    gens: list[Generator]
     if spec.ensemble:
-        with user_code(model, "fit", builtin):
-            gens: list[Generator] = cls.fit_many(
-                train, fit_seeds, target_class, protocol=spec.protocol_for(protocol),
-                device=device, progress=progress, **kw,
-            )
+        gens = fit_one(spec.name, train, every, target_class, **opts).members()
     else:
-        if kw and not spec.configured:
-            raise InputError(f"{model} has no settings; got {', '.join(kw)}")
-        if spec.configured:
-            kw["protocol"] = spec.protocol_for(protocol)
-        gens = []
-        for s in fit_seeds:
-            with user_code(model, f"{cls.__name__}(seed={s})", builtin):
-                g = cls(seed=s, **kw)
-            with user_code(model, "fit", builtin):
-                gens.append(_fitted(g.fit(train, target_class), g))
+        gens = [fit_one(spec.name, train, s, target_class, **opts) for s in every]
     if mixture == 1:
         return gens
     return [Mixture(gens[i : i + mixture]) for i in range(0, len(gens), mixture)]
@@ -127,7 +152,7 @@ class TrialResult:
 
     model: str
     seed: int
-    """The fit's seed (sampling used :func:`elpagen.generator.sample_seed` of it, or the
+    """The fit's seed (sampling used :func:`elpagen.seeds.sample_seed` of it, or the
     seed the caller gave)."""
     target_class: int
     knob: float | None

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from elpagen.data import TrainingSet, check_class
+from elpagen.data import TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import Generator
 from elpagen.models.ensemble import init_members, resolve_device, select_member
@@ -114,7 +114,7 @@ class TorchEnsembleGenerator(Generator):
         if not self.conditional:
             if target_class is None:
                 raise InputError(f"{self.name} is trained per class: give a target_class")
-            target_class = check_class(target_class)
+            target_class = int(target_class)  # 1..10: checked by the caller
         self.space = train.space  # before the networks: their widths come from it
         self._init_networks()
         self.train_ensemble(train, target_class)
@@ -148,7 +148,9 @@ class TorchEnsembleGenerator(Generator):
         return nets
 
     def _check_target(self, target_class: int) -> int:
-        c = check_class(target_class)
+        """The class to sample (checked by ``sample``): the class a per-class model was
+        trained for, or one line."""
+        c = int(target_class)
         if not self.conditional and self.target_class is not None and c != self.target_class:
             raise InputError(
                 f"this {self.name} model was trained for class {self.target_class}, "

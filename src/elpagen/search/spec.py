@@ -16,6 +16,7 @@ from typing import Any
 from elpagen import catalogue
 from elpagen.errors import UsageError
 from elpagen.searchspace import Dim
+from elpagen.seeds import trial_sampler_seed
 
 TARGET_CLASS = 1
 SAMPLERS = ("random", "tpe", "nsga2")
@@ -141,8 +142,7 @@ def _trial_seeded_class() -> type:
             return f"{self.name} (seeded per trial from {self.seed})"
 
         def before_trial(self, study, trial) -> None:
-            inner_seed = (self.seed * 1_000_003 + trial.number) % 2**32
-            self._inner = _new_sampler(self.name, inner_seed)
+            self._inner = _new_sampler(self.name, trial_sampler_seed(self.seed, trial.number))
             self._inner.before_trial(study, trial)
 
         def infer_relative_search_space(self, study, trial):

@@ -37,6 +37,7 @@ from elpagen.search.storage import (
     quiet_optuna,
     trial_counts,
 )
+from elpagen.seeds import trial_seed
 from elpagen.version import __version__
 
 #: Consecutive failed trials after which a worker gives up (a systematic error).
@@ -120,7 +121,7 @@ class Objective:
     def model_seed(self, trial: Any) -> int:
         # A re-queued trial inherits the user attributes of the trial it repeats, so it
         # keeps that trial's seed: the same fit again.
-        return int(trial.user_attrs.get("model_seed", self.spec.seed + trial.number))
+        return int(trial.user_attrs.get("model_seed", trial_seed(self.spec.seed, trial.number)))
 
     def __call__(self, trial: Any) -> tuple[float, int]:
         import optuna
