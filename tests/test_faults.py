@@ -23,6 +23,7 @@ from elpagen.models.gan import ConditionalWGAN
 from elpagen.models.persistence import ModelLoadError
 from elpagen.models.vae import ConditionalVAE
 from elpagen.settings import ConfigError, resolve_config
+from elpagen.spaces import ELPASOLITE
 
 TINY = dict(hidden=(16, 16), steps=20, batch_size=32, device="cpu")
 
@@ -119,7 +120,7 @@ class _Broken(generator.Generator):
 def test_sampling_stops_after_rounds_without_a_valid_proposal(n):
     g = _Broken(limit=2000 if n == 1 else 20)  # rounds of ~1,000 or of 4M proposals
     with pytest.raises(generator.SamplingError, match="no valid composition in the last"):
-        g.sample(n, 1)
+        g.sample(n, 1, space=ELPASOLITE)
     assert g.asked >= generator.EMPTY_PROPOSALS
     assert g.asked <= generator.EMPTY_PROPOSALS + 2 * memory.MAX_ROUND
     if n == 10_000:  # rounds of 4M proposals: the bound on rounds stops it
@@ -135,7 +136,7 @@ def test_a_rare_valid_proposal_resets_the_empty_run():
             out[rng.random(n) < 1e-4] = 1602  # HHeLi2Be6, a composition
             return out
 
-    s = Rare(limit=2000).sample(50, 1, seed=0)
+    s = Rare(limit=2000).sample(50, 1, seed=0, space=ELPASOLITE)
     assert s.n_valid == 50
 
 
@@ -235,7 +236,7 @@ def test_the_limit_is_the_available_memory(tmp_path, capsys, monkeypatch):
 def test_library_sample_refuses_a_count_that_cannot_fit(monkeypatch):
     _no_sampling(monkeypatch)
     with pytest.raises(InputError, match="drawing 1,000,000,000,000 samples needs about"):
-        RandomScreening().sample(10**12, 1)
+        RandomScreening(space=ELPASOLITE).sample(10**12, 1)
 
 
 def test_running_out_of_memory_while_sampling_is_one_line(tmp_path, capsys, monkeypatch):
@@ -247,7 +248,7 @@ def test_running_out_of_memory_while_sampling_is_one_line(tmp_path, capsys, monk
                    "-o", str(tmp_path / "h.csv"), match=("out of memory", "fewer"))
     monkeypatch.setattr(RandomScreening, "propose", oom)
     with pytest.raises(MemoryError, match="out of memory") as e:
-        RandomScreening().sample(100, 1)
+        RandomScreening(space=ELPASOLITE).sample(100, 1)
     assert isinstance(e.value, UserError)
 
 

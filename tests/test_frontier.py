@@ -95,7 +95,7 @@ def test_marginal_temperature_trades_precision_for_coverage(train, reference):
     prec, cov = [], []
     for t in (0.25, 0.5, 1.0):
         s = g.with_knob(t).sample(2000, 1, seed=3)
-        m = metrics.evaluate(s.codes, 1, reference.classes, train.codes)
+        m = metrics.evaluate(s.codes, 1, reference.classes, train.codes, space=train.space)
         prec.append(m["precision"])
         cov.append(m["coverage"])
     assert prec[0] > prec[1] > prec[2], prec

@@ -6,6 +6,7 @@ import pytest
 from elpagen import baselines
 from elpagen.errors import InputError
 from elpagen.generator import Mixture
+from elpagen.harness.config import RunConfig
 from elpagen.harness.trial import fit as fit_generators
 from elpagen.spaces import ELPASOLITE as space
 
@@ -63,5 +64,5 @@ def test_fit_generators_groups_seeds_into_ensembles(train):
     assert [type(g) for g in gens] == [Mixture, Mixture]
     assert [[m.seed for m in g.members] for g in gens] == [[0, 1, 2], [3, 4, 5]]
     assert gens[0].name == "marginalx3"
-    with pytest.raises(InputError, match="mixture"):
-        fit_generators("marginal", train, [0], 1, mixture=0)
+    with pytest.raises(InputError, match="mixture"):  # checked once, at the boundary
+        RunConfig(models=("marginal",), mixture=0)

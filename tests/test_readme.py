@@ -26,16 +26,16 @@ def test_api_evaluate_accepts_symbols_and_codes(reference, train):
     import numpy as np
 
     import elpagen
-    from elpagen import space
 
+    space = train.space
     rows = [["K", "Na", "Al", "F"], ["Li", "Li", "Na", "F"]]  # the second repeats Li
     m = elpagen.evaluate(rows, 1, train=train, reference=reference)
-    code = space.encode(space.symbols_to_indices(np.array(rows[:1])))
+    code = space.encode(space.symbols_to_indices(np.array(rows[:1], dtype=object)))
     m2 = elpagen.evaluate(code, 1, train=train, reference=reference)
     assert m["precision"] == m2["precision"] and (m["n_valid"], m["n_samples"]) == (1, 2)
     with pytest.raises(elpagen.UserError, match="unknown element"):
         elpagen.evaluate([["K", "Na", "Xx", "F"]], 1, train=train, reference=reference)
-    with pytest.raises(elpagen.UserError, match="four element symbols"):
+    with pytest.raises(elpagen.UserError, match="4 element symbols"):
         elpagen.evaluate([["K", "Na"]], 1, train=train, reference=reference)
 
 

@@ -88,7 +88,8 @@ def test_expectations_beside_are_those_of_the_fits_distribution(quick):
     n = quick.settings["samples"]["class5"]
     for model in ("marginal", "rl"):
         gen = _member(quick, model, 5, 1)
-        want = expected.expected_metrics(expected.distribution(gen, 5), 5, quick.ref.classes, n)
+        want = expected.expected_metrics(expected.distribution(gen, 5), 5, quick.ref.classes, n,
+                                         space=quick.ref.space)
         got = quick.units[f"class5/{model}/c5/nfull/s1"]["payload"]["expected"]
         assert got == pytest.approx(want, rel=1e-12, abs=1e-15)
 
@@ -129,7 +130,7 @@ def test_class5_frontier_of_tractable_models_is_the_exact_expectation(quick):
             for point in p["points"]:
                 g = gen if point["knob"] is None else gen.with_knob(point["knob"])
                 e = expected.expected_metrics(expected.distribution(g, 5), 5,
-                                              quick.ref.classes, n)
+                                              quick.ref.classes, n, space=quick.ref.space)
                 assert point["precision"] == pytest.approx(e["precision"], rel=1e-12)
                 assert point["coverage"] == pytest.approx(e["coverage"], rel=1e-12)
                 assert point["js_distance"] == pytest.approx(e["js_distance_limit"], rel=1e-12)

@@ -12,6 +12,7 @@ from typing import Any
 
 from elpagen import io
 from elpagen.errors import UsageError
+from elpagen.seeds import run_seeds
 
 #: Exit codes: bad input (a UserError), a bug (any other exception), Ctrl-C.
 EXIT_USAGE = 2
@@ -176,7 +177,7 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
     per_model = per_model_overrides(parse_overrides(args.set, args.config), models)
     config = RunConfig(
         models=tuple(models), target_class=args.target_class, samples=args.samples,
-        seeds=tuple(range(args.seed, args.seed + args.seeds)) if args.seeds > 0 else (),
+        seeds=run_seeds(args.seed, args.seeds),
         protocol=args.protocol, overrides=per_model, device=args.device,
         mixture=args.mixture, progress=not args.quiet, **extra,
     )

@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from elpagen import catalogue
-from elpagen.cli.common import add_common, add_train_opts, log, parse_overrides
+from elpagen.cli.common import (
+    add_common,
+    add_train_opts,
+    cli_truth,
+    load_reference,
+    load_train,
+    log,
+    parse_overrides,
+)
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from elpagen import report
+    from elpagen import report, spaces
     from elpagen.study import StudyError, parse_model_overrides, run_study
     from elpagen.study.config import make_settings
     from elpagen.study.plan import model_overrides
@@ -41,12 +49,18 @@ def cmd_study(args: argparse.Namespace) -> int:
                              "(a running one), not both")
         execute = distributed.executor(workers=args.workers, scheduler=args.scheduler,
                                        connect_timeout=args.connect_timeout)
+    train = ref = None
+    if cli_truth(args).space != spaces.DEFAULT or args.train_size is not None:
+        # Another space (or a training subset): its truth gives the training set and the
+        # reference energies; the default space keeps the study's own loading and logs.
+        train = load_train(args)
+        ref, _ = load_reference(args, train)
     result = run_study(
         out, protocol=args.protocol, n_seeds=n_seeds, quick=args.quick, data_path=args.data,
         verify=not args.no_verify, cache_dir=args.cache_dir, device=args.device,
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
-        models=models, strategies=strategies,
+        models=models, strategies=strategies, train=train, reference=ref,
     )
     summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
