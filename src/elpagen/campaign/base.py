@@ -31,6 +31,11 @@ class Strategy:
     #: True for strategies that score the harness's pool (``--pool`` applies to them).
     scores_pool: ClassVar[bool] = True
     space: CompositionSpace | None = None
+    #: The compositions that can be labelled, a mask over the grid, set by the harness:
+    #: the space's compositions that have a reference value (a table space lacks some;
+    #: which ones is part of the space's definition, not of its energies). None: every
+    #: composition of the space.
+    members: np.ndarray | None = None
 
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
         self.seed = int(seed)
@@ -52,6 +57,13 @@ class Strategy:
             raise StrategyError(f"strategy {self.name!r} has no composition space: set "
                                 "strategy.space = train.space (or begin(..., space=...))")
         return self.space
+
+    def unavailable(self, labelled_codes: np.ndarray) -> np.ndarray:
+        """A mask over the grid: labelled already, or not a composition that can be labelled."""
+        space = self.the_space()
+        out = np.zeros(space.n_grid, dtype=bool) if self.members is None else ~self.members
+        out[labelled_codes] = True
+        return out
 
     def settings(self) -> dict[str, Any]:
         """What the results record of this strategy's settings."""

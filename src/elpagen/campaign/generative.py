@@ -78,8 +78,7 @@ class GeneratorStrategy(Strategy):
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
         gen = self.fitted(labelled_codes, labelled_energies)
-        labelled = np.zeros(self.the_space().n_grid, dtype=bool)
-        labelled[labelled_codes] = True
+        labelled = self.unavailable(labelled_codes)
         n = 5_000 if self.quick else self.samples
         # Kept for the harness, which scores each round's draws (precision, coverage)
         # against the reference classes; the strategy itself never sees them scored.

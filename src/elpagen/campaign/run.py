@@ -111,6 +111,7 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     quality: dict[str, list[float]] = {"precision": [], "coverage": []}
     s = cls(seed=seed, quick=config.quick)
     s.space = space  # before begin: a strategy of your own may override begin(c, bounds)
+    s.members = classes > 0  # the compositions with a reference value (all, but a table's)
     s.begin(config.target_class, train.energy_classes)
     rng = np.random.default_rng(seeds.stream(seed, name))  # the strategy's own stream
     while lab.n_bought < config.budget:
@@ -230,7 +231,9 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
 
     config = config.check(train)
     space = campaign_space(train, space)
-    all_codes = space.all_codes().astype(np.int64)
+    # The compositions that can be labelled: those with a reference value (every
+    # composition of the space, but for a table space without a value for some).
+    all_codes = np.flatnonzero(np.asarray(classes) > 0).astype(np.int64)
     n_class = int((classes == config.target_class).sum())
     resolved = [strat.resolve(s) for s in config.strategies]
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n, _ in resolved}
@@ -247,7 +250,7 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
                 log(f"campaign: {name} seed {seed}: found {r['found'][-1]} of {n_class} after "
                     f"{r['labels'][-1]:,} labels ({r['seconds']:.0f} s)")
     out: dict[str, Any] = {
-        "target_class": config.target_class, "n_class": n_class, "n_space": space.n_space,
+        "target_class": config.target_class, "n_class": n_class, "n_space": len(all_codes),
         "start": {"spec": config.start, "size": n_start, "hits": start_hits},
         "batch": config.batch, "budget": config.budget, "pool": config.pool,
         "label_noise": config.label_noise, "seeds": list(config.seeds), "quick": config.quick,
@@ -260,7 +263,7 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
             "settings": s.settings(), "scores_pool": cls.scores_pool,
             "seeds": runs[name], "summary": summarise(runs[name], n_class, config.budget)}
     out["expected"] = expectations(n_class, float(np.mean(start_hits)), n_start,
-                                   config.budget, config.batch, n_space=space.n_space)
+                                   config.budget, config.batch, n_space=len(all_codes))
     return out
 
 

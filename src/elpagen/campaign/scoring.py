@@ -145,8 +145,7 @@ class MarginalPoolStrategy(Strategy):
         best = top(labelled_codes, self.key(labelled_energies), self.elite)
         space = self.the_space()
         probs = site_probabilities(best, self.smoothing, space)
-        labelled = np.zeros(space.n_grid, dtype=bool)
-        labelled[labelled_codes] = True
+        labelled = self.unavailable(labelled_codes)
         got = np.empty(0, dtype=np.int64)
         for _ in range(20):
             draw = draw_sites(probs, 2 * size, rng, space)
@@ -157,7 +156,9 @@ class MarginalPoolStrategy(Strategy):
         return got[rng.permutation(len(got))[:size]]
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
-        n_left = self.the_space().n_space - len(labelled_codes)
+        n_total = (self.the_space().n_space if self.members is None
+                   else int(np.count_nonzero(self.members)))
+        n_left = n_total - len(labelled_codes)
         size = len(pool) if len(pool) < n_left else self.default_pool
         cand = self.marginal_pool(labelled_codes, labelled_energies, max(size, batch), rng)
         chosen = top(cand, self.score(labelled_codes, labelled_energies, cand), batch)

@@ -9,6 +9,23 @@ from typing import Any
 from elpagen.cli.common import add_common, emit_json, load_reference, load_train, log
 
 QUICK = {"start": "200", "batch": 50, "budget": 200}
+#: The defaults on a space of at least :data:`LARGE` compositions (the elpasolite's 2 M).
+LARGE_DEFAULTS = {"start": "1000", "batch": 500, "budget": 10_000}
+LARGE = 1_000_000
+
+
+def default_budgets(n_space: int, quick: bool) -> dict[str, Any]:
+    """Start, batch and budget of a campaign unless given: the published procedure's on a
+    large space; on a smaller one a start of a fiftieth of the space (at most 100), a batch
+    of half the start and a budget of two fifths of the space (at most 2,000): start 100,
+    batch 50, budget 2,000 on the perovskite's 5,276 compositions."""
+    if n_space >= LARGE:
+        return dict(QUICK if quick else LARGE_DEFAULTS)
+    start = max(2, min(100, n_space // 50))
+    budget = max(1, min(2_000, 2 * n_space // 5))
+    if quick:
+        budget = min(budget, 200)
+    return {"start": str(start), "batch": max(1, start // 2), "budget": budget}
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
@@ -17,15 +34,16 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from elpagen.seeds import run_seeds
 
     names = tuple(s for s in args.strategies.split(",")) if args.strategies else strategies.DEFAULT
-    quick = QUICK if args.quick else {}
+    train = load_train(args)
+    n_space = train.space.n_space
+    defaults = default_budgets(n_space, args.quick)
     config = run.CampaignConfig(
         strategies=names, target_class=args.target_class,
-        start=args.start or quick.get("start", "1000"),
-        batch=args.batch or quick.get("batch", 500),
-        budget=args.budget or quick.get("budget", 10_000),
+        start=args.start if args.start is not None else defaults["start"],
+        batch=args.batch if args.batch is not None else defaults["batch"],
+        budget=args.budget if args.budget is not None else defaults["budget"],
         seeds=run_seeds(args.seed, args.seeds), pool=args.pool,
         label_noise=args.label_noise, quick=args.quick)
-    train = load_train(args)
     config.check(train)  # every option before the reference energies load
     paths = []
     if args.output:
@@ -64,9 +82,14 @@ def add_parsers(sub: Any) -> None:
                         f"module.path:Class (default {','.join(catalogue.names(default=True))})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10 (default 1)")
     p.add_argument("--start", help="N random compositions, train, or train:N (a twin-kept "
-                                   "subset of the training set; default 1000)")
-    p.add_argument("--batch", type=int, help="labels bought per round (default 500)")
-    p.add_argument("--budget", type=int, help="labels bought after the start (default 10,000)")
+                                   "subset of the training set; default 1000; on a space of "
+                                   "under a million compositions a fiftieth of it, at most 100)")
+    p.add_argument("--batch", type=int,
+                   help="labels bought per round (default 500; on a smaller space half the "
+                        "start)")
+    p.add_argument("--budget", type=int,
+                   help="labels bought after the start (default 10,000; on a smaller space "
+                        "two fifths of it, at most 2,000)")
     p.add_argument("--pool", type=int, metavar="M",
                    help="a scoring strategy sees M unlabelled compositions per round, drawn "
                         "uniformly (default: the whole space)")

@@ -99,6 +99,9 @@ def compute_campaign_unit(unit: Unit, campaign: Mapping[str, Any], quick: bool,
     config = campaign_config(unit, campaign, quick).check(train)
     name, cls = strategies.resolve(unit.model)
     codes = all_codes(train.space)
+    has_value = classes[codes] > 0  # a table space has no reference value for some
+    if not has_value.all():
+        codes = codes[has_value]
     start = run.start_codes(config.start, train, unit.seed, codes)
     try:
         r = run.run_one(name, cls, energies, classes, train, config, unit.seed, start, codes)
