@@ -173,3 +173,34 @@ def test_run_check_refuses_other_settings_before_any_work(capsys):
                           "seeds 0-2, fast protocol)", "samples (500), seeds (0-1)"))
     one_line_error(capsys, "run", "--check", "--reference", "/nonexistent.json",
                    match="reference run not found")
+
+
+def _without(doc: dict, metrics: tuple[str, ...], models: tuple[str, ...] | None = None) -> dict:
+    """An older reference run: ``metrics`` missing from ``models`` (default every model)."""
+    out = copy.deepcopy(doc)
+    for name, m in out["models"].items():
+        if models is None or name in models:
+            for s in [*m["per_seed"], m["spread"], m]:
+                for k in metrics:
+                    s.pop(k, None)
+    return out
+
+
+def test_a_metric_the_reference_run_lacks_is_skipped_with_a_note(doc, tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_without(doc, ("js_distance", "coverage"), ("marginal", "gan"))))
+    verdict = agreement.compare(doc, agreement.load_reference_run(path))
+    assert verdict.agrees
+    assert set(verdict.skipped) == {"marginal js_distance", "marginal coverage", "gan coverage"}
+    assert not {(c.model, c.metric) for c in verdict.comparisons} & {
+        ("marginal", "js_distance"), ("marginal", "coverage"), ("gan", "coverage")}
+    assert "not in the reference run, skipped: " in verdict.line()
+
+
+def test_nothing_compared_fails_clearly(doc, tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_without(doc, agreement.METRIC_KEYS)))
+    verdict = agreement.compare(doc, agreement.load_reference_run(path))
+    assert verdict.compared and not verdict.comparisons and not verdict.agrees
+    assert verdict.line().startswith("agreement: NOTHING compared with the reference run")
+    assert "not in the reference run: " in verdict.line()

@@ -21,7 +21,7 @@ LAYERS: dict[str, int] = {
     "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2, "records": 2,
     "searchspace": 2, "fetch": 2, "table": 2, "seeds": 2,
     "generator": 3, "reference": 3, "reference_krr": 3, "reference_cv": 3,
-    "reference_cache": 3, "metrics": 3, "expected": 3,
+    "reference_cache": 3, "metrics": 3, "expected": 3, "metric_specs": 3,
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
     "materials": 5, "prototypes": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,

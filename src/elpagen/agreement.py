@@ -38,12 +38,14 @@ from typing import Any
 
 from elpagen import catalogue
 from elpagen.errors import InputError
-from elpagen.metrics import METRIC_KEYS
+from elpagen.metric_specs import View, keys
 
 #: Standard errors a model's seed mean may lie from the reference's (docs/results.md).
 K = 4.0
 #: The metrics compared statistically (the headline pair: more comparisons, more false alarms).
-CHECKED = ("precision", "coverage")
+CHECKED = keys(View.AGREEMENT)
+#: The metrics compared seed by seed for an exact model (the benchmark table's).
+METRIC_KEYS = keys(View.BENCHMARK)
 #: Largest difference of an exact model's metric (they are ratios of counts: equal or not).
 EXACT_TOL = 1e-12
 #: The settings that make two runs comparable, with how the verdict names them.
@@ -121,6 +123,8 @@ class Verdict:
     comparisons: tuple[Comparison, ...] = ()
     unreferenced: tuple[str, ...] = ()
     differing: tuple[str, ...] = ()
+    #: "model metric" pairs not compared: the reference run lacks the metric (an older one).
+    skipped: tuple[str, ...] = ()
 
     @property
     def compared(self) -> bool:
@@ -129,7 +133,8 @@ class Verdict:
 
     @property
     def agrees(self) -> bool:
-        return self.compared and all(c.ok for c in self.comparisons)
+        """Settings alike, something compared and every comparison within tolerance."""
+        return self.compared and bool(self.comparisons) and all(c.ok for c in self.comparisons)
 
     def failures(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.ok]
@@ -141,12 +146,21 @@ class Verdict:
             return (f"agreement: not checked: {ref} is "
                     f"{describe_settings(self.reference.settings)}; this run differs in "
                     f"{', '.join(self.differing)}")
+        if not self.comparisons:
+            why = [f"no reference for {', '.join(self.unreferenced)}"] if self.unreferenced \
+                else []
+            why += [f"not in the reference run: {', '.join(self.skipped)}"] if self.skipped \
+                else []
+            return (f"agreement: NOTHING compared with {ref}"
+                    + (f" ({'; '.join(why)})" if why else " (no model run)"))
         models = list(dict.fromkeys(c.model for c in self.comparisons))
         some = (f"all {len(models)} models" if len(models) == len(self.reference.models)
                 else f"the {len(models)} models run (of {len(self.reference.models)})")
         exact = [m for m in models if any(c.exact for c in self.comparisons if c.model == m)]
         extra = (f"; no reference for {', '.join(self.unreferenced)}"
                  if self.unreferenced else "")
+        if self.skipped:
+            extra += f"; not in the reference run, skipped: {', '.join(self.skipped)}"
         if self.agrees:
             how = f"within {K:g} standard errors in {' and '.join(CHECKED)}"
             if exact:
@@ -237,7 +251,10 @@ def load_reference_run(path: str | Path | None = None) -> ReferenceRun:
 
 
 def _spread(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    return {k: _std([s[k] for s in per_seed]) for k in METRIC_KEYS}
+    """The seed standard deviation of every metric the seeds hold (an older run may lack
+    one)."""
+    return {k: _std([s[k] for s in per_seed]) for k in METRIC_KEYS
+            if all(k in s for s in per_seed)}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -259,26 +276,31 @@ def compare(result: Mapping[str, Any], reference: ReferenceRun,
     if differing:
         return Verdict(reference, differing=tuple(differing))
     out: list[Comparison] = []
-    unreferenced = []
+    unreferenced, skipped = [], []
     for name, m in result["models"].items():
         ref = reference.models.get(name)
         if ref is None:
             unreferenced.append(name)
             continue
         run = list(m["per_seed"])
+        checked = METRIC_KEYS if ref.exact else CHECKED
+        lacking = [k for k in checked if not all(k in s for s in ref.per_seed)]
+        skipped += [f"{name} {k}" for k in lacking]
+        present = tuple(k for k in checked if k not in lacking)
         if ref.exact:
-            out.extend(_compare_exact(name, run, ref))
+            out.extend(_compare_exact(name, run, ref, present))
         else:
-            out.extend(_compare_means(name, run, ref))
-    return Verdict(reference, tuple(out), tuple(unreferenced))
+            out.extend(_compare_means(name, run, ref, present))
+    return Verdict(reference, tuple(out), tuple(unreferenced), skipped=tuple(skipped))
 
 
 def _compare_exact(name: str, run: Sequence[Mapping[str, float]],
-                   ref: ModelReference) -> list[Comparison]:
+                   ref: ModelReference, metrics: Sequence[str] = METRIC_KEYS
+                   ) -> list[Comparison]:
     """Every seed's every metric: equal to :data:`EXACT_TOL`; one comparison per metric
     (the first differing seed, else the first seed)."""
     out = []
-    for key in METRIC_KEYS:
+    for key in metrics:
         pairs = [(a.get("seed"), float(a[key]), float(b[key]))
                  for a, b in zip(run, ref.per_seed, strict=True)]
         bad = [p for p in pairs if not abs(p[1] - p[2]) <= EXACT_TOL]
@@ -288,9 +310,10 @@ def _compare_exact(name: str, run: Sequence[Mapping[str, float]],
 
 
 def _compare_means(name: str, run: Sequence[Mapping[str, float]],
-                   ref: ModelReference) -> list[Comparison]:
+                   ref: ModelReference, metrics: Sequence[str] = CHECKED
+                   ) -> list[Comparison]:
     out = []
-    for key in CHECKED:
+    for key in metrics:
         a = [float(s[key]) for s in run]
         b = [float(s[key]) for s in ref.per_seed]
         spread = max(float(ref.spread.get(key, _std(b))), _std(a))

@@ -166,17 +166,16 @@ class BenchmarkTable:
 
     def to_markdown(self) -> str:
         """The same numbers as a Markdown table (mean ± std over seeds)."""
-        from elpagen import catalogue
+        from elpagen import catalogue, metric_specs
 
-        keys = (("precision", "precision", 4), ("coverage", "coverage", 5),
-                ("js_distance", "JS distance", 4))
+        cols = metric_specs.columns(metric_specs.View.MARKDOWN)
         r = self.result
         lines = [f"Class {r['target_class']}, {r['samples']:,} valid samples, "
                  f"{r['seeds']} seed(s), {r['protocol']} protocol.", "",
-                 "| model | " + " | ".join(h for _, h, _ in keys) + " | time [s] |",
-                 "|---|" + "---:|" * (len(keys) + 1)]
+                 "| model | " + " | ".join(c.title for c in cols) + " | time [s] |",
+                 "|---|" + "---:|" * (len(cols) + 1)]
         for name, m in r["models"].items():
-            cells = [f"{m[k]['mean']:.{d}f} ± {m[k]['std']:.{d}f}" for k, _, d in keys]
+            cells = [f"{m[c]['mean']:.{c.digits}f} ± {m[c]['std']:.{c.digits}f}" for c in cols]
             lines.append(f"| {catalogue.label(name)} | " + " | ".join(cells)
                          + f" | {m['seconds']:.1f} |")
         lines += ["", f"Ideal coverage (uniform draws from the class): "

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from elpagen import metric_specs
 from elpagen.data import N_CLASSES
 from elpagen.generator import Generator, Mixture
 from elpagen.metrics import grid_site_distributions, js_distance
 from elpagen.space import CompositionSpace
 
 #: The keys of :func:`expected_metrics`, in table order.
-EXPECTED_KEYS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor",
-                 "js_distance_limit", "n_unique")
+EXPECTED_KEYS = metric_specs.keys(metric_specs.View.EXPECTED)
 
 
 def distribution(gen: Generator, target_class: int) -> np.ndarray | None:

@@ -27,8 +27,9 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from elpagen import catalogue
+from elpagen import catalogue, metric_specs
 from elpagen.errors import InputError
+from elpagen.metric_specs import View
 from elpagen.submission import Submission, read
 
 FORMAT = "elpagen-leaderboard"
@@ -120,8 +121,7 @@ def _row(path: Path, sub: Submission) -> dict[str, Any]:
     return {
         "name": g.name, "label": g.label, "version": g.version, "kind": g.kind,
         "description": g.description, "score": score(sub),
-        "precision": _ms(s.precision), "coverage": _ms(s.coverage),
-        "js_distance": _ms(s.js_distance),
+        **{k: _ms(getattr(s, k)) for k in metric_specs.keys(View.LEADERBOARD_ROW)},
         "hypervolume": _ms(sub.frontier.hypervolume) if sub.frontier else None,
         "seeds": len(t.seeds), "protocol": t.model_protocol, "mixture": t.mixture,
         "machine": f"{env.get('processor', '?')}, {env.get('cpus', '?')} CPU(s)",
@@ -184,17 +184,21 @@ def _heading(g: Mapping[str, Any]) -> str:
             f"(N_c = {g['class_size']:,}; ideal coverage {g['ideal_coverage']:.4f})")
 
 
-_COLUMNS = ("#", "generator", "version", "kind", "precision", "coverage", "P×C",
+#: The metric columns (the leaderboard's own rounding: published points to 2 decimals,
+#: entries ``mean ± std`` to 4).
+_METRICS = metric_specs.keys(View.LEADERBOARD)
+_COLUMNS = ("#", "generator", "version", "kind",
+            *(c.title for c in metric_specs.columns(View.LEADERBOARD)), "P×C",
             "frontier HV", "seeds", "protocol", "machine")
 
 
 def _cells(r: Mapping[str, Any]) -> list[str]:
     if r["rank"] is None:  # a published point
         return ["–", f"{r['label']} (published, Table 1)", "–", "published",
-                f"{r['precision']:.2f}", f"{r['coverage']:.2f}", f"{r['score']:.4f}",
+                *(f"{r[k]:.2f}" for k in _METRICS), f"{r['score']:.4f}",
                 "–", "–", "–", "–"]
     return [str(r["rank"]), r["label"] or r["name"], r["version"] or "–", r["kind"],
-            _pm(r["precision"]), _pm(r["coverage"]), f"{r['score']:.4f}",
+            *(_pm(r[k]) for k in _METRICS), f"{r['score']:.4f}",
             _pm(r["hypervolume"]), str(r["seeds"]), r["protocol"], r["machine"]]
 
 

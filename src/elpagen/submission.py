@@ -25,15 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elpagen import catalogue, io, records
+from elpagen import catalogue, io, metric_specs, records
 from elpagen.errors import InputError
 from elpagen.version import __version__
 
 FORMAT = "elpagen-submission"
 FORMAT_VERSION = 1
 #: The five headline metrics (``metrics.Metric``) a seed reports, then its counts.
-HEADLINE = ("precision", "precision_neighbor", "coverage", "coverage_neighbor", "js_distance")
+HEADLINE = metric_specs.keys(metric_specs.View.BENCHMARK)
 COUNTS = ("n_samples", "n_valid", "n_unique", "n_novel")
+#: The metrics of a submission's summary (the fields of :class:`Summary`).
+SUMMARY_KEYS = metric_specs.keys(metric_specs.View.SUBMISSION)
+#: The metrics of a frontier point (the fields of :class:`FrontierPoint` but the knob).
+POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER)
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _UNIT = {"minimum": 0, "maximum": 1}
 
@@ -307,11 +311,9 @@ def from_benchmark_result(result: Mapping[str, Any], model: str, *, reference_sh
     or ``oracle=`` them). A result written earlier converts too: give the fingerprint of
     the reference energies that scored it and say so in ``source``."""
     m = result["models"][model]
-    per_seed = [SeedMetrics(int(r["seed"]), *(float(r[k]) for k in HEADLINE),
-                            *(int(r[k]) for k in COUNTS)) for r in m["per_seed"]]
-    summary = Summary(*(_mean_std(m[k]) for k in ("precision", "coverage", "js_distance",
-                                                  "precision_neighbor", "coverage_neighbor",
-                                                  "n_unique")))
+    per_seed = [SeedMetrics(int(r["seed"]), **{k: float(r[k]) for k in HEADLINE},
+                            **{k: int(r[k]) for k in COUNTS}) for r in m["per_seed"]]
+    summary = Summary(**{k: _mean_std(m[k]) for k in SUMMARY_KEYS})
     return _submission(model, result, overrides, oracle, per_seed, summary, None,
                        reference_sha256, data_sha256, source, created, m.get("seconds"))
 
@@ -325,12 +327,13 @@ def from_frontier_result(result: Mapping[str, Any], model: str, *, reference_sha
     the fitted knob value's point (the frontier keeps no per-seed metrics of it)."""
     r = result["models"][model]
     points = [FrontierPoint(None if p["knob"] is None else float(p["knob"]),
-                            *(_mean_std(p[k]) for k in ("precision", "coverage", "js_distance")))
+                            **{k: _mean_std(p[k]) for k in POINT_KEYS})
               for p in r["points"]]
     default = None if r["default"] is None else float(r["default"])
     p = next((q for q in r["points"] if q["knob"] == r["default"]), r["points"][0])
-    summary = Summary(*(_mean_std(p[k]) for k in ("precision", "coverage", "js_distance")),
-                      None, None, _mean_std(p["n_unique"]))
+    # A point has no neighbour metrics (null in the summary).
+    summary = Summary(**{k: _mean_std(p[k]) if k in (*POINT_KEYS, "n_unique") else None
+                         for k in SUMMARY_KEYS})
     hv = r["hypervolume"]
     frontier = Frontier(r["knob"], default, points,
                         [None if k is None else float(k) for k in r["front"]],

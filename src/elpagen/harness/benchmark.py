@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import catalogue, metrics
+from elpagen import catalogue, metric_specs, metrics
 from elpagen.data import TrainingSet
 from elpagen.harness.config import RunConfig
 from elpagen.harness.frontier import mean_spread
@@ -357,26 +357,22 @@ class ProgressBoard:
 def benchmark_table(result: Mapping[str, Any]) -> str:
     """A plain-text table of mean +- std per model (``± –`` with one seed: no spread to
     show), with the ideal-coverage bound."""
-    head = (f"{'model':<10}{'precision':>17}{'prec. neigh.':>17}{'coverage':>19}"
-            f"{'cov. neigh.':>19}{'JS dist.':>17}{'time [s]':>10}")
+    cols = metric_specs.columns(metric_specs.View.BENCHMARK)
+    head = (f"{'model':<10}" + "".join(f"{c.label:>{c.width}}" for c in cols)
+            + f"{'time [s]':>10}")
     lines = [
         f"class {result['target_class']}, {result['samples']:,} valid samples, "
         f"{result['seeds']} seed(s), {result['protocol']} protocol",
         head,
         "-" * len(head),
     ]
-
-    def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
-        return mean_spread(m[key], result["seeds"], digits).rjust(width)
-
     screening = [n for n in result["models"] if catalogue.is_screening(n)]
     for name, m in result["models"].items():
         lines.append(
             f"{name + ('*' if name in screening else ''):<10}"
-            f"{f(m, 'precision', 17)}{f(m, 'precision_neighbor', 17)}"
-            f"{f(m, 'coverage', 19, 5)}{f(m, 'coverage_neighbor', 19, 5)}"
-            f"{f(m, 'js_distance', 17)}"
-            f"{m['seconds']:>10.1f}"
+            + "".join(mean_spread(m[c], result["seeds"], c.digits).rjust(c.width)
+                      for c in cols)
+            + f"{m['seconds']:>10.1f}"
         )
     lines.append(
         f"ideal coverage (uniform draws from class {result['target_class']}, "

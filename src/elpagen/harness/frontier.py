@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from elpagen import catalogue, metrics
+from elpagen import catalogue, metric_specs, metrics
 from elpagen.data import TrainingSet
 from elpagen.generator import Generator, SamplingError
 from elpagen.io import atomic_write
@@ -31,9 +31,9 @@ if TYPE_CHECKING:  # the report imports this module without the models (and torc
     from elpagen.harness.config import RunConfig
 
 #: The metrics of a frontier point (precision and coverage span the frontier).
-POINT_KEYS = ("precision", "coverage", "js_distance")
+POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER)
 #: The exact expectations a point carries when the generator's distribution is known.
-EXPECTED_POINT_KEYS = ("precision", "coverage", "js_distance_limit")
+EXPECTED_POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER_EXPECTED)
 
 
 def knob_values(gen: Generator, grid: Sequence[float] | None = None) -> list[float | None]:
@@ -213,20 +213,17 @@ def frontier_table(result: Mapping[str, Any]) -> str:
     (``± –`` with one seed: no spread to show)."""
     lines = [f"class {result['target_class']}, {result['samples']:,} valid samples, "
              f"{result['seeds']} seed(s), {result['protocol']} protocol; * = non-dominated"]
-    head = f"{'model':<10}{'knob':<18}{'precision':>17}{'coverage':>19}{'JS dist.':>17}"
+    cols = metric_specs.columns(metric_specs.View.FRONTIER)
+    head = f"{'model':<10}{'knob':<18}" + "".join(f"{c.label:>{c.width}}" for c in cols)
     lines += [head, "-" * len(head)]
 
     n = result["seeds"]
-
-    def f(m: Mapping[str, Any], key: str, width: int, digits: int = 4) -> str:
-        return mean_spread(m[key], n, digits).rjust(width)
-
     for name, r in result["models"].items():
         for p in r["points"]:
             knob = "-" if p["knob"] is None else f"{r['knob']}={p['knob']:g}"
             mark = "*" if p["knob"] in r["front"] else " "
-            lines.append(f"{name:<10}{mark}{knob:<17}{f(p, 'precision', 17)}"
-                         f"{f(p, 'coverage', 19, 5)}{f(p, 'js_distance', 17)}")
+            lines.append(f"{name:<10}{mark}{knob:<17}" + "".join(
+                mean_spread(p[c], n, c.digits).rjust(c.width) for c in cols))
         h = r["hypervolume"]
         lines.append(f"{name:<10} hypervolume {mean_spread(h, n)}")
     return "\n".join(lines)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from elpagen import metric_specs
+from elpagen.metric_specs import MetricSpec, View
 from elpagen.report import campaigns
 from elpagen.report.collect import check_results, collect
 from elpagen.report.figures import exact_note, make_figures, model_label
@@ -115,10 +117,14 @@ def _csv_link(name: str) -> str:
     return f"<p class='small'>This table as CSV: <a href='{name}'>{name}</a>.</p>"
 
 
-_METRIC_COLUMNS = ("precision", "precision_neighbor", "coverage", "coverage_neighbor",
-                   "js_distance", "valid_fraction", "n_unique", "n_novel", "smact_valid")
+_METRIC_COLUMNS = metric_specs.keys(View.REPORT)
 #: The exact expectations of a class table (CSV: ``expected_<key>_mean``, ``..._std``).
-_EXPECTED_COLUMNS = ("precision", "coverage", "js_distance_limit")
+_EXPECTED_COLUMNS = metric_specs.keys(View.REPORT_EXPECTED)
+
+
+def _cell(spec: MetricSpec, s: Mapping[str, Any], n: int) -> str:
+    """The HTML cell text of metric ``spec`` of summary ``s`` over ``n`` fits."""
+    return _pm_int(s.get(spec), n) if spec.count else _pm(s.get(spec), spec.digits, n=n)
 
 
 def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
@@ -126,10 +132,11 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
     table: list[list[Any]] = [["model", "fits", *_pm_head(*_METRIC_COLUMNS),
                                "fit_seconds", "sample_seconds",
                                *_pm_head(*(f"expected_{k}" for k in _EXPECTED_COLUMNS))]]
-    head = ("<tr><th>model</th><th>fits</th><th>precision</th><th>precision (neighbours)</th>"
-            "<th>coverage</th><th>coverage (neighbours)</th><th>JS distance</th>"
-            "<th>valid fraction</th><th>unique</th><th>novel</th><th>SMACT pass</th>"
-            "<th>fit / sample [s]</th><th>exact expectation: precision / coverage</th></tr>")
+    cols = metric_specs.columns(View.REPORT)
+    p, c = MetricSpec.PRECISION, MetricSpec.COVERAGE
+    head = ("<tr><th>model</th><th>fits</th>" + "".join(f"<th>{m.title}</th>" for m in cols)
+            + f"<th>fit / sample [s]</th><th>exact expectation: {p.title} / {c.title}</th>"
+            "</tr>")
     rows = []
     for m, me in e["models"].items():
         s, ex = me["summary"], me.get("expected") or {}  # ex: exact expectations, if any
@@ -140,26 +147,21 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             fit = float(np.mean([p.get("fit_seconds") or 0.0 for p in me["per_seed"]]))
             smp = float(np.mean([p.get("sample_seconds") or 0.0 for p in me["per_seed"]]))
             times = f"{fit:.1f} / {smp:.1f}"
-        exact = f"{_pm(ex['precision'], n=n)} / {_pm(ex.get('coverage'), 5, n=n)}" if ex else "–"
+        exact = f"{_cell(p, ex, n)} / {_cell(c, ex, n)}" if ex else "–"
         fails = f" <span class='small'>({len(me['failed'])} failed)</span>" if me["failed"] else ""
         rows.append(
             f"<tr><td>{html.escape(model_label(m))}{fails}</td><td>{n}</td>"
-            f"<td>{_pm(s['precision'], n=n)}</td><td>{_pm(s['precision_neighbor'], n=n)}</td>"
-            f"<td>{_pm(s['coverage'], 5, n=n)}</td>"
-            f"<td>{_pm(s['coverage_neighbor'], 5, n=n)}</td>"
-            f"<td>{_pm(s['js_distance'], n=n)}</td>"
-            f"<td>{_pm(s.get('valid_fraction'), 3, n=n)}</td>"
-            f"<td>{_pm_int(s.get('n_unique'), n)}</td><td>{_pm_int(s.get('n_novel'), n)}</td>"
-            f"<td>{_pm(s.get('smact_valid'), 3, n=n)}</td><td>{times}</td>"
-            f"<td>{exact}</td></tr>"
+            + "".join(f"<td>{_cell(k, s, n)}</td>" for k in cols)
+            + f"<td>{times}</td><td>{exact}</td></tr>"
         )
         table.append([m, n, *[c for k in _METRIC_COLUMNS for c in _csv_pm(s.get(k), n)],
                       _num(fit), _num(smp),
                       *[c for k in _EXPECTED_COLUMNS for c in _csv_pm(ex.get(k), n)]])
     rows.append(
-        f"<tr class='bound'><td>ideal coverage bound</td><td></td><td></td><td></td>"
-        f"<td>{e['ideal_coverage']:.5f}</td><td></td><td></td><td></td><td></td><td></td>"
-        "<td></td><td></td><td></td></tr>"
+        "<tr class='bound'><td>ideal coverage bound</td><td></td>"
+        + "".join(f"<td>{e['ideal_coverage']:.{k.digits}f}</td>" if k is c else "<td></td>"
+                  for k in cols)
+        + "<td></td><td></td></tr>"
     )
     bound = ["ideal coverage bound"] + [""] * (len(table[0]) - 1)
     bound[table[0].index("coverage_mean")] = e["ideal_coverage"]
@@ -168,18 +170,18 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
 
 
 def _size_table(ts: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
-    head = "<tr><th>model</th><th>size</th><th>fits</th><th>precision</th><th>coverage</th>" \
-           "<th>JS distance</th></tr>"
-    keys = ("precision", "coverage", "js_distance")
+    cols = metric_specs.columns(View.TRAINING_SIZE)
+    head = ("<tr><th>model</th><th>size</th><th>fits</th>"
+            + "".join(f"<th>{k.title}</th>" for k in cols) + "</tr>")
+    keys = metric_specs.keys(View.TRAINING_SIZE)
     table: list[list[Any]] = [["model", "size", "fits", *_pm_head(*keys)]]
     rows = []
     for m, me in ts["models"].items():
         for b in me["by_size"]:
             s, n = b["summary"], b["n_fits"]
             rows.append(f"<tr><td>{html.escape(model_label(m))}</td><td>{b['size']:,}</td>"
-                        f"<td>{n}</td><td>{_pm(s['precision'], n=n)}</td>"
-                        f"<td>{_pm(s['coverage'], 5, n=n)}</td>"
-                        f"<td>{_pm(s['js_distance'], n=n)}</td></tr>")
+                        f"<td>{n}</td>"
+                        + "".join(f"<td>{_cell(k, s, n)}</td>" for k in cols) + "</tr>")
             table.append([m, b["size"], n, *[c for k in keys for c in _csv_pm(s.get(k), n)]])
     return f"<div class='tw'><table>{head}{''.join(rows)}</table></div>", table
 
