@@ -35,7 +35,7 @@ class Strategy:
     #: the space's compositions that have a reference value (a table space lacks some;
     #: which ones is part of the space's definition, not of its energies). None: every
     #: composition of the space.
-    members: np.ndarray | None = None
+    labellable: np.ndarray | None = None
 
     def __init__(self, seed: int = 0, quick: bool = False) -> None:
         self.seed = int(seed)
@@ -61,7 +61,7 @@ class Strategy:
     def unavailable(self, labelled_codes: np.ndarray) -> np.ndarray:
         """A mask over the grid: labelled already, or not a composition that can be labelled."""
         space = self.the_space()
-        out = np.zeros(space.n_grid, dtype=bool) if self.members is None else ~self.members
+        out = np.zeros(space.n_grid, dtype=bool) if self.labellable is None else ~self.labellable
         out[labelled_codes] = True
         return out
 

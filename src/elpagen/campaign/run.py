@@ -111,7 +111,7 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     quality: dict[str, list[float]] = {"precision": [], "coverage": []}
     s = cls(seed=seed, quick=config.quick)
     s.space = space  # before begin: a strategy of your own may override begin(c, bounds)
-    s.members = classes > 0  # the compositions with a reference value (all, but a table's)
+    s.labellable = classes > 0  # the compositions with a reference value (all, but a table's)
     s.begin(config.target_class, train.energy_classes)
     rng = np.random.default_rng(seeds.stream(seed, name))  # the strategy's own stream
     while lab.n_bought < config.budget:

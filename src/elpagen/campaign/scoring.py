@@ -156,8 +156,8 @@ class MarginalPoolStrategy(Strategy):
         return got[rng.permutation(len(got))[:size]]
 
     def propose(self, labelled_codes, labelled_energies, batch, rng, pool):
-        n_total = (self.the_space().n_space if self.members is None
-                   else int(np.count_nonzero(self.members)))
+        n_total = (self.the_space().n_space if self.labellable is None
+                   else int(np.count_nonzero(self.labellable)))
         n_left = n_total - len(labelled_codes)
         size = len(pool) if len(pool) < n_left else self.default_pool
         cand = self.marginal_pool(labelled_codes, labelled_energies, max(size, batch), rng)
