@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "version": 0,
     "space": 1, "allocator": 1, "spaces": 1,
     "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2, "records": 2,
-    "searchspace": 2, "fetch": 2, "table": 2, "seeds": 2,
+    "searchdims": 2, "fetch": 2, "table": 2, "seeds": 2,
     "generator": 3, "reference": 3, "reference_krr": 3, "reference_cv": 3,
     "reference_cache": 3, "metrics": 3, "expected": 3, "metric_specs": 3,
     "models": 4, "baselines": 4,
@@ -329,7 +329,7 @@ def test_the_study_plan_imports_nothing_that_computes() -> None:
 
     assert GRAPH["elpagen.study.plan"] <= {"elpagen.catalogue", "elpagen.errors"}
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
-    light = {"elpagen.errors", "elpagen.searchspace"}
+    light = {"elpagen.errors", "elpagen.searchdims"}
     assert _top_level_imports("elpagen.catalogue") <= light
     for m in ("elpagen.study.plan", "elpagen.catalogue", *light):
         assert _third_party(m) <= stdlib, f"{m} imports {_third_party(m) - stdlib}"

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from elpagen.errors import InputError
-from elpagen.searchspace import Dim
+from elpagen.searchdims import Dim
 
 
 class Kind(StrEnum):

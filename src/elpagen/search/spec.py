@@ -1,6 +1,6 @@
 """Search spaces of ``elpagen search``: what a trial samples, and the seeded samplers.
 
-Each model's space is a tuple of :class:`~elpagen.searchspace.Dim` in its catalogue record
+Each model's space is a tuple of :class:`~elpagen.searchdims.Dim` in its catalogue record
 (:mod:`elpagen.catalogue`), read through :data:`SPACES`; :func:`suggest_config`
 draws one setting of every dimension for an Optuna trial and returns the model's
 validated config dataclass (``layers`` x ``width`` become its ``hidden`` tuple, every
@@ -15,7 +15,7 @@ from typing import Any
 
 from elpagen import catalogue
 from elpagen.errors import UsageError
-from elpagen.searchspace import Dim
+from elpagen.searchdims import Dim
 from elpagen.seeds import trial_sampler_seed
 
 TARGET_CLASS = 1
