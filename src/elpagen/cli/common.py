@@ -230,7 +230,7 @@ def add_train_opts(p: argparse.ArgumentParser) -> None:
     from elpagen.models.protocols import PROTOCOLS
 
     p.add_argument("--protocol", choices=PROTOCOLS, default="fast",
-                   help="training budgets: published (paper) or CPU-friendly (fast)")
+                   help="training protocol: published (paper) or CPU-friendly (fast)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting of the protocol (repeatable), e.g. --set steps=500")
     p.add_argument("--config", metavar="FILE", help="JSON file of settings to override")

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class Protocol(StrEnum):
-    """The training budgets every model offers (docs/protocols.md)."""
+    """The training protocols every model offers (docs/protocols.md)."""
 
     FAST = "fast"
     """CPU-friendly budgets, chosen with evidence in docs/protocols.md."""

@@ -22,12 +22,12 @@ from elpagen.campaign.labeller import CampaignError
 from elpagen.data import TrainingSet
 from elpagen.errors import UserError
 from elpagen.space import CompositionSpace
-from elpagen.study.plan import CAMPAIGN_CLASSES, Budget, Experiment, StudyError, Unit
+from elpagen.study.plan import CAMPAIGN_CLASSES, Experiment, StudyError, StudyScale, Unit
 from elpagen.study.unit import describe
 
 #: The study's default strategies: the cheap-but-meaningful ones of
 #: :data:`elpagen.campaign.strategies.DEFAULT` (seconds to a few minutes per campaign at
-#: the full budget). ``greedy`` (and ``marginal+greedy``) refit the MLP regressor every
+#: the full scale). ``greedy`` (and ``marginal+greedy``) refit the MLP regressor every
 #: round, 10-15 minutes per campaign on 2 cores, and the generator strategies retrain a
 #: network each round: name them with ``strategies=`` to include them.
 STUDY_STRATEGIES: tuple[str, ...] = tuple(c.name for c in (
@@ -41,7 +41,7 @@ def is_campaign(unit: Unit) -> bool:
     return unit.experiment == Experiment.CAMPAIGN
 
 
-def campaign_settings(budget: Budget, quick: bool,
+def campaign_settings(scale: StudyScale, quick: bool,
                       names: Sequence[str] | None = None) -> dict[str, Any] | None:
     """The ``campaign`` block of the study's settings (None: no campaign experiment, when
     ``names`` is empty). ``names``: strategy names or ``module.path:ClassName`` (default
@@ -60,11 +60,11 @@ def campaign_settings(budget: Budget, quick: bool,
     return {
         "strategies": specs,
         "classes": list(CAMPAIGN_CLASSES),
-        "start": str(budget.campaign_start),
-        "batch": budget.campaign_batch,
-        "budget": budget.campaign_budget,
-        "pool": budget.campaign_pool,
-        "label_noise": budget.campaign_label_noise,
+        "start": str(scale.campaign_start),
+        "batch": scale.campaign_batch,
+        "budget": scale.campaign_budget,
+        "pool": scale.campaign_pool,
+        "label_noise": scale.campaign_label_noise,
         "strategy_settings": {spec: cls(seed=0, quick=quick).settings()
                               for spec, (_, cls) in zip(specs, resolved, strict=True)},
     }

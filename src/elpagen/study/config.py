@@ -20,9 +20,9 @@ from elpagen.study.plan import (
     HIST_BIN_WIDTH,
     SUBSET_SEED,
     StudyError,
-    budget_for,
-    fit_budget,
+    fit_scale,
     fit_train_sizes,
+    scale_for,
 )
 from elpagen.study.unit import space_entry
 
@@ -44,11 +44,11 @@ def make_settings(
 
     ``models``: catalogue names (default: every model the catalogue puts in the study).
     ``strategies``: the campaigns' (default ``campaign_unit.STUDY_STRATEGIES``; [] none).
-    ``frontier5_samples`` replaces the budget's samples per knob value of the class-5
-    frontier (the longest experiment: 25 M in the full budget); 0 leaves it out.
+    ``frontier5_samples`` replaces the scale's samples per knob value of the class-5
+    frontier (the longest experiment: 25 M in the full scale); 0 leaves it out.
     ``space``: the training set's composition space (default :data:`elpagen.spaces.DEFAULT`):
-    the budget is fitted to its size (:func:`elpagen.study.plan.fit_budget`; the
-    elpasolite's budget is unchanged), and a space other than the default is recorded
+    the scale is fitted to its size (:func:`elpagen.study.plan.fit_scale`; the
+    elpasolite's scale is unchanged), and a space other than the default is recorded
     under ``"space"`` (name and fingerprint; the default's settings have no such key, so
     its stores written before spaces existed resume). ``provenance``: the reference energies'
     parameters (default: those :mod:`elpagen.reference` builds with).
@@ -58,7 +58,7 @@ def make_settings(
 
     models = list(models) if models is not None else list(catalogue.names(study=True))
     space = space if space is not None else spaces.DEFAULT
-    b = fit_budget(budget_for(quick), space.n_space)
+    b = fit_scale(scale_for(quick), space.n_space)
     if frontier5_samples is None:
         frontier5_samples = b.frontier5_samples
     if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \

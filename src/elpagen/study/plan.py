@@ -1,10 +1,10 @@
-"""Planning the study: experiments, budgets and the list of work units (pure).
+"""Planning the study: experiments, their scale and the list of work units (pure).
 
 Nothing here computes or does I/O, and nothing here imports a module that does (the
 architecture test checks it): the unit's work is :mod:`elpagen.study.unit`, the runner
 (:mod:`elpagen.study.runner`) schedules units and writes the store, and the report
 (:mod:`elpagen.report`) reads them back from the store. The models of the study and their
-quick budgets come from the model catalogue (:mod:`elpagen.catalogue`).
+quick settings come from the model catalogue (:mod:`elpagen.catalogue`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class StudyError(UserError, ValueError):
 
 
 @dataclass(frozen=True)
-class Budget:
+class StudyScale:
     """Sample counts, training sizes and model-setting overrides of one study size."""
 
     class1_samples: int
@@ -86,11 +86,11 @@ class Budget:
 
 #: docs/method.md section 7 as written; the class-5 frontier at 25 M samples per knob value,
 #: the longest experiment of the study by far (see docs/study.md, "Time").
-FULL = Budget(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000),
+FULL = StudyScale(10_000, 25_000_000, 250_000, (1_000, 2_000, 5_000, 10_000),
               frontier1_samples=10_000, frontier5_samples=25_000_000)
 #: A first look and the test suite: tiny networks (each catalogue record's ``quick``
 #: settings), few samples, same experiments and schema.
-QUICK = Budget(2_000, 20_000, 5_000, (1_000,), quick=True,
+QUICK = StudyScale(2_000, 20_000, 5_000, (1_000,), quick=True,
                frontier1_samples=1_000, frontier5_samples=2_000,
                campaign_start=200, campaign_batch=50, campaign_budget=300, campaign_pool=5_000)
 
@@ -121,22 +121,22 @@ class Unit:
 # --------------------------------------------------------------------------- settings
 
 
-def budget_for(quick: bool) -> Budget:
+def scale_for(quick: bool) -> StudyScale:
     return QUICK if quick else FULL
 
 
 #: Valid samples per fit (any experiment) at most this many times the compositions of
 #: the space: a sample is drawn with replacement, so a longer one from a small space only
 #: repeats compositions (the elpasolite's 25 million class-5 samples are 12.7 times its
-#: 1.97 million compositions: its budgets are never clipped).
+#: 1.97 million compositions: its scale is never clipped).
 MAX_SAMPLES_PER_COMPOSITION = 16
 #: A campaign's labels in all (start plus budget) at most this share of the space.
 MAX_CAMPAIGN_SHARE = 0.25
 
 
-def fit_budget(budget: Budget, n_space: int) -> Budget:
-    """``budget`` fitted to a space of ``n_space`` compositions; the budget itself where it
-    fits (always for the elpasolite: its numbers never move).
+def fit_scale(scale: StudyScale, n_space: int) -> StudyScale:
+    """``scale`` fitted to a space of ``n_space`` compositions; itself
+    where it fits (always for the elpasolite: its numbers never move).
 
     * every sample count is clipped to :data:`MAX_SAMPLES_PER_COMPOSITION` times
       ``n_space`` (at least 1);
@@ -154,22 +154,22 @@ def fit_budget(budget: Budget, n_space: int) -> Budget:
         return min(int(n), cap)
 
     changes: dict[str, Any] = {
-        f: clip(getattr(budget, f)) for f in (
+        f: clip(getattr(scale, f)) for f in (
             "class1_samples", "class5_samples", "curve1_samples", "frontier1_samples",
             "frontier5_samples")}
-    labels = budget.campaign_start + budget.campaign_budget
+    labels = scale.campaign_start + scale.campaign_budget
     room = max(int(n_space * MAX_CAMPAIGN_SHARE), 2)
     if labels > room:
         f = room / labels
-        start = max(int(budget.campaign_start * f), 1)
-        total = max(int(budget.campaign_budget * f), 1)
-        batch = min(max(int(budget.campaign_batch * f), 1), total)
+        start = max(int(scale.campaign_start * f), 1)
+        total = max(int(scale.campaign_budget * f), 1)
+        batch = min(max(int(scale.campaign_batch * f), 1), total)
         changes.update(campaign_start=start, campaign_budget=total, campaign_batch=batch)
-    if budget.campaign_pool is not None and budget.campaign_pool > n_space:
+    if scale.campaign_pool is not None and scale.campaign_pool > n_space:
         changes["campaign_pool"] = max(n_space, changes.get("campaign_batch",
-                                                            budget.campaign_batch))
-    fitted = dataclasses.replace(budget, **changes)
-    return budget if fitted == budget else fitted
+                                                            scale.campaign_batch))
+    fitted = dataclasses.replace(scale, **changes)
+    return scale if fitted == scale else fitted
 
 
 def fit_train_sizes(sizes: Sequence[int], n_train: int) -> list[int]:
@@ -202,7 +202,7 @@ def model_overrides(
 def plan(settings: Mapping[str, Any]) -> list[Unit]:
     """All units, in the order they run: class 1 first (the main result) with its frontier,
     class 5, the training-size study, the class-5 frontier (the longest: 25 M samples
-    per knob value in the full budget), then the campaigns (classes 1 and 10, every
+    per knob value in the full scale), then the campaigns (classes 1 and 10, every
     strategy of ``settings["campaign"]``, no fit). Frontier units sample the fits of
     class1/class5 (same fit keys), so they add no training. Stores written before the
     frontier or the campaigns existed (no ``frontier_class*`` sample counts, no

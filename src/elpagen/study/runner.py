@@ -257,7 +257,7 @@ def run_study(
     space) instead of loading the DFT file (``data_path``, ``verify`` are then unused);
     ``reference``: its :class:`~elpagen.reference.ReferenceEnergies` (same space) instead of
     loading or building the kernel ridge reference (``cache_dir`` unused). The study's
-    budget is fitted to the space (:func:`elpagen.study.plan.fit_budget`).
+    budget is fitted to the space (:func:`elpagen.study.plan.fit_scale`).
 
     ``models``: catalogue names (default: every model the catalogue puts in the study).
     ``strategies``: the campaign experiment's (see :func:`make_settings`).
