@@ -190,3 +190,26 @@ def test_the_docs_first_space_file_works_as_written(capsys) -> None:
     assert out["name"] == "titanates" and out["reference_kind"] == "table"
     assert out["n_with_reference"] > 50 and sum(out["classes"]["sizes"]) == out[
         "n_with_reference"]
+
+
+def test_a_toy_space_runs_through_frontier_study_and_report(toy_files: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """The abstraction holds with no code edit: a three-site space of 5, 6 and 7 elements
+    (no symmetry, IUPAC groups) through the frontier, the quick study and its report."""
+    space = str(toy_files / "table.toml")
+    assert cli_main(["frontier", "--space", space, "--models", "marginal,ar", "-c", "1",
+                     "-n", "200", "--seeds", "1", "--set", "ar.steps=30", "--json",
+                     "-q"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert set(front["models"]) == {"marginal", "ar"}
+    out = tmp_path / "study"
+    assert cli_main(["study", "--space", space, "--quick", "--seeds", "1", "--models",
+                     "marginal,random,ar", "--strategies", "random,marginal",
+                     "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["space"]["name"] == "toy"
+    assert (out / "report.html").is_file()
+    assert "toy" in (out / "report.html").read_text()
+    # The report is rebuilt from the store alone.
+    assert cli_main(["report", str(out), "-q"]) == 0

@@ -417,8 +417,10 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
             "samples": st["samples"], "training subsets": st["train_sizes"],
             "subset seed": st["subset_seed"], "training set": f"{st['n_train']:,} compositions",
             "data sha256": st["data_sha256"],
-            "reference energies": f"Laplacian-kernel ridge regression, sigma = "
-                                  f"{o['sigma']:g}, lambda = {o['lambda']:g}, held-out MAE {mae}",
+            "reference energies": (
+                "the space's data table itself (no model)" if o["sigma"] is None else
+                f"Laplacian-kernel ridge regression, sigma = {o['sigma']:g}, lambda = "
+                f"{o['lambda']:g}, held-out MAE {mae}"),
         }),
         f"<table><tr><th>model</th><th>configuration</th></tr>{configs}</table>",
         "<h3>Environment (latest run)</h3>",

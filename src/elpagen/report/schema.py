@@ -109,10 +109,11 @@ class Samples(Record):
 
 @dataclass
 class OracleSettings(Record):
-    """The reference energies' kernel ridge regression parameters."""
+    """The reference energies' kernel ridge regression parameters (null for a space whose
+    reference is its data table: no model)."""
 
-    sigma: float
-    lambda_: float = json_key("lambda")
+    sigma: float | None
+    lambda_: float | None = json_key("lambda")
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,10 +153,11 @@ class RunRow(Record):
 
 @dataclass
 class Oracle(Record):
-    """The reference energies: parameters, held-out error, class sizes in the full space."""
+    """The reference energies: parameters (null for a table reference), held-out error,
+    class sizes in the full space."""
 
-    sigma: float
-    lambda_: float = json_key("lambda")
+    sigma: float | None
+    lambda_: float | None = json_key("lambda")
     holdout_mae: float | None
     class_sizes: list[int]
     n_space: int | None
