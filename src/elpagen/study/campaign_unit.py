@@ -41,8 +41,8 @@ def is_campaign(unit: Unit) -> bool:
     return unit.experiment == Experiment.CAMPAIGN
 
 
-def campaign_settings(scale: StudyScale, quick: bool,
-                      names: Sequence[str] | None = None) -> dict[str, Any] | None:
+def campaign_settings(scale: StudyScale, quick: bool, names: Sequence[str] | None = None,
+                      space: CompositionSpace | None = None) -> dict[str, Any] | None:
     """The ``campaign`` block of the study's settings (None: no campaign experiment, when
     ``names`` is empty). ``names``: strategy names or ``module.path:ClassName`` (default
     :data:`STUDY_STRATEGIES`); each is resolved here, so a bad one is one line before any
@@ -65,7 +65,7 @@ def campaign_settings(scale: StudyScale, quick: bool,
         "budget": scale.campaign_budget,
         "pool": scale.campaign_pool,
         "label_noise": scale.campaign_label_noise,
-        "strategy_settings": {spec: cls(seed=0, quick=quick).settings()
+        "strategy_settings": {spec: _settings(cls, 0, quick, space)
                               for spec, (_, cls) in zip(specs, resolved, strict=True)},
     }
 
@@ -77,6 +77,15 @@ def campaign_config(unit: Unit, campaign: Mapping[str, Any], quick: bool
         strategies=(unit.model,), target_class=unit.target_class, start=campaign["start"],
         batch=int(campaign["batch"]), budget=int(campaign["budget"]), seeds=(unit.seed,),
         pool=campaign["pool"], label_noise=float(campaign["label_noise"]), quick=bool(quick))
+
+
+def _settings(cls: type, seed: int, quick: bool, space: CompositionSpace | None
+              ) -> dict[str, Any]:
+    """A strategy's settings as recorded: described in the study's space (the one-hot
+    features' shape, the kernel's norm), as the campaign itself records them."""
+    s = cls(seed=seed, quick=quick)
+    s.space = space
+    return s.settings()
 
 
 @functools.cache
@@ -116,7 +125,7 @@ def compute_campaign_unit(unit: Unit, campaign: Mapping[str, Any], quick: bool,
         "start_hits": int(r["found"][0]),
         "class_size": int((classes == unit.target_class).sum()),
         "scores_pool": bool(cls.scores_pool),
-        "settings": cls(seed=unit.seed, quick=quick).settings(),
+        "settings": _settings(cls, unit.seed, quick, train.space),
     }
     for k in ("precision", "coverage"):  # a generator strategy's draws, round by round
         if k in r:

@@ -92,7 +92,7 @@ def make_settings(
     }
     if space != spaces.DEFAULT:
         out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
-    campaign = campaign_settings(b, quick, strategies)
+    campaign = campaign_settings(b, quick, strategies, space)
     return out if campaign is None else {**out, "campaign": campaign}
 
 
