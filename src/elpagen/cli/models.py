@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
-    from elpagen import agreement
+    from elpagen import agreement, spaces
 
     args.models = args.models or ",".join(catalogue.names())  # --models: hidden, for tests
     reference = agreement.load_reference_run(args.reference)  # a bad file fails before the work
@@ -221,6 +221,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         "target_class": args.target_class, "samples": args.samples,
         "seed_values": list(run_seeds(args.seed, args.seeds)),
         "protocol": args.protocol, "mixture": args.mixture, "overrides": overrides})
+    space = cli_space(args)
+    if args.reference is None and space != spaces.DEFAULT:
+        # The shipped reference run is of the default space: another space's numbers are
+        # reported, not compared (--reference FILE compares with a run of your own).
+        differing = [*differing, f"space ({space.name}, the reference run's is "
+                                 f"{spaces.DEFAULT.name})"]
     if args.check and differing:
         raise CLIError(f"--check compares with the reference run "
                        f"({agreement.describe_settings(reference.settings)}); this run's "
