@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from toy_space import TOY
 
 from elpagen import baselines, materials
 from elpagen.campaign import run as campaign
@@ -15,13 +16,6 @@ from elpagen.errors import InputError
 from elpagen.reference import ReferenceEnergies
 from elpagen.space import CompositionSpace, Site
 
-TOY = CompositionSpace(
-    name="toy",
-    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
-           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
-           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
-    numbering="iupac",
-)
 #: Strategies that need no torch model (the catalogue generators take minutes).
 CHEAP = ("random", "ridge", "ucb", "marginal", "marginal+ridge", "marginal+kernel", "static")
 

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from toy_space import TOY
 
 from elpagen import metrics
-from elpagen.space import CompositionSpace, Site
 from elpagen.spaces import ELPASOLITE as space
 
 # Seven hand-picked compositions (element indices per site A, B, C, D).
@@ -447,13 +447,6 @@ def test_unique_energies_and_histogram(sparse_ref):
 # ----------------------------------------------------------------------- another space
 
 #: Three sites of different sizes (5, 6, 7 elements): 210 grid points, all compositions.
-TOY = CompositionSpace(
-    name="toy",
-    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
-           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
-           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
-    numbering="iupac",
-)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from toy_space import TOY
 
 from elpagen import data
 from elpagen.catalogue import load_model
@@ -17,16 +18,8 @@ from elpagen.models.gfn import GFNModel
 from elpagen.models.persistence import ModelLoadError
 from elpagen.models.regressor import EnergyRegressor, RegressorConfig
 from elpagen.models.vae import ConditionalVAE
-from elpagen.space import CompositionSpace, Site
+from elpagen.space import CompositionSpace
 from elpagen.spaces import ELPASOLITE
-
-TOY = CompositionSpace(
-    name="toy",
-    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
-           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
-           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
-    numbering="iupac",
-)
 
 AR_TINY = dict(hidden=(16, 16), element_hidden=(8,), embed=4, steps=15, batch_size=32,
                device="cpu")

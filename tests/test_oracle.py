@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_space import TOY
 
 from elpagen import data
 from elpagen import reference as reference_module
@@ -236,13 +237,6 @@ def test_too_small_lambda_is_a_clear_error(small: data.TrainingSet) -> None:
 # --------------------------------------------------------------------------- other spaces
 
 #: Three sites of different sizes, no symmetry, every grid point a composition.
-TOY = CompositionSpace(
-    name="toy",
-    sites=(Site("X", ("Li", "Na", "K", "Rb", "Cs")),
-           Site("Y", ("Mg", "Ca", "Sr", "Ba", "Zn", "Cd")),
-           Site("Z", ("F", "Cl", "Br", "I", "O", "S", "Se"))),
-    numbering="iupac",
-)
 #: Three sites, the first two sharing a list and swappable (twins), elements distinct.
 TOY_SWAP = CompositionSpace(
     name="toy-swap",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_space import TOY_SITES
 
 from elpagen import truth
 from elpagen.cli.main import main as cli_main
@@ -22,8 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 PEROVSKITE_CSV = SHARED / "wolverton_oxides.csv"
 
-TOY_SITES = {"X": ["Li", "Na", "K", "Rb", "Cs"], "Y": ["Mg", "Ca", "Sr", "Ba", "Zn", "Cd"],
-             "Z": ["F", "Cl", "Br", "I", "O", "S", "Se"]}
 
 
 def _toy_csv(path: Path, frac: float = 1.0, seed: int = 0) -> int:
@@ -42,7 +41,7 @@ def _toy_csv(path: Path, frac: float = 1.0, seed: int = 0) -> int:
 
 
 def _toy_toml(path: Path, data: str, kind: str, extra_site: str = "") -> Path:
-    sites = "".join(f'[[sites]]\nname = "{n}"\nelements = {json.dumps(els)}\n\n'
+    sites = "".join(f'[[sites]]\nname = "{n}"\nelements = {json.dumps(list(els))}\n\n'
                     for n, els in TOY_SITES.items())
     path.write_text(f'[space]\nname = "toy"\nnumbering = "iupac"\n\n{sites}{extra_site}'
                     f'[data]\npath = "{data}"\ncolumns = {{ energy = "energy" }}\n\n'

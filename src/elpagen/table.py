@@ -10,7 +10,6 @@ Rows with a missing value are kept out (they are no composition with a value).
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elpagen.data import sha256_of
 from elpagen.errors import InputError
 from elpagen.space import CompositionSpace, UnknownElementError
 
@@ -47,11 +47,8 @@ class SpaceTable:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The sha256 of a file (read in blocks)."""
+    return sha256_of(path)
 
 
 def read_table(path: str | os.PathLike, space: CompositionSpace, columns: Mapping[str, str],
