@@ -83,9 +83,12 @@ step "elpagen --version, elpagen data --json (wheel)"
 step "installed the sdist with the materials extra"
 smoke
 (cd "$work" && "$work/venv/bin/python" -c '
-from elpagen import materials, space
-s = materials.structure(int(space.encode(space.symbols_to_indices([["K", "Na", "Al", "F"]]))[0]))
-print(f"build-check: materials extra: {s.composition.reduced_formula}, {len(s)} sites")')
+from elpagen import materials
+from elpagen.spaces import ELPASOLITE, PEROVSKITE
+for sp, row in ((ELPASOLITE, ["K", "Na", "Al", "F"]), (PEROVSKITE, ["Sr", "Ti"])):
+    code = int(sp.encode(sp.symbols_to_indices([row]))[0])
+    s = materials.structure(code, space=sp)
+    print(f"build-check: materials extra: {sp.name} {s.composition.reduced_formula}, {len(s)} sites")')
 step "elpagen --version, elpagen data --json, a structure (sdist)"
 
 # torch==2.13.0 must have been the CPU build: no CUDA runtime wheels came with it.
