@@ -174,8 +174,9 @@ class Frontier:
 class ReferenceInfo:
     """The reference energies that scored the samples (their fingerprint is top level)."""
 
-    sigma: float = _doc("kernel width of the reference model")
-    lam: float = _doc("ridge regularisation of the reference model")
+    sigma: float | None = _doc("kernel width of the reference model (null: the space's "
+                               "data table is the reference, no model)")
+    lam: float | None = _doc("ridge regularisation of the reference model (null: a table)")
     holdout_mae: float = _doc("held-out MAE of the reference model, eV/atom")
     class_size: int = _doc("compositions of the space in the target class (N_c)", minimum=0)
     ideal_coverage: float = _doc("coverage of N uniform draws from the class", **_UNIT)
@@ -293,7 +294,10 @@ def _mean_std(m: Mapping[str, Any] | None) -> MeanStd | None:
 
 def _reference(result: Mapping[str, Any], oracle: Mapping[str, Any] | None) -> ReferenceInfo:
     o = oracle if oracle is not None else result["oracle"]
-    return ReferenceInfo(float(o["sigma"]), float(o["lambda"]), float(o["holdout_mae"]),
+    def num(v: Any) -> float | None:
+        return None if v is None else float(v)
+
+    return ReferenceInfo(num(o["sigma"]), num(o["lambda"]), float(o["holdout_mae"]),
                          int(result["class_size"]), float(result["ideal_coverage"]))
 
 

@@ -13,6 +13,8 @@ def _local_check(args: argparse.Namespace, first: Any) -> tuple[str | None, str]
     built here), and a one-line note of what was checked."""
     from elpagen import data, leaderboard
 
+    if first.reference.sigma is None:  # a table space's reference: no cached model to check
+        return None, "not checked against this machine: the reference is a data table"
     try:
         train = data.load_training_set(args.data, verify=not args.no_verify)
     except data.DataError as e:
