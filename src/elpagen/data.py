@@ -312,20 +312,25 @@ class TrainingSet:
         )
 
 
-def augment(dft: DFTData) -> tuple[np.ndarray, np.ndarray]:
-    """Add every symmetry image (the elpasolite: the A/B swap); one entry per composition
-    (codes ascending).
+def with_images(space: CompositionSpace, codes: np.ndarray, energies: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Add every symmetry image of the rows (the elpasolite: the A/B swap); one entry per
+    composition (codes ascending).
 
     A composition present twice (as itself and via a twin's swap) keeps the energy of
     the row that names it directly; twins that both appear keep their own energies.
     """
-    codes = dft.codes
-    images = dft.space.twins(codes)
+    images = space.twins(codes)
     all_codes = np.concatenate([codes, *images])
-    all_e = np.concatenate([dft.energies] * (1 + len(images)))
+    all_e = np.concatenate([energies] * (1 + len(images)))
     # np.unique keeps the first occurrence: originals come before swaps.
     uniq, first = np.unique(all_codes, return_index=True)
-    return uniq, all_e[first]
+    return uniq.astype(space.code_dtype, copy=False), all_e[first]
+
+
+def augment(dft: DFTData) -> tuple[np.ndarray, np.ndarray]:
+    """The DFT rows with their symmetry images (:func:`with_images`)."""
+    return with_images(dft.space, dft.codes, dft.energies)
 
 
 def training_set(dft: DFTData) -> TrainingSet:

@@ -24,8 +24,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from elpagen import data, fetch, spaces
 from elpagen.errors import InputError
 from elpagen.space import CompositionSpace
@@ -160,26 +158,16 @@ def training_set(truth: Truth, path: str | os.PathLike | None = None, *, verify:
         train = data.load_training_set(path, verify=verify, space=truth.space)
         return train if size is None else train.subset(size, seed)
     t = read(truth, path, verify=verify)
-    full = data.TrainingSet(t.codes, t.energies, _table_classes(t), sha256=t.sha256,
+    codes, energies = t.codes, t.energies
+    if truth.reference == "krr":  # a sample: all of it, with its symmetry images
+        codes, energies = data.with_images(truth.space, codes, energies)
+    full = data.TrainingSet(codes, energies, _table_classes(t), sha256=t.sha256,
                             space=truth.space)
     if truth.reference == "krr":
-        codes, energies = _with_images(truth.space, t.codes, t.energies)
-        full = data.TrainingSet(codes, energies, _table_classes(t), sha256=t.sha256,
-                                space=truth.space)
         return full if size is None else full.subset(size, seed)
     default = min(DEFAULT_TRAIN_SIZE, max(2, len(full) // DEFAULT_TRAIN_FRACTION))
     n = min(size if size is not None else default, len(full))
     return full.subset(n, seed) if n < len(full) else full
-
-
-def _with_images(space: CompositionSpace, codes: np.ndarray, energies: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Add every symmetry image of the rows; a row that names a composition directly wins."""
-    images = space.twins(codes)
-    all_codes = np.concatenate([codes, *images])
-    all_e = np.concatenate([energies] * (1 + len(images)))
-    uniq, first = np.unique(all_codes, return_index=True)
-    return uniq.astype(space.code_dtype), all_e[first]
 
 
 def reference_energies(truth: Truth, train: data.TrainingSet,
