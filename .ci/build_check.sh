@@ -38,6 +38,13 @@ from pathlib import Path
 
 sdist, wheel, tracked = sys.argv[1:]
 files = Path(tracked).read_text().split()
+# A tracked link to a folder (src/elpagen/board -> docs/leaderboard: the board's entries as
+# package data) must arrive as the files it holds.
+files = [str(g) for f in files
+         for g in (sorted(x for x in Path(f).rglob("*") if x.is_file())
+                   if Path(f).is_dir() else [f])]
+if not any(f.startswith("src/elpagen/board/") and f.endswith(".json") for f in files):
+    sys.exit("build-check: src/elpagen/board holds no leaderboard entry")
 with tarfile.open(sdist) as t:
     top = t.getnames()[0].split("/")[0]
     in_sdist = {n.removeprefix(top + "/") for n in t.getnames()}
