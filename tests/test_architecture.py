@@ -21,7 +21,8 @@ LAYERS: dict[str, int] = {
     "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2, "records": 2,
     "searchdims": 2, "fetch": 2, "table": 2, "seeds": 2,
     "generator": 3, "reference": 3, "reference_krr": 3, "reference_cv": 3,
-    "reference_cache": 3, "metrics": 3, "expected": 3, "metric_specs": 3,
+    "reference_cache": 3, "metrics": 3, "discovery": 3, "expected": 3, "metric_specs": 3,
+    "estimates": 3,
     "models": 4, "baselines": 4,
     "catalogue": 5, "harness": 5, "api": 5, "study": 5, "report": 5, "search": 5,
     "materials": 5, "prototypes": 5, "smact_screen": 5, "submission": 5, "leaderboard": 5,
@@ -302,7 +303,7 @@ def test_models_metrics_and_strategies_take_the_space_they_are_given() -> None:
     :mod:`elpagen.spaces`. (Model persistence names the default space only to load model
     directories saved before spaces were recorded.)"""
     code = [m for m in MODULES if _top(m) in ("models", "baselines", "campaign")]
-    code += ["elpagen.metrics", "elpagen.expected", "elpagen.generator"]
+    code += ["elpagen.metrics", "elpagen.discovery", "elpagen.expected", "elpagen.generator"]
     for m in code:
         if m == "elpagen.models.persistence":
             continue

@@ -31,6 +31,12 @@ EXPECTED_AUGMENTED = 21_112
 HEADER = (*DEFAULT_SPACE.site_names, "formation_energy_ev_per_atom")
 #: Energy classes of a space (docs/method.md section 3: ten equal-width bins).
 N_CLASSES = io.N_CLASSES
+#: What a training set's values and classes measure (``--target``): ``energy``, the
+#: formation energy (the method's ten equal-width classes), or ``stable``, the energy above
+#: the convex hull (class 1: at most :data:`STABLE_EHULL`).
+TARGETS = ("energy", "stable")
+#: The largest energy above the convex hull (eV/atom) of a ``stable`` composition.
+STABLE_EHULL = 0.025
 #: The fewest rows a DFT file of your own may have: the reference energies hold out one
 #: fifth of the compositions in twin-kept folds, and the ten classes need a range.
 MIN_ROWS = 10
@@ -211,15 +217,34 @@ class EnergyClasses:
     """Ten equal-width energy classes over [lo, hi]; class 1 is the most stable.
 
     Energies below ``lo`` fall into class 1, above ``hi`` into class 10.
+
+    With a ``threshold`` (the ``stable`` target, :data:`STABLE_EHULL`) class 1 is every
+    value <= threshold, inclusive, and classes 2..n are equal-width over (threshold, hi]
+    (each closed on the right); ``lo`` is then threshold - width, so :attr:`edges` and
+    ``lo + k * width`` still name the class bounds. ``threshold=None`` is the method's
+    rule, computed exactly as before.
     """
 
     lo: float
     hi: float
     n: int = N_CLASSES
+    threshold: float | None = None
 
     @classmethod
     def from_energies(cls, energies: np.ndarray, n: int = N_CLASSES) -> EnergyClasses:
         return cls(float(np.min(energies)), float(np.max(energies)), n)
+
+    @classmethod
+    def from_threshold(cls, threshold: float, values: np.ndarray,
+                       n: int = N_CLASSES) -> EnergyClasses:
+        """Class 1: values <= ``threshold``; classes 2..n equal width up to the largest
+        value (which must lie above the threshold)."""
+        hi = float(np.max(values))
+        if not hi > threshold:
+            raise InputError(f"no value above the class-1 threshold {threshold:g} (largest "
+                             f"{hi:g}): the classes 2..{n} would be empty")
+        width = (hi - threshold) / (n - 1)
+        return cls(threshold - width, hi, n, float(threshold))
 
     @property
     def width(self) -> float:
@@ -231,8 +256,29 @@ class EnergyClasses:
 
     def assign(self, energies: np.ndarray) -> np.ndarray:
         """Class labels 1..n (int8) of the given energies."""
+        if self.threshold is not None:
+            return self._assign_threshold(np.asarray(energies))
         k = np.floor((np.asarray(energies, dtype=np.float64) - self.lo) / self.width)
         return (np.clip(k, 0, self.n - 1) + 1).astype(np.int8)
+
+    def _assign_threshold(self, x: np.ndarray) -> np.ndarray:
+        assert self.threshold is not None
+        # Class 1 is compared in the values' own precision: a float32 grid (the reference
+        # energies) holds the table's 0.025 as float32(0.025), which is still class 1.
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        at_most = x <= np.asarray(self.threshold, dtype=dtype)
+        # Right-closed bins above the threshold: (t, t + w] is class 2, ..., up to hi.
+        k = np.ceil((x.astype(np.float64) - self.threshold) / self.width)
+        k = np.where(at_most, 0, np.clip(k, 1, self.n - 1))
+        return (k + 1).astype(np.int8)
+
+
+def class_label(target: str, c: int) -> str:
+    """How reports name target class ``c``: ``class 3``, or for the ``stable`` target's
+    class 1 ``stable (E_hull <= 0.025 eV/atom)``."""
+    if target == "stable" and c == 1:
+        return f"stable (E_hull <= {STABLE_EHULL:g} eV/atom)"
+    return f"class {c}"
 
 
 def check_class(c: int, n: int = N_CLASSES) -> int:
@@ -247,9 +293,9 @@ class TrainingSet:
     """Augmented training compositions with energies and classes.
 
     ``codes`` are unique composition codes of ``space`` (closed under its symmetries:
-    each twin present), ``energies`` their DFT formation energies, ``classes`` their
-    labels 1..10 under ``energy_classes``. The space flows with the set: models read it
-    from here.
+    each twin present), ``energies`` their DFT formation energies (with ``target``
+    ``stable``: their energies above the convex hull), ``classes`` their labels 1..10
+    under ``energy_classes``. The space flows with the set: models read it from here.
     """
 
     codes: np.ndarray
@@ -258,6 +304,8 @@ class TrainingSet:
     classes: np.ndarray = field(init=False)
     sha256: str = ""
     space: CompositionSpace = DEFAULT_SPACE
+    #: What ``energies`` and the classes measure (:data:`TARGETS`).
+    target: str = "energy"
 
     def __post_init__(self) -> None:
         self.classes = self.energy_classes.assign(self.energies)
@@ -308,7 +356,7 @@ class TrainingSet:
         keep = np.isin(canon, chosen)
         return TrainingSet(
             self.codes[keep], self.energies[keep], self.energy_classes, sha256=self.sha256,
-            space=self.space,
+            space=self.space, target=self.target,
         )
 
 

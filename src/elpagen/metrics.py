@@ -20,17 +20,9 @@ vectorised and, where possible, goes through one ``np.bincount`` of the codes ov
 the grid (O(N + grid)), from which uniqueness, precision, coverage and the
 per-site element distributions follow without sorting the samples.
 
-Counting convention for discoveries (used consistently by :func:`discovery_counts`,
-:func:`discovery_curve` and :func:`evaluate`): every sample is exactly one of
-
-* a *novel discovery*: the first time its composition is generated and the
-  composition is not in the training set;
-* a *rediscovery*: the first time its composition is generated and the
-  composition is in the training set;
-* a *repetition*: its composition was generated before (training member or not).
-
-So ``novel + rediscovered = unique`` and ``unique + repeated = N``; a training
-composition generated five times is one rediscovery and four repetitions.
+Discoveries (novel compositions, the discovery curve, coverage outside the training set)
+and the checks of codes on a grid live in :mod:`elpagen.discovery`, re-exported here;
+its counting convention (novel, rediscovered, repeated) is that of :func:`evaluate`.
 """
 
 from __future__ import annotations
@@ -42,6 +34,18 @@ from enum import StrEnum
 import numpy as np
 
 from elpagen.data import N_CLASSES, check_class
+from elpagen.discovery import (
+    as_codes,
+    as_ref,
+    coverage_novel,
+    default_points,
+    discovery_counts,
+    discovery_curve,
+    discovery_from_counts,
+    grid_counts,
+    n_novel_unique,
+    train_mask,
+)
 from elpagen.space import CompositionSpace
 
 
@@ -67,45 +71,15 @@ METRIC_KEYS: tuple[Metric, ...] = tuple(Metric)
 
 __all__ = [
     "N_CLASSES", "aggregate", "class_site_distributions", "class_sizes", "coverage",
-    "coverage_neighbor", "default_points", "discovery_counts", "discovery_curve",
+    "coverage_neighbor", "coverage_novel", "default_points", "discovery_counts", "discovery_curve",
     "energy_histogram", "evaluate", "grid_counts", "ideal_coverage", "js_distance",
     "js_distance_to_class", "n_novel_unique", "precision", "precision_neighbor",
     "reference_js_table", "screening_cost", "site_distributions", "training_js_objective",
-    "unique_energies"
+    "unique_energies", "as_codes", "as_ref", "train_mask", "discovery_from_counts"
 ]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _as_codes(codes: np.ndarray | Sequence[int], n_grid: int) -> np.ndarray:
-    """Codes as a 1-D integer array, checked to lie on a grid of ``n_grid`` points."""
-    c = np.asarray(codes)
-    if c.ndim != 1:
-        c = c.ravel()
-    if c.size == 0:
-        return c.astype(np.int32)
-    if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"composition codes must be integers, got dtype {c.dtype}")
-    lo, hi = int(c.min()), int(c.max())
-    if lo < 0 or hi >= n_grid:
-        # -1 is the generators' marker for invalid proposals: those must be dropped first.
-        raise ValueError(
-            f"composition codes must lie in [0, {n_grid}), got range [{lo}, {hi}]; "
-            "drop invalid proposals (-1) before computing metrics"
-        )
-    return c
-
-
-def _as_ref(ref_classes: np.ndarray, space: CompositionSpace | None = None) -> np.ndarray:
-    """ref_classes as a 1-D array (one class per grid point; of ``space``'s grid if given)."""
-    r = np.asarray(ref_classes)
-    if r.ndim != 1 or (space is not None and r.shape != (space.n_grid,)):
-        want = "(n_grid,)" if space is None else f"({space.n_grid},)"
-        raise ValueError(
-            f"ref_classes must have shape {want} (one class per grid point), got {r.shape}"
-        )
-    return r
 
 
 def _n_grid(space: CompositionSpace) -> int:
@@ -121,22 +95,8 @@ def _neighbors(c: int) -> list[int]:
 
 def _class_index(ref_classes: np.ndarray) -> np.ndarray:
     """ref_classes as a non-negative intp array usable as bincount input (0..10)."""
-    r = _as_ref(ref_classes).astype(np.intp, copy=False)
+    r = as_ref(ref_classes).astype(np.intp, copy=False)
     return r
-
-
-def grid_counts(codes: np.ndarray, n_grid: int) -> np.ndarray:
-    """How often each of the ``n_grid`` grid points occurs in ``codes`` (int64, (n_grid,))."""
-    return np.bincount(_as_codes(codes, n_grid), minlength=n_grid)
-
-
-def _train_mask(train_codes: np.ndarray | None, n_grid: int) -> np.ndarray:
-    """Boolean mask over the grid: True for training compositions."""
-    mask = np.zeros(n_grid, dtype=bool)
-    if train_codes is not None:
-        t = _as_codes(train_codes, n_grid)
-        mask[t] = True
-    return mask
 
 
 def _normalise_rows(counts: np.ndarray) -> np.ndarray:
@@ -178,8 +138,8 @@ def class_sizes(ref_classes: np.ndarray) -> np.ndarray:
 
 def _class_hist_of_samples(codes: np.ndarray, ref_classes: np.ndarray) -> np.ndarray:
     """(11,) number of samples per reference class 0..10 (repeats count)."""
-    r = _as_ref(ref_classes)
-    c = _as_codes(codes, r.size)
+    r = as_ref(ref_classes)
+    c = as_codes(codes, r.size)
     return np.bincount(r[c].astype(np.intp), minlength=N_CLASSES + 1)
 
 
@@ -189,7 +149,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
     NaN for an empty sample (precision is undefined without samples).
     """
     c = check_class(target_class)
-    codes = _as_codes(codes, _as_ref(ref_classes).size)
+    codes = as_codes(codes, as_ref(ref_classes).size)
     if codes.size == 0:
         return math.nan
     return float(_class_hist_of_samples(codes, ref_classes)[c] / codes.size)
@@ -198,7 +158,7 @@ def precision(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> 
 def precision_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Fraction of samples in class c-1 or c+1 (classes 0 and 11 do not exist)."""
     c = check_class(target_class)
-    codes = _as_codes(codes, _as_ref(ref_classes).size)
+    codes = as_codes(codes, as_ref(ref_classes).size)
     if codes.size == 0:
         return math.nan
     hist = _class_hist_of_samples(codes, ref_classes)
@@ -226,14 +186,14 @@ def coverage(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> f
     0.0 when class c is empty in ``ref_classes``.
     """
     c = check_class(target_class)
-    present = grid_counts(codes, _as_ref(ref_classes).size) > 0
+    present = grid_counts(codes, as_ref(ref_classes).size) > 0
     return _coverage_from(_unique_per_class(present, ref_classes), class_sizes(ref_classes), [c])
 
 
 def coverage_neighbor(codes: np.ndarray, target_class: int, ref_classes: np.ndarray) -> float:
     """Distinct generated in c-1 and c+1 / (size of c-1 + size of c+1); 0.0 if both empty."""
     c = check_class(target_class)
-    present = grid_counts(codes, _as_ref(ref_classes).size) > 0
+    present = grid_counts(codes, as_ref(ref_classes).size) > 0
     return _coverage_from(
         _unique_per_class(present, ref_classes), class_sizes(ref_classes), _neighbors(c)
     )
@@ -322,7 +282,7 @@ def site_distributions(codes: np.ndarray, space: CompositionSpace) -> np.ndarray
 
     Rows sum to 1; with no samples every entry is NaN.
     """
-    c = _as_codes(codes, _n_grid(space)).astype(np.int64, copy=False)
+    c = as_codes(codes, _n_grid(space)).astype(np.int64, copy=False)
     counts = np.zeros((space.n_sites, space.max_size), dtype=np.int64)
     for s, (p, size) in enumerate(zip(space.radix_powers.tolist(), space.sizes, strict=True)):
         counts[s, :size] = np.bincount((c // p) % size, minlength=size)
@@ -340,7 +300,7 @@ def class_site_distributions(ref_classes: np.ndarray, c: int,
     """(n_sites, max_size) per-site element frequencies of all compositions of class c in
     the full space, zero-padded."""
     c = check_class(c)
-    return _normalise_rows(_site_counts_from_grid(_as_ref(ref_classes, space) == c, space))
+    return _normalise_rows(_site_counts_from_grid(as_ref(ref_classes, space) == c, space))
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:
@@ -381,8 +341,8 @@ def reference_js_table(
 ) -> np.ndarray:
     """(10, 10) JS distance between training class i+1 (rows) and full-space class j+1
     (columns). A class with no members (training or full space) gives NaN."""
-    ref = _as_ref(ref_classes, space)
-    train_codes = _as_codes(train_codes, ref.size)
+    ref = as_ref(ref_classes, space)
+    train_codes = as_codes(train_codes, ref.size)
     train_classes = np.asarray(train_classes).ravel()
     if train_classes.shape != train_codes.shape:
         raise ValueError("train_codes and train_classes must have the same length")
@@ -398,119 +358,9 @@ def training_js_objective(
     """JS distance between the samples and the class-c *training* compositions
     (hyperparameter objective, docs/method.md section 8: needs no reference energies)."""
     c = int(c)  # the search's class, a constant
-    train_codes = _as_codes(train_codes, _n_grid(space))
+    train_codes = as_codes(train_codes, _n_grid(space))
     members = train_codes[np.asarray(train_classes).ravel() == c]
     return js_distance(site_distributions(codes, space), site_distributions(members, space))
-
-
-def n_novel_unique(codes: np.ndarray, train_codes: np.ndarray, n_grid: int) -> int:
-    """Number of distinct generated compositions not in the training set (codes on a grid
-    of ``n_grid`` points: ``space.n_grid``)."""
-    present = grid_counts(codes, n_grid) > 0
-    present &= ~_train_mask(train_codes, n_grid)
-    return int(np.count_nonzero(present))
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def _first_occurrence(codes: np.ndarray, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct codes (ascending) and the index at which each first occurs.
-
-    np.minimum.at over the grid is O(N + grid), far faster than np.unique's sort at
-    25 M samples (docs/benchmarks.md).
-    """
-    n = codes.size
-    idx_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-    first = np.full(n_grid, n, dtype=idx_dtype)
-    np.minimum.at(first, codes, np.arange(n, dtype=idx_dtype))
-    uniq = np.flatnonzero(first < n)
-    return uniq, first[uniq].astype(np.int64)
-
-
-def default_points(n: int, n_points: int = 200) -> np.ndarray:
-    """About ``n_points`` log-spaced sample counts from 1 to n (n included)."""
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    pts = np.unique(np.rint(np.logspace(0.0, math.log10(n), n_points)).astype(np.int64))
-    pts = np.clip(pts, 1, n)
-    if pts[-1] != n:
-        pts = np.append(pts, n)
-    return np.unique(pts)
-
-
-def discovery_curve(
-    codes: np.ndarray,
-    ref_classes: np.ndarray,
-    train_codes: np.ndarray | None,
-    points: Iterable[int] | np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Cumulative discoveries after the first n samples, for every n in ``points``.
-
-    Returns a dict of arrays:
-
-    * ``n_samples`` (P,): the sample counts (default: ~200 log-spaced from 1 to N);
-    * ``novel`` (P, 10): novel discoveries split by reference class 1..10;
-    * ``novel_total`` (P,): all novel discoveries (also those on grid points of class 0,
-      which valid codes never hit);
-    * ``rediscovered`` (P,) and ``repeated`` (P,), per the module's counting convention.
-    """
-    ref = _as_ref(ref_classes)
-    codes = _as_codes(codes, ref.size)
-    n = codes.size
-    pts = default_points(n) if points is None else np.asarray(list(points), dtype=np.int64)
-    if pts.size and (pts.min() < 0 or pts.max() > n):
-        raise ValueError(f"points must lie in [0, {n}]")
-    uniq, first = _first_occurrence(codes, ref.size)
-    in_train = _train_mask(train_codes, ref.size)[uniq]
-    cls = ref[uniq]
-
-    def upto(first_idx: np.ndarray) -> np.ndarray:
-        # A composition first seen at index i counts once the first i+1 samples are drawn.
-        return np.searchsorted(np.sort(first_idx), pts, side="left").astype(np.int64)
-
-    novel_first = first[~in_train]
-    novel_cls = cls[~in_train]
-    novel = np.stack([upto(novel_first[novel_cls == k]) for k in range(1, 11)], axis=1)
-    novel_total = upto(novel_first)
-    rediscovered = upto(first[in_train])
-    return {
-        "n_samples": pts,
-        "novel": novel,
-        "novel_total": novel_total,
-        "rediscovered": rediscovered,
-        "repeated": pts - novel_total - rediscovered,
-    }
-
-
-def discovery_counts(
-    codes: np.ndarray, ref_classes: np.ndarray, train_codes: np.ndarray | None
-) -> dict:
-    """Totals of the discovery curve over all N samples (plain Python ints).
-
-    Keys: n_samples, n_unique, n_novel, n_rediscovered, n_repeated and novel_by_class
-    (list of 10 ints, classes 1..10). Needs no ordering, so it is one bincount.
-    """
-    ref = _as_ref(ref_classes)
-    counts = grid_counts(codes, ref.size)
-    return _discovery_from_counts(counts, ref, _train_mask(train_codes, ref.size))
-
-
-def _discovery_from_counts(counts: np.ndarray, ref: np.ndarray, train: np.ndarray) -> dict:
-    present = counts > 0
-    n_samples = int(counts.sum())
-    n_unique = int(np.count_nonzero(present))
-    novel = present & ~train
-    n_novel = int(np.count_nonzero(novel))
-    by_class = np.bincount(ref[novel].astype(np.intp), minlength=N_CLASSES + 1)[1:]
-    return {
-        "n_samples": n_samples,
-        "n_unique": n_unique,
-        "n_novel": n_novel,
-        "n_rediscovered": n_unique - n_novel,
-        "n_repeated": n_samples - n_unique,
-        "novel_by_class": [int(x) for x in by_class],
-    }
 
 
 # --------------------------------------------------------------------------- energies
@@ -531,7 +381,7 @@ def unique_energies(
     if c is not None:
         if ref_classes is None:
             raise ValueError("selecting a class needs ref_classes")
-        ref = _as_ref(ref_classes)
+        ref = as_ref(ref_classes)
         if ref.shape != e.shape:
             raise ValueError(f"ref_classes {ref.shape} and ref_energies {e.shape} differ")
         uniq = uniq[ref[uniq] == check_class(c)]
@@ -571,7 +421,8 @@ def evaluate(
     """All metrics of docs/method.md section 5 for one run, as JSON-serialisable plain
     floats/ints.
 
-    Keys: precision, precision_neighbor, coverage, coverage_neighbor, js_distance (per-site
+    Keys: precision, precision_neighbor, coverage, coverage_neighbor, coverage_novel (of
+    the class members outside the training set: :func:`coverage_novel`), js_distance (per-site
     distributions of all N samples, repeats count: what a user drawing N samples gets),
     js_distance_unique (the same over the distinct compositions only, each counted once),
     n_samples (proposals drawn, ``n_drawn`` or N), n_valid (N), valid_fraction,
@@ -585,9 +436,9 @@ def evaluate(
     """
     c = int(target_class)  # 1..10: checked by the caller (RunConfig, elpagen.evaluate)
     assert 1 <= c <= N_CLASSES, c
-    ref = _as_ref(ref_classes, space)
+    ref = as_ref(ref_classes, space)
     n_grid = ref.size
-    codes = _as_codes(codes, n_grid)
+    codes = as_codes(codes, n_grid)
     if codes.size == 0:
         raise ValueError("no valid samples to evaluate")
     n = int(codes.size)
@@ -598,8 +449,8 @@ def evaluate(
     # Weighted bincount over the grid: samples per class without gathering 25 M labels.
     hits = np.bincount(ref_idx, weights=counts, minlength=N_CLASSES + 1)
     uniq_per_class = np.bincount(ref_idx[present], minlength=N_CLASSES + 1)
-    train = _train_mask(train_codes, n_grid)
-    disc = _discovery_from_counts(counts, ref, train)
+    train = train_mask(train_codes, n_grid)
+    disc = discovery_from_counts(counts, ref, train)
     nbrs = _neighbors(c)
     p = _normalise_rows(_site_counts_from_grid(counts, space))
     p_unique = _normalise_rows(_site_counts_from_grid(present, space))
@@ -610,6 +461,8 @@ def evaluate(
         "precision_neighbor": float(sum(hits[k] for k in nbrs) / n),
         "coverage": _coverage_from(uniq_per_class, sizes, [c]),
         "coverage_neighbor": _coverage_from(uniq_per_class, sizes, nbrs),
+        # Of the class members a researcher did not already have: the training set's out.
+        "coverage_novel": _coverage_novel(disc["novel_by_class"][c - 1], ref == c, train),
         "js_distance": js_distance(p, q),
         "js_distance_unique": js_distance(p_unique, q),
         "n_samples": n_samples,
@@ -623,6 +476,12 @@ def evaluate(
         "n_novel_in_class": disc["novel_by_class"][c - 1],
         "ideal_coverage": ideal_coverage(int(sizes[c - 1]), n),
     }
+
+
+def _coverage_novel(n_found: int, members: np.ndarray, train: np.ndarray) -> float:
+    """:func:`coverage_novel` from the novel class-c finds and the class and training masks."""
+    den = int(np.count_nonzero(members & ~train))
+    return float(n_found / den) if den else 0.0
 
 
 def aggregate(results: Sequence[Mapping]) -> dict[str, dict[str, float]]:

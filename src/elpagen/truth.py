@@ -14,6 +14,12 @@ Energy classes are the method's ten equal-width bins over the range of the publi
 energies: the DFT file's for the elpasolite, the whole table's for a table (the
 training subset keeps those bounds, so a class means the same in every subset).
 
+The ``stable`` target (``--target stable``; a table with a ``stability`` column, such as
+the perovskite) puts the energy above the convex hull in place of the formation energy:
+the training set's values and the reference values are then the table's E_hull, class 1
+is E_hull <= :data:`elpagen.data.STABLE_EHULL` (inclusive) and classes 2..10 are
+equal-width above it (:meth:`elpagen.data.EnergyClasses.from_threshold`).
+
 The training set never carries the table: the reference energies are built from the
 data again when the metrics ask for them.
 """
@@ -21,8 +27,10 @@ data again when the metrics ask for them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from elpagen import data, fetch, spaces
 from elpagen.errors import InputError
@@ -81,32 +89,65 @@ class Truth:
     published: Published | None = None
     #: Where it was defined: ``built-in`` or the space file's path.
     source: str = "built-in"
+    #: What the values and classes measure (:data:`elpagen.data.TARGETS`): ``energy``, or
+    #: ``stable`` (the table's energy above the convex hull).
+    target: str = "energy"
 
     @property
     def is_table(self) -> bool:
         return self.reference == "table"
 
+    @property
+    def stable(self) -> bool:
+        return self.target == "stable"
 
-def resolve(name: str | os.PathLike | CompositionSpace | None = None) -> Truth:
-    """The truth of a built-in space (by name; None: the default) or of a space file."""
+
+def resolve(name: str | os.PathLike | CompositionSpace | None = None,
+            target: str | None = None) -> Truth:
+    """The truth of a built-in space (by name; None: the default) or of a space file, for
+    ``target`` (``energy``, the default, or ``stable``: a table with a stability column)."""
     from elpagen.spaces.perovskite import PEROVSKITE
 
+    target = "energy" if target is None else target
+    if target not in data.TARGETS:
+        raise InputError(f"unknown target {target!r}: use one of {', '.join(data.TARGETS)}")
     if isinstance(name, CompositionSpace):
         name = name.name
-    if name is None or str(name) == spaces.DEFAULT.name:
-        return Truth(space=spaces.DEFAULT, reference="krr")
-    if str(name) == PEROVSKITE.name:
-        return Truth(space=PEROVSKITE, reference="table",
-                     data=SpaceData(path=Path(PEROVSKITE_FILE.file_name),
-                                    columns=PEROVSKITE_COLUMNS, reference="table", missing="-"),
-                     published=PEROVSKITE_FILE)
     text = str(name)
-    if text.endswith(".toml") or os.sep in text or Path(text).is_file():
+    if name is None or text == spaces.DEFAULT.name:
+        truth = Truth(space=spaces.DEFAULT, reference="krr")
+    elif text == PEROVSKITE.name:
+        truth = Truth(space=PEROVSKITE, reference="table",
+                      data=SpaceData(path=Path(PEROVSKITE_FILE.file_name),
+                                     columns=PEROVSKITE_COLUMNS, reference="table",
+                                     missing="-"),
+                      published=PEROVSKITE_FILE)
+    elif text.endswith(".toml") or os.sep in text or Path(text).is_file():
         sf = spacefile.load(text)
-        return Truth(space=sf.space, reference=sf.data.reference, data=sf.data,
-                     source=str(sf.source))
-    raise InputError(f"unknown space {text!r}: use a built-in space "
-                     f"({', '.join(spaces.names())}) or a space file (.toml, docs/spaces.md)")
+        truth = Truth(space=sf.space, reference=sf.data.reference, data=sf.data,
+                      source=str(sf.source))
+    else:
+        raise InputError(f"unknown space {text!r}: use a built-in space "
+                         f"({', '.join(spaces.names())}) or a space file (.toml, "
+                         "docs/spaces.md)")
+    if target == "stable":
+        _check_stable(truth)
+    return replace(truth, target=target)
+
+
+def _check_stable(truth: Truth) -> None:
+    """The ``stable`` target needs a table with energies above the convex hull."""
+    where = (f"the {truth.space.name} space" if truth.source == "built-in"
+             else f"the space file {truth.source}")
+    if truth.data is None or not truth.is_table:
+        raise InputError(f"target 'stable' needs a table of energies above the convex hull; "
+                         f"{where} has a kernel ridge reference of formation energies: use "
+                         "--target energy, or a table space (--space perovskite, "
+                         "docs/spaces.md)")
+    if "stability" not in truth.data.columns:
+        raise InputError(f"target 'stable' needs energies above the convex hull; {where} "
+                         "names no 'stability' column in its [data] columns: add one "
+                         "(docs/spaces.md) or use --target energy")
 
 
 def data_path(truth: Truth, path: str | os.PathLike | None = None) -> Path:
@@ -145,7 +186,18 @@ def read(truth: Truth, path: str | os.PathLike | None = None, *, verify: bool = 
     return t
 
 
-def _table_classes(t: SpaceTable) -> data.EnergyClasses:
+def _values(truth: Truth, t: SpaceTable) -> np.ndarray:
+    """The table's values of the truth's target: formation energies or, for ``stable``,
+    energies above the convex hull."""
+    if truth.stable:
+        assert t.stability is not None  # checked by resolve
+        return t.stability
+    return t.energies
+
+
+def _table_classes(truth: Truth, t: SpaceTable) -> data.EnergyClasses:
+    if truth.stable:
+        return data.EnergyClasses.from_threshold(data.STABLE_EHULL, _values(truth, t))
     return data.EnergyClasses.from_energies(t.energies)
 
 
@@ -158,11 +210,11 @@ def training_set(truth: Truth, path: str | os.PathLike | None = None, *, verify:
         train = data.load_training_set(path, verify=verify, space=truth.space)
         return train if size is None else train.subset(size, seed)
     t = read(truth, path, verify=verify)
-    codes, energies = t.codes, t.energies
+    codes, energies = t.codes, _values(truth, t)
     if truth.reference == "krr":  # a sample: all of it, with its symmetry images
         codes, energies = data.with_images(truth.space, codes, energies)
-    full = data.TrainingSet(codes, energies, _table_classes(t), sha256=t.sha256,
-                            space=truth.space)
+    full = data.TrainingSet(codes, energies, _table_classes(truth, t), sha256=t.sha256,
+                            space=truth.space, target=truth.target)
     if truth.reference == "krr":
         return full if size is None else full.subset(size, seed)
     default = min(DEFAULT_TRAIN_SIZE, max(2, len(full) // DEFAULT_TRAIN_FRACTION))
@@ -181,7 +233,8 @@ def reference_energies(truth: Truth, train: data.TrainingSet,
     if truth.is_table:
         t = read(truth, path, verify=verify)
         ref = reference.ReferenceEnergies.from_table(
-            truth.space, t.codes, t.energies, train.energy_classes, data_sha256=t.sha256)
+            truth.space, t.codes, _values(truth, t), train.energy_classes,
+            data_sha256=t.sha256)
         return ref, False
     return reference.load_or_build(train, cache_dir=cache_dir, rebuild=rebuild,
                                    progress=progress)

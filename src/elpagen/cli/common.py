@@ -55,11 +55,12 @@ def emit_json(obj: Any) -> None:
 
 
 def cli_truth(args: argparse.Namespace):
-    """The space of a command and where its data come from: ``--space NAME|FILE`` where the
-    command has it, else the default space (:func:`elpagen.truth.resolve`)."""
+    """The space of a command and where its data come from: ``--space NAME|FILE`` and
+    ``--target`` where the command has them, else the default space's formation energies
+    (:func:`elpagen.truth.resolve`)."""
     from elpagen import truth
 
-    return truth.resolve(getattr(args, "space", None))
+    return truth.resolve(getattr(args, "space", None), getattr(args, "target", None))
 
 
 def cli_space(args: argparse.Namespace):
@@ -198,12 +199,16 @@ def add_mixture_opt(p: argparse.ArgumentParser) -> None:
 
 
 def add_space_opt(p: argparse.ArgumentParser) -> None:
-    """``--space NAME|FILE`` (the elpasolite by default)."""
-    from elpagen import spaces
+    """``--space NAME|FILE`` (the elpasolite by default) and ``--target energy|stable``."""
+    from elpagen import data, spaces
 
     p.add_argument("--space", metavar="NAME|FILE", default=None,
                    help=f"composition space: a built-in one ({', '.join(spaces.names())}; "
                         f"default {spaces.DEFAULT.name}) or a space file (TOML, docs/spaces.md)")
+    p.add_argument("--target", choices=data.TARGETS, default="energy",
+                   help="what the classes measure: energy (formation energy, ten equal-width "
+                        "classes; default) or stable (a table's energy above the convex "
+                        f"hull: class 1 is E_hull <= {data.STABLE_EHULL:g} eV/atom)")
     p.add_argument("--train-size", type=int, metavar="N", default=None,
                    help="compositions the models see: a seeded subset of the data (default: "
                         "the whole DFT file of the elpasolite; 1,000 of a table space)")

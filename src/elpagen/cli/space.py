@@ -9,14 +9,17 @@ from typing import Any
 import numpy as np
 
 from elpagen.cli.common import emit_json, log
+from elpagen.data import TARGETS, class_label
 
 
 def space_summary(name: str | None, data: str | None, verify: bool,
-                  cache_dir: str | None, progress: bool) -> dict[str, Any]:
-    """What ``space show`` prints, as JSON data: the space, its data, classes and reference."""
+                  cache_dir: str | None, progress: bool,
+                  target: str | None = None) -> dict[str, Any]:
+    """What ``space show`` prints, as JSON data: the space, its data, classes (of
+    ``target``: ``energy`` or ``stable``) and reference."""
     from elpagen import truth
 
-    t = truth.resolve(name)
+    t = truth.resolve(name, target)
     sp = t.space
     out: dict[str, Any] = {
         "name": sp.name, "formula": sp.formula_pattern, "source": t.source,
@@ -35,7 +38,8 @@ def space_summary(name: str | None, data: str | None, verify: bool,
     out.update({
         "n_train": len(train), "data_sha256": train.sha256,
         "n_with_reference": int(np.count_nonzero(ref.valid)),
-        "classes": {"lo": ec.lo, "hi": ec.hi, "width": ec.width,
+        "classes": {"target": t.target, "threshold": ec.threshold,
+                    "lo": ec.lo, "hi": ec.hi, "width": ec.width,
                     "sizes": ref.class_sizes().tolist(),
                     "train_sizes": train.class_counts().tolist()},
         "reference": {"kind": t.reference, "holdout_mae": ref.holdout_mae,
@@ -59,8 +63,14 @@ def _print(s: dict[str, Any]) -> None:
     c = s["classes"]
     print(f"  data: {s['n_train']:,} training compositions (sha256 {s['data_sha256'][:12]}...); "
           f"reference values for {s['n_with_reference']:,} compositions")
-    print(f"  classes: 10 of width {c['width']:.4f} eV/atom over [{c['lo']:.3f}, {c['hi']:.3f}]; "
-          f"sizes {', '.join(f'{n:,}' for n in c['sizes'])}")
+    sizes = ", ".join(f"{n:,}" for n in c["sizes"])
+    if c.get("threshold") is not None:  # the stable target
+        print(f"  classes (target stable, energy above the hull): class 1 "
+              f"{class_label('stable', 1)}, then 9 of width {c['width']:.4f} eV/atom over "
+              f"({c['threshold']:.3f}, {c['hi']:.3f}]; sizes {sizes}")
+    else:
+        print(f"  classes: 10 of width {c['width']:.4f} eV/atom over [{c['lo']:.3f}, "
+              f"{c['hi']:.3f}]; sizes {sizes}")
     r = s["reference"]
     how = ("the table itself (DFT values, no model)" if r["kind"] == "table"
            else f"kernel ridge fitted on the data, held-out MAE {r['holdout_mae']:.4f} eV/atom")
@@ -69,7 +79,7 @@ def _print(s: dict[str, Any]) -> None:
 
 def cmd_space(args: argparse.Namespace) -> int:
     s = space_summary(args.name, args.data, not args.no_verify, args.cache_dir,
-                      progress=not (args.quiet or args.json))
+                      progress=not (args.quiet or args.json), target=args.target)
     if args.json:
         emit_json(s)
     else:
@@ -92,6 +102,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="accept a data file other than the published one")
     p.add_argument("--cache-dir", metavar="DIR", help="where reference energies are cached")
+    p.add_argument("--target", choices=TARGETS, default="energy",
+                   help="the classes shown: energy (formation energy) or stable (a table's "
+                        "energy above the convex hull)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_space)
