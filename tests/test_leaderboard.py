@@ -29,16 +29,20 @@ REF_A, REF_B = "a" * 64, "b" * 64
 def fake(name: str, precision: float, coverage: float, *, ref: str = REF_A,
          samples: int = 10_000, label: str = "", version: str = "1.0",
          description: str = "a test generator") -> Submission:
-    """A valid submission without running anything (two seeds, the same numbers)."""
-    seeds = [SeedMetrics(s, precision, 0.1, coverage, 0.05, 0.2, samples, samples, 900, 800)
-             for s in (0, 1)]
+    """A valid submission without running anything (two seeds, the same numbers; a class
+    of 100 compositions, so that the counts agree with the fractions)."""
+    unique = min(900, samples)
+    near = round(min(0.1, 1 - precision), 4)
+    seeds = [SeedMetrics(s, precision, near, coverage, 0.05, 0.2, samples, samples, unique,
+                         unique - 100) for s in (0, 1)]
     ms = lambda v: MeanStd(v, 0.0)  # noqa: E731
     return Submission(
         submission.FORMAT, submission.FORMAT_VERSION,
         GeneratorInfo(name, version, description, "generator", label or name),
         Task(1, samples, "fast", "fast", 1, [0, 1], {"steps": 10, "hidden": [8, 8]}, {}),
-        seeds, Summary(ms(precision), ms(coverage), ms(0.2), ms(0.1), ms(0.05), ms(900.0)),
-        None, ref, "c" * 64, ReferenceInfo(9.0, 0.01, 0.076, 3934, 0.92),
+        seeds, Summary(ms(precision), ms(coverage), ms(0.2), ms(near), ms(0.05),
+                       ms(float(unique))),
+        None, ref, "c" * 64, ReferenceInfo(9.0, 0.01, 0.076, 100, 0.92),
         {"processor": "test CPU", "cpus": "2"}, "0.1.0", "2026-01-01T00:00:00+00:00",
         "a test", 1.5)
 

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elpagen import catalogue, io, metric_specs, records
+from elpagen import catalogue, generations, io, metric_specs, records
 from elpagen.errors import InputError
 from elpagen.version import __version__
 
 FORMAT = "elpagen-submission"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions read: 1 (no generations, no metadata) and 2.
+FORMAT_VERSIONS = (1, 2)
 #: The five headline metrics (``metrics.Metric``) a seed reports, then its counts.
 HEADLINE = metric_specs.keys(metric_specs.View.BENCHMARK)
 COUNTS = ("n_samples", "n_valid", "n_unique", "n_novel")
@@ -40,6 +42,16 @@ SUMMARY_KEYS = metric_specs.keys(metric_specs.View.SUBMISSION)
 POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER)
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _UNIT = {"minimum": 0, "maximum": 1}
+#: A link a page may show: http(s) or a DOI (never javascript: or a local file).
+_URL = {"pattern": r"^(https?://|doi:|10\.)[^\s<>\"'`]+$"}
+#: The metadata a submitter may give (``--meta FILE``): fields of :class:`GeneratorInfo`.
+META_FIELDS = ("version", "description", "label", "authors", "paper_url", "code_url",
+               "licence", "training_data", "date")
+DEFAULT_TRAINING = "the benchmark's training set"
+#: The largest submission file read (a 10,000-sample submission of 5 seeds is ~100 kB).
+MAX_BYTES = 16 * 2**20
+#: The deepest nesting of objects and arrays read (a submission needs 5 levels).
+MAX_DEPTH = 32
 
 
 class SubmissionError(InputError):
@@ -80,6 +92,15 @@ _DIALECT = _Dialect()
 _doc = records.described
 
 
+def _opt(text: str, default: Any = None, **keywords: Any) -> Any:
+    """A field that may be absent (files of format 1): :func:`records.described` with a
+    default."""
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=list,
+                                 metadata={"doc": text, "schema": keywords})
+    return dataclasses.field(default=default, metadata={"doc": text, "schema": keywords})
+
+
 # --------------------------------------------------------------------------- the document
 
 
@@ -101,6 +122,15 @@ class GeneratorInfo:
     kind: str = _doc("generator, baseline or screening",
                      enum=[k.value for k in catalogue.Kind])
     label: str = _doc("display name in tables and figures")
+    authors: list[str] = _opt("who made the model (names)", [])
+    paper_url: str | None = _opt("the paper: a DOI (doi:10... or 10...) or an http(s) URL",
+                                 **_URL)
+    code_url: str | None = _opt("the code: an http(s) URL", **_URL)
+    licence: str | None = _opt("the code's licence (SPDX identifier, e.g. MIT)")
+    training_data: str = _opt("what the model was trained on (default: the benchmark's "
+                              "training set)", DEFAULT_TRAINING)
+    date: str | None = _opt("the model's date (ISO 8601, e.g. 2026-11-30)",
+                            pattern=r"^\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +146,16 @@ class Task:
     seeds: list[int] = _doc("one fit (or mixture) per seed", minItems=1)
     settings: dict[str, Any] = _doc("every resolved setting of the model (empty: it has none)")
     overrides: dict[str, Any] = _doc("the settings given with --set / --config")
+    space: str = _opt("the composition space (--space; a space file: its name)", "elpasolite",
+                      pattern="^[A-Za-z0-9_.-]+$")
+    space_fingerprint: str | None = _opt("sha256 of the space's definition "
+                                         "(CompositionSpace.fingerprint)", **_SHA256)
+    target: str = _opt("what the classes are of: formation energy or stability (E_hull)",
+                       "energy", enum=["energy", "stable"])
+    train_size: int | None = _opt("compositions in the training set the models saw "
+                                  "(null: not recorded)", minimum=1)
+    training_sha256: str | None = _opt("sha256 of the training set's codes (ascending, "
+                                       "little-endian int64)", **_SHA256)
 
 
 @dataclass(frozen=True)
@@ -171,6 +211,31 @@ class Frontier:
 
 
 @dataclass(frozen=True)
+class SeedGenerations:
+    """One seed's valid samples: distinct composition codes and counts (elpagen.generations)."""
+
+    seed: int = _doc("the fit's seed")
+    n_drawn: int = _doc("proposals drawn, invalid ones included", minimum=0)
+    n_valid: int = _doc("valid samples: the sum of the counts", minimum=1)
+    n_distinct: int = _doc("distinct compositions", minimum=1)
+    data: str = _doc("the codes' differences and the counts, uint32, byte-shuffled, zlib, "
+                     "base64", pattern="^[A-Za-z0-9+/=]*$")
+    sha256: str = _doc("sha256 of the decoded codes then counts (little-endian int64)",
+                       **_SHA256)
+
+
+@dataclass(frozen=True)
+class Generations:
+    """The samples behind the metrics, per seed, so that they can be scored again."""
+
+    encoding: str = _doc("how data is written", const=generations.ENCODING)
+    knob: float | None = _doc("the knob value they were drawn at (null: the fitted one, or "
+                              "no knob)")
+    per_seed: list[SeedGenerations] = _doc("one entry per seed, in the order of task.seeds",
+                                           minItems=1)
+
+
+@dataclass(frozen=True)
 class ReferenceInfo:
     """The reference energies that scored the samples (their fingerprint is top level)."""
 
@@ -187,7 +252,7 @@ class Submission:
     """One generator's result on one class: ``elpagen leaderboard`` ranks these."""
 
     format: str = _doc("always 'elpagen-submission'", const=FORMAT)
-    format_version: int = _doc("version of this format", const=FORMAT_VERSION)
+    format_version: int = _doc("version of this format", enum=list(FORMAT_VERSIONS))
     generator: GeneratorInfo = _doc("the generator")
     task: Task = _doc("the task and the model's settings")
     per_seed: list[SeedMetrics] = _doc("the metrics of every seed (empty in a frontier "
@@ -204,6 +269,8 @@ class Submission:
     source: str = _doc("what wrote it: 'elpagen benchmark', 'elpagen frontier' or a converter")
     seconds: float | None = _doc("wall time of fitting and sampling every seed (null: "
                                  "not recorded)")
+    generations: Generations | None = _opt("the samples, per seed (null: none; the "
+                                           "leaderboard marks the entry unverified)")
 
     def to_json(self) -> str:
         """The file's text (strict JSON, two-space indent)."""
@@ -213,10 +280,7 @@ class Submission:
     def from_json(cls, text: str | Mapping[str, Any], source: str = "") -> Submission:
         """Parse and validate (:class:`SubmissionError` lists what is wrong)."""
         if isinstance(text, str):
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise SubmissionError([f"not JSON ({e.msg}, line {e.lineno})"], source) from None
+            doc = parse(text, source)
         else:
             doc = text
         sub, problems = _read(doc)
@@ -236,17 +300,49 @@ def json_schema() -> dict[str, Any]:
             "title": "elpagen submission", **root, "$defs": dict(sorted(defs.items()))}
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse(text: str, source: str = "") -> Any:
+    """The JSON data of a submission's text: strict JSON (no ``NaN``/``Infinity``), nested
+    at most :data:`MAX_DEPTH` deep; :class:`SubmissionError` otherwise."""
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise SubmissionError([f"not JSON ({e.msg}, line {e.lineno})"], source) from None
+    except ValueError as e:  # NaN, Infinity, -Infinity
+        raise SubmissionError([f"not strict JSON ({e})"], source) from None
+    except RecursionError:
+        raise SubmissionError([f"nested more than {MAX_DEPTH} levels deep"], source) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise SubmissionError([f"nested more than {MAX_DEPTH} levels deep"], source)
+    return doc
+
+
+def _depth(doc: Any) -> int:
+    """How deep objects and arrays nest (iteratively: no recursion on hostile input)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            deepest = max(deepest, d)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack += [(x, d + 1) for x in (v.values() if isinstance(v, dict) else v)]
+    return deepest
+
+
 def _read(doc: Any) -> tuple[Submission | None, list[str]]:
     """The submission of a document and its problems (schema, then consistency)."""
+    from elpagen import submission_checks
+
+    if _depth(doc) > MAX_DEPTH:
+        return None, [f"$: nested more than {MAX_DEPTH} levels deep"]
     sub, problems = records.read(Submission, doc, _DIALECT)
     if problems:
         return None, problems
-    seeds = doc["task"]["seeds"]
-    got = [r["seed"] for r in doc["per_seed"]]
-    if got and got != seeds:
-        problems.append(f"$.per_seed: seeds {got} differ from $.task.seeds {seeds}")
-    if not got and doc["frontier"] is None:
-        problems.append("$.per_seed: empty (only a frontier submission may have no seeds)")
+    problems = submission_checks.consistency(doc)
     return (None if problems else sub), problems
 
 
@@ -277,15 +373,32 @@ def generator_info(model: str) -> GeneratorInfo:
     return GeneratorInfo(model, str(version), str(description), spec.kind.value, spec.display)
 
 
-def _task(model: str, result: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> Task:
+def training_sha256(codes: Any) -> str:
+    """sha256 of a training set's codes (ascending, little-endian int64)."""
+    import hashlib
+
+    import numpy as np
+
+    a = np.sort(np.asarray(codes, dtype="<i8"))
+    return hashlib.sha256(a.tobytes()).hexdigest()
+
+
+def _task(model: str, result: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+          train: Any) -> Task:
     spec = catalogue.get(model)
     protocol = str(result["protocol"])
     settings = (dataclasses.asdict(spec.config(protocol, overrides)) if spec.configured
                 else {})
     plain = json.loads(io.dumps({"s": settings, "o": dict(overrides or {})}))  # tuples -> lists
+    space = getattr(train, "space", None)
     return Task(int(result["target_class"]), int(result["samples"]), protocol,
                 spec.protocol_for(protocol), int(result.get("mixture", 1)),
-                [int(s) for s in result["seed_values"]], plain["s"], plain["o"])
+                [int(s) for s in result["seed_values"]], plain["s"], plain["o"],
+                space.name if space is not None else "elpasolite",
+                space.fingerprint if space is not None else None,
+                str(result.get("target") or "energy"),
+                len(train) if train is not None else None,
+                training_sha256(train.codes) if train is not None else None)
 
 
 def _mean_std(m: Mapping[str, Any] | None) -> MeanStd | None:
@@ -309,26 +422,34 @@ def from_benchmark_result(result: Mapping[str, Any], model: str, *, reference_sh
                           data_sha256: str, overrides: Mapping[str, Any] | None = None,
                           oracle: Mapping[str, Any] | None = None,
                           source: str = "elpagen benchmark",
-                          created: str | None = None) -> Submission:
+                          created: str | None = None, train: Any = None,
+                          meta: Mapping[str, Any] | None = None) -> Submission:
     """The submission of ``model`` from a benchmark result (the document
     ``benchmark -o`` writes as ``benchmark_class<C>.json``, with its ``oracle`` settings,
     or ``oracle=`` them). A result written earlier converts too: give the fingerprint of
-    the reference energies that scored it and say so in ``source``."""
+    the reference energies that scored it and say so in ``source``. ``train``: the
+    training set the models saw (its space, size and sha256 are recorded); ``meta``: the
+    submitter's metadata (:data:`META_FIELDS`, :func:`load_meta`). The model's
+    ``generations`` (:mod:`elpagen.harness.benchmark`) are carried along."""
     m = result["models"][model]
     per_seed = [SeedMetrics(int(r["seed"]), **{k: float(r[k]) for k in HEADLINE},
                             **{k: int(r[k]) for k in COUNTS}) for r in m["per_seed"]]
     summary = Summary(**{k: _mean_std(m[k]) for k in SUMMARY_KEYS})
     return _submission(model, result, overrides, oracle, per_seed, summary, None,
-                       reference_sha256, data_sha256, source, created, m.get("seconds"))
+                       reference_sha256, data_sha256, source, created, m.get("seconds"),
+                       train, meta, _generations(m.get("generations"), None))
 
 
 def from_frontier_result(result: Mapping[str, Any], model: str, *, reference_sha256: str,
                          data_sha256: str, oracle: Mapping[str, Any],
                          overrides: Mapping[str, Any] | None = None,
                          source: str = "elpagen frontier",
-                         created: str | None = None) -> Submission:
+                         created: str | None = None, train: Any = None,
+                         meta: Mapping[str, Any] | None = None) -> Submission:
     """The submission of ``model`` from a frontier result (``frontier -o``): its summary is
-    the fitted knob value's point (the frontier keeps no per-seed metrics of it)."""
+    the fitted knob value's point (the frontier keeps no per-seed metrics of it; the
+    generations of that point are carried along). ``train``, ``meta``: as
+    :func:`from_benchmark_result`."""
     r = result["models"][model]
     points = [FrontierPoint(None if p["knob"] is None else float(p["knob"]),
                             **{k: _mean_std(p[k]) for k in POINT_KEYS})
@@ -344,20 +465,81 @@ def from_frontier_result(result: Mapping[str, Any], model: str, *, reference_sha
                         MeanStd(float(hv["mean"]), float(hv["std"])),
                         [float(h) for h in hv["per_seed"]])
     return _submission(model, result, overrides, oracle, [], summary, frontier,
-                       reference_sha256, data_sha256, source, created, r.get("seconds"))
+                       reference_sha256, data_sha256, source, created, r.get("seconds"),
+                       train, meta, _generations(r.get("generations"), default))
+
+
+def _generations(per_seed: Any, knob: float | None) -> Generations | None:
+    if not per_seed:
+        return None
+    return Generations(generations.ENCODING, knob,
+                       [SeedGenerations(**{f.name: g[f.name]
+                                           for f in dataclasses.fields(SeedGenerations)})
+                        for g in per_seed])
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """A submitter's metadata file (``--meta FILE``: JSON, or TOML when it ends in
+    ``.toml``): the fields of :data:`META_FIELDS` for every model of the run, or a table
+    per model name holding them; checked as the schema checks them."""
+    p = Path(path)
+    try:
+        text = read_text(p)
+    except SubmissionError as e:
+        raise InputError(f"--meta {p}: {e.problems[0]}") from None
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+
+            doc = tomllib.loads(text)
+        else:
+            doc = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"--meta {p}: not {'TOML' if p.suffix == '.toml' else 'JSON'} "
+                         f"({str(e).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"--meta {p}: expected an object of {', '.join(META_FIELDS)}")
+    for key, v in doc.items():
+        fields = v if isinstance(v, dict) else {key: v}
+        for k, x in fields.items():
+            if k not in META_FIELDS:
+                raise InputError(f"--meta {p}: unknown field {k!r} (fields: "
+                                 f"{', '.join(META_FIELDS)}; or a table per model)")
+            problems = _meta_problems(k, x)
+            if problems:
+                raise InputError(f"--meta {p}: {problems[0]}")
+    return doc
+
+
+def _meta_problems(key: str, value: Any) -> list[str]:
+    """The schema's problems with one metadata field (read as part of a generator)."""
+    doc = {"name": "x", "version": "", "description": "", "kind": "generator", "label": "",
+           key: value}
+    return records.read(GeneratorInfo, doc, _DIALECT, "$.generator")[1]
+
+
+def _with_meta(info: GeneratorInfo, meta: Mapping[str, Any] | None) -> GeneratorInfo:
+    """``info`` with the metadata given for its model (its table) or for every model."""
+    if not meta:
+        return info
+    mine = meta.get(info.name) if isinstance(meta.get(info.name), dict) else {}
+    given = {k: v for k, v in meta.items() if not isinstance(v, dict)} | mine
+    return dataclasses.replace(info, **{k: v for k, v in given.items() if k in META_FIELDS})
 
 
 def _submission(model: str, result: Mapping[str, Any], overrides: Mapping[str, Any] | None,
                 oracle: Mapping[str, Any] | None, per_seed: list[SeedMetrics],
                 summary: Summary, frontier: Frontier | None, reference_sha256: str,
                 data_sha256: str, source: str, created: str | None,
-                seconds: Any) -> Submission:
+                seconds: Any, train: Any, meta: Mapping[str, Any] | None,
+                gens: Generations | None) -> Submission:
     env = {str(k): str(v) for k, v in result.get("environment", {}).items()}
     return Submission(
-        FORMAT, FORMAT_VERSION, generator_info(model), _task(model, result, overrides),
+        FORMAT, FORMAT_VERSION, _with_meta(generator_info(model), meta),
+        _task(model, result, overrides, train),
         per_seed, summary, frontier, reference_sha256, data_sha256,
         _reference(result, oracle), env, env.get("elpagen", __version__),
-        created or _now(), source, None if seconds is None else float(seconds))
+        created or _now(), source, None if seconds is None else float(seconds), gens)
 
 
 def write(sub: Submission, path: str | Path) -> Path:
@@ -370,11 +552,35 @@ def write(sub: Submission, path: str | Path) -> Path:
     return Path(path)
 
 
-def read(path: str | Path) -> Submission:
-    """Read and validate a submission file; :class:`SubmissionError` names the file."""
+def read_text(path: str | Path) -> str:
+    """The text of a submission file: a regular file (a link to one is followed) of at
+    most :data:`MAX_BYTES`; never a FIFO or a device, which could block or never end."""
+    import os
+    import stat
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SubmissionError([f"unreadable ({type(e).__name__})"], str(p)) from None
-    return Submission.from_json(text, source=str(p))
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise SubmissionError(["not a regular file"], str(p))
+        if st.st_size > MAX_BYTES:
+            raise SubmissionError([f"larger than {MAX_BYTES // 2**20} MiB"], str(p))
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the stat
+                raise SubmissionError(["not a regular file"], str(p))
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise SubmissionError([f"unreadable ({e.strerror or type(e).__name__})"],
+                              str(p)) from None
+    if len(raw) > MAX_BYTES:
+        raise SubmissionError([f"larger than {MAX_BYTES // 2**20} MiB"], str(p))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SubmissionError(["unreadable (not UTF-8 text)"], str(p)) from None
+
+
+def read(path: str | Path) -> Submission:
+    """Read and validate a submission file; :class:`SubmissionError` names the file."""
+    return Submission.from_json(read_text(path), source=str(path))

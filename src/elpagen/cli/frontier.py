@@ -20,6 +20,7 @@ from elpagen.cli.common import (
     log,
     run_config,
 )
+from elpagen.cli.leaderboard import add_meta_opt
 from elpagen.harness.provenance import ReferenceProvenance
 
 
@@ -33,6 +34,7 @@ def cmd_frontier(args: argparse.Namespace) -> int:
                                         *(submission.file_name(m, frontier=True) for m in names)],
                                  grids=parse_grids(args.grid, args.models.split(",")))
     out_json, out_png = outputs[:2] if outputs else (None, None)
+    meta = submission.load_meta(args.meta) if args.meta else None
     train = load_train(args)
     ref, _ = load_reference(args, train)
     result = frontier.run_frontier(train, ref.classes, dataclasses.replace(config, progress=False),
@@ -44,7 +46,8 @@ def cmd_frontier(args: argparse.Namespace) -> int:
         for name, path in zip(config.models, outputs[2:], strict=True):
             submission.write(submission.from_frontier_result(
                 result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,
-                oracle=provenance, overrides=config.overrides_of(name)), path)
+                oracle=provenance, overrides=config.overrides_of(name), train=train,
+                meta=meta), path)
         if not args.quiet:
             log(f"wrote {out_json}, {out_png} and {len(config.models)} submission file(s)")
     if args.json:
@@ -99,4 +102,5 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="DIR",
                    help="write DIR/frontier_classC.json and DIR/frontier_classC.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing result")
+    add_meta_opt(p)
     p.set_defaults(func=cmd_frontier)

@@ -57,6 +57,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_meta_opt(p: argparse.ArgumentParser) -> None:
+    """``--meta FILE`` of ``benchmark`` and ``frontier``: the submitter's metadata."""
+    p.add_argument("--meta", metavar="FILE", default=None,
+                   help="metadata for the submission files of -o (JSON, or TOML: authors, "
+                        "paper_url, code_url, licence, training_data, date, version, "
+                        "description, label; docs/leaderboard.md)")
+
+
 def add_parsers(sub: Any) -> None:
     """Add this module's subcommand."""
     p = sub.add_parser("leaderboard",

@@ -24,6 +24,7 @@ from elpagen.cli.common import (
     resolve_jobs,
     run_config,
 )
+from elpagen.cli.leaderboard import add_meta_opt
 from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.seeds import run_seeds
 
@@ -177,6 +178,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     # -o DIR: the full result, and one submission file per model (elpagen leaderboard),
     # named after the models as the config resolved them (plug-in paths: their names).
     config, outputs = run_config(args, ["benchmark_class{c}.json"])
+    meta = submission.load_meta(args.meta) if getattr(args, "meta", None) else None
     if outputs:  # every file checked before any work
         outputs += [io.check_output(outputs[0].parent / submission.file_name(
             m, config.target_class), args.overwrite) for m in config.models]
@@ -191,11 +193,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         for name, path in zip(config.models, outputs[1:], strict=True):
             submission.write(submission.from_benchmark_result(
                 result, name, reference_sha256=ref.fingerprint(), data_sha256=train.sha256,
-                overrides=config.overrides_of(name)), path)
+                overrides=config.overrides_of(name), train=train, meta=meta), path)
     if args.json:
         slim = {k: v for k, v in result.items()}
         slim["models"] = {
-            n: {k: v for k, v in m.items() if k != "per_seed"} for n, m in result["models"].items()
+            n: {k: v for k, v in m.items() if k not in ("per_seed", "generations")}
+            for n, m in result["models"].items()
         }
         emit_json(slim)
     else:
@@ -321,4 +324,6 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("-o", "--output", metavar="DIR", help="also write the full result here")
         p.add_argument("--overwrite", action="store_true", help="replace an existing result")
+        if name == "benchmark":
+            add_meta_opt(p)
         p.set_defaults(func=func)

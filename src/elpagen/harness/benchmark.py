@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import catalogue, metric_specs, metrics
+from elpagen import catalogue, generations, metric_specs, metrics
 from elpagen.data import TrainingSet
 from elpagen.harness.config import RunConfig
 from elpagen.harness.frontier import mean_spread
@@ -66,13 +66,15 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
     fit_seconds = time.perf_counter() - t0
     score = reference_scorer(ref_classes, train.codes, config.target_class, train.space)
     expect = reference_expectation(ref_classes, config.target_class, train.space)
-    per_seed, sample_seconds = [], 0.0
+    per_seed, sample_seconds, kept = [], 0.0, []
     for i, (seed, g) in enumerate(zip(config.seeds, gens, strict=True)):
         if report is not None:
             report("sampling", i, len(gens))
         r = run_trial(g, name, config.target_class, config.samples, seed, score,
-                      progress=config.progress, expect=expect)
+                      progress=config.progress, expect=expect, keep_codes=True)
         sample_seconds += r.sample_seconds
+        # The samples, compact, for the submission (the leaderboard scores them again).
+        kept.append(generations.encode(seed, r.codes, r.n_drawn))
         # The exact expectations beside the sampled values (elpagen.expected), flat per seed.
         exp = {f"expected_{k}": v for k, v in (r.expected or {}).items()}
         per_seed.append({**r.metrics, **exp, "seed": int(seed)})
@@ -88,6 +90,7 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
     out["fit_seconds"] = round(fit_seconds, 2)
     out["sample_seconds"] = round(sample_seconds, 2)
     out["per_seed"] = per_seed
+    out["generations"] = kept
     return out
 
 

@@ -75,12 +75,18 @@ def sweep(
 
     score = reference_scorer(ref_classes, train_codes, target_class, space)
     expect = reference_expectation(ref_classes, target_class, space) if expected else None
+    from elpagen import generations
+
+    default = None if gen.knob is None else float(gen.knob_value)
     out = []
     for v in values:
-        r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect)
+        r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect,
+                      keep_codes=v == default)
         m = r.metrics
         exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
         out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}, **exp})
+        if r.codes is not None:  # the fitted knob value's samples, for the submission
+            out[-1]["generations"] = generations.encode(seed, r.codes, r.n_drawn)
     return out
 
 
@@ -180,6 +186,8 @@ def run_frontier(
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")
         results[name] = summarise(name, gens[0], per_seed)
+        results[name]["generations"] = [p["generations"] for runs in per_seed for p in runs
+                                        if "generations" in p]
         results[name]["fit_seconds"] = round(fit_s, 2)
         results[name]["seconds"] = round(time.perf_counter() - t0, 2)
         if log:
