@@ -16,6 +16,7 @@ wires the common path together. It sits above :mod:`elpagen.reference` and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,18 +34,44 @@ if TYPE_CHECKING:  # torch is imported only when reference energies are asked fo
 
 def load_training_set(
     path: str | os.PathLike | None = None, *, verify: bool = True,
-    space: str | CompositionSpace | None = None,
+    space: str | CompositionSpace | None = None, target: str | None = None,
 ) -> data.TrainingSet:
     """The augmented DFT training set from ``path`` or ``$ELPAGEN_DATA`` (the elpasolite's:
     21,112 compositions).
 
     ``verify=False`` accepts a well-formed DFT file of your own instead of the published one.
-    ``space``: a built-in space's name or a :class:`~elpagen.space.CompositionSpace`
-    (default :data:`elpagen.spaces.DEFAULT`); the file's rows are compositions of it.
+    ``space``: a built-in space's name, a space file's path (``.toml``) or a
+    :class:`~elpagen.space.CompositionSpace` (default :data:`elpagen.spaces.DEFAULT`); the
+    file's rows are compositions of it. A table space (the perovskite) gives its seeded
+    training subset (``elpagen --space``). ``target``: ``energy`` (default) or ``stable``
+    (a table's energy above the convex hull; class 1: E_hull <= 0.025 eV/atom).
     """
+    from elpagen import spaces, truth
+
+    if _by_truth(space, target):
+        return truth.training_set(truth.resolve(_space_arg(space), target), path,
+                                  verify=verify)
+    return data.load_training_set(path, verify=verify, space=spaces.get(space))
+
+
+def _space_arg(space: str | os.PathLike | CompositionSpace | None):
+    return space.name if hasattr(space, "name") and hasattr(space, "fingerprint") else space
+
+
+def _by_truth(space: str | os.PathLike | CompositionSpace | None, target: str | None) -> bool:
+    """Whether a space's data come from :mod:`elpagen.truth` (a table or a space file, or
+    a target other than the formation energy); the elpasolite's DFT file and a space
+    object of your own keep the DFT-file path."""
     from elpagen import spaces
 
-    return data.load_training_set(path, verify=verify, space=spaces.get(space))
+    if target not in (None, "energy"):
+        return True
+    if space is None:
+        return False
+    name = str(_space_arg(space))
+    if name in spaces.names():
+        return name != spaces.DEFAULT.name
+    return isinstance(space, (str, os.PathLike))  # a space file
 
 
 def reference_energies(
@@ -60,9 +87,14 @@ def reference_energies(
     ``train`` defaults to :func:`load_training_set`; the cache lives in ``cache_dir``,
     else ``$ELPAGEN_CACHE``, else the user cache directory.
     """
-    from elpagen import reference
+    from elpagen import reference, truth
 
     train = train if train is not None else load_training_set()
+    if _by_truth(train.space, train.target):  # a table: the table itself
+        t = truth.resolve(train.space, train.target)
+        ref, _ = truth.reference_energies(t, train, cache_dir=cache_dir, rebuild=rebuild,
+                                          progress=progress)
+        return ref
     ref, _ = reference.load_or_build(train, cache_dir=cache_dir, rebuild=rebuild, progress=progress)
     return ref
 
@@ -167,10 +199,13 @@ class BenchmarkTable:
     def to_markdown(self) -> str:
         """The same numbers as a Markdown table (mean ± std over seeds)."""
         from elpagen import catalogue, metric_specs
+        from elpagen.harness.frontier import run_label
 
-        cols = metric_specs.columns(metric_specs.View.MARKDOWN)
         r = self.result
-        lines = [f"Class {r['target_class']}, {r['samples']:,} valid samples, "
+        cols = metric_specs.columns(metric_specs.View.MARKDOWN) + metric_specs.present(
+            metric_specs.View.DISCOVERY, r["models"].values())
+        label = run_label(r)
+        lines = [f"{label[0].upper() + label[1:]}, {r['samples']:,} valid samples, "
                  f"{r['seeds']} seed(s), {r['protocol']} protocol.", "",
                  "| model | " + " | ".join(c.title for c in cols) + " | time [s] |",
                  "|---|" + "---:|" * (len(cols) + 1)]
@@ -195,7 +230,7 @@ def benchmark(
     models: Sequence[str | type],
     target_class: int = 1,
     seeds: int | Sequence[int] = 3,
-    samples: int = 10_000,
+    samples: int | None = None,
     protocol: str = "fast",
     *,
     train: data.TrainingSet | None = None,
@@ -208,7 +243,9 @@ def benchmark(
     log: Callable[[str], None] | None = None,
 ) -> BenchmarkTable:
     """Fit every model once per seed, draw ``samples`` valid compositions of
-    ``target_class`` from each fit and score them, as ``elpagen benchmark`` does.
+    ``target_class`` from each fit and score them, as ``elpagen benchmark`` does
+    (``samples`` None: the rule of :func:`elpagen.harness.config.default_samples`, the
+    method's 10,000 on the elpasolite).
 
     ``models``: catalogue names (``"vae"``), plug-in paths (``"mypkg.gen:MyGenerator"``) or
     generator classes (:class:`elpagen.Generator` subclasses, registered on the fly under
@@ -220,7 +257,7 @@ def benchmark(
     run with a one-line :class:`~elpagen.generator.GeneratorError` naming it.
     """
     from elpagen.harness.benchmark import run_benchmark
-    from elpagen.harness.config import RunConfig
+    from elpagen.harness.config import METHOD_SAMPLES, RunConfig, default_samples
     from elpagen.harness.provenance import ReferenceProvenance
     from elpagen.seeds import run_seeds
 
@@ -234,13 +271,17 @@ def benchmark(
         seeds = run_seeds(0, seeds)
     # Every argument is checked there, once: the models resolved (plug-in paths, classes),
     # the class, seeds, mixture and the models the settings are for.
-    config = RunConfig(models=tuple(models), target_class=target_class, samples=samples,
+    config = RunConfig(models=tuple(models), target_class=target_class,
+                       samples=METHOD_SAMPLES if samples is None else samples,
                        seeds=tuple(seeds), protocol=protocol, overrides=dict(overrides or {}),
                        device=device, mixture=mixture, jobs=jobs, progress=progress)
     if train is None:
         train = load_training_set(space=_space_of(None, reference))
     reference = reference if reference is not None else reference_energies(train)
     _space_of(train, reference)  # one space
+    if samples is None:
+        n_class = int(reference.class_sizes()[config.target_class - 1])
+        config = dataclasses.replace(config, samples=default_samples(train.space, n_class))
     result = run_benchmark(train, reference.classes, config, log=log)
     result["oracle"] = ReferenceProvenance.of(reference).to_dict()
     return BenchmarkTable(result)

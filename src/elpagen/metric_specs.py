@@ -11,7 +11,9 @@ submissions, the leaderboard and the agreement check read their columns from her
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class Direction(StrEnum):
@@ -50,12 +52,19 @@ class View(StrEnum):
     """The metrics of a leaderboard row in its JSON."""
     AGREEMENT = "agreement"
     """Compared statistically by the agreement check (the headline pair)."""
+    DISCOVERY = "discovery"
+    """Shown after the headline columns of the printed benchmark and frontier tables and
+    of ``BenchmarkTable.to_markdown`` where the result holds it (:func:`present`), and
+    kept in every seed's metrics and every frontier point; not (yet) part of a
+    submission, the leaderboard or the agreement check: results and the shipped reference
+    run written before it existed lack it."""
 
 
 _B, _MD, _F, _FE, _E = (View.BENCHMARK, View.MARKDOWN, View.FRONTIER,
                         View.FRONTIER_EXPECTED, View.EXPECTED)
 _R, _RE, _TS, _S = View.REPORT, View.REPORT_EXPECTED, View.TRAINING_SIZE, View.SUBMISSION
 _L, _LR, _A = View.LEADERBOARD, View.LEADERBOARD_ROW, View.AGREEMENT
+_D = View.DISCOVERY
 
 
 class MetricSpec(StrEnum):
@@ -91,6 +100,8 @@ class MetricSpec(StrEnum):
                 (_B, _MD, _F, _FE, _E, _R, _RE, _TS, _S, _L, _LR, _A))
     COVERAGE_NEIGHBOR = ("coverage_neighbor", "cov. neigh.", "coverage (neighbours)", 5,
                          Direction.HIGHER, (_B, _E, _R, _S))
+    COVERAGE_NOVEL = ("coverage_novel", "cov. novel", "coverage (outside training)", 5,
+                      Direction.HIGHER, (_D,))
     JS_DISTANCE = ("js_distance", "JS dist.", "JS distance", 4, Direction.LOWER,
                    (_B, _MD, _F, _R, _TS, _S, _LR))
     JS_DISTANCE_LIMIT = ("js_distance_limit", "JS limit", "JS distance (N → ∞)", 4,
@@ -119,6 +130,13 @@ def columns(view: View) -> tuple[MetricSpec, ...]:
 def keys(view: View) -> tuple[str, ...]:
     """The keys of :func:`columns` (plain strings)."""
     return tuple(m.value for m in columns(view))
+
+
+def present(view: View, rows: Iterable[Mapping[str, Any]]) -> tuple[MetricSpec, ...]:
+    """The metrics of ``view`` that every one of ``rows`` holds (none without rows): the
+    optional columns of a table, absent from results written before they existed."""
+    rows = list(rows)
+    return tuple(m for m in columns(view) if rows and all(m.value in r for r in rows))
 
 
 def get(key: str) -> MetricSpec:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,11 @@ CLIError = UsageError
 def log(msg: str) -> None:
     """Progress and status lines go to stderr (stdout is for results)."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def progress_log(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Where a long run's progress lines go: stderr, or nowhere under ``-q``/``--json``."""
+    return None if getattr(args, "quiet", False) or getattr(args, "json", False) else log
 
 
 def clip(text: str, limit: int = SHOWN_CHARS) -> str:
@@ -171,16 +176,20 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
     and the output paths: ``outputs`` are file names with a ``{c}`` for the class, placed
     in ``-o DIR`` (none without ``-o``)."""
     from elpagen import catalogue, io
-    from elpagen.harness.config import RunConfig, check_counts
+    from elpagen.harness.config import METHOD_SAMPLES, RunConfig, check_counts
 
     check_counts(args.seeds, args.mixture)
     models = catalogue.check_models(args.models.split(","))
     per_model = per_model_overrides(parse_overrides(args.set, args.config), models)
+    # No --samples: the method's N until the reference gives the class size
+    # (:func:`default_samples_of`, after loading).
+    samples = args.samples if args.samples is not None else METHOD_SAMPLES
     config = RunConfig(
-        models=tuple(models), target_class=args.target_class, samples=args.samples,
+        models=tuple(models), target_class=args.target_class, samples=samples,
         seeds=run_seeds(args.seed, args.seeds),
         protocol=args.protocol, overrides=per_model, device=args.device,
-        mixture=args.mixture, progress=not args.quiet, **extra,
+        mixture=args.mixture, progress=not (args.quiet or getattr(args, "json", False)),
+        **extra,
     )
     paths: list[Path] = []
     if args.output:
@@ -189,6 +198,28 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
         paths = [io.check_output(out_dir / name.format(c=config.target_class), args.overwrite)
                  for name in outputs]
     return config, paths
+
+
+def default_samples_of(args: argparse.Namespace, config, train, ref):
+    """``config`` with the samples per fit of the run: ``--samples`` where given, else the
+    rule of :func:`elpagen.harness.config.default_samples` for the training set's space
+    and the size of the target class in the reference."""
+    import dataclasses
+
+    from elpagen.harness.config import default_samples
+
+    if args.samples is not None:
+        return config
+    n_class = int(ref.class_sizes()[config.target_class - 1])
+    return dataclasses.replace(config, samples=default_samples(train.space, n_class))
+
+
+def add_samples_opt(p: argparse.ArgumentParser, per: str = "fit") -> None:
+    """``--samples N`` of ``benchmark``, ``run`` and ``frontier`` (default: the rule)."""
+    p.add_argument("--samples", "-n", type=int, default=None,
+                   help=f"valid samples per {per} (default: the method's 10,000 on the "
+                        "elpasolite; on another space 2.5 x the target class's size, rounded "
+                        "up to a multiple of 10, at least 100: docs/spaces.md)")
 
 
 def add_mixture_opt(p: argparse.ArgumentParser) -> None:

@@ -13,11 +13,14 @@ from elpagen.cli.common import (
     CLIError,
     add_common,
     add_mixture_opt,
+    add_samples_opt,
     add_train_opts,
+    default_samples_of,
     emit_json,
     load_reference,
     load_train,
     log,
+    progress_log,
     run_config,
 )
 from elpagen.cli.leaderboard import add_meta_opt
@@ -37,8 +40,9 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     meta = submission.load_meta(args.meta) if args.meta else None
     train = load_train(args)
     ref, _ = load_reference(args, train)
+    config = default_samples_of(args, config, train, ref)
     result = frontier.run_frontier(train, ref.classes, dataclasses.replace(config, progress=False),
-                                   log=None if args.quiet else log)
+                                   log=progress_log(args))
     if out_json:
         io.atomic_write_text(out_json, io.dumps(result))
         frontier.plot_frontier(result, out_png)
@@ -89,8 +93,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--models", default=default,
                    help=f"comma-separated, from {catalogue.help_list()} (default {default})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
-    p.add_argument("--samples", "-n", type=int, default=10_000,
-                   help="valid samples per point (default 10,000)")
+    add_samples_opt(p, "point")
     p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     add_mixture_opt(p)

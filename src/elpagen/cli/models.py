@@ -14,13 +14,16 @@ from elpagen.cli.common import (
     CLIError,
     add_common,
     add_mixture_opt,
+    add_samples_opt,
     add_train_opts,
     cli_space,
+    default_samples_of,
     emit_json,
     load_reference,
     load_train,
     log,
     parse_overrides,
+    progress_log,
     resolve_jobs,
     run_config,
 )
@@ -185,8 +188,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, jobs=resolve_jobs(args.jobs, len(config.models)))
     train = load_train(args)
     ref, _ = load_reference(args, train)
+    config = default_samples_of(args, config, train, ref)
     result = benchmark.run_benchmark(train, ref.classes, config,
-                                     log=None if args.quiet else log)
+                                     log=progress_log(args))
     result["oracle"] = ReferenceProvenance.of(ref).to_dict()
     if outputs:
         io.atomic_write_text(outputs[0], io.dumps(result))
@@ -216,15 +220,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     import tempfile
 
     from elpagen import agreement, spaces
+    from elpagen.data import check_class
+    from elpagen.harness.config import METHOD_SAMPLES, default_samples
 
     args.models = args.models or ",".join(catalogue.names())  # --models: hidden, for tests
     reference = agreement.load_reference_run(args.reference)  # a bad file fails before the work
+    space = cli_space(args)
+    if args.samples is None:  # the default N, compared with the reference run's
+        if space == spaces.DEFAULT:
+            args.samples = METHOD_SAMPLES
+        else:  # the class's size in the reference (a table: read again in a moment)
+            c = check_class(args.target_class)
+            train = load_train(args)
+            ref, _ = load_reference(args, train)
+            args.samples = default_samples(space, int(ref.class_sizes()[c - 1]))
     overrides = parse_overrides(args.set, args.config)
     differing = agreement.differing_settings(reference, {
         "target_class": args.target_class, "samples": args.samples,
         "seed_values": list(run_seeds(args.seed, args.seeds)),
         "protocol": args.protocol, "mixture": args.mixture, "overrides": overrides})
-    space = cli_space(args)
     if args.reference is None and space != spaces.DEFAULT:
         # The shipped reference run is of the default space: another space's numbers are
         # reported, not compared (--reference FILE compares with a run of your own).
@@ -312,8 +326,7 @@ def add_parsers(sub: Any) -> None:
                            help="the reference run to compare with (default: the one shipped "
                                 "with elpagen; also a benchmark_class<C>.json of -o DIR)")
         p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10")
-        p.add_argument("--samples", "-n", type=int, default=10_000,
-                       help="valid samples per fit (default 10,000)")
+        add_samples_opt(p)
         p.add_argument("--seeds", type=int, default=3, help="fits per model (default 3)")
         p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
         add_mixture_opt(p)

@@ -1,7 +1,9 @@
-"""The options of a benchmark or frontier run: one documented dataclass, checked once."""
+"""The options of a benchmark or frontier run: one documented dataclass, checked once;
+and the rule for the number of samples per evaluation (:func:`default_samples`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,34 @@ from elpagen.models.protocols import PROTOCOLS
 MAX_SEEDS = 1_000
 MAX_MIXTURE = 1_000
 MAX_FITS = 10_000
+
+#: Valid samples per evaluation of the method (docs/method.md): the elpasolite's N.
+METHOD_SAMPLES = 10_000
+#: Elsewhere N is this many times the target class's size: about the elpasolite's
+#: class-1 ratio (10,000 / 3,934 = 2.54), so a generator gets the same chance to cover
+#: its class on every space ...
+SAMPLES_PER_MEMBER = 2.5
+#: ... rounded up to a multiple of this, and at least :data:`MIN_SAMPLES`.
+SAMPLES_STEP = 10
+MIN_SAMPLES = 100
+
+
+def default_samples(space: Any, class_size: int) -> int:
+    """Valid samples per evaluation when none are asked for (``--samples``): the method's
+    :data:`METHOD_SAMPLES` on the elpasolite (the default space); on any other space
+    :data:`SAMPLES_PER_MEMBER` x ``class_size`` (the target class's compositions in the
+    whole space), rounded up to a multiple of :data:`SAMPLES_STEP`, at least
+    :data:`MIN_SAMPLES` (the perovskite's class 1, 178 compositions: 450)."""
+    from elpagen import spaces
+
+    return METHOD_SAMPLES if space == spaces.DEFAULT else samples_for_class(class_size)
+
+
+def samples_for_class(class_size: int) -> int:
+    """The rule of :func:`default_samples` off the elpasolite: 2.5 x ``class_size``, up to
+    a multiple of 10, at least 100."""
+    n = math.ceil(SAMPLES_PER_MEMBER * int(class_size) / SAMPLES_STEP) * SAMPLES_STEP
+    return max(n, MIN_SAMPLES)
 
 
 def check_mixture(mixture: Any) -> int:
@@ -120,13 +150,17 @@ class RunConfig:
                              f"models of this run ({', '.join(self.models)})")
         return name
 
-    def header(self, ref_classes: Any) -> dict[str, Any]:
-        """The opening keys of a benchmark or frontier result: the run's class, budget,
-        seeds, protocol and mixture, and the class's size and ideal coverage."""
+    def header(self, ref_classes: Any, train: Any = None) -> dict[str, Any]:
+        """The opening keys of a benchmark or frontier result: the space and target of the
+        training set ``train`` (where given), the run's class, samples, seeds, protocol and
+        mixture, and the class's size and ideal coverage."""
         from elpagen import metrics
 
         class_size = int(metrics.class_sizes(ref_classes)[self.target_class - 1])
+        where = {} if train is None else {"space": train.space.name,
+                                          "target": getattr(train, "target", "energy")}
         return {
+            **where,
             "target_class": self.target_class,
             "samples": self.samples,
             "seeds": len(self.seeds),

@@ -23,6 +23,7 @@ import numpy as np
 
 from elpagen import catalogue, metric_specs, metrics
 from elpagen.data import TrainingSet
+from elpagen.data import class_label as data_class_label
 from elpagen.generator import Generator, SamplingError
 from elpagen.io import atomic_write
 from elpagen.space import CompositionSpace
@@ -34,6 +35,9 @@ if TYPE_CHECKING:  # the report imports this module without the models (and torc
 POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER)
 #: The exact expectations a point carries when the generator's distribution is known.
 EXPECTED_POINT_KEYS = metric_specs.keys(metric_specs.View.FRONTIER_EXPECTED)
+#: Sampled points also carry the coverage outside the training set (not the exact
+#: expectations: no closed form is computed for it).
+DISCOVERY_KEYS = metric_specs.keys(metric_specs.View.DISCOVERY)
 
 
 def knob_values(gen: Generator, grid: Sequence[float] | None = None) -> list[float | None]:
@@ -84,7 +88,8 @@ def sweep(
                       keep_codes=v == default)
         m = r.metrics
         exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
-        out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, "n_unique")}, **exp})
+        out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, *DISCOVERY_KEYS, "n_unique")},
+                    **exp})
         if r.codes is not None:  # the fitted knob value's samples, for the submission
             out[-1]["generations"] = generations.encode(seed, r.codes, r.n_drawn)
     return out
@@ -135,7 +140,7 @@ def summarise(name: str, gen: Generator, per_seed: Sequence[Sequence[Mapping]]) 
     points = []
     for i, first in enumerate(per_seed[0]):
         agg = metrics.aggregate([runs[i] for runs in per_seed])
-        keys = [*POINT_KEYS, "n_unique",
+        keys = [*POINT_KEYS, *(k for k in DISCOVERY_KEYS if k in agg), "n_unique",
                 *(f"expected_{k}" for k in EXPECTED_POINT_KEYS if f"expected_{k}" in agg)]
         points.append({"knob": first["knob"], **{k: agg[k] for k in keys}})
     front = non_dominated([(p["precision"]["mean"], p["coverage"]["mean"]) for p in points])
@@ -195,7 +200,7 @@ def run_frontier(
             log(f"{name}: done in {results[name]['seconds']:.1f} s, hypervolume "
                 f"{h['mean']:.4f} ± {h['std']:.4f}")
     return {
-        **config.header(ref_classes),
+        **config.header(ref_classes, train),
         "published": published_points(config.target_class),
         "models": results,
         "environment": environment(),
@@ -216,12 +221,30 @@ def mean_spread(v: Mapping[str, Any], n: int, digits: int = 4) -> str:
     return f"{v['mean']:.{digits}f} ± {spread}"
 
 
+def class_label(result: Mapping[str, Any]) -> str:
+    """The run's target class as reports name it: ``class 1``, or ``stable (E_hull <=
+    0.025 eV/atom)`` for the stable target (:func:`elpagen.data.class_label`)."""
+    return data_class_label(result.get("target") or "energy", int(result["target_class"]))
+
+
+def run_label(result: Mapping[str, Any]) -> str:
+    """The class, and the space where it is not the default (a result written before
+    results named their space is of the default)."""
+    from elpagen import spaces
+
+    space = result.get("space")
+    on = f" on the {space} space" if space and space != spaces.DEFAULT.name else ""
+    return class_label(result) + on
+
+
 def frontier_table(result: Mapping[str, Any]) -> str:
     """One line per point: knob, precision, coverage, JS distance; '*' marks the front
     (``± –`` with one seed: no spread to show)."""
-    lines = [f"class {result['target_class']}, {result['samples']:,} valid samples, "
+    lines = [f"{run_label(result)}, {result['samples']:,} valid samples, "
              f"{result['seeds']} seed(s), {result['protocol']} protocol; * = non-dominated"]
-    cols = metric_specs.columns(metric_specs.View.FRONTIER)
+    points = [p for r in result["models"].values() for p in r["points"]]
+    cols = metric_specs.columns(metric_specs.View.FRONTIER) + metric_specs.present(
+        metric_specs.View.DISCOVERY, points)
     head = f"{'model':<10}{'knob':<18}" + "".join(f"{c.label:>{c.width}}" for c in cols)
     lines += [head, "-" * len(head)]
 
@@ -273,7 +296,7 @@ def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("precision")
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"Precision-coverage frontiers, class {result['target_class']} "
+    ax.set_title(f"Precision-coverage frontiers, {run_label(result)} "
                  f"({result['samples']:,} samples, {result['seeds']} seed(s)); "
                  "ring: fitted value; steps: the front", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))

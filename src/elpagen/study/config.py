@@ -20,6 +20,7 @@ from elpagen.study.plan import (
     HIST_BIN_WIDTH,
     SUBSET_SEED,
     StudyError,
+    StudyScale,
     fit_scale,
     fit_train_sizes,
     scale_for,
@@ -39,6 +40,8 @@ def make_settings(
     strategies: Sequence[str] | None = None,
     space: CompositionSpace | None = None,
     provenance: ReferenceProvenance | None = None,
+    class_sizes: Sequence[int] | None = None,
+    target: str = "energy",
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
@@ -51,14 +54,20 @@ def make_settings(
     elpasolite's scale is unchanged), and a space other than the default is recorded
     under ``"space"`` (name and fingerprint; the default's settings have no such key, so
     its stores written before spaces existed resume). ``provenance``: the reference energies'
-    parameters (default: those :mod:`elpagen.reference` builds with).
+    parameters (default: those :mod:`elpagen.reference` builds with). ``class_sizes``: the
+    reference's compositions per class 1..10; on a space other than the default they set
+    the samples of each experiment (:func:`scale_samples`). ``target``: the training set's
+    (recorded under ``"target"`` when it is not ``energy``).
     """
     from elpagen import spaces
     from elpagen.version import __version__
 
     models = list(models) if models is not None else list(catalogue.names(study=True))
     space = space if space is not None else spaces.DEFAULT
-    b = fit_scale(scale_for(quick), space.n_space)
+    scale = scale_for(quick)
+    if space != spaces.DEFAULT and class_sizes is not None:
+        scale = scale_samples(scale, class_sizes)
+    b = fit_scale(scale, space.n_space)
     if frontier5_samples is None:
         frontier5_samples = b.frontier5_samples
     if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
@@ -92,8 +101,24 @@ def make_settings(
     }
     if space != spaces.DEFAULT:
         out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
+    if target != "energy":
+        out["target"] = target
     campaign = campaign_settings(b, quick, strategies, space)
     return out if campaign is None else {**out, "campaign": campaign}
+
+
+def scale_samples(scale: StudyScale, class_sizes: Sequence[int]) -> StudyScale:
+    """The study's samples on a space other than the elpasolite: each experiment's N by
+    the rule of :func:`elpagen.harness.config.default_samples` for its class (class 1:
+    class 1, the training-size experiment and the class-1 frontier; class 5: class 5 and
+    its frontier); the class-1 discovery curve keeps the scale's ratio to class 1
+    (25 x in the full study, 2.5 x in the quick one)."""
+    from elpagen.harness.config import samples_for_class
+
+    n1, n5 = samples_for_class(class_sizes[0]), samples_for_class(class_sizes[4])
+    curve = round(n1 * scale.curve1_samples / scale.class1_samples)
+    return dataclasses.replace(scale, class1_samples=n1, frontier1_samples=n1,
+                               class5_samples=n5, frontier5_samples=n5, curve1_samples=curve)
 
 
 # --------------------------------------------------------------------------- reference
@@ -109,7 +134,7 @@ def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any
     start, stop = np.floor(lo / w), np.ceil(hi / w)
     edges = np.arange(start, stop + 1) * w
     space = train.space
-    return {
+    out: dict[str, Any] = {
         "class_sizes": metrics.class_sizes(ref.classes),
         "train_class_counts": train.class_counts(),
         "n_train": len(train),
@@ -127,5 +152,8 @@ def reference_payload(train, ref, loaded: bool, seconds: float) -> dict[str, Any
         "space": space_entry(space),
         "oracle": ReferenceProvenance.of(ref, from_cache=loaded, load_seconds=seconds).to_dict(),
     }
+    if train.target != "energy":  # the elpasolite's artifact as before
+        out["target"] = train.target
+    return out
 
 

@@ -312,7 +312,9 @@ def run_study(
                   else ReferenceProvenance.parameters(reference.sigma, reference.lam))
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
                                  frontier5_samples, models, strategies, space=train.space,
-                                 provenance=provenance)
+                                 provenance=provenance, target=train.target,
+                                 class_sizes=None if reference is None
+                                 else reference.class_sizes())
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()
