@@ -35,3 +35,11 @@ def is_user_error(e: BaseException) -> bool:
     if isinstance(e, (UserError, FileExistsError, PermissionError)):
         return True
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character (terminal escapes, carriage returns, line
+    breaks; C0, DEL and C1) shown as ``\\xNN``: what a server or a file says is printed
+    as text, never run by the terminal."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c
+                   for c in text)

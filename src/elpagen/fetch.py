@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import pickle
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from elpagen.errors import InputError
+from elpagen.errors import InputError, printable
 from elpagen.io import atomic_write
 from elpagen.spaces.elpasolite import ELPASOLITE
 
@@ -51,6 +52,9 @@ DATA_DIR_ENV = "ELPAGEN_DATA_DIR"
 URL_ENV = "ELPAGEN_DATA_URL"
 #: Seconds without an answer before a download gives up (urllib's socket timeout).
 TIMEOUT_S = 60.0
+#: Seconds a whole download may take: the socket timeout is per read, and a server that
+#: sends a byte every few seconds would otherwise never time out (the files are < 1 MB).
+DEADLINE_S = 180.0
 #: A download larger than this is not the source (which is 254,417 bytes); stop reading.
 MAX_BYTES = 16 * SOURCE_SIZE
 
@@ -89,8 +93,9 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             return ALLOWED[(module, name)]
         except KeyError:
             raise FetchError(
-                f"refused to unpickle {module}.{name}: only numpy arrays are allowed "
-                "(the file is not the published train_set.pkl); nothing was run or stored"
+                f"refused to unpickle {printable(f'{module}.{name}')}: only numpy arrays are "
+                "allowed (the file is not the published train_set.pkl); nothing was run or "
+                "stored"
             ) from None
 
 
@@ -128,28 +133,66 @@ def _sha256(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
 
 
+class _Overdue(Exception):
+    """The download's overall deadline passed."""
+
+
+def _read_body(r, limit: int, end: float) -> bytes:
+    """Up to ``limit`` bytes of the response ``r``, read in pieces until the body ends or
+    the monotonic time ``end`` has passed (:class:`_Overdue`)."""
+    read = getattr(r, "read1", r.read)  # read1: what has arrived, not a full buffer
+    chunks, n = [], 0
+    while n < limit:
+        if time.monotonic() > end:
+            raise _Overdue
+        chunk = read(min(1 << 16, limit - n))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n += len(chunk)
+    return b"".join(chunks)
+
+
 def download(url: str, timeout: float = TIMEOUT_S, *, max_bytes: int = MAX_BYTES,
-             what: str = "train_set.pkl") -> bytes:
-    """The bytes at ``url`` (http, https or file); one-line :class:`FetchError` otherwise."""
+             what: str = "train_set.pkl", deadline: float | None = None) -> bytes:
+    """The bytes at ``url`` (http, https or file), within ``deadline`` seconds in all
+    (default :data:`DEADLINE_S`); one-line :class:`FetchError` otherwise. What the server
+    says (its reason phrase, an error) is printed with control characters escaped."""
     import http.client  # the network stack is loaded only when something is downloaded
     import urllib.error
     import urllib.request
 
+    if not url.strip():
+        raise FetchError("the URL is empty; give the mirror's http(s) URL")
+    deadline = DEADLINE_S if deadline is None else deadline
+    end = time.monotonic() + deadline
+    shown = printable(url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            body = r.read(max_bytes + 1)
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as r:
+            body = _read_body(r, max_bytes + 1, end)
+            announced = r.headers.get("Content-Length", "") if r.headers else ""
+    except _Overdue:
+        raise FetchError(f"{shown}: the download took longer than {deadline:g} s (the server "
+                         "sends too slowly); nothing was stored; retry, or use a mirror") from None
     except urllib.error.HTTPError as e:
         reason = f"HTTP {e.code} {e.reason}"
     except urllib.error.URLError as e:
         reason = str(e.reason)
+    except http.client.IncompleteRead as e:
+        raise FetchError(f"{shown}: download cut short ({len(e.partial):,} bytes arrived); "
+                         "nothing was stored; retry") from None
     except (OSError, ValueError, http.client.HTTPException) as e:  # timeout, reset, bad URL
         reason = str(e) or type(e).__name__
     else:
         if len(body) > max_bytes:
-            raise FetchError(f"{url}: more than {max_bytes:,} bytes; not the published "
+            raise FetchError(f"{shown}: more than {max_bytes:,} bytes; not the published "
                              f"{what}")
+        if announced.strip().isdigit() and len(body) < int(announced):
+            raise FetchError(f"{shown}: download cut short ({len(body):,} of "
+                             f"{int(announced):,} bytes); nothing was stored; retry")
         return body
-    reason = reason.splitlines()[0] if reason else ""
+    reason = printable(reason.splitlines()[0]) if reason.strip() else ""
+    url = shown
     if what != "train_set.pkl":
         raise FetchError(f"cannot download {what} from {url} ({reason}); fetch it elsewhere "
                          f"and pass elpagen data fetch --from-file {what}, or --data PATH")
@@ -169,7 +212,8 @@ def read_source(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     except FetchError:
         raise
     except Exception as e:  # a truncated or foreign file: any unpickling failure
-        raise FetchError(f"cannot read train_set.pkl ({type(e).__name__}: {e})") from None
+        raise FetchError(f"cannot read train_set.pkl ({type(e).__name__}: "
+                         f"{printable(str(e))})") from None
     if not isinstance(obj, dict) or set(obj) != {"ANs", "FEs"}:
         raise FetchError("train_set.pkl does not hold the dict {'ANs', 'FEs'} it should")
     ans, fes = obj["ANs"], obj["FEs"]
@@ -211,19 +255,20 @@ def fetch(*, header: Sequence[str], csv_sha256: str, url: str | None = None,
     Every check comes before the write, so a failure leaves nothing behind.
     """
     t0 = time.perf_counter()
+    dest = Path(dest) if dest is not None else fetched_path()
+    prepare(dest)
     if from_file is not None:
-        src = Path(from_file).expanduser()
-        if not src.is_file():
-            raise FetchError(f"train_set.pkl not found: {src}")
-        blob, source = src.read_bytes(), str(src)
+        blob = read_local(from_file, MAX_BYTES, "train_set.pkl", SOURCE_SIZE)
+        source = str(Path(from_file).expanduser())
     else:
-        source = url or source_url()
+        source = url if url is not None else source_url()
         blob = download(source)
     t_download = time.perf_counter() - t0
     got = _sha256(blob)
+    _check_complete(blob, got, SOURCE_SHA256, SOURCE_SIZE, source, from_file is not None)
     if got != SOURCE_SHA256:
         raise FetchError(
-            f"{source}: sha256 {got[:12]}... ({len(blob):,} bytes) is not that of the "
+            f"{printable(source)}: sha256 {got[:12]}... ({len(blob):,} bytes) is not that of the "
             f"published train_set.pkl ({SOURCE_SHA256[:12]}..., {SOURCE_SIZE:,} bytes); "
             "nothing was stored"
         )
@@ -234,12 +279,10 @@ def fetch(*, header: Sequence[str], csv_sha256: str, url: str | None = None,
     digest = _sha256(text)
     if digest != csv_sha256:
         raise FetchError(
-            f"the CSV converted from {source} has sha256 {digest[:12]}..., not that of the "
-            f"published file ({csv_sha256[:12]}...); nothing was stored"
+            f"the CSV converted from {printable(source)} has sha256 {digest[:12]}..., not that "
+            f"of the published file ({csv_sha256[:12]}...); nothing was stored"
         )
-    dest = Path(dest) if dest is not None else fetched_path()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(dest, text)
+    _store(dest, text)
     return FetchResult(
         path=dest, sha256=digest, rows=len(fes), source=source, source_sha256=got,
         seconds_download=t_download, seconds_convert=t_convert,
@@ -253,28 +296,88 @@ def fetch_published(url: str, sha256: str, size: int, dest: Path, *,
     and write it atomically to ``dest``; nothing is stored when a check fails. (A plain
     file: the elpasolite's pickle conversion is :func:`fetch`.)"""
     t0 = time.perf_counter()
+    prepare(dest)
     if from_file is not None:
-        src = Path(from_file).expanduser()
-        if not src.is_file():
-            raise FetchError(f"{src} is not a regular file; give the downloaded {dest.name}")
-        if src.stat().st_size > 16 * size:
-            raise FetchError(f"{src}: {src.stat().st_size:,} bytes; the published {dest.name} "
-                             f"has {size:,}")
-        blob, source = src.read_bytes(), str(src)
+        blob = read_local(from_file, 16 * size, dest.name, size)
+        source = str(Path(from_file).expanduser())
     else:
         source = url
         blob = download(url, max_bytes=16 * size, what=dest.name)
     t_download = time.perf_counter() - t0
     got = _sha256(blob)
-    if len(blob) < size and got != sha256:
-        raise FetchError(f"{source}: {len(blob):,} of {size:,} bytes: the download was cut "
-                         "short; retry")
+    _check_complete(blob, got, sha256, size, source, from_file is not None)
     if got != sha256:
-        raise FetchError(f"{source}: sha256 {got[:12]}... ({len(blob):,} bytes) is not that of "
-                         f"the published {dest.name} ({sha256[:12]}..., {size:,} bytes); "
-                         "nothing was stored")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(dest, blob)
+        raise FetchError(f"{printable(source)}: sha256 {got[:12]}... ({len(blob):,} bytes) is "
+                         f"not that of the published {dest.name} ({sha256[:12]}..., {size:,} "
+                         "bytes); nothing was stored")
+    _store(dest, blob)
     return FetchResult(path=dest, sha256=got, rows=len(blob.splitlines()) - 1, source=source,
                        source_sha256=got, seconds_download=t_download, seconds_convert=0.0,
                        seconds=time.perf_counter() - t0)
+
+
+def read_local(path: str | os.PathLike, max_bytes: int, what: str, size: int) -> bytes:
+    """The bytes of a local copy of ``what`` (the published file has ``size`` bytes): a
+    regular file of at most ``max_bytes``, checked before it is opened (a FIFO would block,
+    ``/dev/zero`` never ends, a huge file would fill the memory)."""
+    src = Path(path).expanduser()
+    try:
+        st = src.stat()
+    except FileNotFoundError:
+        raise FetchError(f"{what} not found: {printable(str(src))}") from None
+    except OSError as e:
+        raise FetchError(f"cannot read {printable(str(src))} ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FetchError(f"{printable(str(src))} is not a regular file; give the downloaded "
+                         f"{what}")
+    too_big = FetchError(f"{printable(str(src))}: {st.st_size:,} bytes or more; the published "
+                         f"{what} has {size:,}; nothing was read")
+    if st.st_size > max_bytes:
+        raise too_big
+    try:
+        with open(src, "rb") as f:
+            blob = f.read(max_bytes + 1)  # a file that grows meanwhile is still capped
+    except OSError as e:
+        raise FetchError(f"cannot read {printable(str(src))} ({e.strerror})") from None
+    if len(blob) > max_bytes:
+        raise too_big
+    return blob
+
+
+def _check_complete(blob: bytes, got: str, sha256: str, size: int, source: str,
+                    local: bool) -> None:
+    """A download shorter than the published file (and not it) was cut short: say so (a
+    short local file is just another file: its checksum is named)."""
+    if not local and len(blob) < size and got != sha256:
+        raise FetchError(f"{printable(source)}: {len(blob):,} of {size:,} bytes: download cut "
+                         "short; nothing was stored; retry")
+
+
+def prepare(dest: Path) -> None:
+    """Make the data directory of ``dest`` (before any download: a directory that cannot
+    be made, as under a file or in /proc, is one line, not a wasted download)."""
+    hint = f"set {DATA_DIR_ENV} to a directory of yours"
+    if dest.is_dir():
+        raise FetchError(f"{printable(str(dest))} is a directory, not the data file; move it "
+                         f"away or {hint}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        # A file where a directory should be (ELPAGEN_DATA_DIR=FILE or FILE/x): name it.
+        file = next((p for p in (dest.parent, *dest.parent.parents)
+                     if p.exists() and not p.is_dir()), None)
+        if file is not None:
+            raise FetchError(f"{printable(str(file))} is a file, not a directory; {hint}"
+                             ) from None
+        raise FetchError(f"cannot make the data directory {printable(str(dest.parent))} "
+                         f"({e.strerror or type(e).__name__}); {hint}") from None
+
+
+def _store(dest: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``dest`` atomically; a refused write is one line."""
+    try:
+        atomic_write(dest, blob)
+    except OSError as e:
+        raise FetchError(f"cannot write {printable(str(dest))} ({e.strerror or type(e).__name__}"
+                         f"); set {DATA_DIR_ENV} to a directory of yours; nothing was stored"
+                         ) from None

@@ -123,14 +123,8 @@ def _fetch_published(args: argparse.Namespace) -> int:
         raise CLIError(f"the {t.space.name} space has no published data file to fetch; its "
                        "data are named in its space file")
     dest = fetch.data_dir() / pub.file_name
-    if dest.is_file() and not args.force and args.from_file is None and args.url is None:
-        from elpagen.table import file_sha256
-
-        if file_sha256(dest) == pub.sha256:
-            print(f"{dest}: already present, sha256 ok (--force fetches it again)")
-            return 0
-        raise CLIError(f"{dest} is there but is not the published file (sha256 differs); "
-                       "move it away or pass --force to replace it")
+    if _already_there(args, dest, pub.sha256):
+        return 0
     got = fetch.fetch_published(args.url or pub.url, pub.sha256, pub.size, dest,
                                 from_file=args.from_file)
     if args.json:
@@ -145,6 +139,27 @@ def _fetch_published(args: argparse.Namespace) -> int:
     return 0
 
 
+def _already_there(args: argparse.Namespace, dest, sha256: str) -> bool:
+    """True (and a line saying so) when ``dest`` is already the published file and neither
+    --force nor a source (--url, --from-file) asks to fetch it again: nothing to do, no
+    network needed. A file of another sha256 there (an edited copy) is never replaced
+    without --force."""
+    from elpagen import data
+
+    if args.force or not dest.is_file():
+        return False
+    if data.sha256_of(dest) != sha256:
+        raise CLIError(f"{dest} is there but is not the published file (sha256 differs: an "
+                       "edited copy?); move it away or pass --force to replace it")
+    if args.url is not None or args.from_file is not None:
+        return False
+    if args.json:
+        emit_json({"path": dest, "sha256": sha256, "already_present": True})
+    else:
+        print(f"{dest}: already present, sha256 ok (--force fetches it again)")
+    return True
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     """`elpagen data fetch`: get the published CSV into the data directory."""
     from elpagen import data, fetch
@@ -152,8 +167,13 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     if args.data is not None or args.no_verify:
         raise CLIError("`elpagen data fetch` stores the published file; --data and "
                        "--no-verify name a file of your own (use it directly instead)")
+    if args.url is not None and not args.url.strip():
+        raise CLIError("--url is empty; give a mirror's URL, or drop --url for the published "
+                       "source")
     if cli_truth(args).data is not None:
         return _fetch_published(args)
+    if _already_there(args, fetch.fetched_path(), data.EXPECTED_SHA256):
+        return 0
     got = data.fetch_data(url=args.url, from_file=args.from_file)
     out = {
         "path": got.path,
@@ -223,7 +243,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ref, _ = load_reference(args, train)
     m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows,
                          space=train.space)
-    m["target_class"] = target
+    m.update(space=train.space.name, target=train.target, target_class=target)
     if args.smact:  # the materials extra: SMACT pass fractions of the valid and unique samples
         from elpagen import smact_screen
 
@@ -258,8 +278,8 @@ def add_parsers(sub: Any) -> None:
                      help="fetch: convert a local copy of train_set.pkl (no download); with "
                           "--space perovskite: a local copy of the published table")
     p.add_argument("--force", action="store_true",
-                   help="fetch: download again even when the file is present (--space "
-                        "perovskite)")
+                   help="fetch: download again even when the published file is present, and "
+                        "replace a file of another sha256 there (an edited copy)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_data)
 
