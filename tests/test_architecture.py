@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "version": 0,
     "space": 1, "allocator": 1, "spaces": 1,
     "data": 2, "io": 2, "memory": 2, "threads": 2, "settings": 2, "machine": 2, "records": 2,
-    "searchdims": 2, "fetch": 2, "table": 2, "seeds": 2,
+    "searchdims": 2, "fetch": 2, "table": 2, "seeds": 2, "generations": 2, "progress": 2,
     "generator": 3, "reference": 3, "reference_krr": 3, "reference_cv": 3,
     "reference_cache": 3, "metrics": 3, "discovery": 3, "expected": 3, "metric_specs": 3,
     "estimates": 3,

@@ -86,10 +86,12 @@ def test_benchmark_writes_valid_submissions(capsys, tmp_path, reference, train):
     (out / "benchmark_class1.json").unlink()
     one_line_error(capsys, "benchmark", "--models", "marginal", "-n", "300", "-o", str(out),
                    match=("submission_marginal_class1.json", "already exists"))
-    # The leaderboard of that directory matches this machine's cached reference energies.
+    # The leaderboard of that directory scores the samples again: both verified.
     code, md, err = run(capsys, "leaderboard", str(out))
     assert code == 0, err
-    assert "the same as this machine's cached reference energies" in md
+    assert "every entry with samples was scored again" in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
+    assert len(rows) == 2 and all(" | yes | " in r for r in rows)
     assert md.index("marginal baseline") < md.index("random screening")
     assert "note:" not in err
 

@@ -5,18 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from elpagen.cli.common import add_common, emit_json, log
+from elpagen.cli.common import CLIError, add_common, emit_json, log
 
 
-def _local_check(args: argparse.Namespace, first: Any) -> tuple[str | None, str]:
-    """This machine's reference fingerprint when its reference energies are cached (never
-    built here), and a one-line note of what was checked."""
-    from elpagen import data, leaderboard
+def _local_check(args: argparse.Namespace, referees: Any, entries: Any,
+                 verdicts: Any) -> tuple[str | None, str]:
+    """This machine's reference fingerprint of the default space when its reference
+    energies are cached (never built, nor the DFT file fetched, for this check), and a
+    one-line note of what was checked."""
+    from elpagen import data, leaderboard, spaces, truth
 
-    if first.reference.sigma is None:  # a table space's reference: no cached model to check
+    if any(v.verified for v in verdicts):
+        return None, "the same as this machine's: every entry with samples was scored again"
+    first = next((s for _, s in entries if s.task.space == spaces.DEFAULT.name
+                  and s.task.target == "energy"), None)
+    if first is None or first.reference.sigma is None:
         return None, "not checked against this machine: the reference is a data table"
+    path = referees.local_data(truth.resolve(None))
+    if path is None:
+        return None, ("not checked against this machine: no DFT file here (elpagen data "
+                      "fetch, or --data PATH)")
     try:
-        train = data.load_training_set(args.data, verify=not args.no_verify)
+        train = data.load_training_set(path, verify=not args.no_verify)
     except data.DataError as e:
         return None, f"not checked against this machine: no DFT file ({str(e).splitlines()[0]})"
     local = leaderboard.local_fingerprint(train, first.reference.sigma, first.reference.lam,
@@ -27,29 +37,43 @@ def _local_check(args: argparse.Namespace, first: Any) -> tuple[str | None, str]
     return local, "the same as this machine's cached reference energies"
 
 
+NAMES = ("leaderboard.md", "leaderboard.json", "leaderboard.html")
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from elpagen import data, io, leaderboard
 
     target = data.check_class(args.target_class) if args.target_class is not None else None
-    outputs = []
-    if args.output:
+    out_dir = None
+    if args.output:  # checked before any work, created only once everything is ready
         out_dir = io.check_output_dir(args.output, overwrite=True)
-        names = ("leaderboard.md", "leaderboard.json", "leaderboard.html")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        outputs = [io.check_output(out_dir / n, args.overwrite) for n in names]
+        if out_dir.is_dir():
+            for n in NAMES:
+                io.check_output(out_dir / n, args.overwrite)
     entries = leaderboard.load(args.paths)
     leaderboard.check_reference(entries)  # two files that differ: refused before any loading
-    local, note = _local_check(args, entries[0][1])
-    doc = leaderboard.build(entries, local=local, target_class=target, note=note)
-    if local is None and not args.quiet:
-        log(f"note: reference energies {note}")
+    say = (lambda _m: None) if args.quiet else log
+    referees = leaderboard.Referees(args.data, not args.no_verify, args.cache_dir,
+                                    args.space_file or (), say)
+    verdicts = leaderboard.verify_all(entries, referees)
+    local, note = _local_check(args, referees, entries, verdicts)
+    doc = leaderboard.build(entries, local=local, target_class=target, note=note,
+                            verdicts=verdicts, warn=log)
+    if local is None and not any(v.verified for v in verdicts):
+        say(f"note: reference energies {note}")
     text = leaderboard.to_markdown(doc)
-    if outputs:
-        io.atomic_write_text(outputs[0], text + "\n")
-        io.atomic_write_text(outputs[1], io.dumps(doc) + "\n")
-        io.atomic_write_text(outputs[2], leaderboard.to_html(doc))
-        if not args.quiet:
-            log(f"wrote {', '.join(str(p) for p in outputs)}")
+    if out_dir is not None:
+        # Every output rendered (the plots drawn) before any is written: an interrupted run
+        # leaves the old files, never new ones beside old ones.
+        texts = (text + "\n", io.dumps(doc) + "\n", leaderboard.to_html(doc))
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for n, t in zip(NAMES, texts, strict=True):
+                io.atomic_write_text(io.check_output(out_dir / n, args.overwrite), t)
+        except OSError as e:
+            raise CLIError(f"cannot write to {out_dir}: {e.strerror or type(e).__name__}") \
+                from None
+        say(f"wrote {', '.join(str(out_dir / n) for n in NAMES)}")
     if args.json:
         emit_json(doc)
     else:
@@ -78,4 +102,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="DIR",
                    help="also write DIR/leaderboard.md, .json and .html (with the plot)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files in DIR")
+    p.add_argument("--space-file", action="append", metavar="FILE",
+                   help="a space file (TOML) named by submissions of a space of your own "
+                        "(repeatable): their samples are scored against it")
     p.set_defaults(func=cmd_leaderboard)
