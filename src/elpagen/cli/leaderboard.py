@@ -59,8 +59,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     local, note = _local_check(args, referees, entries, verdicts)
     doc = leaderboard.build(entries, local=local, target_class=target, note=note,
                             verdicts=verdicts, warn=log)
-    if local is None and not any(v.verified for v in verdicts):
-        say(f"note: reference energies {note}")
     text = leaderboard.to_markdown(doc)
     if out_dir is not None:
         # Every output rendered (the plots drawn) before any is written: an interrupted run
@@ -74,6 +72,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             raise CLIError(f"cannot write to {out_dir}: {e.strerror or type(e).__name__}") \
                 from None
         say(f"wrote {', '.join(str(out_dir / n) for n in NAMES)}")
+    if local is None and not any(v.verified for v in verdicts):
+        say(f"note: reference energies {note}")
     if args.json:
         emit_json(doc)
     else:

@@ -156,14 +156,16 @@ def _row_key(sub: Submission) -> tuple:
 
 def _content(sub: Submission) -> str:
     """What two copies of one submission share, whatever their names: the samples'
-    checksums, else the stated numbers."""
+    checksums, else the stated numbers. (A frontier's fitted point and the benchmark of
+    the same model and seeds draw the same samples: they are one row, not copies.)"""
+    kind = "frontier" if sub.frontier is not None else "benchmark"
     if sub.generations is not None:
-        return "g:" + ",".join(s.sha256 for s in sub.generations.per_seed)
+        return f"{kind} g:" + ",".join(s.sha256 for s in sub.generations.per_seed)
     nums = [[getattr(r, k) for k in ("precision", "coverage", "js_distance", "n_unique",
                                      "n_novel", "n_samples")] for r in sub.per_seed]
     s = sub.summary
     fr = sub.frontier.hypervolume_per_seed if sub.frontier else []
-    return "n:" + json.dumps([sub.task.target_class, sub.task.samples, nums, fr,
+    return f"{kind} n:" + json.dumps([sub.task.target_class, sub.task.samples, nums, fr,
                               s.precision.mean, s.coverage.mean, s.js_distance.mean])
 
 

@@ -121,9 +121,20 @@ _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h")
 
 
 def plot_png(group: Mapping[str, Any]) -> bytes:
+    """:func:`plot_figure` as PNG bytes."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(group)
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_figure(group: Mapping[str, Any]) -> Any:
     """Precision against coverage: the first :data:`PLOT_LABELLED` entries' points (mean ±
-    std, each its own colour and marker) and frontiers, the rest as one cloud, the
-    published points as stars, lines of equal precision x coverage."""
+    std, each its own colour and marker; unverified ones hollow) and frontiers, the rest as
+    one cloud, the published points as stars, lines of equal precision x coverage."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -163,10 +174,7 @@ def plot_png(group: Mapping[str, Any]) -> bytes:
     ax.set(xlabel="coverage", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
     ax.set_title(_tex(heading(group)), fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    buf = BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def to_html(doc: Mapping[str, Any]) -> str:
