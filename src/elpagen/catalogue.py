@@ -20,8 +20,9 @@ torch). Campaign strategies have records of the same kind in :mod:`elpagen.campa
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -375,6 +376,20 @@ def plugins(models: Iterable[str]) -> tuple[ModelSpec, ...]:
 
 _ALIASES: dict[str, str] = {}  # a plug-in's import path -> the name it is registered under
 _ENTRY_POINTS_READ = False
+_DEFERRED = False  # while the command line is built (installed_later)
+
+
+@contextlib.contextmanager
+def installed_later() -> Iterator[None]:
+    """Read no installed plug-in meanwhile (the command line's help texts name the
+    built-ins): a broken or slow one must not touch every command, ``--help`` included;
+    they are read when a command first needs them."""
+    global _DEFERRED
+    before, _DEFERRED = _DEFERRED, True
+    try:
+        yield
+    finally:
+        _DEFERRED = before
 
 
 def _known(name: str) -> ModelSpec | None:
@@ -418,7 +433,7 @@ def register_class(cls: type, *, path: str | None = None) -> str:
 def _read_entry_points() -> None:
     """Register what installed packages announce (once; one warning line per failure)."""
     global _ENTRY_POINTS_READ
-    if _ENTRY_POINTS_READ:
+    if _ENTRY_POINTS_READ or _DEFERRED:
         return
     _ENTRY_POINTS_READ = True
     from elpagen.models import plugins

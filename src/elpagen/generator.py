@@ -190,8 +190,20 @@ class Generator(ABC):
 
     @property
     def knob_value(self) -> float | None:
-        """The current value of the knob (None when the generator has none)."""
-        return None if self.knob is None else float(getattr(self, self.knob))
+        """The current value of the knob (None when the generator has none); one line
+        when ``knob`` names no number of the generator (a plug-in's slip)."""
+        if self.knob is None:
+            return None
+        try:
+            return float(getattr(self, self.knob))
+        except AttributeError:
+            raise GeneratorError(
+                f"generator {self.name!r}: its knob {self.knob!r} names no attribute of it; "
+                f"set {self.knob} in the class or in __init__ (docs/design.md, "
+                "\"Frontiers\")") from None
+        except (TypeError, ValueError):  # a knob that is not a name, a value not a number
+            raise GeneratorError(f"generator {self.name!r}: its knob {self.knob!r} is not "
+                                 "the name of a number it holds") from None
 
     def with_knob(self, value: float) -> Generator:
         """A copy that samples with the knob at ``value``; it shares the fitted state (no

@@ -109,10 +109,18 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     labels = [0]
     n_class = int((classes == config.target_class).sum())
     quality: dict[str, list[float]] = {"precision": [], "coverage": []}
-    s = cls(seed=seed, quick=config.quick)
+    from elpagen.harness.trial import user_code
+
+    def own(stage: str) -> Any:  # a strategy of your own that raises or exits: one line
+        return user_code(name, stage, cls.__module__.startswith("elpagen."), what="strategy",
+                         error=CampaignError)
+
+    with own(f"{cls.__name__}(seed={seed})"):
+        s = cls(seed=seed, quick=config.quick)
     s.space = space  # before begin: a strategy of your own may override begin(c, bounds)
     s.labellable = classes > 0  # the compositions with a reference value (all, but a table's)
-    s.begin(config.target_class, train.energy_classes)
+    with own("begin"):
+        s.begin(config.target_class, train.energy_classes)
     rng = np.random.default_rng(seeds.stream(seed, name))  # the strategy's own stream
     while lab.n_bought < config.budget:
         b = min(config.batch, config.budget - lab.n_bought)
@@ -121,7 +129,8 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
             unl = unl[np.sort(rng.choice(len(unl), size=config.pool, replace=False))]
         lc, le = np.concatenate(codes), np.concatenate(energies_told)
         lc.flags.writeable = le.flags.writeable = False
-        got = np.asarray(s.propose(lc, le, b, rng, unl))
+        with own("propose"):
+            got = np.asarray(s.propose(lc, le, b, rng, unl))
         if got.shape != (b,):
             raise CampaignError(f"strategy {name!r} proposed {got.shape} codes; asked for {b}")
         if getattr(s, "last_proposals", None) is not None:  # a generator's draws this round

@@ -193,6 +193,10 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
     )
     paths: list[Path] = []
     if args.output:
+        from elpagen.models.plugins import check_submittable
+
+        for m in models:  # a submission file names its model: a plug-in needs a name
+            check_submittable(m, catalogue.get(m).cls)
         out_dir = io.check_output_dir(args.output, overwrite=True)  # the files are checked next
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = [io.check_output(out_dir / name.format(c=config.target_class), args.overwrite)

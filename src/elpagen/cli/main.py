@@ -29,7 +29,7 @@ from elpagen.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from elpagen import spaces
+    from elpagen import catalogue, spaces
 
     default = spaces.DEFAULT
     parser = argparse.ArgumentParser(
@@ -39,15 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"elpagen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    data.add_parsers(sub)
-    models.add_parsers(sub)
-    frontier.add_parsers(sub)
-    search.add_parser(sub)
-    study.add_parsers(sub)
-    materials.add_parsers(sub)
-    leaderboard_cli.add_parsers(sub)
-    campaign_cli.add_parsers(sub)
-    space.add_parsers(sub)
+    # The help texts list the built-in models: installed plug-ins are read only when a
+    # command needs them (a broken one must not speak on every command, --help included).
+    with catalogue.installed_later():
+        data.add_parsers(sub)
+        models.add_parsers(sub)
+        frontier.add_parsers(sub)
+        search.add_parser(sub)
+        study.add_parsers(sub)
+        materials.add_parsers(sub)
+        leaderboard_cli.add_parsers(sub)
+        campaign_cli.add_parsers(sub)
+        space.add_parsers(sub)
     return parser
 
 

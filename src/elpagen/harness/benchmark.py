@@ -21,11 +21,14 @@ import numpy as np
 
 from elpagen import catalogue, generations, metric_specs, metrics
 from elpagen.data import TrainingSet
+from elpagen.errors import UserError
+from elpagen.generator import GeneratorError
 from elpagen.harness.config import RunConfig
 from elpagen.harness.frontier import mean_spread
 from elpagen.harness.trial import fit, reference_expectation, reference_scorer, run_trial
 from elpagen.machine import environment
 from elpagen.metrics import METRIC_KEYS
+from elpagen.models.plugins import first_line
 
 Log = Callable[[str], None]
 #: Receives the progress of one model's fit: (phase, done, total); phase is "fitting" (no
@@ -150,43 +153,101 @@ def _benchmark_in_worker(name: str, train: TrainingSet, ref_classes: np.ndarray,
     return benchmark_model(name, train, ref_classes, config, threads, spec, report=report)
 
 
+class ModelsFailedError(GeneratorError):
+    """Models of a parallel benchmark that failed (a plug-in's error, a worker process
+    that died) while the others finished: one line naming them; ``results`` holds the
+    finished models' results (keyed by name), ``failed`` each failed model's line."""
+
+    def __init__(self, failed: Mapping[str, str], results: Mapping[str, Any]) -> None:
+        self.failed, self.results = dict(failed), dict(results)
+        kept = (f"; the other models finished ({', '.join(self.results)}): rerun without "
+                f"{', '.join(map(repr, self.failed))}") if self.results else ""
+        super().__init__("; ".join(self.failed.values()) + kept)
+
+
+def _death(name: str, processes: list[Any]) -> str:
+    """The line of a model whose worker process died (no exception could come back)."""
+    import signal
+
+    codes = [p.exitcode for p in processes if getattr(p, "exitcode", None) is not None]
+    how = "it exited"
+    if codes and codes[0] < 0:
+        try:
+            how = f"killed by {signal.Signals(-codes[0]).name}"
+        except ValueError:
+            how = f"killed by signal {-codes[0]}"
+    elif codes:
+        how = f"it exited with code {codes[0]}"
+    return (f"generator {name!r}: its worker process died ({how}; the out-of-memory killer "
+            "does this when memory runs out): rerun it with fewer samples or --jobs 1")
+
+
 def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig, jobs: int,
                   log: Log | None) -> dict[str, Any]:
-    """Each model in a worker process of its own (spawned: no forked OpenMP state); the
-    workers report their progress through a queue to this process's :class:`ProgressBoard`."""
+    """Each model in a worker process of its own (spawned: no forked OpenMP state), ``jobs``
+    at a time; the workers report their progress through a queue to this process's
+    :class:`ProgressBoard`. A model that fails with a user error (a plug-in's) or whose
+    process dies does not stop the others: once they are done, one
+    :class:`ModelsFailedError` names it and carries their results. A bug stops the run."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     import torch
 
     threads = torch.get_num_threads()
     quiet = dataclasses.replace(config, progress=False)  # no tqdm bars in the workers
     results: dict[str, Any] = {}
+    failed: dict[str, str] = {}
     ctx = multiprocessing.get_context("spawn")
     # A spawn context's queue reaches the workers through the pool's initializer (it is
     # handed over while they start; a queue cannot be an argument of a submitted call).
     progress_queue = ctx.Queue() if config.progress else None
     board = ProgressBoard(progress_queue, log, slots=jobs) if progress_queue else None
     say = (board.log if board else log) if log else None
-    with board or contextlib.nullcontext(), ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-            initargs=(progress_queue,)) as pool:
-        futures = {}
-        builtin = {s.name for s in catalogue.BUILTIN}
-        for name in config.models:  # submitted in the order given: slowest models first
-            spec = None if name in builtin else catalogue.get(name)
-            futures[pool.submit(_benchmark_in_worker, name, train, ref_classes, quiet,
-                                threads, spec)] = name
-        if say:
-            say(f"running {len(config.models)} models, {jobs} at a time (one process each, "
-                f"{threads} thread(s) per process)")
-        for fut in as_completed(futures):
-            name = futures[fut]
-            results[name] = fut.result()
-            if board:
-                board.finish(name)
-            if say:
-                say(f"{name}: done in {results[name]['seconds']:.1f} s")
+    builtin = {s.name for s in catalogue.BUILTIN}
+    waiting = list(config.models)  # started in the order given: slowest models first
+    running: dict[Future[Any], tuple[str, ProcessPoolExecutor, list[Any]]] = {}
+    if say:
+        say(f"running {len(config.models)} models, {jobs} at a time (one process each, "
+            f"{threads} thread(s) per process)")
+    with board or contextlib.nullcontext():
+        try:
+            while waiting or running:
+                while waiting and len(running) < jobs:
+                    name = waiting.pop(0)
+                    spec = None if name in builtin else catalogue.get(name)
+                    # A pool of one process per model: a process that dies (the OOM killer)
+                    # breaks its own pool only, so it is named and the others go on.
+                    pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                                               initializer=_init_worker,
+                                               initargs=(progress_queue,))
+                    fut = pool.submit(_benchmark_in_worker, name, train, ref_classes, quiet,
+                                      threads, spec)
+                    # Its process, to say how it died (the pool forgets it when broken).
+                    running[fut] = (name, pool, list((getattr(pool, "_processes", None)
+                                                      or {}).values()))
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name, pool, processes = running.pop(fut)
+                    pool.shutdown(wait=True)
+                    try:
+                        results[name] = fut.result()
+                    except BrokenProcessPool:
+                        failed[name] = _death(name, processes)
+                    except UserError as e:
+                        failed[name] = first_line(e)
+                    if board:
+                        board.finish(name)
+                    if say:
+                        say(f"{name}: failed" if name in failed else
+                            f"{name}: done in {results[name]['seconds']:.1f} s")
+        finally:  # a bug or Ctrl-C: the other models stop too
+            for _, pool, _ in running.values():
+                pool.shutdown(wait=True, cancel_futures=True)
+    if failed:  # in the order asked for
+        raise ModelsFailedError({n: failed[n] for n in config.models if n in failed},
+                                {n: results[n] for n in config.models if n in results})
     return results
 
 

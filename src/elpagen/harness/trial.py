@@ -27,6 +27,7 @@ from elpagen import catalogue, metrics
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError, UserError
 from elpagen.generator import Generator, GeneratorError, Mixture, Samples
+from elpagen.models.plugins import first_line, quiet_stdout
 from elpagen.seeds import fit_seeds, sample_seed
 from elpagen.space import CompositionSpace
 
@@ -38,27 +39,42 @@ Expectation = Callable[[Generator, int], "dict[str, float] | None"]
 
 
 @contextlib.contextmanager
-def user_code(model: str, stage: str, builtin: bool | None = None) -> Iterator[None]:
-    """Run a generator's own code (``stage``: fit, propose...): an exception a generator of
-    your own raises becomes one line, ``generator 'mine' raised ValueError in fit: ...``
-    (a :class:`~elpagen.generator.GeneratorError`). Built-in models (``builtin``, default:
-    the catalogue's record of ``model``; a name it does not know counts as built in) and
-    errors already meant for the user (:class:`~elpagen.errors.UserError`, MemoryError)
-    pass through unchanged."""
+def user_code(model: str, stage: str, builtin: bool | None = None, *,
+              what: str = "generator",
+              error: type[UserError] = GeneratorError) -> Iterator[None]:
+    """Run code of your own (a generator's, ``what``: a campaign strategy's; ``stage``:
+    fit, propose...): what it raises becomes one line, ``generator 'mine' raised ValueError
+    in fit: ...`` (an ``error``, by default :class:`~elpagen.generator.GeneratorError`), its
+    ``sys.exit`` and ``MemoryError`` too; what it prints goes to stderr (stdout is the
+    command's output: ``--json``, ``sample -o -``). Built-in code (``builtin``, default: the
+    model catalogue's record of ``model``; a name it does not know counts as built in) and
+    errors already meant for the user (:class:`~elpagen.errors.UserError`) pass through
+    unchanged."""
     if builtin is None:
         builtin = catalogue.is_builtin(model)
     if builtin:
         yield
         return
+    who = f"{what} {model!r}"
     try:
-        yield
-    except (UserError, MemoryError):
+        with quiet_stdout():
+            yield
+    except UserError:
         raise
+    except SystemExit as e:  # never end the run silently (sys.exit(0) would exit 0)
+        raise error(f"{who} called sys.exit({e.code!r}) in {stage}; a {what} must return "
+                    "or raise, not exit") from None
+    except MemoryError as e:  # as a bare MemoryError it would read as elpagen's bug
+        raise error(f"{who} ran out of memory in {stage} (MemoryError"
+                    + (f": {first_line(e)}" if first_line(e) else "")
+                    + "); give it less to do or run it on a larger machine") from None
     except Exception as e:  # noqa: BLE001 - the user's code: any exception, one line
-        text = str(e).strip()
-        first = text.splitlines()[0] if text else ""
-        raise GeneratorError(f"generator {model!r} raised {type(e).__name__} in {stage}"
-                             + (f": {first}" if first else "")) from e
+        first = first_line(e)
+        if isinstance(e, NotImplementedError) and not first:  # the base class's method
+            raise error(f"{who} does not implement {stage} (it raised NotImplementedError)") \
+                from e
+        raise error(f"{who} raised {type(e).__name__} in {stage}"
+                    + (f": {first}" if first else "")) from e
 
 
 def _fitted(out: Any, gen: Generator) -> Generator:

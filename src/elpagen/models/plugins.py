@@ -15,6 +15,7 @@ No torch: this module imports the plug-in's module and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
@@ -44,9 +45,18 @@ def is_plugin_path(text: str) -> bool:
 
 
 def first_line(e: BaseException) -> str:
-    """The first line of an exception's message ('' when it has none)."""
+    """The first line of an exception's message ('' when it has none; a ``SystemExit``:
+    ``sys.exit(CODE)``)."""
+    if isinstance(e, SystemExit):
+        return f"sys.exit({e.code!r})"
     text = str(e).strip()
     return text.splitlines()[0] if text else ""
+
+
+def quiet_stdout() -> contextlib.AbstractContextManager[Any]:
+    """While code of your own runs (a plug-in's module imported, its fit or propose), what
+    it prints goes to stderr: stdout is the command's output (``--json``, ``sample -o -``)."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def describe(obj: Any) -> str:
@@ -103,7 +113,8 @@ def load_target(target: str | type) -> Any:
     if not isinstance(target, str):
         return target
     module, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module)
+    with quiet_stdout():  # a module that prints when imported
+        obj: Any = importlib.import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
@@ -119,8 +130,9 @@ def import_class(path: str, kind: PluginKind = GENERATORS) -> type:
                           f"{kind.example} ({kind.see})")
     module, _, attr = path.partition(":")
     try:
-        importlib.import_module(module)
-    except Exception as e:  # noqa: BLE001 - whatever the module raises, said in one line
+        with quiet_stdout():
+            importlib.import_module(module)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - whatever it raises, in one line
         hint = ""
         if isinstance(e, ModuleNotFoundError) and e.name and \
                 (module == e.name or module.startswith(e.name + ".")):
@@ -170,6 +182,19 @@ def plugin_name(cls: type, path: str | None, taken: Container[str]) -> str:
                       "name = 'a-unique-name'")
 
 
+def check_submittable(name: str, cls: type) -> str:
+    """``name`` if a submission file can name its generator so (``-o``: letters, digits,
+    '-' and '_'); a plug-in registered under its import path (its ``name`` missing, taken
+    or not a model name: :func:`plugin_name`) gets one line, before any work."""
+    if not is_plugin_path(name):
+        return name
+    own = getattr(cls, "name", None)
+    why = "none" if own in (None, Generator.name) else f"{own!r}, taken or not a model name"
+    raise PluginError(f"model {name!r} has no name of its own (its class's name: {why}), "
+                      "and a submission file (-o) names its generator: give the class "
+                      f"name = 'a-unique-name' (letters, digits, '-' and '_'; {SEE})")
+
+
 def entry_point_specs(spec_type: type, make_spec: Callable[..., Any],
                       group: str = ENTRY_POINT_GROUP) -> list[tuple[Any, Any]]:
     """(entry point, its record or the exception that stopped it) for every entry point of
@@ -180,7 +205,8 @@ def entry_point_specs(spec_type: type, make_spec: Callable[..., Any],
     out: list[tuple[Any, Any]] = []
     for ep in importlib.metadata.entry_points(group=group):
         try:
-            obj = ep.load()
+            with quiet_stdout():
+                obj = ep.load()
             version = str(getattr(getattr(ep, "dist", None), "version", "") or "")
             if isinstance(obj, spec_type):
                 out.append((ep, dataclasses.replace(obj, version=obj.version or version)))
@@ -189,6 +215,6 @@ def entry_point_specs(spec_type: type, make_spec: Callable[..., Any],
             target = ep.value if is_plugin_path(ep.value) else cls
             out.append((ep, make_spec(cls, ep.name, target,
                                       version=class_version(cls) or version)))
-        except Exception as e:  # noqa: BLE001 - reported by the caller, in one line
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the caller says it, one line
             out.append((ep, e))
     return out
