@@ -47,8 +47,11 @@ def test_readme_table_is_what_make_run_prints():
     m = re.search(r"`make run` prints.*?```\nclass 1, ([\d,]+) valid samples, (\d+) seed\(s\), "
                   r"(fast|paper) protocol\n", text, flags=re.S)
     assert m, "the README's class-1 table must say it is what `make run` prints"
+    from elpagen.harness.config import METHOD_SAMPLES
+
     args = build_parser().parse_args(["run"])
-    assert int(m.group(1).replace(",", "")) == args.samples
+    # No --samples: the method's N on the elpasolite (harness.config.default_samples).
+    assert int(m.group(1).replace(",", "")) == (args.samples or METHOD_SAMPLES) == 10_000
     assert int(m.group(2)) == args.seeds
     assert m.group(3) == args.protocol
 

@@ -199,11 +199,11 @@ class BenchmarkTable:
     def to_markdown(self) -> str:
         """The same numbers as a Markdown table (mean ± std over seeds)."""
         from elpagen import catalogue, metric_specs
-        from elpagen.harness.frontier import run_label
+        from elpagen.harness.frontier import optional_columns, run_label
 
         r = self.result
-        cols = metric_specs.columns(metric_specs.View.MARKDOWN) + metric_specs.present(
-            metric_specs.View.DISCOVERY, r["models"].values())
+        cols = metric_specs.columns(metric_specs.View.MARKDOWN) + optional_columns(
+            r, r["models"].values())
         label = run_label(r)
         lines = [f"{label[0].upper() + label[1:]}, {r['samples']:,} valid samples, "
                  f"{r['seeds']} seed(s), {r['protocol']} protocol.", "",

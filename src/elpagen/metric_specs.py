@@ -53,9 +53,10 @@ class View(StrEnum):
     AGREEMENT = "agreement"
     """Compared statistically by the agreement check (the headline pair)."""
     DISCOVERY = "discovery"
-    """Shown after the headline columns of the printed benchmark and frontier tables and
-    of ``BenchmarkTable.to_markdown`` where the result holds it (:func:`present`), and
-    kept in every seed's metrics and every frontier point; not (yet) part of a
+    """Kept in every seed's metrics, a benchmark model's summary and every frontier point;
+    shown after the headline columns of the printed benchmark and frontier tables and of
+    ``BenchmarkTable.to_markdown`` where the result holds it (:func:`present`) and is not
+    of the elpasolite (``harness.frontier.optional_columns``); not (yet) part of a
     submission, the leaderboard or the agreement check: results and the shipped reference
     run written before it existed lack it."""
 
