@@ -24,7 +24,7 @@ from elpagen.data import TrainingSet
 from elpagen.errors import UserError
 from elpagen.generator import GeneratorError
 from elpagen.harness.config import RunConfig
-from elpagen.harness.frontier import mean_spread
+from elpagen.harness.frontier import class_label, mean_spread, optional_columns, run_label
 from elpagen.harness.trial import fit, reference_expectation, reference_scorer, run_trial
 from elpagen.machine import environment
 from elpagen.metrics import METRIC_KEYS
@@ -84,6 +84,8 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
     seconds = time.perf_counter() - t0
     agg = metrics.aggregate(per_seed)
     out: dict[str, Any] = {k: agg[k] for k in METRIC_KEYS}
+    out.update({k: agg[k] for k in metric_specs.keys(metric_specs.View.DISCOVERY)
+                if k in agg})
     out.update({k: agg[k] for k in COUNT_KEYS if k in agg})
     expected = {k.removeprefix("expected_"): v for k, v in agg.items()
                 if k.startswith("expected_")}
@@ -128,7 +130,7 @@ def run_benchmark(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
     else:
         results = _run_parallel(train, ref_classes, config, jobs, log)
     return {
-        **config.header(ref_classes),
+        **config.header(ref_classes, train),
         "models": {name: results[name] for name in config.models},  # the order asked for
         "environment": environment(),
     }
@@ -421,11 +423,12 @@ class ProgressBoard:
 def benchmark_table(result: Mapping[str, Any]) -> str:
     """A plain-text table of mean +- std per model (``± –`` with one seed: no spread to
     show), with the ideal-coverage bound."""
-    cols = metric_specs.columns(metric_specs.View.BENCHMARK)
+    cols = metric_specs.columns(metric_specs.View.BENCHMARK) + optional_columns(
+        result, result["models"].values())
     head = (f"{'model':<10}" + "".join(f"{c.label:>{c.width}}" for c in cols)
             + f"{'time [s]':>10}")
     lines = [
-        f"class {result['target_class']}, {result['samples']:,} valid samples, "
+        f"{run_label(result)}, {result['samples']:,} valid samples, "
         f"{result['seeds']} seed(s), {result['protocol']} protocol",
         head,
         "-" * len(head),
@@ -439,7 +442,7 @@ def benchmark_table(result: Mapping[str, Any]) -> str:
             + f"{m['seconds']:>10.1f}"
         )
     lines.append(
-        f"ideal coverage (uniform draws from class {result['target_class']}, "
+        f"ideal coverage (uniform draws from {class_label(result)}, "
         f"N_c = {result['class_size']:,}): {result['ideal_coverage']:.5f}"
     )
     if screening:
