@@ -259,6 +259,7 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
                 log(f"campaign: {name} seed {seed}: found {r['found'][-1]} of {n_class} after "
                     f"{r['labels'][-1]:,} labels ({r['seconds']:.0f} s)")
     out: dict[str, Any] = {
+        "target": train.target,  # energy, or stable: E_hull <= 0.025 eV/atom (elpagen.data)
         "target_class": config.target_class, "n_class": n_class, "n_space": len(all_codes),
         "start": {"spec": config.start, "size": n_start, "hits": start_hits},
         "batch": config.batch, "budget": config.budget, "pool": config.pool,
