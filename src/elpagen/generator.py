@@ -27,11 +27,15 @@ full-space reference energies (that would be training on the test set).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
+import signal
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -254,10 +258,15 @@ class Generator(ABC):
         max_rounds: int = 1000,
         progress: bool = False,
         space: CompositionSpace | None = None,
+        timeout: float | None = None,
     ) -> Samples:
         """Draw until ``n`` valid compositions exist (invalid ones are counted).
 
         Proposals are checked against ``space`` (default: the generator's own, set at fit).
+        ``timeout``: seconds sampling may go without a new valid composition (None: no
+        limit; ``--timeout``): checked after every round, and while ``propose`` runs by an
+        alarm where one can be set (:func:`_stall_limit`), so a ``propose`` that never
+        returns stops too; then a :class:`SamplingError`.
 
         Raises :class:`~elpagen.memory.MemoryLimitError` up front when ``n`` samples cannot
         fit in the available memory, :class:`~elpagen.memory.OutOfMemoryError` when memory
@@ -275,9 +284,13 @@ class Generator(ABC):
                 "sets self.space = train.space)")
         memory.check_fits(memory.sampling_bytes(n), f"{self.name}: drawing {n:,} samples",
                           "ask for fewer samples")
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise InputError(f"the sampling time limit must be a number of seconds > 0, got "
+                             f"{timeout!r}")
         rng = np.random.default_rng(seed)
         chunks: list[np.ndarray] = []
         have = drawn = 0
+        since = time.monotonic()  # the last new valid composition (or the start)
         empty_rounds = empty_drawn = 0  # the current run of rounds without a valid proposal
         bar = _progress(n, f"sampling {self.name}", progress)
         try:
@@ -288,8 +301,12 @@ class Generator(ABC):
                 # Ask for a bit more than needed, scaled by the observed valid rate.
                 rate = have / drawn if drawn else 1.0
                 ask = int(min(max(need / max(rate, 1e-3) * 1.05, 1024), memory.MAX_ROUND))
-                raw = check_proposals(self.propose(ask, target_class, rng), ask, self.name,
-                                      space)
+                if timeout is None:
+                    proposed = self.propose(ask, target_class, rng)
+                else:
+                    with _stall_limit(self.name, timeout, since, have, n):
+                        proposed = self.propose(ask, target_class, rng)
+                raw = check_proposals(proposed, ask, self.name, space)
                 drawn_before = drawn
                 valid = raw[raw >= 0]
                 if have + len(valid) > n:
@@ -304,7 +321,10 @@ class Generator(ABC):
                 if bar is not None:
                     bar.update(len(valid))
                 if len(valid):
+                    since = time.monotonic()
                     empty_rounds = empty_drawn = 0
+                if timeout is not None and time.monotonic() - since > timeout:
+                    raise SamplingError(_stalled(self.name, timeout, have, n, drawn))
                     continue
                 empty_rounds, empty_drawn = empty_rounds + 1, empty_drawn + len(raw)
                 if empty_rounds >= EMPTY_ROUNDS and empty_drawn >= EMPTY_PROPOSALS:
@@ -414,6 +434,48 @@ class Mixture(Generator):
                  for m, c in zip(self.members, counts, strict=True) if c]
         out = np.concatenate(parts) if parts else np.empty(0, np.int64)
         return out[rng.permutation(len(out))]
+class _ProposeTimeout(BaseException):
+    """Raised by the alarm of :func:`_stall_limit` inside a ``propose`` that ran too long
+    (a BaseException: a plug-in's ``except Exception`` does not swallow it)."""
+
+
+def _stalled(name: str, timeout: float, have: int, n: int, drawn: int) -> str:
+    return (f"{name}: no new valid composition in {timeout:g} s ({have:,} of {n:,} valid so "
+            f"far, {drawn:,} proposals): stopped by --timeout; is propose stuck?")
+
+
+@contextlib.contextmanager
+def _stall_limit(name: str, timeout: float, since: float, have: int,
+                 n: int) -> Iterator[None]:
+    """The time ``propose`` has left (``timeout`` after ``since``, the last new valid
+    composition): a SIGALRM interrupts it then, with a :class:`SamplingError`. Only where an
+    alarm can be set: the main thread of a POSIX process (the command line, a benchmark's
+    worker process) with no other timer running; elsewhere the check after each round is
+    the limit. A ``propose`` stuck in C code that holds the GIL is interrupted only when it
+    returns to Python."""
+    left = max(timeout - (time.monotonic() - since), 0.01)  # the round's check came first
+    usable = hasattr(signal, "setitimer") and \
+        threading.current_thread() is threading.main_thread() and \
+        signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    if not usable:
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _ProposeTimeout
+
+    before = signal.signal(signal.SIGALRM, ring)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, left)
+        yield
+    except _ProposeTimeout:
+        raise SamplingError(f"{name}: propose did not return within {timeout:g} s ({have:,} "
+                            f"of {n:,} valid so far): stopped by --timeout") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+
+
 
 
 def _progress(total: int, desc: str, enabled: bool):

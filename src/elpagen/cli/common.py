@@ -189,7 +189,7 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
         seeds=run_seeds(args.seed, args.seeds),
         protocol=args.protocol, overrides=per_model, device=args.device,
         mixture=args.mixture, progress=not (args.quiet or getattr(args, "json", False)),
-        **extra,
+        timeout=getattr(args, "timeout", None), **extra,
     )
     paths: list[Path] = []
     if args.output:
@@ -219,11 +219,16 @@ def default_samples_of(args: argparse.Namespace, config, train, ref):
 
 
 def add_samples_opt(p: argparse.ArgumentParser, per: str = "fit") -> None:
-    """``--samples N`` of ``benchmark``, ``run`` and ``frontier`` (default: the rule)."""
+    """``--samples N`` of ``benchmark``, ``run`` and ``frontier`` (default: the rule), and
+    ``--timeout S``, how long their sampling may stall."""
     p.add_argument("--samples", "-n", type=int, default=None,
                    help=f"valid samples per {per} (default: the method's 10,000 on the "
                         "elpasolite; on another space 2.5 x the target class's size, rounded "
                         "up to a multiple of 10, at least 100: docs/spaces.md)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="stop with an error when sampling brings no new valid composition "
+                        "for S seconds, a propose that never returns included (default: no "
+                        "limit; docs/limits.md)")
 
 
 def add_mixture_opt(p: argparse.ArgumentParser) -> None:

@@ -74,7 +74,8 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
         if report is not None:
             report("sampling", i, len(gens))
         r = run_trial(g, name, config.target_class, config.samples, seed, score,
-                      progress=config.progress, expect=expect, keep_codes=True)
+                      progress=config.progress, expect=expect, keep_codes=True,
+                      timeout=config.timeout)
         sample_seconds += r.sample_seconds
         # The samples, compact, for the submission (the leaderboard scores them again).
         kept.append(generations.encode(seed, r.codes, r.n_drawn))

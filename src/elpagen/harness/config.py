@@ -122,6 +122,9 @@ class RunConfig:
         memory.check_fits(memory.sampling_bytes(self.samples),
                           f"{self.samples:,} samples per fit", "ask for fewer samples")
         if self.protocol not in PROTOCOLS:
+    timeout: float | None = None
+    """Seconds sampling may go without a new valid composition, a ``propose`` that never
+    returns included (``--timeout``; None: no limit; :meth:`elpagen.Generator.sample`)."""
             raise InputError(f"unknown protocol {self.protocol!r}; use one of "
                              f"{', '.join(PROTOCOLS)}")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
@@ -148,6 +151,10 @@ class RunConfig:
             shown = key if isinstance(key, str) else getattr(key, "__name__", key)
             raise InputError(f"settings or a grid for {shown!r}, which is not among the "
                              f"models of this run ({', '.join(self.models)})")
+        t = self.timeout
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not 0 < t < float("inf")):
+            raise InputError(f"--timeout must be a number of seconds > 0, got {t!r}")
         return name
 
     def header(self, ref_classes: Any, train: Any = None) -> dict[str, Any]:

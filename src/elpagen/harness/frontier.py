@@ -70,11 +70,13 @@ def sweep(
     expected: bool = False,
     *,
     space: CompositionSpace,
+    timeout: float | None = None,
 ) -> list[dict[str, Any]]:
     """Metrics of one fitted generator at every knob value: one trial each, with the same
     sampling seed for each. ``expected``: also the exact expectations of the precision and
     coverage (``expected_precision``, ...; :mod:`elpagen.expected`) where the generator's
-    distribution is known. ``space``: the training set's (the grid of ``ref_classes``)."""
+    distribution is known. ``space``: the training set's (the grid of ``ref_classes``).
+    ``timeout``: seconds a trial's sampling may stall (``--timeout``)."""
     from elpagen.harness.trial import reference_expectation, reference_scorer, run_trial
 
     score = reference_scorer(ref_classes, train_codes, target_class, space)
@@ -85,7 +87,7 @@ def sweep(
     out = []
     for v in values:
         r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect,
-                      keep_codes=v == default)
+                      keep_codes=v == default, timeout=timeout)
         m = r.metrics
         exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
         out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, *DISCOVERY_KEYS, "n_unique")},
@@ -186,7 +188,7 @@ def run_frontier(
         for seed, gen in zip(config.seeds, gens, strict=True):
             per_seed.append(sweep(gen, name, values, config.target_class, config.samples,
                                   int(seed), ref_classes, train.codes, expected=True,
-                                  space=train.space))
+                                  space=train.space, timeout=config.timeout))
             if log:
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")

@@ -227,19 +227,23 @@ def run_trial(
     progress: bool = False,
     keep_codes: bool = False,
     expect: Expectation | None = None,
+    timeout: float | None = None,
 ) -> TrialResult:
     """Sample ``n_samples`` valid compositions from the fitted ``gen`` (at ``knob`` if
     given) and score them. The sampling seed is ``sample_seed(seed)`` unless given, one
-    rule for every caller so their numbers agree. :class:`~elpagen.generator.SamplingError`
-    propagates (the study records it, the benchmark stops on it)."""
+    rule for every caller so their numbers agree. ``timeout``: seconds sampling may go
+    without a new valid composition (``--timeout``; None: no limit).
+    :class:`~elpagen.generator.SamplingError` propagates (the study records it, the
+    benchmark stops on it)."""
     builtin = catalogue.is_builtin(model)
     with user_code(model, f"with_knob({knob})", builtin):
         g = gen if knob is None else gen.with_knob(knob)
     t0 = time.perf_counter()
+    limit = {} if timeout is None else {"timeout": timeout}  # a sample() of old keeps working
     with user_code(model, "propose", builtin):
         s = g.sample(n_samples, target_class,
                      seed=sample_seed(seed) if sampling_seed is None else sampling_seed,
-                     progress=progress)
+                     progress=progress, **limit)
     t1 = time.perf_counter()
     m = score(s)
     with user_code(model, "composition_distribution", builtin):  # a plug-in's own method
