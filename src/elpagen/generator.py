@@ -321,11 +321,11 @@ class Generator(ABC):
                 if bar is not None:
                     bar.update(len(valid))
                 if len(valid):
-                    since = time.monotonic()
                     empty_rounds = empty_drawn = 0
+                    since = time.monotonic()
+                    continue
                 if timeout is not None and time.monotonic() - since > timeout:
                     raise SamplingError(_stalled(self.name, timeout, have, n, drawn))
-                    continue
                 empty_rounds, empty_drawn = empty_rounds + 1, empty_drawn + len(raw)
                 if empty_rounds >= EMPTY_ROUNDS and empty_drawn >= EMPTY_PROPOSALS:
                     raise SamplingError(
@@ -434,6 +434,8 @@ class Mixture(Generator):
                  for m, c in zip(self.members, counts, strict=True) if c]
         out = np.concatenate(parts) if parts else np.empty(0, np.int64)
         return out[rng.permutation(len(out))]
+
+
 class _ProposeTimeout(BaseException):
     """Raised by the alarm of :func:`_stall_limit` inside a ``propose`` that ran too long
     (a BaseException: a plug-in's ``except Exception`` does not swallow it)."""
@@ -474,8 +476,6 @@ def _stall_limit(name: str, timeout: float, since: float, have: int,
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, before)
-
-
 
 
 def _progress(total: int, desc: str, enabled: bool):

@@ -102,6 +102,9 @@ class RunConfig:
     depend on it)."""
     progress: bool = False
     """Progress bars while fitting and sampling (off in worker processes)."""
+    timeout: float | None = None
+    """Seconds sampling may go without a new valid composition, a ``propose`` that never
+    returns included (``--timeout``; None: no limit; :meth:`elpagen.Generator.sample`)."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -122,13 +125,14 @@ class RunConfig:
         memory.check_fits(memory.sampling_bytes(self.samples),
                           f"{self.samples:,} samples per fit", "ask for fewer samples")
         if self.protocol not in PROTOCOLS:
-    timeout: float | None = None
-    """Seconds sampling may go without a new valid composition, a ``propose`` that never
-    returns included (``--timeout``; None: no limit; :meth:`elpagen.Generator.sample`)."""
             raise InputError(f"unknown protocol {self.protocol!r}; use one of "
                              f"{', '.join(PROTOCOLS)}")
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
             raise InputError(f"jobs must be 1 or more, got {self.jobs!r}")
+        t = self.timeout
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not 0 < t < float("inf")):
+            raise InputError(f"--timeout must be a number of seconds > 0, got {t!r}")
         overrides = {self._model_of(m): dict(v) for m, v in self.overrides.items()}
         named_grids = [(self._model_of(m), v) for m, v in self.grids.items()]
         grids = {}
@@ -151,10 +155,6 @@ class RunConfig:
             shown = key if isinstance(key, str) else getattr(key, "__name__", key)
             raise InputError(f"settings or a grid for {shown!r}, which is not among the "
                              f"models of this run ({', '.join(self.models)})")
-        t = self.timeout
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
-                              or not 0 < t < float("inf")):
-            raise InputError(f"--timeout must be a number of seconds > 0, got {t!r}")
         return name
 
     def header(self, ref_classes: Any, train: Any = None) -> dict[str, Any]:
