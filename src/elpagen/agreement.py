@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from elpagen import catalogue
-from elpagen.errors import InputError
+from elpagen.errors import InputError, printable
 from elpagen.metric_specs import View, keys
 
 #: Standard errors a model's seed mean may lie from the reference's (docs/results.md).
@@ -235,6 +235,7 @@ def load_reference_run(path: str | Path | None = None) -> ReferenceRun:
         text, source = p.read_text(encoding="utf-8"), str(p)
     try:
         doc = json.loads(text)
+        _check_document(doc)
         models = {
             name: ModelReference(
                 per_seed=tuple(m["per_seed"]),
@@ -243,11 +244,68 @@ def load_reference_run(path: str | Path | None = None) -> ReferenceRun:
             for name, m in doc["models"].items()
         }
         settings = settings_of(doc)
+    except _Invalid as e:
+        raise InputError(f"{printable(source)} is not a valid reference run: {e}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{source} is not a reference run or benchmark result "
-                         f"({type(e).__name__}: {e})") from None
+        raise InputError(f"{printable(source)} is not a reference run or benchmark result "
+                         f"({type(e).__name__}: {printable(str(e))})") from None
     return ReferenceRun(settings=settings, environment=dict(doc.get("environment", {})),
                         models=models, source=source)
+
+
+class _Invalid(ValueError):
+    """A reference document that does not hold what :func:`compare` reads."""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_document(doc: Any) -> None:
+    """Everything :func:`compare` reads, checked when the file loads (before a benchmark
+    runs): settings, and per model a per-seed list (one entry per seed of the settings)
+    whose metrics are finite numbers, each in every seed or in none (an older run lacks
+    some: they are skipped with a note); a spread of finite numbers. :class:`_Invalid`
+    names the first fault by its JSON path."""
+    def need(ok: bool, path: str, what: str) -> None:
+        if not ok:
+            raise _Invalid(f"{printable(path)} {what}")
+
+    need(isinstance(doc, dict), "$", "is not a JSON object")
+    seeds = doc.get("seed_values")
+    need(isinstance(seeds, list) and bool(seeds) and all(
+        isinstance(x, int) and not isinstance(x, bool) for x in seeds),
+        "$.seed_values", "is not a list of integer seeds")
+    for key in ("target_class", "samples"):
+        need(isinstance(doc.get(key), int) and not isinstance(doc.get(key), bool),
+             f"$.{key}", "is not an integer")
+    need(isinstance(doc.get("protocol"), str), "$.protocol", "is not a text")
+    models = doc.get("models")
+    need(isinstance(models, dict) and bool(models), "$.models",
+         "is not an object of models by name")
+    for name, m in models.items():
+        at = f"$.models.{name}"
+        need(isinstance(m, dict), at, "is not an object")
+        per_seed = m.get("per_seed")
+        need(isinstance(per_seed, list) and all(isinstance(x, dict) for x in per_seed),
+             f"{at}.per_seed", "is not a list of per-seed objects")
+        need(len(per_seed) == len(seeds), f"{at}.per_seed",
+             f"holds {len(per_seed)} seeds, not the {len(seeds)} of $.seed_values")
+        for key in METRIC_KEYS:
+            held = [key in x for x in per_seed]
+            first = held.index(False) if not all(held) else 0
+            need(all(held) or not any(held),  # none: an older run, skipped with a note
+                 f"{at}.per_seed[{first}].{key}", "is missing")
+            for i, x in enumerate(per_seed):
+                need(key not in x or _number(x[key]), f"{at}.per_seed[{i}].{key}",
+                     f"is {json.dumps(x.get(key))[:40]}, not a finite number")
+        spread = m.get("spread")
+        need(spread is None or isinstance(spread, dict), f"{at}.spread",
+             "is not an object of metrics")
+        for key, v in (spread or {}).items():
+            need(_number(v) and v >= 0, f"{at}.spread.{key}",
+                 f"is {json.dumps(v)[:40]}, not a non-negative number")
+        need(isinstance(m.get("exact", False), bool), f"{at}.exact", "is not true or false")
 
 
 def _spread(per_seed: Sequence[Mapping[str, float]]) -> dict[str, float]:

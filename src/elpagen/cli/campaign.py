@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from elpagen.cli.common import add_common, emit_json, load_reference, load_train, log
+from elpagen.cli.common import (
+    add_common,
+    emit_json,
+    load_reference,
+    load_train,
+    log,
+    progress_log,
+)
 
 QUICK = {"start": "200", "batch": 50, "budget": 200}
 #: The defaults on a space of at least :data:`LARGE` compositions (the elpasolite's 2 M).
@@ -31,9 +38,10 @@ def default_budgets(n_space: int, quick: bool) -> dict[str, Any]:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from elpagen import io
     from elpagen.campaign import plot, run, strategies
-    from elpagen.seeds import run_seeds
+    from elpagen.harness.config import check_seeds
 
     names = tuple(s for s in args.strategies.split(",")) if args.strategies else strategies.DEFAULT
+    seeds = check_seeds(args.seed, args.seeds)  # before any work: --seeds 10**9 lists none
     train = load_train(args)
     n_space = train.space.n_space
     defaults = default_budgets(n_space, args.quick)
@@ -42,8 +50,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         start=args.start if args.start is not None else defaults["start"],
         batch=args.batch if args.batch is not None else defaults["batch"],
         budget=args.budget if args.budget is not None else defaults["budget"],
-        seeds=run_seeds(args.seed, args.seeds), pool=args.pool,
-        label_noise=args.label_noise, quick=args.quick)
+        seeds=seeds, pool=args.pool,
+        label_noise=args.label_noise, quick=args.quick, truth_residual=args.truth_residual)
     config.check(train)  # every option before the reference energies load
     paths = []
     if args.output:
@@ -54,7 +62,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                  for ext in ("json", "png")]
     ref, _ = load_reference(args, train)
     result = run.run_campaign(ref.energies, ref.classes, train, config,
-                              log=None if args.quiet else log)
+                              log=progress_log(args))
     result["reference_sha256"] = ref.fingerprint()
     if paths:
         io.atomic_write_text(paths[0], io.dumps(result))
@@ -95,6 +103,12 @@ def add_parsers(sub: Any) -> None:
                         "uniformly (default: the whole space)")
     p.add_argument("--label-noise", type=float, default=0.0, metavar="SIGMA",
                    help="Gaussian noise (eV/atom) on the energies a strategy is told (default 0)")
+    p.add_argument("--truth-residual", type=float, default=0.0, metavar="SIGMA",
+                   help="a rougher truth: a fixed residual r ~ N(0, SIGMA) eV/atom per "
+                        "composition (equal on symmetry twins, drawn once per seed) added to "
+                        "the reference energies, for the labels told and the classes scored "
+                        "alike; the class size then differs per seed (default 0: the "
+                        "reference itself)")
     p.add_argument("--seeds", type=int, default=1, help="campaigns per strategy (default 1)")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--quick", action="store_true",

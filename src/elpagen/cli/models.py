@@ -36,8 +36,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import sys
 
     from elpagen import data, io, memory
+    from elpagen.harness.config import check_seeds
 
     target = data.check_class(args.target_class)
+    check_seeds(args.seed, 1)
     if args.n <= 0:
         raise CLIError(f"-n must be a positive number of samples, got {args.n}")
     # Before any work: the samples and their CSV text must fit in memory.
@@ -109,11 +111,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     target = data.check_class(args.target_class) if args.target_class is not None else None
     if not cls.conditional and target is None:
         raise CLIError(f"{args.model} is trained per class: give --target-class 1..10")
-    if args.seeds <= 0:
-        raise CLIError(f"--seeds must be positive, got {args.seeds}")
-    from elpagen.harness.config import check_counts
+    from elpagen.harness.config import check_seeds
 
-    check_counts(args.seeds, 1)
+    check_seeds(args.seed, args.seeds)
     out = io.check_output_dir(args.output, args.overwrite)  # before hours of training
     overrides = parse_overrides(args.set, args.config)
     config = resolve_config(cls.Config, cls.PROTOCOLS, args.protocol, overrides)
@@ -189,8 +189,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     train = load_train(args)
     ref, _ = load_reference(args, train)
     config = default_samples_of(args, config, train, ref)
-    result = benchmark.run_benchmark(train, ref.classes, config,
-                                     log=progress_log(args))
+    try:
+        result = benchmark.run_benchmark(train, ref.classes, config,
+                                         log=progress_log(args))
+    except benchmark.ModelsFailedError as e:  # --jobs: the finished models are not lost
+        if e.results and not args.json:
+            print(benchmark.benchmark_table(e.result), flush=True)
+        raise  # then the one line naming the failed models (exit 2)
     result["oracle"] = ReferenceProvenance.of(ref).to_dict()
     if outputs:
         io.atomic_write_text(outputs[0], io.dumps(result))
@@ -225,6 +230,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     args.models = args.models or ",".join(catalogue.names())  # --models: hidden, for tests
     reference = agreement.load_reference_run(args.reference)  # a bad file fails before the work
+    if args.check:  # a check that could compare nothing fails now, not after the benchmark
+        names = catalogue.check_models(args.models.split(","))
+        if not set(names) & set(reference.models):
+            raise CLIError(f"--check: the reference run ({reference.source}) holds none of "
+                           f"this run's models ({', '.join(names)}; it holds "
+                           f"{', '.join(reference.models)}): nothing could be compared")
     space = cli_space(args)
     if args.samples is None:  # the default N, compared with the reference run's
         if space == spaces.DEFAULT:
@@ -258,6 +269,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                             .read_text(encoding="utf-8"))
     verdict = agreement.compare(result, reference, overrides)
     print(verdict.line(), file=sys.stderr if args.json else sys.stdout, flush=True)
+    if args.check and not verdict.comparisons:
+        log("error: --check compared nothing with the reference run; it does not count as "
+            "agreement")
+        return agreement.EXIT_DISAGREES
     if args.check and not verdict.agrees:
         for c in verdict.failures():
             log(c.describe())

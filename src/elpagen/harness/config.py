@@ -18,6 +18,9 @@ MAX_SEEDS = 1_000
 MAX_MIXTURE = 1_000
 MAX_FITS = 10_000
 
+#: The largest first seed (``--seed``): a 64-bit signed integer, as numpy and torch take.
+MAX_SEED = 2**63 - 1
+
 #: Valid samples per evaluation of the method (docs/method.md): the elpasolite's N.
 METHOD_SAMPLES = 10_000
 #: Elsewhere N is this many times the target class's size: about the elpasolite's
@@ -71,6 +74,23 @@ def check_counts(n_seeds: int, mixture: int) -> None:
                          f"{MAX_FITS:,} (docs/limits.md)")
 
 
+def check_seeds(first: Any, count: Any) -> tuple[int, ...]:
+    """The seeds of ``--seed first --seeds count`` (:func:`elpagen.seeds.run_seeds`),
+    checked before one is listed (``--seeds 1000000000`` costs nothing): ``first`` 0 ..
+    :data:`MAX_SEED`, ``count`` 1 .. :data:`MAX_SEEDS`; one line otherwise."""
+    from elpagen.seeds import run_seeds
+
+    for name, v in (("--seed", first), ("--seeds", count)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise InputError(f"{name} must be an integer, got {v!r}")
+    if not 0 <= first <= MAX_SEED:
+        raise InputError(f"--seed must be a non-negative integer below 2**63, got {first}")
+    if count < 1:
+        raise InputError(f"--seeds must be 1 or more, got {count}")
+    check_counts(count, 1)
+    return run_seeds(first, count)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """What to fit, sample and score in ``elpagen benchmark``, ``run`` and ``frontier``.
@@ -117,8 +137,10 @@ class RunConfig:
         seeds = tuple(self.seeds)
         if not seeds:
             raise InputError("give at least one seed")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-            raise InputError(f"seeds must be non-negative integers, got {list(seeds)}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED
+               for s in seeds):
+            raise InputError(f"seeds must be non-negative integers below 2**63, got "
+                             f"{list(seeds)[:10]}")
         check_counts(len(seeds), self.mixture)
         set_(self, "seeds", seeds)
         # Before any fit: the samples of one fit (and their proposals) must fit in memory.
