@@ -159,10 +159,12 @@ def _benchmark_in_worker(name: str, train: TrainingSet, ref_classes: np.ndarray,
 class ModelsFailedError(GeneratorError):
     """Models of a parallel benchmark that failed (a plug-in's error, a worker process
     that died) while the others finished: one line naming them; ``results`` holds the
-    finished models' results (keyed by name), ``failed`` each failed model's line."""
+    finished models' results (keyed by name), ``result`` them as a benchmark result (its
+    table: :func:`benchmark_table`), ``failed`` each failed model's line."""
 
     def __init__(self, failed: Mapping[str, str], results: Mapping[str, Any]) -> None:
         self.failed, self.results = dict(failed), dict(results)
+        self.result: dict[str, Any] = {}
         kept = (f"; the other models finished ({', '.join(self.results)}): rerun without "
                 f"{', '.join(map(repr, self.failed))}") if self.results else ""
         super().__init__("; ".join(self.failed.values()) + kept)
@@ -249,8 +251,12 @@ def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
             for _, pool, _ in running.values():
                 pool.shutdown(wait=True, cancel_futures=True)
     if failed:  # in the order asked for
-        raise ModelsFailedError({n: failed[n] for n in config.models if n in failed},
+        err = ModelsFailedError({n: failed[n] for n in config.models if n in failed},
                                 {n: results[n] for n in config.models if n in results})
+        # The finished models as a result of their own (the command line prints its table).
+        err.result = {**config.header(ref_classes, train), "models": err.results,
+                      "environment": environment()}
+        raise err
     return results
 
 
