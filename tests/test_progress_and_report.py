@@ -170,13 +170,12 @@ def test_report_quiet_prints_no_progress(tiny_study, capsys, monkeypatch):
 # --------------------------------------------------------------------------- benchmark
 
 
-def test_parallel_benchmark_reports_worker_progress_and_json_stays_clean(capsys,
-                                                                          cache_dir):
-    code, out, err = run(capsys, "benchmark", *TINY, "--jobs", "2", "--json",
+def test_parallel_benchmark_reports_worker_progress(capsys, cache_dir):
+    # (--json prints no progress at all: tests/test_output_progress.py)
+    code, out, err = run(capsys, "benchmark", *TINY, "--jobs", "2",
                          "--cache-dir", str(cache_dir))
     assert code == 0, err
-    result = json.loads(out)  # stdout: the JSON object alone
-    assert set(result["models"]) == {"vae", "marginal"}
+    assert "vae" in out and "marginal" in out
     assert WORKER_LINE.search(err), err
     assert "running 2 models, 2 at a time" in err
 

@@ -318,8 +318,7 @@ class Generator(ABC):
                 drawn = drawn_before + len(raw)
                 chunks.append(valid.astype(space.code_dtype))
                 have += len(valid)
-                if bar is not None:
-                    bar.update(len(valid))
+                bar.update(len(valid))
                 if len(valid):
                     empty_rounds = empty_drawn = 0
                     since = time.monotonic()
@@ -339,8 +338,7 @@ class Generator(ABC):
                 f"({drawn:,} proposals); ask for fewer samples"
             ) from None
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         if have < n:
             raise SamplingError(
                 f"{self.name}: only {have} valid compositions after {drawn} proposals; "
@@ -479,8 +477,6 @@ def _stall_limit(name: str, timeout: float, since: float, have: int,
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+    from elpagen import progress
 
-    return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, leave=False)
+    return progress.bar(total, desc, "sample", enabled, unit_scale=True)

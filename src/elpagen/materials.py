@@ -339,11 +339,10 @@ def _write_jsonl(f, items: Iterator[tuple[Any, dict[str, Any]]]) -> None:
 
 
 def _progress(items, total: int, progress: bool):
-    if not progress:
-        return items
-    from tqdm import tqdm
+    from elpagen import progress as shown
 
-    return tqdm(items, total=total, desc="export", unit="structure", mininterval=2.0)
+    return shown.steps(items, total, "export", "structure", progress, leave=True,
+                       mininterval=2.0)
 
 
 def export(codes: np.ndarray, fmt: str, path: str | os.PathLike, *, overwrite: bool = False,

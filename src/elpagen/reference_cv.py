@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError
+from elpagen.progress import bar as progress_bar
 from elpagen.reference_krr import KernelSystem, KRRSolveError, kernel_tensor, twin_folds
 
 
@@ -118,7 +118,7 @@ def cross_validate(
     folds = twin_folds(train.codes, k, seed, space=sp)
     y_all = np.asarray(train.energies, dtype=np.float64)
     mae = np.full((len(sig), len(lams), k), np.inf)
-    bar = tqdm(total=len(sig) * k * len(lams), desc="KRR CV", disable=not progress)
+    bar = progress_bar(len(sig) * k * len(lams), "KRR CV", "fit", progress, leave=True)
     for i, s in enumerate(sig):
         for f in range(k):
             tr, te = folds != f, folds == f
@@ -131,7 +131,7 @@ def cross_validate(
             else:
                 system = KernelSystem(train.codes[tr], s, sp)
             for j, lam in enumerate(lams):
-                bar.set_postfix_str(f"sigma={s:g} fold={f} lambda={lam:g}")
+                bar.status(f"sigma={s:g} fold={f} lambda={lam:g}")
                 if solver == "eigh":
                     if float(w.min()) + lam <= 0:
                         bar.update(1)

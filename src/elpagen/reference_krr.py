@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from elpagen.data import TrainingSet
 from elpagen.errors import InputError
+from elpagen.progress import bar as progress_bar
 from elpagen.space import CompositionSpace
 
 # Chosen by 5-fold twin-grouped cross-validation (seed 0) on the augmented set (21,112
@@ -80,22 +80,24 @@ def kernel_matrix(codes_a: np.ndarray, codes_b: np.ndarray, sigma: float,
 
 
 class Stages:
-    """Times named stages; with ``progress`` a tqdm status bar shows the current one."""
+    """Times named stages; with ``progress`` a status bar (:mod:`elpagen.progress`: a
+    line per stage when stderr is no terminal) shows the current one."""
 
     def __init__(self, names: Sequence[str], progress: bool, desc: str) -> None:
         self.times: dict[str, float] = {}
-        self._bar = tqdm(total=len(names), desc=desc, disable=not progress, leave=True)
+        self._bar = progress_bar(len(names), desc, "stage", progress, leave=True,
+                                 each_status=True, interval=float("inf"))
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        self._bar.set_postfix_str(name)
+        self._bar.status(name)
         t = time.perf_counter()
         yield
         self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t
         self._bar.update(1)
 
     def close(self) -> None:
-        self._bar.set_postfix_str("done")
+        self._bar.status("done")
         self._bar.close()
 
 

@@ -136,11 +136,10 @@ def table(cache_dir: str | os.PathLike | None = None, *, space: CompositionSpace
 
 
 def _progress(items, progress: bool):
-    if not progress:
-        return items
-    from tqdm import tqdm
+    from elpagen import progress as shown
 
-    return tqdm(items, desc="SMACT screen", unit="pair", mininterval=2.0)
+    return shown.steps(items, len(items), "SMACT screen", "pair", progress, leave=True,
+                       mininterval=2.0)
 
 
 def passes(codes: np.ndarray, *, space: CompositionSpace,

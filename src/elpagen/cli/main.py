@@ -95,10 +95,15 @@ def _stdout_gone() -> bool:
 def _run(args: argparse.Namespace) -> int:
     """Run the command; user errors become one line (exit 2), bugs keep the traceback (3)."""
     try:
-        from elpagen import threads
+        from elpagen import progress, threads
 
         threads.configure(getattr(args, "threads", None))
-        return args.func(args)
+        # -q and --json: no progress at all (stdout carries the result, stderr stays clean).
+        progress.configure(not (getattr(args, "quiet", False) or getattr(args, "json", False)))
+        try:
+            return args.func(args)
+        finally:
+            progress.configure(True)  # a caller's next command (tests run many) starts afresh
     except KeyboardInterrupt:
         log("interrupted; nothing half-written was kept")
         return EXIT_INTERRUPTED

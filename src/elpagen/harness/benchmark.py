@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import catalogue, generations, metric_specs, metrics
+from elpagen import catalogue, generations, metric_specs, metrics, progress
 from elpagen.data import TrainingSet
 from elpagen.errors import UserError
 from elpagen.generator import GeneratorError
@@ -263,24 +263,9 @@ def _run_parallel(train: TrainingSet, ref_classes: np.ndarray, config: RunConfig
 # --------------------------------------------------------------------------- progress
 
 
-def format_duration(seconds: float) -> str:
-    """A rounded duration for a progress line: 40 s, 3.5 min, 1.2 h."""
-    if seconds < 90:
-        return f"{max(seconds, 1):.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _terminal() -> bool:
-    """Whether stderr is a terminal wide enough for bars (a pseudo-terminal of zero columns,
-    as some CI runners give, gets lines)."""
-    import os
-
-    try:
-        return sys.stderr.isatty() and os.get_terminal_size(sys.stderr.fileno()).columns >= 40
-    except (OSError, ValueError, AttributeError):
-        return False
+# One rule for bars or lines, and one duration format, for every command.
+format_duration = progress.format_duration
+_terminal = progress.terminal
 
 
 @dataclasses.dataclass

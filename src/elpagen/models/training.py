@@ -30,14 +30,12 @@ def reporting_to(reporter: Reporter | None) -> Iterator[None]:
 
 def progress_steps(n: int, desc: str, enabled: bool) -> Iterator[int]:
     """range(n), reported to the installed reporter (:func:`reporting_to`) if there is
-    one, else with a tqdm bar when ``enabled``."""
+    one, else with a progress bar (:mod:`elpagen.progress`) when ``enabled``."""
     if _reporter is not None:
         return _reported(n, desc, _reporter)
-    if not enabled:
-        return iter(range(n))
-    from tqdm.auto import tqdm
+    from elpagen import progress
 
-    return iter(tqdm(range(n), desc=desc, unit="step", leave=False, mininterval=1.0))
+    return progress.steps(range(n), n, desc, "step", enabled, mininterval=1.0)
 
 
 def _reported(n: int, desc: str, reporter: Reporter) -> Iterator[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from elpagen.progress import format_duration
 from elpagen.study.plan import Experiment, Unit
 from elpagen.study.unit import fit_key
 
@@ -73,12 +74,13 @@ class TimeLeft:
         timed unit); empty when nothing is left."""
         if not rest:
             return ""
-        from elpagen.harness.benchmark import format_duration
-
         left = format_duration(self.seconds(rest, fitted))
         seen = {e for e, _ in self.rate}
-        unseen = list(dict.fromkeys(f"{u.experiment} class {u.target_class}" for u in rest
-                                    if _kind(u) not in seen))
+        unseen = list(dict.fromkeys(
+            # "class5", not "class5 class 5"
+            str(u.experiment) if str(u.experiment).startswith("class")
+            else f"{u.experiment} class {u.target_class}"
+            for u in rest if _kind(u) not in seen))
         if unseen:
             return f"; roughly {left} left ({', '.join(unseen)} not timed yet)"
         return f"; about {left} left"
