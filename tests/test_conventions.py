@@ -75,3 +75,50 @@ def test_the_board_ships_as_package_data() -> None:
     assert shipped and shipped == sorted(p.name for p in (ROOT / "docs/leaderboard")
                                          .glob("*.json"))
     assert "**/*.json" in PYPROJECT["tool"]["setuptools"]["package-data"]["elpagen"]
+
+
+def _subparsers(parser):
+    import argparse
+
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            yield from dict.fromkeys(a.choices.values())  # an alias is the same parser
+
+
+def test_help_texts_wrap_at_spaces_only() -> None:
+    """No help text is cut inside a word ("ran dom"), even at a narrow width."""
+    import argparse
+
+    from elpagen.cli.main import build_parser
+
+    parser = build_parser()
+    for p in [parser, *_subparsers(parser)]:
+        formatter = p._get_formatter()
+        for a in p._actions:
+            if not a.help or a.help == argparse.SUPPRESS:
+                continue
+            text = formatter._expand_help(a)
+            for width in (30, 56):
+                assert " ".join(formatter._split_lines(text, width)).split() == text.split(), \
+                    (p.prog, a.dest)
+
+
+def test_help_texts_match_the_docs() -> None:
+    """benchmark --help names plug-in classes and the tutorial's --set; the README's
+    default model lists are the catalogue's."""
+    import re
+
+    from elpagen import catalogue
+    from elpagen.catalogue import Command
+    from elpagen.cli.main import build_parser
+
+    parser = build_parser()
+    bench = next(p for p in _subparsers(parser) if p.prog == "elpagen benchmark")
+    text = " ".join(bench.format_help().split())
+    assert "module.path:Class" in text and "--set vae.steps=300" in text
+    assert "--set vae.steps=300" in (ROOT / "docs" / "tutorial.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for command, cmd in (("benchmark", Command.BENCHMARK), ("frontier", Command.FRONTIER)):
+        row = next(ln for ln in readme.splitlines() if ln.startswith(f"| `elpagen {command} "))
+        listed = re.search(r"default models ([a-z, ]+?)[;)]", row)
+        assert listed and listed.group(1) == ", ".join(catalogue.names(default_for=cmd)), row

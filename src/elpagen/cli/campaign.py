@@ -87,7 +87,7 @@ def add_parsers(sub: Any) -> None:
     add_common(p)
     p.add_argument("--strategies", metavar="S1,S2,...",
                    help=f"comma-separated, from {', '.join(catalogue.names())}{variants} or "
-                        f"module.path:Class (default {','.join(catalogue.names(default=True))})")
+                        f"module.path:Class (default {', '.join(catalogue.names(default=True))})")
     p.add_argument("--target-class", "-c", type=int, default=1, help="class 1..10 (default 1)")
     p.add_argument("--start", help="N random compositions, train, or train:N (a twin-kept "
                                    "subset of the training set; default 1000; on a space of "

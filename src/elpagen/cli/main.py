@@ -24,7 +24,7 @@ from elpagen.cli import campaign as campaign_cli
 from elpagen.cli import data, frontier, materials, models, search, space, study
 from elpagen.cli import leaderboard as leaderboard_cli
 from elpagen.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, clip_set_values, log
-from elpagen.errors import is_user_error
+from elpagen.errors import is_user_error, printable
 from elpagen.version import __version__
 
 
@@ -51,7 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
         leaderboard_cli.add_parsers(sub)
         campaign_cli.add_parsers(sub)
         space.add_parsers(sub)
+    parser.formatter_class = HelpFormatter
+    for p in sub.choices.values():  # a subparser does not inherit its parent's formatter
+        p.formatter_class = HelpFormatter
     return parser
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, wrapping at spaces only: a comma-separated list in a help text
+    (``random,ridge,greedy``) is never cut inside a word ("ran dom")."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -113,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         if is_user_error(e) and not os.environ.get("ELPAGEN_DEBUG"):
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             msg = clip_set_values(msg, getattr(args, "set", None))
-            log(f"error: {msg}")
+            log(f"error: {printable(msg)}")  # a file's or server's words: no escapes
             return EXIT_USAGE
         if is_user_error(e):  # ELPAGEN_DEBUG=1: the traceback of a user error
             raise

@@ -329,8 +329,9 @@ def add_parsers(sub: Any) -> None:
         if name == "benchmark":
             default = catalogue.help_list(catalogue.names(default_for=Command.BENCHMARK))
             p.add_argument("--models", default=default,
-                           help=f"comma-separated, from {catalogue.help_list()} (default: "
-                                f"{default})")
+                           help=f"comma-separated, from {catalogue.help_list()} or a generator "
+                                f"class of your own as module.path:Class, e.g. "
+                                f"mygen:Mutator (default: {default})")
         else:  # run: every model of the catalogue; a subset only for tests
             p.add_argument("--models", default=None, help=argparse.SUPPRESS)
             p.add_argument("--check", action="store_true",
@@ -346,6 +347,10 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
         add_mixture_opt(p)
         add_train_opts(p)
+        for a in p._actions:  # several models: a setting is per model (docs/tutorial.md)
+            if "--set" in a.option_strings:
+                a.help = ("override one setting (repeatable): MODEL.KEY=VALUE for one model, "
+                          "e.g. --set vae.steps=300, or KEY=VALUE for every torch model")
         p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
                        help="models fitted at once, each in its own process (default: one "
                             "per core); the numbers do not depend on it")
