@@ -20,9 +20,8 @@ torch). Campaign strategies have records of the same kind in :mod:`elpagen.campa
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -376,20 +375,6 @@ def plugins(models: Iterable[str]) -> tuple[ModelSpec, ...]:
 
 _ALIASES: dict[str, str] = {}  # a plug-in's import path -> the name it is registered under
 _ENTRY_POINTS_READ = False
-_DEFERRED = False  # while the command line is built (installed_later)
-
-
-@contextlib.contextmanager
-def installed_later() -> Iterator[None]:
-    """Read no installed plug-in meanwhile (the command line's help texts name the
-    built-ins): a broken or slow one must not touch every command, ``--help`` included;
-    they are read when a command first needs them."""
-    global _DEFERRED
-    before, _DEFERRED = _DEFERRED, True
-    try:
-        yield
-    finally:
-        _DEFERRED = before
 
 
 def _known(name: str) -> ModelSpec | None:
@@ -433,11 +418,11 @@ def register_class(cls: type, *, path: str | None = None) -> str:
 def _read_entry_points() -> None:
     """Register what installed packages announce (once; one warning line per failure)."""
     global _ENTRY_POINTS_READ
-    if _ENTRY_POINTS_READ or _DEFERRED:
-        return
-    _ENTRY_POINTS_READ = True
     from elpagen.models import plugins
 
+    if _ENTRY_POINTS_READ or plugins.deferred():  # not while the command line is built
+        return
+    _ENTRY_POINTS_READ = True
     for ep, spec in plugins.entry_point_specs(ModelSpec, spec_of_class):
         if isinstance(spec, ModelSpec) and _SPECS.get(spec.name, spec) != spec:
             spec = InputError(f"the name {spec.name!r} is taken by another model")

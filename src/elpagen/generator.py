@@ -434,9 +434,8 @@ class Mixture(Generator):
         return out[rng.permutation(len(out))]
 
 
-class _ProposeTimeout(BaseException):
-    """Raised by the alarm of :func:`_stall_limit` inside a ``propose`` that ran too long
-    (a BaseException: a plug-in's ``except Exception`` does not swallow it)."""
+class _ProposeTimeout(BaseException):  # not an Exception: a plug-in's except keeps out
+    """Raised by the alarm of :func:`_stall_limit` in a ``propose`` that ran too long."""
 
 
 def _stalled(name: str, timeout: float, have: int, n: int, drawn: int) -> str:
@@ -454,10 +453,8 @@ def _stall_limit(name: str, timeout: float, since: float, have: int,
     the limit. A ``propose`` stuck in C code that holds the GIL is interrupted only when it
     returns to Python."""
     left = max(timeout - (time.monotonic() - since), 0.01)  # the round's check came first
-    usable = hasattr(signal, "setitimer") and \
-        threading.current_thread() is threading.main_thread() and \
-        signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    if not usable:
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
+            threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0] != 0:
         yield
         return
 

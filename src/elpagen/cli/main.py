@@ -29,7 +29,8 @@ from elpagen.version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from elpagen import catalogue, spaces
+    from elpagen import spaces
+    from elpagen.models.plugins import installed_later
 
     default = spaces.DEFAULT
     parser = argparse.ArgumentParser(
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # The help texts list the built-in models: installed plug-ins are read only when a
     # command needs them (a broken one must not speak on every command, --help included).
-    with catalogue.installed_later():
+    with installed_later():
         data.add_parsers(sub)
         models.add_parsers(sub)
         frontier.add_parsers(sub)

@@ -21,7 +21,7 @@ import importlib
 import importlib.metadata
 import re
 import sys
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 from typing import Any
 
 from elpagen.errors import InputError
@@ -37,6 +37,27 @@ _PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)
 class PluginError(InputError):
     """A generator named by import path or entry point that does not load, or is not a
     generator class."""
+
+
+_DEFERRED = False  # while the command line is built (installed_later)
+
+
+@contextlib.contextmanager
+def installed_later() -> Iterator[None]:
+    """Read no installed plug-in meanwhile (the command line's help texts name the
+    built-ins): a broken or slow one must not touch every command, ``--help`` included;
+    the catalogue reads them when a command first needs them."""
+    global _DEFERRED
+    before, _DEFERRED = _DEFERRED, True
+    try:
+        yield
+    finally:
+        _DEFERRED = before
+
+
+def deferred() -> bool:
+    """Whether installed plug-ins are not to be read now (:func:`installed_later`)."""
+    return _DEFERRED
 
 
 def is_plugin_path(text: str) -> bool:
