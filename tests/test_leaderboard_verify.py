@@ -311,3 +311,15 @@ def test_the_leaderboard_never_downloads_the_dft_file(capsys, tmp_path, monkeypa
     assert "no (no data file of space 'elpasolite' here" in md
     with pytest.raises(SubmissionError):
         submission.read(tmp_path)  # a directory is no submission file
+
+
+def test_a_bad_meta_file_is_refused_before_any_work(capsys, tmp_path):
+    meta = tmp_path / "meta.toml"
+    meta.write_text('code_url = "javascript:alert(1)"\n')
+    one_line_error(capsys, "benchmark", "--models", "random", "-n", "100", "--seeds", "1",
+                   "--meta", str(meta), "-o", str(tmp_path / "out"),
+                   match=("--meta", "$.generator.code_url"))
+    meta.write_text('homepage = "https://x.org"\n')
+    one_line_error(capsys, "benchmark", "--models", "random", "-n", "100", "--seeds", "1",
+                   "--meta", str(meta), match="unknown field 'homepage'")
+    assert not (tmp_path / "out").exists()

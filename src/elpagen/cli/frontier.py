@@ -33,11 +33,11 @@ def cmd_frontier(args: argparse.Namespace) -> int:
 
     # -o DIR: the result, its plot, and one submission file per model (elpagen leaderboard).
     names = catalogue.check_models(args.models.split(","))  # plug-in paths: their names
+    meta = submission.load_meta(args.meta) if args.meta else None
     config, outputs = run_config(args, ["frontier_class{c}.json", "frontier_class{c}.png",
                                         *(submission.file_name(m, frontier=True) for m in names)],
                                  grids=parse_grids(args.grid, args.models.split(",")))
     out_json, out_png = outputs[:2] if outputs else (None, None)
-    meta = submission.load_meta(args.meta) if args.meta else None
     train = load_train(args)
     ref, _ = load_reference(args, train)
     config = default_samples_of(args, config, train, ref)

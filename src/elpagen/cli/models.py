@@ -180,8 +180,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     # -o DIR: the full result, and one submission file per model (elpagen leaderboard),
     # named after the models as the config resolved them (plug-in paths: their names).
-    config, outputs = run_config(args, ["benchmark_class{c}.json"])
     meta = submission.load_meta(args.meta) if getattr(args, "meta", None) else None
+    config, outputs = run_config(args, ["benchmark_class{c}.json"])
     if outputs:  # every file checked before any work
         outputs += [io.check_output(outputs[0].parent / submission.file_name(
             m, config.target_class), args.overwrite) for m in config.models]
