@@ -19,8 +19,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--version"]:
         print(f"elpagen {__version__}")
         return 0
-    from elpagen.cli.main import main as cli_main
-
+    try:
+        from elpagen.cli.main import main as cli_main
+    except ModuleNotFoundError as e:  # an install without its dependencies (--no-deps)
+        missing = (e.name or "").partition(".")[0]
+        if not missing or missing == "elpagen":
+            raise
+        print(f"error: elpagen needs {missing}, which is not installed; install elpagen "
+              "with its dependencies (pip install elpagen)", file=sys.stderr)
+        return 2
     return cli_main(args)
 
 
