@@ -59,6 +59,15 @@ if problems:
 print(f"build-check: sdist and wheel hold all {len(files)} tracked package files")
 EOF
 
+# A --no-deps install (numpy, torch absent): --version still answers (elpagen.__main__).
+"$PY" -m venv "$work/nodeps"
+"$work/nodeps/bin/pip" install --quiet --no-compile --no-deps "$wheel"
+version=$(.venv/bin/python -c \
+    'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+(cd "$work" && test "$("$work/nodeps/bin/elpagen" --version)" = "elpagen $version")
+rm -rf "$work/nodeps"
+step "elpagen --version of a --no-deps install"
+
 "$PY" -m venv "$work/venv"
 # --no-compile: no .pyc of every module up front (half the files: faster to install and,
 # on a disk that discards on delete, minutes faster to remove).
@@ -68,8 +77,6 @@ step "fresh venv with torch==2.13.0"
 "${pip[@]}" "$wheel"
 step "installed the wheel and its dependencies"
 
-version=$(.venv/bin/python -c \
-    'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 smoke() {  # outside the checkout: only the installed package can be imported
     (cd "$work" && test "$("$work/venv/bin/elpagen" --version)" = "elpagen $version" \
         && "$work/venv/bin/elpagen" data --json > "$work/data.json")
