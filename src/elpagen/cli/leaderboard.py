@@ -16,7 +16,7 @@ def _local_check(args: argparse.Namespace, referees: Any, entries: Any,
     from elpagen import data, leaderboard, spaces, truth
 
     if any(v.verified for v in verdicts):
-        return None, "the same as this machine's: every entry with samples was scored again"
+        return None, "every entry with samples scored again against this machine's"
     first = next((s for _, s in entries if s.task.space == spaces.DEFAULT.name
                   and s.task.target == "energy"), None)
     if first is None or first.reference.sigma is None:

@@ -101,12 +101,12 @@ def _about(r: Mapping[str, Any]) -> str:
 
 def to_markdown(doc: Mapping[str, Any]) -> str:
     """One table per space, target, class and sample count (published points unranked)."""
-    lines = [f"Ranking: {doc['ranking']}. Reference energies "
-             f"{doc['reference_sha256'][:12]}..."]
+    lines = [f"Ranking: {doc['ranking']}."]
     if doc.get("reference_check"):
-        lines[0] += f" ({_md(doc['reference_check'])})"
+        lines[0] += f" Reference energies: {_md(doc['reference_check'])}."
     for g in doc["groups"]:
         lines += ["", f"### {heading(g, _md)}", "",
+                  f"Reference energies {g['reference_sha256'][:12]}...", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(_md(c) for c in cells(r)) + " |" for r in _merged(g)]
         lines += [""] + [f"- {_md(_about(r))}" for r in g["entries"]]
