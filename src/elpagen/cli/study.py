@@ -65,7 +65,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
     print(f"{summary['report']}: {result['done']}/{result['planned']} units ({state}, "
-          f"{result['new']} new this run) in {result['seconds']:.1f} s")
+          f"{result['new']} new this run) in {result['seconds']:.1f} s{_quick_note(summary)}")
     return 0
 
 
@@ -78,8 +78,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"{summary['report']}: {len(summary['figures'])} figures (PNG and SVG), "
           f"{len(summary['tables'])} CSV tables, one-file copy {Path(summary['standalone']).name}; "
           f"{summary['done']}/{summary['planned']} units, rebuilt from the store in "
-          f"{time.perf_counter() - t0:.1f} s")
+          f"{time.perf_counter() - t0:.1f} s{_quick_note(summary)}")
     return 0
+
+
+def _quick_note(summary: dict[str, Any]) -> str:
+    """The quick study's warning on the summary line (the numbers are a smoke test)."""
+    from elpagen.report.quick import QUICK_BANNER
+
+    return f" -- {QUICK_BANNER.upper()}" if summary.get("quick") else ""
 
 
 def add_parsers(subparsers: Any) -> None:

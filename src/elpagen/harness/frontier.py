@@ -283,6 +283,8 @@ def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    from elpagen.harness.config import METHOD_SAMPLES
+
     fig, ax = plt.subplots(figsize=(8.4, 5.2), layout="constrained")
     for i, (name, r) in enumerate(result["models"].items()):
         color = catalogue.color(name, f"C{i}")
@@ -304,7 +306,7 @@ def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
         ax.step([f[0] for f in front], [f[1] for f in front], where="pre", color=color,
                 lw=2, alpha=0.5)
         pub = result.get("published", {}).get(name)
-        if pub:
+        if pub and result["samples"] == METHOD_SAMPLES:  # the paper's N: comparable coverage
             ax.scatter([pub["coverage"]], [pub["precision"]], marker="*", s=200, color=color,
                        edgecolors="black", lw=0.6, zorder=5, label=f"{name}, published")
     ax.set_xlabel("coverage")

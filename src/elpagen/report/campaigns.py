@@ -299,12 +299,15 @@ def figure(r: Mapping[str, Any], path: Path, target_class: int) -> str:
         line = exp["ideal"]
         ax.plot(line["labels"], np.asarray(line["found"]) / n_c, "k:", lw=1.5,
                 label="ideal (every label a hit)")
+    marks: list[float] = []
     if drawn:
-        for frac in (0.5, 0.9):
-            ax.axhline(frac, color="0.8", lw=0.8, zorder=0)
         # The ideal bounds every curve: a small budget (--quick) is not drawn as a flat line.
-        top = max(exp["ideal"]["found"]) / n_c if exp else 1.0
-        ax.set_ylim(0, min(1.02, 1.08 * top))
+        top = min(1.02, 1.08 * max(exp["ideal"]["found"]) / n_c) if exp else 1.02
+        ax.set_ylim(0, top)
+        marks = [f for f in (0.5, 0.9) if f <= top]  # only those the axes show
+        for k, frac in enumerate(marks):
+            ax.axhline(frac, color="0.6", lw=0.9, zorder=0, label=None if k else
+                       " and ".join(f"{100 * f:.0f} %" for f in marks) + " of the class")
         ax.set_xlabel("labels bought (after the start set)")
         ax.set_ylabel(f"class {target_class} found / {cc['class_size']:,}")
         ax.grid(alpha=0.3)
@@ -319,4 +322,6 @@ def figure(r: Mapping[str, Any], path: Path, target_class: int) -> str:
             f"of the {cc['class_size']:,} in the space) against the labels bought after the "
             "start set, per strategy: the mean over the seeds, the band the range of the "
             "seeds. Dashed: random screening's exact (hypergeometric) expectation; dotted: "
-            "the ideal, every label a hit. Grey lines: 50 % and 90 % of the class.")
+            "the ideal, every label a hit."
+            + (f" Grey lines: {' and '.join(f'{100 * f:.0f} %' for f in marks)} of the class."
+               if marks else ""))

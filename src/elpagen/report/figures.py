@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from elpagen import catalogue
-from elpagen.report import campaigns, layout
+from elpagen.harness.config import METHOD_SAMPLES
+from elpagen.report import campaigns, layout, quick
+from elpagen.report.cost_figure import fig_cost
 
 
 def model_label(m: str) -> str:
@@ -279,60 +281,6 @@ def _halves(r: Mapping[str, Any]) -> str:
             else "")
 
 
-def fig_cost(r: Mapping[str, Any], path: Path) -> str:
-    plt = layout.pyplot()
-    cost = r["experiments"]["cost"]
-    fig, ax = plt.subplots(figsize=(10, 6.2), layout="constrained")
-    rows = [(m, me["summary"]) for m, me in cost["models"].items()
-            if me["n_fits"] and me["summary"]["ratio"]["mean"] is not None]
-    if rows:
-        x = np.arange(len(rows))
-        mu = np.array([s["ratio"]["mean"] for _, s in rows])
-        sd = np.array([s["ratio"]["std"] or 0.0 for _, s in rows])
-        mu_t = np.array([s["ratio_with_training"]["mean"] or 0.0 for _, s in rows])
-        sd_t = np.array([s["ratio_with_training"]["std"] or 0.0 for _, s in rows])
-        pos = np.concatenate([mu[mu > 0], mu_t[mu_t > 0]])
-        floor = float(min(pos.min(), 1.0)) / 4 if pos.size else 0.1
-        # Log axis: a model that found nothing has ratio 0, drawn as an empty slot and labelled.
-        colors = [catalogue.color(m, "C0") for m, _ in rows]
-        w = 0.38
-        ax.bar(x - w / 2, np.where(mu > 0, mu, np.nan), w, yerr=np.minimum(sd, mu * 0.999),
-               capsize=4, color=colors, label="ratio: random / n_checks")
-        ax.bar(x + w / 2, np.where(mu_t > 0, mu_t, np.nan), w,
-               yerr=np.minimum(sd_t, mu_t * 0.999), capsize=4, color=colors, alpha=0.45,
-               hatch="//", edgecolor="k", label="ratio_with_training: random / (n_train + "
-               "n_checks), the paper's yardstick")
-        ax.axhline(1.0, color="k", ls="--", lw=1, label="as costly as random screening")
-        ax.set_yscale("log")
-        # Each pair's label sits above the higher of its two error bars.
-        heads = np.maximum(np.where(mu > 0, mu + sd, floor), np.where(mu_t > 0, mu_t + sd_t,
-                                                                         floor))
-        top = float(max(heads.max(), 1.0))
-        ax.set_ylim(floor, top * 12)
-        # Long names (e.g. "surrogate (screening, not generation)") wrap onto lines.
-        ax.set_xticks(x, [layout.wrap(model_label(m)) for m, _ in rows])
-        ax.set_ylabel("random-screening checks / model checks (log scale)")
-        for i, (_, s) in enumerate(rows):
-            label = f"{s['n_checks']['mean']:,.0f} checks\n{s['found']['mean']:,.1f} in class 1"
-            ax.annotate(label, (i, heads[i]), ha="center", va="bottom", fontsize=layout.MIN_FONT,
-                        xytext=(0, 4), textcoords="offset points")
-        layout.figure_legend(fig, *ax.get_legend_handles_labels(), ncol=1)
-        ax.grid(axis="y", alpha=0.3)
-    else:
-        layout.no_data(ax)
-    ax.set_title("Cost of discovery: DFT checks against random screening (class 1)")
-    layout.save(fig, path)
-    return ("Cost of discovery for class 1: every distinct generated composition needs one DFT "
-            "check (n_checks); found is how many of them lie in class 1. Random screening "
-            "(without replacement) needs on average found · (N_space + 1) / (N_class1 + 1) "
-            "checks to find as many. Solid bars (ratio): that number divided by n_checks; "
-            "hatched bars (ratio_with_training, the published paper's yardstick): divided by "
-            "n_train + n_checks, also charging the DFT calculations of the training set the "
-            "model was fitted on (none for random screening). Mean ± std over fits, log scale; "
-            "above 1 the model is cheaper than random screening. Labels: mean checks and "
-            "class-1 finds per fit.")
-
-
 def exact_note(fr: Mapping[str, Any], samples: Mapping[str, Any]) -> str:
     """Which frontier points are exact expectations, not samples (a model's ``estimate``)."""
     out = []
@@ -353,13 +301,17 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
     plt = layout.pyplot()
     fr = r.get("frontier", {})
     fig, axes = plt.subplots(1, 2, figsize=(15, 7.2), layout="constrained")
+    from matplotlib.lines import Line2D
+
     published_any = False
     handles: list[Any] = []
     labels: list[str] = []
+    to_label: list[tuple[Any, list[tuple[bool, float, float, str, Any]], list]] = []
     for ax, c in zip(axes, (1, 5), strict=True):
         e = fr.get(f"class{c}") or {}
         drawn = False
         knob_labels: list[tuple[bool, float, float, str, Any]] = []
+        stars: list[tuple[float, float]] = []
         for m, me in (e.get("models") or {}).items():
             pts = [p for p in me["points"] if p["precision"]["mean"] is not None]
             if not pts:
@@ -372,32 +324,44 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             x = np.array([p["coverage"]["mean"] for p in pts], dtype=float)
             y = np.array([p["precision"]["mean"] for p in pts], dtype=float)
             knob = f", {me['knob']}" if me.get("knob") else ""
-            ax.plot(x, y, ls="--" if screening else "-", lw=1.0, color=col, alpha=0.7,
-                    marker=mark, ms=5 if exact else 4, mfc="none",
-                    label=f"{model_label(m)}{knob}")  # one legend entry for both panels
+            ls = "--" if screening else "-"
+            ax.plot(x, y, ls=ls, lw=1.0, color=col, alpha=0.7, marker=mark,
+                    ms=5 if exact else 4, mfc="none")
             front = [i for i, p in enumerate(pts) if p["knob"] in me["front"]]
-            ax.scatter(x[front], y[front], s=70 if screening else 42, color=col,
-                       marker=mark, edgecolors="black", lw=0.6, zorder=4)
+            size = 70 if screening else 42
+            ax.scatter(x[front], y[front], s=size, color=col, marker=mark,
+                       edgecolors="black", lw=0.6, zorder=4)
+            # The legend shows the marker as drawn on the front (filled, black edge), one
+            # entry for both panels.
+            handles.append(Line2D([], [], ls=ls, lw=1.0, color=col, marker=mark,
+                                  ms=size ** 0.5, mfc=col, mec="black", mew=0.6))
+            labels.append(f"{model_label(m)}{knob}")
             for i, (p, xi, yi) in enumerate(zip(pts, x, y, strict=True)):
                 if p["knob"] is not None:
                     knob_labels.append((i not in front, xi, yi, f"{p['knob']:g}", col))
-        for m, pub in (e.get("published") or {}).items():
+        samples = e.get("samples") or 0
+        # The published points are at the paper's 10,000 valid samples: beside points of
+        # another sample count they would compare coverages of different N.
+        published = (e.get("published") or {}) if samples == METHOD_SAMPLES else {}
+        for m, pub in published.items():
             published_any = True
+            stars.append((pub["coverage"], pub["precision"]))
             ax.scatter([pub["coverage"]], [pub["precision"]], marker="*", s=230,
                        color=catalogue.color(m, None), edgecolors="black", lw=0.7, zorder=6,
                        label=f"{model_label(m)}, published (Table 1)")
         if e.get("ideal_coverage") is not None:
             ax.axvline(min(float(e["ideal_coverage"]), 1.0), color="0.4", ls=":", lw=1,
                        label="ideal coverage")
-        samples = e.get("samples") or 0
         exact = any(me.get("estimate") == "expected" for me in (e.get("models") or {}).values())
         ax.set_title(f"class {c}: {samples:,} valid samples per knob value"
+                     + ("" if published or not e.get("published") else
+                        f"\n(published points are at {METHOD_SAMPLES:,}: not drawn)")
                      + ("" if c == 1 else " (no published points)")
                      + (f"\ndiamonds: exact expectation at N = {samples:,}" if exact else ""))
-        if drawn or e.get("published"):
+        if drawn or published:
             ax.set_xlim(left=0)
             ax.set_ylim(0, 1.02)
-            layout.label_points(ax, knob_labels)
+            to_label.append((ax, knob_labels, stars))
             ax.set_xlabel("coverage")
             ax.set_ylabel("precision")
             ax.grid(alpha=0.3)
@@ -409,9 +373,12 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
     layout.figure_legend(fig, handles, labels, ncol=4)  # one legend for both panels
     fig.suptitle("Precision-coverage frontiers along each model's sampling knob "
                  "(mean over fits; filled: non-dominated)")
+    fig.draw_without_rendering()  # the final layout: the labels are placed in its points
+    for ax, knob_labels, stars in to_label:
+        layout.label_points(ax, knob_labels, stars)
     layout.save(fig, path)
     return ("Precision against coverage of every model swept along its sampling knob "
-            "(temperature, noise scale, ...; values annotated where they do not overlap, "
+            "(temperature, noise scale, ...; values annotated where there is room, "
             "those of the front first), for class 1 (left) and "
             "class 5 (right), mean over the fits of the study (the same fits as the class-1 "
             "and class-5 experiments). Filled markers are the non-dominated points of the mean "
@@ -419,10 +386,12 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             "crosses, dashed) is screening, not generation: it enumerates the space with an "
             "energy regressor fitted on the DFT data that the reference energies also come "
             "from, which favours it. Stars on the class-1 panel: the published Table 1 points "
-            "(VAE 0.83/0.54, GAN 0.66/0.62, RL 0.69/0.53; precision/coverage). "
+            "(VAE 0.83/0.54, GAN 0.66/0.62, RL 0.69/0.53; precision/coverage), drawn only "
+            f"where the panel's sample count is the paper's {METHOD_SAMPLES:,} valid samples "
+            "(coverage grows with N). "
             + ("The published study gives no class-5 precision or coverage, so the class-5 "
                "panel has no published points. " if published_any else
-               "No published points are drawn. ")
+               "No published points are drawn here: this study's sample counts differ. ")
             + "The dotted line is the ideal-coverage bound of uniform draws from the class."
             + (" " + exact_note(fr, r["settings"]["samples"]) if fr else ""))
 
@@ -459,10 +428,11 @@ def make_figures(r: Mapping[str, Any], directory: Path,
     out = []
     # A study without campaign settings (an older store) has no campaign figures.
     specs = [s for s in _SPECS if r.get("campaign") or s[0] not in campaigns.FIGURE_FILES]
+    stamp = quick.QUICK_BANNER if r["settings"].get("quick") else None
     for k, (name, title, fn) in enumerate(specs, 1):
         if log:
             log(f"drawing figure {k}/{len(specs)}: {title} ({name}, .svg)")
-        with plt.rc_context(layout.STYLE):
+        with plt.rc_context(layout.STYLE), layout.watermark(stamp):
             caption = fn(r, directory / name)
         out.append({"file": name, "title": title, "caption": caption})
     return out

@@ -33,7 +33,7 @@ import numpy as np
 
 from elpagen import metric_specs
 from elpagen.metric_specs import MetricSpec, View
-from elpagen.report import campaigns
+from elpagen.report import campaigns, quick
 from elpagen.report.collect import check_results, collect
 from elpagen.report.figures import exact_note, make_figures, model_label
 from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
@@ -59,7 +59,7 @@ figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .ok{background:#eef8ee;border:1px solid #9c9;padding:.6em 1em}
 code,pre{font-size:.85em;background:#f6f6f6}pre{padding:.5em;overflow-x:auto}
 .small{font-size:.85em;color:#555}
-"""
+""" + quick.CSS
 
 
 def _spread(text: str) -> str:
@@ -279,7 +279,8 @@ def tables(r: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
              _frontier_table(r.get("frontier", {})))
     if r.get("campaign"):  # a study without campaign settings has no campaign table
         built += (campaigns.campaign_table(r["campaign"]),)
-    return {name: rows for name, (_, rows) in zip(TABLES[:len(built)], built, strict=True)}
+    out = {name: rows for name, (_, rows) in zip(TABLES[:len(built)], built, strict=True)}
+    return quick.mark_tables(out, r["settings"]["quick"])
 
 
 def _space_title(r: Mapping[str, Any]) -> str:
@@ -338,10 +339,11 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         f"<h1>Generative models in {html.escape(_space_title(r))} composition space: study "
         "report</h1>",
         f"<p class='small'>{html.escape(st['protocol'])} protocol"
-        f"{' (quick budgets: a first look, not results)' if st['quick'] else ''}, "
+        f"{' (quick budgets)' if st['quick'] else ''}, "
         f"{st['seeds']} fit(s) per model, elpagen {html.escape(st['elpagen_version'])}; "
         f"report generated {html.escape(r['generated'])}; total run time {total / 60:.1f} min "
         f"over {len(r['runs'])} run(s).</p>",
+        quick.banner(st["quick"]),
         status,
         "<p>Metrics follow docs/method.md section 5: precision counts repeats; coverage "
         "counts distinct compositions of the class over the class size in the full space; the "
@@ -431,7 +433,7 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "<p class='small'>All numbers are also in <a href='results.json'>results.json</a>.</p>",
         "</body></html>",
     ]
-    return "\n".join(parts)
+    return quick.badges("\n".join(parts), st["quick"])
 
 
 # --------------------------------------------------------------------------- entry point
@@ -471,4 +473,5 @@ def write_report(directory: str | Path,
         "planned": prog["planned"],
         "done": prog["done"],
         "complete": results["complete"],
+        "quick": bool(results["settings"].get("quick")),
     }

@@ -9,9 +9,11 @@ paper), each atomically.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import textwrap
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,20 @@ STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
          "figure.titlesize": 14}
 
 
+_watermark: str | None = None
+
+
+@contextlib.contextmanager
+def watermark(text: str | None) -> Iterator[None]:
+    """Within the block, :func:`save` stamps ``text`` across every figure (None: nothing)."""
+    global _watermark
+    old, _watermark = _watermark, text
+    try:
+        yield
+    finally:
+        _watermark = old
+
+
 def svg_path(png: Path | str) -> Path:
     """The vector copy of a figure: the PNG's name with ``.svg``."""
     return Path(png).with_suffix(".svg")
@@ -47,6 +63,10 @@ def save(fig, path: Path) -> None:
     constrained layout; bbox_inches="tight" would measure every artist a second time
     (seconds per figure with log axes on a busy machine)."""
     plt = pyplot()
+    if _watermark:  # large, faint and diagonal: no reader takes the figure for a result
+        fig.text(0.5, 0.5, _watermark.replace(": ", ":\n", 1).upper(), ha="center",
+                 va="center", rotation=18, fontsize=40, color="#c0392b", alpha=0.16,
+                 fontweight="bold", zorder=100)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     # The SVG keeps the PNG's layout (laid out once: half the time), its text as text
@@ -103,17 +123,40 @@ def legend_in_spare_panel(axes, n_models: int, handles) -> None:
 
 
 def label_points(ax, labels: list[tuple[bool, float, float, str, Any]],
-                 min_gap: tuple[float, float] = (0.05, 0.04)) -> None:
-    """Annotate points with readable labels that do not pile up: the labels of the front
-    first (the sort key puts False first), then the others, each only where no label
-    placed before lies within ``min_gap`` (fractions of the axes) of it."""
+                 others: Sequence[tuple[float, float]] = ()) -> int:
+    """Annotate points with labels that neither overlap each other nor cover a point, nor
+    leave the axes: the labels of the front first (the sort key puts False first), each
+    at the first free one of eight places around its point, left out where none is free
+    (crowded points, as near the right edge of the class-5 frontier). ``others``: more
+    points to keep clear of. Works in points of the axes as laid out when called (call it
+    after the limits are set); returns how many labels were placed."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
-    placed: list[tuple[float, float]] = []
+    box = ax.get_window_extent()
+    scale = 72.0 / ax.figure.dpi
+    width, height = box.width * scale, box.height * scale
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return ((x - x0) / ((x1 - x0) or 1.0) * width, (y - y0) / ((y1 - y0) or 1.0) * height)
+
+    r = 4.0  # half a marker, in points
+    taken = [(px - r, py - r, px + r, py + r)
+             for px, py in (at(x, y) for x, y in [*((t[1], t[2]) for t in labels), *others])]
+    h = MIN_FONT * 1.15
+    placed = 0
     for _, x, y, text, color in sorted(labels, key=lambda t: t[0]):
-        fx, fy = (x - x0) / ((x1 - x0) or 1.0), (y - y0) / ((y1 - y0) or 1.0)
-        if any(abs(fx - px) < min_gap[0] and abs(fy - py) < min_gap[1] for px, py in placed):
-            continue
-        placed.append((fx, fy))
-        ax.annotate(text, (x, y), fontsize=MIN_FONT, color=color, xytext=(3, 3),
-                    textcoords="offset points")
+        px, py = at(x, y)
+        w = 0.62 * MIN_FONT * len(text) + 2
+        for dx, dy in ((4, 3), (4, -3 - h), (-4 - w, 3), (-4 - w, -3 - h), (-w / 2, 6),
+                       (-w / 2, -6 - h), (7, -h / 2), (-7 - w, -h / 2)):
+            b = (px + dx, py + dy, px + dx + w, py + dy + h)
+            if b[0] < 0 or b[1] < 0 or b[2] > width or b[3] > height:
+                continue
+            if any(b[0] < t[2] and t[0] < b[2] and b[1] < t[3] and t[1] < b[3] for t in taken):
+                continue
+            taken.append(b)
+            placed += 1
+            ax.annotate(text, (x, y), fontsize=MIN_FONT, color=color, xytext=(dx, dy),
+                        textcoords="offset points", ha="left", va="bottom")
+            break
+    return placed

@@ -1,0 +1,182 @@
+"""Report outputs a reader can trust: the quick-budget banner everywhere, published points
+only at their own sample count, and figures whose labels neither overlap nor mislead."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from elpagen import study
+from elpagen.report import campaigns, cost_figure, figures, html, layout, quick
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, data_path, cache_dir, reference):
+    """A quick study of three baselines (the surrogate among them) with one seed."""
+    d = tmp_path_factory.mktemp("tiny") / "study"
+    study.run_study(d, quick=True, n_seeds=1, models=["marginal", "random", "surrogate"],
+                    data_path=str(data_path), cache_dir=str(cache_dir), progress=False,
+                    log=lambda _msg: None)
+    return SimpleNamespace(dir=d)
+
+
+@pytest.fixture(scope="module")
+def reported(tiny):
+    """The report of :func:`tiny`, written by the command line: its stdout and results
+    (a module fixture cannot take capsys: stdout is redirected by hand)."""
+    from elpagen import cli
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli.main(["report", "-q", str(tiny.dir)]) == 0
+    return SimpleNamespace(dir=tiny.dir, out=buf.getvalue(),
+                           r=json.loads((tiny.dir / "results.json").read_text()))
+
+
+def _figure(monkeypatch, draw, *args):
+    """The matplotlib figure ``draw`` makes (not saved), and the caption it returns."""
+    made = {}
+    monkeypatch.setattr(layout, "save", lambda fig, path: made.setdefault("fig", fig))
+    plt = layout.pyplot()
+    with plt.rc_context(layout.STYLE):
+        caption = draw(*args, Path("unused.png"))
+    fig = made["fig"]
+    fig.canvas.draw()
+    return fig, caption
+
+
+def _overlaps(texts) -> list[tuple[str, str]]:
+    boxes = [(t.get_text(), t.get_window_extent()) for t in texts if t.get_text()]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:]
+            if ba.overlaps(bb)]
+
+
+# --------------------------------------------------------------------------- banner
+
+
+def test_a_quick_report_says_so_on_every_output(reported):
+    assert quick.QUICK_BANNER.upper() in reported.out  # the command's summary line
+    page = (reported.dir / "report.html").read_text()
+    assert "<div class='quick' role='alert'>" in page
+    assert page.count(f"<span class='quickbadge'>{quick.QUICK_BANNER}</span></h2>") == \
+        page.count("</h2>") > 5
+    assert quick.QUICK_BANNER in (reported.dir / html.STANDALONE).read_text()
+    for name in html.TABLES:
+        head, *rows = list(csv.reader(io.StringIO((reported.dir / name).read_text())))
+        assert head[-1] == "budgets", name
+        assert rows and all(row[-1] == quick.QUICK_BANNER for row in rows), name
+
+
+def test_a_full_report_has_no_banner(reported):
+    r = copy.deepcopy(reported.r)
+    r["settings"]["quick"] = False
+    page = html.render_html(r)
+    assert quick.QUICK_BANNER not in page and "class='quick'" not in page
+    assert all(rows[0][-1] != "budgets" for rows in html.tables(r).values())
+
+
+def test_figures_of_a_quick_study_are_stamped(monkeypatch):
+    monkeypatch.setattr(layout, "atomic_write_bytes", lambda *a: None)
+    plt = layout.pyplot()
+    stamped, plain = plt.figure(), plt.figure()
+    with layout.watermark(quick.QUICK_BANNER):
+        layout.save(stamped, Path("x.png"))
+    layout.save(plain, Path("y.png"))
+    assert [t.get_text() for t in stamped.texts] == ["QUICK BUDGETS:\nTHESE NUMBERS ARE NOT "
+                                                      "RESULTS"]
+    assert plain.texts == []
+
+
+# --------------------------------------------------------------------------- frontier
+
+
+def _legend_labels(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+
+
+def test_published_points_only_at_the_papers_sample_count(monkeypatch, reported):
+    r = reported.r
+    assert r["frontier"]["class1"]["samples"] != 10_000  # quick budgets
+    fig, caption = _figure(monkeypatch, figures.fig_frontier, r)
+    assert not any("published" in lab for lab in _legend_labels(fig))
+    assert "not drawn" in fig.axes[0].get_title() and "No published points" in caption
+    r10 = copy.deepcopy(r)
+    r10["frontier"]["class1"]["samples"] = 10_000
+    fig, caption = _figure(monkeypatch, figures.fig_frontier, r10)
+    assert "VAE, published (Table 1)" in _legend_labels(fig)
+
+
+def test_frontier_knob_labels_do_not_overlap_and_the_legend_shows_what_is_drawn(
+        monkeypatch, reported):
+    fig, _ = _figure(monkeypatch, figures.fig_frontier, reported.r)
+    for ax in fig.axes[:2]:
+        assert not _overlaps(ax.texts), _overlaps(ax.texts)
+        inside = ax.get_window_extent()
+        assert all(inside.contains(*t.get_window_extent().p0) for t in ax.texts)
+    leg = fig.legends[0]
+    handle = dict(zip(_legend_labels(fig), leg.legend_handles, strict=True))[
+        "surrogate (screening, not generation)"]
+    drawn = [c for c in fig.axes[1].collections if c.get_offsets().shape[0] == 1
+             and (c.get_facecolor()[0][:3] == 0).all()]  # the surrogate's black front point
+    assert handle.get_marker() == "X" and handle.get_markerfacecolor() != "none"
+    assert drawn, "the surrogate's filled cross is drawn on the class-5 panel"
+
+
+def test_crowded_labels_near_the_right_edge_are_placed_apart_or_left_out():
+    plt = layout.pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.0)
+    pts = [(False, 0.995 - 0.002 * i, 0.5 + 0.01 * i, f"{0.25 * (i + 1):g}", "C0")
+           for i in range(12)]
+    placed = layout.label_points(ax, pts)
+    fig.canvas.draw()
+    assert 2 <= placed < len(pts) and len(ax.texts) == placed
+    assert not _overlaps(ax.texts)
+    right = ax.get_window_extent().x1
+    assert all(t.get_window_extent().x1 <= right + 1 for t in ax.texts)  # none off the edge
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def test_cost_figure_is_a_dot_plot_with_whole_counts(monkeypatch, reported):
+    from matplotlib.patches import Rectangle
+
+    fig, caption = _figure(monkeypatch, cost_figure.fig_cost, reported.r)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert not [p for p in ax.patches if isinstance(p, Rectangle)]  # no bars on a log axis
+    counts = [t.get_text() for ax2 in ax.child_axes for t in ax2.get_yticklabels()]
+    assert counts and all(re.fullmatch(r"[\d,]+ / [\d,]+", c) for c in counts), counts
+    everything = [*ax.texts, *ax.get_yticklabels(), *(t for a in ax.child_axes
+                                                      for t in a.get_yticklabels())]
+    assert not _overlaps(everything)
+    assert "rounded" in caption
+
+
+# --------------------------------------------------------------------------- campaign
+
+
+def test_campaign_caption_names_only_lines_the_legend_has(monkeypatch, reported):
+    r = reported.r
+    fig, caption = _figure(monkeypatch, lambda r, p: campaigns.figure(r, p, 1), r)
+    grey = any("of the class" in lab for lab in _legend_labels(fig))
+    assert grey == ("Grey lines" in caption)
+    r2 = copy.deepcopy(r)  # a campaign that reaches the whole class: both lines shown
+    cc = r2["campaign"]["classes"]["1"]
+    for name in ("ideal", "random_screening"):
+        cc["expected"][name]["found"] = [cc["class_size"]] * len(cc["expected"][name]["found"])
+    fig, caption = _figure(monkeypatch, lambda r, p: campaigns.figure(r, p, 1), r2)
+    assert "50 % and 90 % of the class" in _legend_labels(fig)
+    assert "Grey lines: 50 % and 90 % of the class." in caption
+
