@@ -212,7 +212,8 @@ class SampleScan:
     each valid row starts (1 = the header; a quoted field may span several lines, blank
     lines count); ``extra``: the requested columns of the valid rows (stripped text, ""
     where missing); ``invalid``: skipped rows per reason; ``first_invalid_line``: where
-    the first skipped row starts.
+    the first skipped row starts; ``examples``: the first :data:`N_EXAMPLES` skipped rows
+    as (line, what is wrong: the unknown symbol and its site, the repeated element).
     """
 
     codes: np.ndarray
@@ -221,6 +222,7 @@ class SampleScan:
     extra: dict[str, list[str]] = field(default_factory=dict)
     invalid: dict[str, int] = field(default_factory=dict)
     first_invalid_line: int | None = None
+    examples: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def n_invalid(self) -> int:
@@ -247,6 +249,7 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
     sites = ",".join(space.site_names)
     codes, lines = array("q"), array("q")
     invalid: dict[str, int] = {}
+    examples: list[tuple[int, str]] = []
     first_invalid = None
     n_rows = 0
     try:
@@ -285,6 +288,8 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
                     invalid[reason] = invalid.get(reason, 0) + 1
                     if first_invalid is None:
                         first_invalid = start
+                    if len(examples) < N_EXAMPLES:
+                        examples.append((start, _what_is_wrong(reason, r, space)))
                     continue
                 codes.append(sum(e * w for e, w in zip(el, powers, strict=True)))
                 lines.append(start)
@@ -297,7 +302,26 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
         raise SamplesFileError(f"{p}: not a readable CSV file ({e})") from None
     return SampleScan(np.frombuffer(codes, dtype=np.int64).copy(), n_rows,
                       np.frombuffer(lines, dtype=np.int64).copy(), extra, invalid,
-                      first_invalid)
+                      first_invalid, examples)
+
+
+#: How many skipped rows of a samples CSV a warning names.
+N_EXAMPLES = 3
+
+
+def _what_is_wrong(reason: str, row: Sequence[str], space: CompositionSpace) -> str:
+    """A skipped row's fault in a few words: which symbol is unknown at which site (as
+    the file has it, control characters and all made safe by ``repr``), which element
+    repeats, how many fields it has."""
+    if reason == "unknown element":
+        bad = [(name, x.strip()) for name, site, x in zip(space.site_names, space.sites, row,
+                                                           strict=False)
+               if x.strip() not in site.elements]
+        return "; ".join(f"unknown symbol {x[:20]!r} at site {name}" for name, x in bad[:2])
+    if reason == "repeated element":
+        sym = [x.strip() for x in row[:space.n_sites]]
+        return f"{next(x for x in sym if sym.count(x) > 1)} repeated"
+    return f"{len(row)} field{'s' if len(row) != 1 else ''}, {space.n_sites} needed"
 
 
 def read_samples(path: str | os.PathLike, *, space: CompositionSpace) -> tuple[np.ndarray, int]:
@@ -317,8 +341,10 @@ def invalid_rows_warning(scan: SampleScan) -> str | None:
         return None
     why = ", ".join(f"{n:,} {k}" for k, n in sorted(scan.invalid.items(), key=lambda kv: -kv[1]))
     n = scan.n_invalid
+    rows = "; ".join(f"line {line}: {what}" for line, what in scan.examples)
+    more = f"; and {n - len(scan.examples):,} more" if n > len(scan.examples) else ""
     return (f"skipped {n:,} of {scan.n_rows:,} rows that are not compositions of the space "
-            f"({why}; first at line {scan.first_invalid_line})")
+            f"({why}; first at line {scan.first_invalid_line}): {rows}{more}")
 
 
 # --------------------------------------------------------------------------- metadata

@@ -17,6 +17,7 @@ from elpagen.cli.common import (
     emit_json,
     load_reference,
     load_train,
+    log,
 )
 
 
@@ -236,9 +237,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from elpagen.materials import require
 
         require("smact", "pymatgen.core")
-    codes, n_rows = io.read_samples(args.samples, space=cli_space(args))
+    space = cli_space(args)
+    scan = io.scan_samples(args.samples, space=space)
+    codes, n_rows = scan.codes.astype(space.code_dtype), scan.n_rows
+    skipped = io.invalid_rows_warning(scan)  # which rows count as invalid, and why
     if len(codes) == 0:
-        raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows")
+        raise CLIError(f"{args.samples}: no valid compositions among {n_rows} rows"
+                       + (f"; {skipped}" if skipped else ""))
+    if skipped:
+        log(f"warning: {args.samples}: {skipped}")
     train = load_train(args)
     ref, _ = load_reference(args, train)
     m = metrics.evaluate(codes, target, ref.classes, train.codes, n_drawn=n_rows,
