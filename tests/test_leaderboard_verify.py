@@ -323,3 +323,13 @@ def test_a_bad_meta_file_is_refused_before_any_work(capsys, tmp_path):
     one_line_error(capsys, "benchmark", "--models", "random", "-n", "100", "--seeds", "1",
                    "--meta", str(meta), match="unknown field 'homepage'")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_issue_s_edited_copy_of_a_real_submission_is_refused(capsys, tmp_path):
+    """Issue 27: a copy of a real submission with summary.precision.mean edited to 0.99
+    (its seeds say 0.76) ranked first; it is refused, naming the file and the number."""
+    real = Path(__file__).resolve().parents[1] / "docs" / "leaderboard"
+    bad = _copy(real / "submission_vae_class1.json", tmp_path, "vae",
+                lambda d: d["summary"]["precision"].update(mean=0.99))
+    one_line_error(capsys, "leaderboard", str(bad), str(real / "submission_gan_class1.json"),
+                   match=(str(bad), "$.summary.precision.mean: 0.99 is not the mean"))
