@@ -64,8 +64,10 @@ def save(fig, path: Path) -> None:
     (seconds per figure with log axes on a busy machine)."""
     plt = pyplot()
     if _watermark:  # large, faint and diagonal: no reader takes the figure for a result
+        # Sized to the figure: the widest line fits a 10-inch figure whole.
+        size = min(40.0, 2.6 * fig.get_figwidth())
         fig.text(0.5, 0.5, _watermark.replace(": ", ":\n", 1).upper(), ha="center",
-                 va="center", rotation=18, fontsize=40, color="#c0392b", alpha=0.16,
+                 va="center", rotation=18, fontsize=size, color="#c0392b", alpha=0.16,
                  fontweight="bold", zorder=100)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
