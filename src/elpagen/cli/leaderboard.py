@@ -1,4 +1,5 @@
-"""`elpagen leaderboard`: submission files ranked per class (:mod:`elpagen.leaderboard`)."""
+"""`elpagen leaderboard`: submission files scored again from their samples and ranked per
+space, target and class (:mod:`elpagen.leaderboard`)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     entries = leaderboard.load(args.paths)
     leaderboard.check_reference(entries)  # two files that differ: refused before any loading
     say = (lambda _m: None) if args.quiet else log
+    # Space files of the submissions' spaces: --space-file, and --space FILE as elsewhere.
+    space_files = [*(args.space_file or ()), *([args.space] if getattr(args, "space", None)
+                                               else [])]
     referees = leaderboard.Referees(args.data, not args.no_verify, args.cache_dir,
-                                    args.space_file or (), say)
+                                    space_files, say)
     verdicts = leaderboard.verify_all(entries, referees)
     local, note = _local_check(args, referees, entries, verdicts)
     doc = leaderboard.build(entries, local=local, target_class=target, note=note,
@@ -92,7 +96,8 @@ def add_meta_opt(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: Any) -> None:
     """Add this module's subcommand."""
     p = sub.add_parser("leaderboard",
-                       help="rank submission files (benchmark/frontier -o) per class")
+                       help="score submission files (benchmark/frontier -o) again from their "
+                            "samples and rank them per space, target and class")
     add_common(p)
     p.add_argument("paths", nargs="+", metavar="FILE_OR_DIR",
                    help="submission files, or directories searched for submission_*.json")
