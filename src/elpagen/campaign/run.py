@@ -4,18 +4,25 @@ Per seed: one start set (the same for every strategy), then for each strategy a 
 :class:`~elpagen.campaign.labeller.Labeller` and rounds of ``batch`` labels until
 ``budget`` labels are bought. ``found`` counts target-class compositions (true,
 noise-free classes) among the start set and the labels bought so far.
+
+``truth_residual`` (``--truth-residual SIGMA``) makes the truth rougher than the reference
+energies: a fixed residual r ~ N(0, SIGMA) per composition (equal on symmetry twins, the
+same crystal), drawn once per seed (:func:`seed_truth`). The labeller tells reference + r
+(+ the per-label noise) and the scoring counts the classes of reference + r (the training
+set's class bounds), so the class size differs per seed: summaries use each seed's own.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from elpagen import seeds
+from elpagen.campaign import catalogue
 from elpagen.campaign import strategies as strat
 from elpagen.campaign.labeller import CampaignError, Labeller
 from elpagen.data import TrainingSet, check_class
@@ -27,6 +34,8 @@ FRACTIONS = (0.25, 0.5, 0.9)
 CHECKPOINTS = (1_000, 2_000, 4_000, 5_000, 10_000, 20_000)
 #: The tag of a seed's start-set stream (:func:`elpagen.seeds.stream`).
 START_STREAM = 11
+#: The tag of a seed's truth-residual stream (:func:`seed_truth`).
+RESIDUAL_STREAM = "truth-residual"
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class CampaignConfig:
     pool: int | None = None
     label_noise: float = 0.0
     quick: bool = False
+    truth_residual: float = 0.0  # sigma (eV/atom) of the fixed per-composition residual
     names: tuple[str, ...] = field(default=(), compare=False)  # resolved in check()
 
     def check(self, train: TrainingSet) -> CampaignConfig:
@@ -54,6 +64,9 @@ class CampaignConfig:
             raise CampaignError(f"--pool {self.pool} must be at least --batch {self.batch}")
         if not np.isfinite(self.label_noise) or self.label_noise < 0:
             raise CampaignError(f"--label-noise must be >= 0, got {self.label_noise}")
+        if not np.isfinite(self.truth_residual) or self.truth_residual < 0:
+            raise CampaignError(f"--truth-residual must be a number >= 0, got "
+                                f"{self.truth_residual}")
         if not self.seeds:
             raise CampaignError("give at least one seed")
         kind, size = start_spec(self.start, train)
@@ -94,6 +107,30 @@ def start_codes(text: str, train: TrainingSet, seed: int, all_codes: np.ndarray)
     return all_codes[rng.choice(len(all_codes), size=size, replace=False)].astype(np.int64)
 
 
+def seed_truth(energies: np.ndarray, classes: np.ndarray, train: TrainingSet, sigma: float,
+               seed: int, space: CompositionSpace) -> tuple[np.ndarray, np.ndarray]:
+    """The truth of a campaign seed: (energies, classes) over the grid of ``space``.
+
+    ``sigma`` 0: the reference's own arrays, untouched. Otherwise reference + r with r ~
+    N(0, sigma) fixed per composition, drawn once per seed from its own stream on the
+    canonical code (twins, images under the space's symmetries, are one crystal: one r),
+    and the classes of that energy by the training set's bounds on the compositions with a
+    reference value (class 0 stays 0). Unlike label noise, no number of labels averages it
+    away.
+    """
+    if sigma == 0:
+        return energies, classes
+    grid = np.arange(space.n_grid, dtype=space.code_dtype)
+    rng = np.random.default_rng(seeds.stream(seed, RESIDUAL_STREAM))
+    residual = rng.normal(0.0, sigma, size=space.n_grid)[space.canonical(grid)]
+    rough = np.asarray(energies, dtype=np.float64) + residual
+    classes = np.asarray(classes)
+    cls = np.zeros_like(classes)
+    has = classes > 0  # no class (nor energy) off the compositions with a reference value
+    cls[has] = train.energy_classes.assign(rough[has])
+    return rough, cls
+
+
 def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes: np.ndarray,
             train: TrainingSet, config: CampaignConfig, seed: int, start: np.ndarray,
             all_codes: np.ndarray, *, space: CompositionSpace | None = None
@@ -102,6 +139,7 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
     (``ref.space``; default ``train.space``), which must be the training set's."""
     t0 = time.perf_counter()
     space = campaign_space(train, space)
+    energies, classes = seed_truth(energies, classes, train, config.truth_residual, seed, space)
     lab = Labeller(energies, classes, config.label_noise, seed, space=space)
     told, truth = lab.label(start, "start", start=True)
     codes, energies_told = [start], [told]
@@ -144,6 +182,8 @@ def run_one(name: str, cls: type[strat.Strategy], energies: np.ndarray, classes:
         found.append(found[-1] + int((truth == config.target_class).sum()))
     out: dict[str, Any] = {"seed": seed, "labels": labels, "found": found,
                            "seconds": round(time.perf_counter() - t0, 2)}
+    if config.truth_residual > 0:  # the class size of this seed's truth
+        out["n_class"] = n_class
     if hasattr(s, "fallback_rounds"):  # generator strategies: rounds without a class member
         out["fallback_rounds"] = int(s.fallback_rounds)
     if quality["precision"]:  # generator strategies: the quality of each round's draws
@@ -193,19 +233,25 @@ def _stat(values: list[float | None]) -> dict[str, float] | None:
     return {"mean": float(a.mean()), "std": float(a.std())}
 
 
-def summarise(runs: list[dict[str, Any]], n_class: int, budget: int) -> dict[str, Any]:
+def summarise(runs: list[dict[str, Any]], n_class: int | Sequence[int], budget: int
+              ) -> dict[str, Any]:
+    """Means and spreads over the seeds' runs; ``n_class``: the class size, or one per run
+    (a rougher truth's classes differ per seed)."""
+    sizes = [n_class] * len(runs) if isinstance(n_class, (int, np.integer)) else list(n_class)
     out: dict[str, Any] = {"found_final": _stat([r["found"][-1] for r in runs])}
     for frac in FRACTIONS:
         out[f"labels_to_{round(frac * 100)}"] = _stat(
-            [labels_to(r["labels"], r["found"], frac * n_class) for r in runs])
+            [labels_to(r["labels"], r["found"], frac * n) for r, n in zip(runs, sizes,
+                                                                          strict=True)])
     out["found_at"] = {str(at): _stat([found_at(r["labels"], r["found"], at) for r in runs])
                        for at in CHECKPOINTS if at <= budget}
-    out["auc"] = _stat([auc(r["labels"], r["found"], n_class) for r in runs])
+    out["auc"] = _stat([auc(r["labels"], r["found"], n)
+                        for r, n in zip(runs, sizes, strict=True)])
     out["seconds"] = _stat([r["seconds"] for r in runs])
     return out
 
 
-def expectations(n_class: int, start_hits: float, n_start: int, budget: int,
+def expectations(n_class: float, start_hits: float, n_start: int, budget: int,
                  batch: int, *, n_space: int) -> dict[str, Any]:
     """Random's exact expectation (hypergeometric) and the ideal, on the rounds' labels
     (``n_space``: the number of compositions of the space)."""
@@ -243,14 +289,18 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
     # The compositions that can be labelled: those with a reference value (every
     # composition of the space, but for a table space without a value for some).
     all_codes = np.flatnonzero(np.asarray(classes) > 0).astype(np.int64)
-    n_class = int((classes == config.target_class).sum())
     resolved = [strat.resolve(s) for s in config.strategies]
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n, _ in resolved}
-    start_hits, n_start = [], 0
+    start_hits, n_start, n_classes = [], 0, []
     for seed in config.seeds:
         start = start_codes(config.start, train, seed, all_codes)
         n_start = len(start)
-        start_hits.append(int((classes[start] == config.target_class).sum()))
+        # The seed's truth (the reference's own without a residual); run_one draws the same.
+        _, truth = seed_truth(energies, classes, train, config.truth_residual, seed, space)
+        n_class = int((truth == config.target_class).sum())
+        n_classes.append(n_class)
+        start_hits.append(int((truth[start] == config.target_class).sum()))
+        del truth
         for name, cls in resolved:
             r = run_one(name, cls, energies, classes, train, config, seed, start, all_codes,
                         space=space)
@@ -264,15 +314,21 @@ def run_campaign(energies: np.ndarray, classes: np.ndarray, train: TrainingSet,
         "start": {"spec": config.start, "size": n_start, "hits": start_hits},
         "batch": config.batch, "budget": config.budget, "pool": config.pool,
         "label_noise": config.label_noise, "seeds": list(config.seeds), "quick": config.quick,
+        "truth_residual": config.truth_residual,
         "strategies": {}, "machine": machine.environment(),
     }
+    if config.truth_residual > 0:  # a rougher truth: each seed's class size, their mean
+        out["n_class"] = round(float(np.mean(n_classes)), 1)
+        out["n_class_seeds"] = n_classes
     for name, cls in resolved:
         s = cls(seed=config.seeds[0], quick=config.quick)
         s.space = space
         out["strategies"][name] = {
             "settings": s.settings(), "scores_pool": cls.scores_pool,
-            "seeds": runs[name], "summary": summarise(runs[name], n_class, config.budget)}
-    out["expected"] = expectations(n_class, float(np.mean(start_hits)), n_start,
+            "seeds": runs[name], "summary": summarise(runs[name], n_classes, config.budget)}
+    # One class size (no residual): the same int as ever; else the seeds' mean.
+    n_exp = n_classes[0] if len(set(n_classes)) == 1 else float(np.mean(n_classes))
+    out["expected"] = expectations(n_exp, float(np.mean(start_hits)), n_start,
                                    config.budget, config.batch, n_space=len(all_codes))
     return out
 
@@ -289,15 +345,25 @@ def table(result: dict[str, Any]) -> str:
     head = (["strategy"] + [f"found @{int(c):,}" for c in cps]
             + ["final", "labels to 25 %", "to 50 %", "to 90 %", "AUC/ideal"])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    family = [n for n in result["strategies"] if (s := catalogue.find(n)) is not None
+              and s.uses_reference_model_family]
     for name, rec in result["strategies"].items():
         sm = rec["summary"]
         rows.append("| " + " | ".join(
-            [name] + [fmt(sm["found_at"][c]) for c in cps]
+            [name + (" †" if name in family else "")] + [fmt(sm["found_at"][c]) for c in cps]
             + [fmt(sm["found_final"]), fmt(sm["labels_to_25"]), fmt(sm["labels_to_50"]),
                fmt(sm["labels_to_90"]), fmt(sm["auc"], 3)]) + " |")
-    rows.append(f"\nclass {result['target_class']}: {result['n_class']:,} compositions; start "
+    size = (f"{result['n_class']:,}" if "n_class_seeds" not in result else
+            f"{result['n_class']:,.1f} (per seed {result['n_class_seeds']})")
+    truth = (f"; truth residual {result['truth_residual']} eV/atom (fixed per composition)"
+             if result.get("truth_residual") else "")
+    rows.append(f"\nclass {result['target_class']}: {size} compositions; start "
                 f"{result['start']['spec']} ({result['start']['size']:,}, hits "
                 f"{result['start']['hits']}); batch {result['batch']}, budget "
                 f"{result['budget']:,}, pool {result['pool'] or 'whole space'}, label noise "
-                f"{result['label_noise']}; seeds {result['seeds']}")
+                f"{result['label_noise']}{truth}; seeds {result['seeds']}")
+    if family:
+        rows.append("† ranks with a kernel ridge of the reference energies' own family (a "
+                    "Laplacian kernel on the sites' periods and groups): favoured by "
+                    "construction where the truth is that model")
     return "\n".join(rows)

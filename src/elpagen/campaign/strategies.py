@@ -15,8 +15,8 @@ named on the command line as ``module.path:ClassName``.
 This module gathers the strategies' names: :func:`resolve` (a name to its class),
 :data:`BUILTIN` and :data:`DEFAULT`, all read from the records of the catalogue
 (:mod:`.catalogue`: label, colour, kind, refit settings); the interface and shared helpers
-live in :mod:`.base`, the scoring strategies in :mod:`.scoring`, the generator strategies
-and ``static`` in :mod:`.generative`.
+live in :mod:`.base`, the scoring strategies in :mod:`.scoring` and :mod:`.neighbours`, the
+generator strategies and ``static`` in :mod:`.generative`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from elpagen.campaign.generative import (
     VAEStrategy,
     static_strategy,
 )
+from elpagen.campaign.neighbours import NeighbourStrategy
 from elpagen.campaign.scoring import (
     GreedyStrategy,
     MarginalGreedyStrategy,
@@ -61,8 +62,8 @@ from elpagen.campaign.scoring import (
 __all__ = [
     "ARStrategy", "CatalogueStrategy", "GANStrategy", "GeneratorStrategy", "GFNStrategy",
     "GreedyStrategy", "MarginalGreedyStrategy", "MarginalKernelStrategy",
-    "MarginalPoolStrategy", "MarginalStrategy", "RandomStrategy", "RidgeStrategy",
-    "RLStrategy", "SiteMarginals", "StaticStrategy", "Strategy", "StrategyError",
+    "MarginalPoolStrategy", "MarginalStrategy", "NeighbourStrategy", "RandomStrategy",
+    "RidgeStrategy", "RLStrategy", "SiteMarginals", "StaticStrategy", "Strategy", "StrategyError",
     "UCBStrategy", "VAEStrategy", "BUILTIN", "DEFAULT", "resolve", "static_strategy",
     "draw_sites", "fill", "fit_ridge", "most_frequent", "onehot",
     "onehot_columns", "predict_ridge", "site_probabilities", "top",

@@ -231,6 +231,9 @@ def campaign_table(camp: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             shown = html.escape(strategy_catalogue.label(name))
             if shown != html.escape(name):  # the key the CSV and the JSON use, beside it
                 shown += f" <code>{html.escape(name)}</code>"
+            spec = strategy_catalogue.find(name)
+            if spec is not None and spec.uses_reference_model_family:
+                shown += " †"
             rows.append(f"<tr><td>{key}</td><td>{shown}{fails}</td><td>{n}</td>"
                         + "".join(f"<td>{_cell(x, n, 3 if i == len(cells) - 1 else 0)}</td>"
                                   for i, x in enumerate(cells)) + "</tr>")
@@ -260,7 +263,9 @@ def section_html(camp: Mapping[str, Any], figures: Sequence[str], number: int) -
         "Labels are counted after the start set; found includes the start set's hits; – "
         "where a seed does not reach the fraction within the budget. AUC / ideal: the area "
         "under found / N<sub>c</sub> over the labels bought, divided by the ideal's (every "
-        "label a hit).</p>",
+        "label a hit). †: ranks with a kernel ridge of the reference energies' own family "
+        "(a Laplacian kernel on periods and groups), favoured by construction where the "
+        "truth is that model.</p>",
     ]
 
 
