@@ -16,6 +16,7 @@ rule                        value
 :func:`trial_sampler_seed`  ``(base * 1_000_003 + trial) % 2**32`` (its settings sampler)
 :func:`round_seed`          ``seed * 1000 + round`` (a campaign round's refit)
 :func:`stream`              ``[seed, tag]`` (a named sub-stream; a text tag: its CRC-32)
+:func:`estimate_seed`       ``stream(sampling_seed, "estimate")`` (a rarefied estimate's draws)
 ==========================  =========================================================
 """
 
@@ -74,3 +75,10 @@ def stream(seed: int, tag: int | str) -> list[int]:
     """The entropy of the sub-stream ``tag`` of ``seed`` (for ``np.random.default_rng``):
     ``[seed, tag]``; a text tag (a strategy's name) stands as its CRC-32."""
     return [seed, zlib.crc32(tag.encode()) if isinstance(tag, str) else tag]
+
+
+def estimate_seed(sampling_seed: int) -> list[int]:
+    """The stream of the extra draws of a rarefied estimate (:mod:`elpagen.expected`) of
+    the trial sampled with ``sampling_seed``: its own sub-stream, so the sampled numbers
+    stay those of a run without the estimate."""
+    return stream(sampling_seed, "estimate")

@@ -189,7 +189,8 @@ def run_config(args: argparse.Namespace, outputs: Sequence[str], **extra: Any):
         seeds=run_seeds(args.seed, args.seeds),
         protocol=args.protocol, overrides=per_model, device=args.device,
         mixture=args.mixture, progress=not (args.quiet or getattr(args, "json", False)),
-        timeout=getattr(args, "timeout", None), **extra,
+        timeout=getattr(args, "timeout", None),
+        rarefaction_draws=getattr(args, "rarefaction_draws", None), **extra,
     )
     paths: list[Path] = []
     if args.output:
@@ -229,6 +230,11 @@ def add_samples_opt(p: argparse.ArgumentParser, per: str = "fit") -> None:
                    help="stop with an error when sampling brings no new valid composition "
                         "for S seconds, a propose that never returns included (default: no "
                         "limit; docs/limits.md)")
+    p.add_argument("--rarefaction-draws", type=int, default=None, metavar="K",
+                   help="valid draws of the rarefied expected metrics of a model without a "
+                        "known distribution (vae, gan), drawn on a stream of their own "
+                        "(default: 100 x the samples, at most 1,000,000; 0: none; "
+                        "docs/method.md)")
 
 
 def add_mixture_opt(p: argparse.ArgumentParser) -> None:

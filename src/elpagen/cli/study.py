@@ -37,7 +37,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                   else [s for s in args.strategies.split(",") if s.strip() not in ("", "none")])
     make_settings(args.protocol, n_seeds, args.quick, "", 1 << 30,
                   model_overrides(models, args.quick, overrides), args.frontier5_samples,
-                  models, strategies)
+                  models, strategies, estimate=args.estimate or "extrapolated")
     if args.connect_timeout is not None and args.scheduler is None:
         raise StudyError("--connect-timeout needs --scheduler ADDRESS")
     execute = None
@@ -61,6 +61,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
         models=models, strategies=strategies, train=train, reference=ref,
+        estimate=args.estimate,
     )
     summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
@@ -92,6 +93,7 @@ def _quick_note(summary: dict[str, Any]) -> str:
 def add_parsers(subparsers: Any) -> None:
     """Add the ``study`` and ``report`` subcommands to the elpagen parser."""
     from elpagen.study.campaign_unit import STUDY_STRATEGIES
+    from elpagen.study.plan import ESTIMATES
 
     p = subparsers.add_parser(
         "study", help="run every experiment of the study (resumable) and write the report",
@@ -111,6 +113,12 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--frontier5-samples", type=int, metavar="N", default=None,
                    help="valid samples per knob value of the class-5 frontier, the longest "
                         "experiment (default: 25,000,000; 2,000 with --quick; 0: leave it out)")
+    p.add_argument("--estimate", choices=ESTIMATES, default=None,
+                   help="models without a known distribution (vae, gan): extrapolated "
+                        "(class 5 sampled at half the draws, coverage extrapolated to N; "
+                        "rarefied class-1 expectations beside) or sampled (every value "
+                        "sampled at N, as before); default: a resumed study's, else "
+                        "extrapolated (docs/study.md)")
     p.add_argument("--models", metavar="M1,M2,...", default=None,
                    help="the models to study (default: every model of the catalogue, "
                         f"{catalogue.help_list(catalogue.names(study=True))})")

@@ -22,13 +22,21 @@ import numpy as np
 from elpagen import catalogue, generations, metric_specs, metrics, progress
 from elpagen.data import TrainingSet
 from elpagen.errors import UserError
+from elpagen.expected import rarefaction_draws
 from elpagen.generator import GeneratorError
 from elpagen.harness.config import RunConfig
-from elpagen.harness.frontier import class_label, mean_spread, optional_columns, run_label
+from elpagen.harness.frontier import (
+    class_label,
+    estimate_from_draws,
+    mean_spread,
+    optional_columns,
+    run_label,
+)
 from elpagen.harness.trial import fit, reference_expectation, reference_scorer, run_trial
 from elpagen.machine import environment
 from elpagen.metrics import METRIC_KEYS
 from elpagen.models.plugins import first_line
+from elpagen.seeds import sample_seed
 
 Log = Callable[[str], None]
 #: Receives the progress of one model's fit: (phase, done, total); phase is "fitting" (no
@@ -69,7 +77,10 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
     fit_seconds = time.perf_counter() - t0
     score = reference_scorer(ref_classes, train.codes, config.target_class, train.space)
     expect = reference_expectation(ref_classes, config.target_class, train.space)
-    per_seed, sample_seconds, kept = [], 0.0, []
+    # Models without a known distribution: the expectations estimated from K draws of
+    # their own stream instead (rarefied; 0: none).
+    draws = rarefaction_draws(config.samples, config.rarefaction_draws)
+    per_seed, sample_seconds, kept, label, estimate_seconds = [], 0.0, [], None, 0.0
     for i, (seed, g) in enumerate(zip(config.seeds, gens, strict=True)):
         if report is not None:
             report("sampling", i, len(gens))
@@ -81,6 +92,13 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
         kept.append(generations.encode(seed, r.codes, r.n_drawn))
         # The exact expectations beside the sampled values (elpagen.expected), flat per seed.
         exp = {f"expected_{k}": v for k, v in (r.expected or {}).items()}
+        if r.expected is None and draws:
+            t1 = time.perf_counter()
+            est, label = estimate_from_draws(g, name, config.target_class, config.samples,
+                                             draws, sample_seed(seed), ref_classes,
+                                             train.space, timeout=config.timeout)
+            estimate_seconds += time.perf_counter() - t1
+            exp = {f"expected_{k}": v for k, v in est.items()}
         per_seed.append({**r.metrics, **exp, "seed": int(seed)})
     seconds = time.perf_counter() - t0
     agg = metrics.aggregate(per_seed)
@@ -92,6 +110,9 @@ def benchmark_model(name: str, train: TrainingSet, ref_classes: np.ndarray,
                 if k.startswith("expected_")}
     if expected:  # models.<name>.expected.<metric> = {mean, std} over seeds
         out["expected"] = expected
+    if label is not None:  # estimated, not exact: {"estimate": "rarefied", "k": K}
+        out["expected_estimate"] = label
+        out["estimate_seconds"] = round(estimate_seconds, 2)
     out["seconds"] = round(seconds, 2)
     out["fit_seconds"] = round(fit_seconds, 2)
     out["sample_seconds"] = round(sample_seconds, 2)

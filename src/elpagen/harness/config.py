@@ -125,6 +125,10 @@ class RunConfig:
     timeout: float | None = None
     """Seconds sampling may go without a new valid composition, a ``propose`` that never
     returns included (``--timeout``; None: no limit; :meth:`elpagen.Generator.sample`)."""
+    rarefaction_draws: int | None = None
+    """Valid draws K of the rarefied ``expected`` metrics of a model without a known
+    distribution (vae, gan; :func:`elpagen.expected.estimated_metrics`), on a stream of
+    their own (``--rarefaction-draws``; None: 100 x N, at most 10^6; 0: none)."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -155,6 +159,13 @@ class RunConfig:
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))
                               or not 0 < t < float("inf")):
             raise InputError(f"--timeout must be a number of seconds > 0, got {t!r}")
+        k = self.rarefaction_draws
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
+            raise InputError(f"--rarefaction-draws must be 0 (none) or a number of valid "
+                             f"draws, got {k!r}")
+        if k:
+            memory.check_fits(memory.sampling_bytes(k), f"{k:,} rarefaction draws per fit",
+                              "ask for fewer --rarefaction-draws")
         overrides = {self._model_of(m): dict(v) for m, v in self.overrides.items()}
         named_grids = [(self._model_of(m), v) for m, v in self.grids.items()]
         grids = {}

@@ -8,7 +8,10 @@ curve, not a point: its points (mean +- std over seeds), the knob values of its
 non-dominated points, and the area under its frontier (:func:`elpagen.metrics.hypervolume`
 against (0, 0), per seed, then mean +- std). docs/design.md, "Frontiers", lists the knobs.
 :func:`expected_sweep` gives the same points as exact expectations, without sampling, for a
-generator whose distribution is known (the study's class-5 frontier).
+generator whose distribution is known (the study's class-5 frontier). A generator without
+one gets its ``expected_*`` estimated from draws of its own (:func:`estimate_from_draws`:
+rarefied from K = 100 x N draws at class 1), and :func:`sweep` can extrapolate its coverage
+to N from K = N / 2 draws (``extrapolate``: the study's class-5 frontier).
 """
 
 from __future__ import annotations
@@ -71,30 +74,102 @@ def sweep(
     *,
     space: CompositionSpace,
     timeout: float | None = None,
+    rarefaction_draws: int = 0,
+    extrapolate: bool = False,
+    sampling_seed: int | None = None,
 ) -> list[dict[str, Any]]:
     """Metrics of one fitted generator at every knob value: one trial each, with the same
-    sampling seed for each. ``expected``: also the exact expectations of the precision and
-    coverage (``expected_precision``, ...; :mod:`elpagen.expected`) where the generator's
-    distribution is known. ``space``: the training set's (the grid of ``ref_classes``).
-    ``timeout``: seconds a trial's sampling may stall (``--timeout``)."""
+    sampling seed for each (``sampling_seed``, default the rule's for ``seed``).
+    ``expected``: also the exact expectations of the precision and coverage
+    (``expected_precision``, ...; :mod:`elpagen.expected`) where the generator's
+    distribution is known, and where it is not and ``rarefaction_draws`` = K > 0, their
+    rarefied estimates from K draws of their own stream (:func:`estimate_from_draws`; the
+    sampled numbers stay the same). ``extrapolate``: a generator that offers no
+    distribution (:func:`offers_distribution`) draws K = N / 2 valid samples per point and
+    its coverage (and distinct compositions) is extrapolated to N = ``n_samples``
+    (:func:`elpagen.expected.estimated_metrics`); the rest of its point is the K draws'.
+    ``space``: the training set's (the grid of ``ref_classes``). ``timeout``: seconds a
+    trial's sampling may stall (``--timeout``)."""
+    from elpagen import expected as expected_module
     from elpagen.harness.trial import reference_expectation, reference_scorer, run_trial
+    from elpagen.seeds import sample_seed
 
     score = reference_scorer(ref_classes, train_codes, target_class, space)
     expect = reference_expectation(ref_classes, target_class, space) if expected else None
     from elpagen import generations
 
     default = None if gen.knob is None else float(gen.knob_value)
+    stream = sample_seed(seed) if sampling_seed is None else sampling_seed
+    n_draw = (expected_module.extrapolation_draws(n_samples)
+              if extrapolate and not offers_distribution(gen) else n_samples)
     out = []
     for v in values:
-        r = run_trial(gen, model, target_class, n_samples, seed, score, knob=v, expect=expect,
-                      keep_codes=v == default, timeout=timeout)
+        r = run_trial(gen, model, target_class, n_draw, seed, score, knob=v, expect=expect,
+                      keep_codes=v == default or n_draw < n_samples, timeout=timeout,
+                      sampling_seed=stream)
         m = r.metrics
+        if n_draw < n_samples:  # coverage at N extrapolated from the K draws
+            assert r.codes is not None
+            m = {**m, **expected_module.estimated_metrics(
+                r.codes, target_class, ref_classes, n_samples, space=space,
+                train_codes=train_codes)}
+            m["js_distance"] = r.metrics["js_distance"]  # the K draws' own
         exp = {f"expected_{k}": r.expected[k] for k in EXPECTED_POINT_KEYS} if r.expected else {}
+        if expected and r.expected is None and rarefaction_draws:
+            est, _ = estimate_from_draws(gen, model, target_class, n_samples,
+                                         rarefaction_draws, stream, ref_classes, space,
+                                         knob=v, timeout=timeout)
+            exp = {f"expected_{key}": est[key] for key in EXPECTED_POINT_KEYS}
         out.append({"knob": v, **{k: m[k] for k in (*POINT_KEYS, *DISCOVERY_KEYS, "n_unique")},
                     **exp})
-        if r.codes is not None:  # the fitted knob value's samples, for the submission
+        if r.codes is not None and v == default:  # the fitted value's samples (submission)
             out[-1]["generations"] = generations.encode(seed, r.codes, r.n_drawn)
     return out
+
+
+def offers_distribution(gen: Generator) -> bool:
+    """Whether ``gen`` has a ``composition_distribution`` (every member of a mixture): the
+    models whose expectations are exact (:mod:`elpagen.expected`), at least at some
+    settings; the others (vae, gan, a plug-in without the method) are estimated."""
+    from elpagen.generator import Mixture
+
+    if isinstance(gen, Mixture):
+        return all(offers_distribution(m) for m in gen.members)
+    return getattr(gen, "composition_distribution", None) is not None
+
+
+def estimate_from_draws(
+    gen: Generator,
+    model: str,
+    target_class: int,
+    n_samples: int,
+    draws: int,
+    sampling_seed: int,
+    ref_classes: np.ndarray,
+    space: CompositionSpace,
+    *,
+    knob: float | None = None,
+    timeout: float | None = None,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The keys of :func:`elpagen.expected.expected_metrics` at ``n_samples`` draws,
+    estimated from ``draws`` = K fresh valid draws of ``gen`` (at ``knob``) on their own
+    stream (:func:`elpagen.seeds.estimate_seed` of ``sampling_seed``: the trial's numbers
+    are not touched), and their label (:func:`elpagen.expected.estimate_label`):
+    rarefied for K >= N. Costs K draws: about 2-3 CPU s for 10^6 VAE or GAN draws on the
+    elpasolite."""
+    from elpagen import expected
+    from elpagen.harness.trial import user_code
+    from elpagen.seeds import estimate_seed
+
+    builtin = catalogue.is_builtin(model)
+    with user_code(model, f"with_knob({knob})", builtin):
+        g = gen if knob is None else gen.with_knob(knob)
+    with user_code(model, "propose", builtin):
+        s = g.sample(int(draws), target_class, seed=estimate_seed(sampling_seed),
+                     **({} if timeout is None else {"timeout": timeout}))
+    est = expected.estimated_metrics(s.codes, target_class, ref_classes, n_samples,
+                                     space=space)
+    return est, expected.estimate_label(len(s.codes), n_samples)
 
 
 def expected_sweep(
@@ -168,6 +243,7 @@ def run_frontier(
     ``config.mixture`` = K > 1: each seed is a mixture of K fits sampled as one
     mixture; ``config.grids`` replaces a model's default knob grid.
     """
+    from elpagen.expected import estimate_label, rarefaction_draws
     from elpagen.harness.trial import fit
     from elpagen.machine import environment
 
@@ -185,14 +261,20 @@ def run_frontier(
             log(f"{name}: fitted in {fit_s:.1f} s; sweeping {gens[0].knob} over "
                 f"{', '.join(f'{v:g}' for v in values)}")
         per_seed = []
+        # Points of a model without a known distribution: rarefied expectations (K draws).
+        draws = (0 if offers_distribution(gens[0]) else
+                 rarefaction_draws(config.samples, config.rarefaction_draws))
         for seed, gen in zip(config.seeds, gens, strict=True):
             per_seed.append(sweep(gen, name, values, config.target_class, config.samples,
                                   int(seed), ref_classes, train.codes, expected=True,
-                                  space=train.space, timeout=config.timeout))
+                                  space=train.space, timeout=config.timeout,
+                                  rarefaction_draws=draws))
             if log:
                 hv = metrics.hypervolume([(r["precision"], r["coverage"]) for r in per_seed[-1]])
                 log(f"{name}: seed {seed} swept, hypervolume {hv:.4f}")
         results[name] = summarise(name, gens[0], per_seed)
+        if draws:  # estimated, not exact: {"estimate": "rarefied", "k": K}
+            results[name]["expected_estimate"] = estimate_label(draws, config.samples)
         results[name]["generations"] = [p["generations"] for runs in per_seed for p in runs
                                         if "generations" in p]
         results[name]["fit_seconds"] = round(fit_s, 2)

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from elpagen import catalogue, metrics
+from elpagen.expected import rarefaction_draws
 from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.space import CompositionSpace
 from elpagen.study.campaign_unit import campaign_settings
 from elpagen.study.plan import (
     CURVE_POINTS,
+    ESTIMATES,
     HIST_BIN_WIDTH,
     SUBSET_SEED,
     StudyError,
@@ -42,6 +44,7 @@ def make_settings(
     provenance: ReferenceProvenance | None = None,
     class_sizes: Sequence[int] | None = None,
     target: str = "energy",
+    estimate: str = "extrapolated",
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
@@ -57,7 +60,11 @@ def make_settings(
     parameters (default: those :mod:`elpagen.reference` builds with). ``class_sizes``: the
     reference's compositions per class 1..10; on a space other than the default they set
     the samples of each experiment (:func:`scale_samples`). ``target``: the training set's
-    (recorded under ``"target"`` when it is not ``energy``).
+    (recorded under ``"target"`` when it is not ``energy``). ``estimate``: how models
+    without a known distribution are measured (:data:`~elpagen.study.plan.ESTIMATES`):
+    ``extrapolated`` is recorded as ``"estimate"`` with the class-1 ``"rarefaction_draws"``;
+    ``sampled`` records neither, so its settings are those of a study written before
+    (and such a store resumes, :func:`resumed_estimate`).
     """
     from elpagen import spaces
     from elpagen.version import __version__
@@ -70,6 +77,8 @@ def make_settings(
     b = fit_scale(scale, space.n_space)
     if frontier5_samples is None:
         frontier5_samples = b.frontier5_samples
+    if estimate not in ESTIMATES:
+        raise StudyError(f"--estimate must be one of {', '.join(ESTIMATES)}, got {estimate!r}")
     if isinstance(frontier5_samples, bool) or not isinstance(frontier5_samples, int) \
             or frontier5_samples < 0:
         raise StudyError(f"--frontier5-samples must be 0 (no class-5 frontier) or a positive "
@@ -103,8 +112,23 @@ def make_settings(
         out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
     if target != "energy":
         out["target"] = target
+    if estimate != "sampled":
+        out["estimate"] = estimate
+        out["rarefaction_draws"] = rarefaction_draws(b.class1_samples)
     campaign = campaign_settings(b, quick, strategies, space)
     return out if campaign is None else {**out, "campaign": campaign}
+
+
+def resumed_estimate(stored: Mapping[str, Any] | None, asked: str | None) -> str:
+    """The estimate of a study run: the one ``asked`` (``--estimate``), else the stored
+    study's (``stored``: the settings of the store being resumed; one without
+    ``"estimate"`` was written before estimates existed, or with ``sampled``), else the
+    default, ``extrapolated``."""
+    if asked is not None:
+        return asked
+    if stored is not None:
+        return str(stored.get("estimate", "sampled"))
+    return ESTIMATES[0]
 
 
 def scale_samples(scale: StudyScale, class_sizes: Sequence[int]) -> StudyScale:

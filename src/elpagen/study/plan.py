@@ -46,6 +46,15 @@ FRONTIER_CLASSES: tuple[int, ...] = (1, 5)
 #: hours; the expectation seconds). The class-1 frontier (10,000 draws) stays sampled, with
 #: the expectations beside. docs/study.md, "Exact expected metrics".
 EXPECTED_FRONTIER_CLASSES: tuple[int, ...] = (5,)
+#: How the study measures the models without a known distribution (vae, gan, plug-ins
+#: without ``composition_distribution``; docs/study.md, "Class 5 at half the draws"):
+#: ``extrapolated`` (the default) samples their class-5 units and class-5 frontier points
+#: at K = N / 2 valid draws and extrapolates coverage to N (Good-Toulmin), and puts a
+#: rarefied estimate from K = 100 x N draws (at most 10^6) beside their class-1 and
+#: class-1 frontier values; ``sampled`` is the study as before (every value at N, no
+#: estimate). Settings record the first as ``"estimate"`` and ``"rarefaction_draws"``; a
+#: store without them (written before, or ``--estimate sampled``) is the second.
+ESTIMATES: tuple[str, ...] = ("extrapolated", "sampled")
 #: Target classes of the campaign experiment: the two rare ends of the energy range.
 CAMPAIGN_CLASSES: tuple[int, ...] = (1, 10)
 EXPERIMENTS: tuple[str, ...] = tuple(Experiment)

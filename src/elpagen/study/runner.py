@@ -53,7 +53,7 @@ from elpagen.errors import UserError
 from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.study import campaign_unit
 from elpagen.study.campaign_unit import describe_unit, is_campaign
-from elpagen.study.config import make_settings, reference_payload
+from elpagen.study.config import make_settings, reference_payload, resumed_estimate
 from elpagen.study.plan import (
     CHECKPOINTS,
     StudyError,
@@ -135,7 +135,9 @@ class Runner:
         self.inputs = UnitInputs(
             ref_classes=ref.classes, ref_energies=ref.energies,
             hist_edges=np.asarray(store.artifact("reference")["hist_edges"]),
-            n_class1=int(metrics.class_sizes(ref.classes)[0]))
+            n_class1=int(metrics.class_sizes(ref.classes)[0]),
+            estimate=settings.get("estimate", "sampled"),
+            rarefaction_draws=int(settings.get("rarefaction_draws", 0)))
 
     def training_set(self, size: int):
         if size not in self._subsets:
@@ -250,6 +252,7 @@ def run_study(
     strategies: Sequence[str] | None = None,
     train=None,
     reference=None,
+    estimate: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
 
@@ -265,6 +268,11 @@ def run_study(
     ``frontier5_samples``: samples per knob value of the class-5 frontier instead of the
     budget's (0: none; see :func:`make_settings`).
 
+    ``estimate``: how the models without a known distribution are measured,
+    ``extrapolated`` or ``sampled`` (:data:`elpagen.study.plan.ESTIMATES`); None: the
+    resumed store's (a store written before estimates existed: ``sampled``), else
+    ``extrapolated`` (:func:`elpagen.study.config.resumed_estimate`).
+
     ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
     one after another in this process by default, on a Dask cluster with
     :func:`elpagen.study.distributed.executor`.
@@ -274,7 +282,7 @@ def run_study(
     from elpagen import data
     from elpagen.machine import environment
     from elpagen.models.protocols import PROTOCOLS
-    from elpagen.study.store import DirLock, Store, check_directory
+    from elpagen.study.store import DirLock, Store, check_directory, store_path
 
     log = log or (lambda _msg: None)
     if protocol not in PROTOCOLS:
@@ -310,11 +318,16 @@ def run_study(
         ov = model_overrides(models, quick, overrides)
         provenance = (None if reference is None
                   else ReferenceProvenance.parameters(reference.sigma, reference.lam))
+        stored = None
+        if store_path(d).exists():  # resumed: its estimate unless one is asked for
+            with Store.open_readonly(d) as old:
+                stored = old.settings()
         settings = make_settings(protocol, n_seeds, quick, train.sha256, len(train), ov,
                                  frontier5_samples, models, strategies, space=train.space,
                                  provenance=provenance, target=train.target,
                                  class_sizes=None if reference is None
-                                 else reference.class_sizes())
+                                 else reference.class_sizes(),
+                                 estimate=resumed_estimate(stored, estimate))
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from elpagen import catalogue, metrics
+from elpagen import catalogue, expected, metrics
 from elpagen.data import TrainingSet
 from elpagen.generator import Generator, SamplingError, sample_seed
 from elpagen.harness import frontier
@@ -76,6 +76,11 @@ class UnitInputs:
     """Bin edges of every energy histogram of the study."""
     n_class1: int
     """Compositions of class 1 in the whole space (the cost of discovery)."""
+    estimate: str = "sampled"
+    """How models without a known distribution are measured (the settings' ``estimate``;
+    :data:`~elpagen.study.plan.ESTIMATES`): ``extrapolated`` or ``sampled`` (as before)."""
+    rarefaction_draws: int = 0
+    """Draws K of the rarefied class-1 expectations of those models (0: none)."""
 
 
 @dataclass
@@ -116,14 +121,29 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     score = reference_scorer(inputs.ref_classes, train.codes, unit.target_class, train.space)
     expect = (reference_expectation(inputs.ref_classes, unit.target_class, train.space)
               if unit.experiment in EXPECTED_EXPERIMENTS else None)
+    # Class 5 of a model without a distribution: K = N / 2 draws, coverage extrapolated.
+    extrapolate = (unit.experiment == Experiment.CLASS5 and inputs.estimate == "extrapolated"
+                   and not frontier.offers_distribution(gen))
+    n_draw = expected.extrapolation_draws(unit.n_samples) if extrapolate else unit.n_samples
+    estimated: dict[str, Any] = {}
     try:
-        r = run_trial(gen, unit.model, unit.target_class, unit.n_samples, unit.seed, score,
+        r = run_trial(gen, unit.model, unit.target_class, n_draw, unit.seed, score,
                       sampling_seed=unit_sample_seed(unit), progress=progress,
                       keep_codes=True, expect=expect)
+        if (r.expected is None and unit.experiment == Experiment.CLASS1
+                and inputs.rarefaction_draws):  # rarefied, from draws of their own stream
+            exp, label = frontier.estimate_from_draws(
+                gen, unit.model, unit.target_class, unit.n_samples,
+                max(inputs.rarefaction_draws, unit.n_samples), unit_sample_seed(unit),
+                inputs.ref_classes, train.space)
+            estimated = {"expected": exp, "expected_estimate": label}
     except SamplingError as e:
         return {"error": str(e).splitlines()[0], "fit_key": fk}, "failed"
     t1 = time.perf_counter()
     codes, m = r.codes, r.metrics
+    if extrapolate:
+        _extrapolate(m, codes, unit, train, inputs)
+        estimated = {"estimate": "extrapolated", "estimate_k": n_draw}
     # SMACT pass fractions: only with the materials extra and its cached table.
     from elpagen import smact_screen
 
@@ -139,6 +159,7 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
     }
     if r.expected is not None:  # exact expectations at the same N (elpagen.expected)
         payload["expected"] = r.expected
+    payload.update(estimated)  # estimates (labelled) of a model without a distribution
     if unit.experiment == Experiment.CLASS1:
         payload["site_distribution"] = np.round(metrics.site_distributions(codes, train.space), 6)
         uniq = metrics.unique_energies(codes, inputs.ref_energies)
@@ -154,6 +175,22 @@ def compute_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitInp
         payload["curve"] = {k: np.asarray(v).tolist() for k, v in curve.items()}
     payload["eval_seconds"] = r.score_seconds + (time.perf_counter() - t1)
     return payload, "ok"
+
+
+def _extrapolate(m: dict[str, Any], codes: np.ndarray, unit: Unit, train: TrainingSet,
+                 inputs: UnitInputs) -> None:
+    """``m`` (the metrics of K valid draws) with coverage, its neighbour and novel
+    versions, distinct compositions and the ideal coverage at the unit's N: coverage
+    extrapolated by Good-Toulmin (:func:`elpagen.expected.estimated_metrics`); precision,
+    the JS distances and the counts stay the K draws'."""
+    est = expected.estimated_metrics(codes, unit.target_class, inputs.ref_classes,
+                                     unit.n_samples, space=train.space,
+                                     train_codes=train.codes)
+    for k in ("coverage", "coverage_neighbor", "coverage_novel", "n_unique"):
+        m[k] = est[k]
+    size = int(np.count_nonzero(inputs.ref_classes == unit.target_class))
+    m["n_unique_in_class"] = est["coverage"] * size
+    m["ideal_coverage"] = metrics.ideal_coverage(size, unit.n_samples)
 
 
 def by_expectation(unit: Unit) -> bool:
@@ -176,6 +213,8 @@ def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitI
     "sampled"), with the exact expectations beside each point where they exist."""
     t0 = time.perf_counter()
     values = frontier.knob_values(gen)
+    extra: dict[str, Any] = {}
+    estimated = inputs.estimate == "extrapolated" and not frontier.offers_distribution(gen)
     try:
         points = (frontier.expected_sweep(gen, unit.model, values, unit.target_class,
                                           unit.n_samples, inputs.ref_classes,
@@ -183,9 +222,20 @@ def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitI
                   if by_expectation(unit) else None)
         estimate = "sampled" if points is None else "expected"
         if points is None:
+            # Class 5 (estimated): K = N / 2 draws a point; class 1: rarefied beside.
+            extrapolate = estimated and by_expectation(unit)
+            draws = (max(inputs.rarefaction_draws, unit.n_samples)
+                     if estimated and inputs.rarefaction_draws and not extrapolate else 0)
             points = frontier.sweep(gen, unit.model, values, unit.target_class,
                                     unit.n_samples, unit.seed, inputs.ref_classes,
-                                    train.codes, expected=True, space=train.space)
+                                    train.codes, expected=True, space=train.space,
+                                    rarefaction_draws=draws, extrapolate=extrapolate,
+                                    sampling_seed=unit_sample_seed(unit))
+            if extrapolate:
+                estimate = "extrapolated"
+                extra["estimate_k"] = expected.extrapolation_draws(unit.n_samples)
+            elif draws:
+                extra["expected_estimate"] = expected.estimate_label(draws, unit.n_samples)
     except SamplingError as e:
         return {"error": str(e).splitlines()[0], "fit_key": fit_key(unit)}, "failed"
     default = next(p for p in points if p["knob"] == gen.knob_value)
@@ -201,6 +251,7 @@ def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitI
         "sample_seed": unit_sample_seed(unit),
         "fit_seconds": fit_info.get("seconds_per_member"),
         "sample_seconds": time.perf_counter() - t0,
+        **extra,
     }
     return payload, "ok"
 
