@@ -29,9 +29,10 @@ def test_every_builtin_record_names_its_class_and_looks_distinct():
         assert matplotlib.colors.is_color_like(s.color), s.name
     assert len({s.display for s in catalogue.BUILTIN}) == len(catalogue.BUILTIN)
     assert len({s.color for s in catalogue.BUILTIN}) == len(catalogue.BUILTIN)
-    # The kernel ridge of marginal+kernel is of the reference energies' family.
+    # The kernel ridges of marginal+kernel and neighbours are of the reference energies'
+    # family.
     assert [s.name for s in catalogue.BUILTIN if s.uses_reference_model_family] == \
-        ["marginal+kernel"]
+        ["marginal+kernel", "neighbours"]
 
 
 def test_default_lists_are_the_records():
@@ -42,7 +43,7 @@ def test_default_lists_are_the_records():
 
     assert catalogue.names(study=True) == STUDY_STRATEGIES
     assert set(catalogue.names(kind=StrategyKind.HYBRID)) == {
-        "marginal+ridge", "marginal+greedy", "marginal+kernel"}
+        "marginal+ridge", "marginal+greedy", "marginal+kernel", "neighbours"}
 
 
 def test_refit_settings_come_from_the_record():

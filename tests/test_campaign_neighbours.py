@@ -68,7 +68,7 @@ def test_the_residual_is_fixed_per_composition_equal_on_twins_and_seeded(train, 
     assert 0.07 < r0.std() < 0.078 and abs(r0.mean()) < 0.002
     assert not np.allclose(r0, e1[codes] - reference.energies[codes])  # another seed
     twin = sp.twins(codes)[0]
-    assert np.array_equal(r0, e0[twin] - reference.energies[twin])  # one crystal, one r
+    assert np.allclose(r0, e0[twin] - reference.energies[twin], rtol=0, atol=1e-12)  # one r
     # The classes are those of the rougher energies, by the training set's bounds.
     assert np.array_equal(c0[codes], train.energy_classes.assign(e0[codes]))
     assert (c0[reference.classes == 0] == 0).all()
@@ -187,7 +187,7 @@ def test_neighbours_finds_twins_of_what_it_was_told_in_the_class():
 def test_neighbours_beats_random_on_the_perovskites(perovskite):
     train, ref = perovskite
     cfg = campaign.CampaignConfig(strategies=("random", "neighbours"), start="100", batch=50,
-                                  budget=300, seeds=(0,))
+                                  budget=200, seeds=(0,))
     result = campaign.run_campaign(ref.energies, ref.classes, train, cfg, space=ref.space)
     got = {n: r["seeds"][0]["found"][-1] for n, r in result["strategies"].items()}
     assert got["neighbours"] > 3 * max(got["random"], 5), got

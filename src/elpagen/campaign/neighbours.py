@@ -35,12 +35,17 @@ def images(elements: np.ndarray, space: CompositionSpace) -> list[np.ndarray]:
 
 
 class ProductKernel:
-    """k(x, y) = mean over the symmetry images g of prod_s T_s[(g x)_s, y_s] against a
-    fixed set of compositions y (the labels): twins are one point to it."""
+    """k(x, y) = mean over the symmetry images g of prod_s T_s[(g x)_s, y_s] + onehot *
+    ((1 + m) / (1 + n_sites))^2, m the sites where g x and y hold the same element (sites
+    and site pairs: the pairs an additive model lacks), against a fixed set of
+    compositions y (the labels): twins are one point to it."""
 
-    def __init__(self, tables: list[np.ndarray], labelled: np.ndarray) -> None:
+    def __init__(self, tables: list[np.ndarray], labelled: np.ndarray,
+                 onehot: float = 0.0) -> None:
         # Per site, the table's columns of the labelled elements: (site size, n) float32.
         self.cols = [np.ascontiguousarray(t[:, labelled[:, s]]) for s, t in enumerate(tables)]
+        self.labelled = np.ascontiguousarray(labelled.T)  # (n_sites, n)
+        self.onehot = float(onehot)
         self.n = len(labelled)
 
     def block(self, views: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
@@ -51,12 +56,22 @@ class ProductKernel:
             acc.fill(0.0)
         prod = np.empty((rows, self.n), dtype=np.float32)
         tmp = np.empty((rows, self.n), dtype=np.float32)
+        n_sites = len(self.cols)
         for el in views:
             np.take(self.cols[0], el[:, 0], axis=0, out=prod)
-            for s in range(1, len(self.cols)):
+            for s in range(1, n_sites):
                 np.take(self.cols[s], el[:, s], axis=0, out=tmp)
                 prod *= tmp
             acc += prod
+            if self.onehot:
+                np.equal(el[:, :1], self.labelled[0][None, :], out=tmp)
+                for s in range(1, n_sites):
+                    tmp += el[:, s:s + 1] == self.labelled[s][None, :]
+                tmp += 1.0
+                tmp *= np.float32(1.0 / (1 + n_sites))
+                tmp *= tmp
+                tmp *= np.float32(self.onehot)
+                acc += tmp
         acc *= np.float32(1.0 / len(views))
         return acc
 
@@ -89,14 +104,17 @@ class NeighbourStrategy(MarginalPoolStrategy):
     the pool size, topped up with per-site marginal draws (``marginal+ridge``'s) when they
     fall short. Ranked by kernel ridge regression solved in the dual each round on every
     label: a Laplacian kernel on the sites' (period, group) positions, the reference
-    energies' own family (``uses_reference_model_family``), times a bump for exact site
-    matches, averaged over the space's symmetry images, so that twins (the same crystal)
-    share one prediction and a twin's told label counts as the composition's own."""
+    energies' own family (``uses_reference_model_family``), plus a kernel of site and
+    site-pair matches, averaged over the space's symmetry images, so that twins (the same
+    crystal) share one prediction. Bought by the probability of the class (:meth:`score`):
+    a candidate whose twin is labelled takes that told energy as its own, up to the label
+    noise estimated from the labelled twin pairs."""
 
     name = "neighbours"
     sigma = 9.0  # Laplacian length in (period + group) steps summed over the sites
     bump = 0.0  # an exact site match: (1 + bump) x a neighbour's (0: the reference's kernel)
-    alpha = 0.02  # ridge on the diagonal (the kernel is 1 on it): the label noise's share
+    alpha = 0.02  # ridge on the diagonal (the kernel is 1-2 on it): the noise's share
+    onehot = 1.0  # weight of the site and site-pair match kernel beside the Laplacian
     pair = 0.01  # a crystal's own residual (its twins share it), beside the smooth part
     explore = True  # a guess's spread grows with its distance from the labels, if it does
     const = 0.0
@@ -107,10 +125,12 @@ class NeighbourStrategy(MarginalPoolStrategy):
         return {"candidates": "one-site substitutions and images of the labels told in the "
                               f"class (at least the {self.elite} best), topped up with "
                               "marginal draws", "default_pool": self.default_pool,
-                "regressor": "kernel ridge, symmetrised product of per-site Laplacian "
-                             "(period, group) kernels (+ bump per exact site match) + pair "
-                             "per crystal (a label's own and its images')",
-                "sigma": self.sigma, "bump": self.bump, "pair": self.pair,
+                "regressor": "kernel ridge, symmetrised: product of per-site Laplacian "
+                             "(period, group) kernels (+ bump per exact site match) + onehot "
+                             "((1 + matching sites) / (1 + n_sites))^2 + pair per crystal "
+                             "(a label's own and its images')",
+                "sigma": self.sigma, "bump": self.bump, "onehot": self.onehot,
+                "pair": self.pair,
                 "alpha": self.alpha, "const": self.const,
                 "ranking": "P(in the class): N(prediction, leave-one-out spread"
                            + (", growing away from the labels" if self.explore else "")
@@ -156,7 +176,7 @@ class NeighbourStrategy(MarginalPoolStrategy):
         space = self.the_space()
         y = np.asarray(energies, dtype=np.float64)
         el = space.decode(codes)
-        kern = ProductKernel(element_tables(space, self.sigma, self.bump), el)
+        kern = ProductKernel(element_tables(space, self.sigma, self.bump), el, self.onehot)
         k = kern.matrix(el, space)
         canon = space.canonical(codes)
         same = canon[:, None] == canon[None, :]  # a label and its labelled image
@@ -236,9 +256,9 @@ class NeighbourStrategy(MarginalPoolStrategy):
             has = j >= 0
             if has.any():
                 yi, prior = y[j[has]], y[j[has]] - loo[j[has]]  # its label, the rest's guess
-                v0 = var_tot - var_noise
-                post_var = 1.0 / (1.0 / v0 + 1.0 / var_noise)
-                post = post_var * (prior / v0 + yi / var_noise)
+                v_prior = var_tot - var_noise
+                post_var = 1.0 / (1.0 / v_prior + 1.0 / var_noise)
+                post = post_var * (prior / v_prior + yi / var_noise)
                 p[has] = self.in_class(post, np.sqrt(post_var))
         self.last_variances = {"total": var_tot, "noise": var_noise, "v0": v0, "v1": v1}
         return p
