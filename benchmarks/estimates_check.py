@@ -40,16 +40,21 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--protocol", default="fast")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="training steps instead of the protocol's (a loaded machine)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     knobs = [float(v) for v in args.knobs.split(",")]
     train = api.load_training_set()
     ref = api.reference_energies(train)
     space, rc = train.space, ref.classes
+    print(json.dumps({"loaded": True}), flush=True)
     rows5, rows1 = [], []
     for model in args.models.split(","):
         t0 = time.perf_counter()
-        gens = fit(model, train, seeds, 1, protocol=args.protocol, device="cpu")
+        steps = {} if args.steps is None else {"steps": args.steps}
+        gens = fit(model, train, seeds, 1, protocol=args.protocol, device="cpu",
+                   overrides=steps, progress=True)
         print(json.dumps({"model": model, "fit_seconds": round(time.perf_counter() - t0, 1)}),
               flush=True)
         for seed, gen in zip(seeds, gens, strict=True):

@@ -183,3 +183,47 @@ def test_study_settings_record_the_estimate_and_old_stores_resume():
     assert study_config.resumed_estimate(old, "extrapolated") == "extrapolated"
     with pytest.raises(StudyError, match="--estimate"):
         make(estimate="guessed")
+
+
+def test_a_quick_study_with_estimates_reports_and_resumes(tmp_path, data_path, cache_dir):
+    """A quick study of vae (estimated) and marginal (exact): labelled payloads, a report
+    that checks, and resuming: the store itself, and one of the old kind (settings
+    without ``estimate``) as ``sampled`` with nothing to redo."""
+    import json
+    import shutil
+    import sqlite3
+
+    from elpagen import report, study
+    from elpagen.study import store
+
+    d = tmp_path / "s"
+    kw = dict(quick=True, n_seeds=1, models=["vae", "marginal"], strategies=[],
+              data_path=str(data_path), cache_dir=str(cache_dir), progress=False)
+    study.run_study(d, **kw)
+    with store.Store.open_readonly(d) as s:
+        units, settings = {u["key"]: u["payload"] for u in s.units()}, s.settings()
+    assert settings["estimate"] == "extrapolated"
+    n5 = settings["samples"]["class5"]
+    assert units["class5/vae/c5/nfull/s0"]["estimate"] == "extrapolated"
+    assert units["class5/vae/c5/nfull/s0"]["estimate_k"] == n5 // 2
+    assert units["class1/vae/c1/nfull/s0"]["expected_estimate"]["estimate"] == "rarefied"
+    assert units["frontier/vae/c5/nfull/s0"]["estimate"] == "extrapolated"
+    assert units["frontier/vae/c1/nfull/s0"]["expected_estimate"]["estimate"] == "rarefied"
+    for key, p in units.items():  # the exact model: its exact path, no estimate label
+        if "/marginal/" in key:
+            assert "expected_estimate" not in p and "estimate_k" not in p, key
+    assert units["frontier/marginal/c5/nfull/s0"]["estimate"] == "expected"
+    report.write_report(d)
+    r = json.loads((d / "results.json").read_text())
+    assert report.check_results(r) == []
+    assert r["frontier"]["class5"]["models"]["vae"]["estimate"] == "extrapolated"
+    assert study.run_study(d, **kw)["new"] == 0  # resumes its own settings
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(d / store.STORE_NAME, old / store.STORE_NAME)
+    with sqlite3.connect(old / store.STORE_NAME) as c:
+        was = {k: v for k, v in settings.items() if k not in ("estimate", "rarefaction_draws")}
+        c.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (store.dumps(was),))
+    assert study.run_study(old, **kw)["new"] == 0  # the old kind: resumed as sampled
+    with pytest.raises(store.StoreError, match="estimate"):
+        study.run_study(old, **kw, estimate="extrapolated")

@@ -200,7 +200,8 @@ def cost_row(u: Row, settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _estimate(u: Row) -> str:
-    """How a frontier unit's points were obtained: "sampled" or "expected" (exact)."""
+    """How a frontier unit's points were obtained: "sampled", "expected" (exact) or
+    "extrapolated" (coverage at N from N / 2 draws: a model without a distribution)."""
     return u["payload"].get("estimate", "sampled")
 
 

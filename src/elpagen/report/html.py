@@ -236,7 +236,8 @@ def _frontier_table(fr: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             knobs = [v for v in me.get("front", []) if v is not None]
             front = ", ".join(f"{v:g}" for v in knobs) or "–"
             estimate = me.get("estimate", "sampled") if me else ""
-            how = "; exact expectation" if estimate == "expected" else ""
+            how = {"expected": "; exact expectation",
+                   "extrapolated": "; coverage extrapolated from N/2 draws"}.get(estimate, "")
             fits = f" <span class='small'>({n} fits{how})</span>" if me else ""
             cells.append(f"<td>{_pm(hv, n=n)}{fits}</td><td>{html.escape(front)}</td>")
             line += [n, *_csv_pm(hv, n), ";".join(f"{v:g}" for v in knobs), estimate]

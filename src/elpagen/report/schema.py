@@ -319,7 +319,8 @@ class FrontierModel(Record):
     seeds: list[int]
     failed: list[Failure]
     screening: bool
-    estimate: Literal["sampled", "expected"] = "sampled"  # "expected": exact, not drawn
+    # "expected": exact, not drawn; "extrapolated": coverage at N from N / 2 draws.
+    estimate: Literal["sampled", "expected", "extrapolated"] = "sampled"
 
 
 @dataclass
