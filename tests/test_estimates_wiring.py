@@ -217,6 +217,8 @@ def test_a_quick_study_with_estimates_reports_and_resumes(tmp_path, data_path, c
     r = json.loads((d / "results.json").read_text())
     assert report.check_results(r) == []
     assert r["frontier"]["class5"]["models"]["vae"]["estimate"] == "extrapolated"
+    assert r["experiments"]["class1"]["models"]["vae"]["expected"]["estimate_k"]["mean"] > 0
+    assert "rarefied from" in (d / "report.html").read_text()
     assert study.run_study(d, **kw)["new"] == 0  # resumes its own settings
     old = tmp_path / "old"
     old.mkdir()

@@ -114,6 +114,8 @@ def _per_seed(u: Row) -> SeedRow:
     p = u["payload"]
     row = dict(p["metrics"])
     row.update({f"{EXPECTED_PREFIX}{k}": v for k, v in (p.get("expected") or {}).items()})
+    if p.get("expected_estimate"):  # rarefied from K draws (no distribution): say K
+        row[f"{EXPECTED_PREFIX}estimate_k"] = p["expected_estimate"]["k"]
     row["seconds"] = u["seconds"]
     for k in ("fit_seconds", "sample_seconds", "eval_seconds"):
         if p.get(k) is not None:

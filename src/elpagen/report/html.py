@@ -148,6 +148,9 @@ def _metrics_table(e: Mapping[str, Any]) -> tuple[str, list[list[Any]]]:
             smp = float(np.mean([p.get("sample_seconds") or 0.0 for p in me["per_seed"]]))
             times = f"{fit:.1f} / {smp:.1f}"
         exact = f"{_cell(p, ex, n)} / {_cell(c, ex, n)}" if ex else "–"
+        if ex.get("estimate_k"):  # estimated, not exact: a model without a distribution
+            exact += (f" <span class='small'>(rarefied from "
+                      f"{ex['estimate_k']['mean']:,.0f} draws)</span>")
         fails = f" <span class='small'>({len(me['failed'])} failed)</span>" if me["failed"] else ""
         rows.append(
             f"<tr><td>{html.escape(model_label(m))}{fails}</td><td>{n}</td>"
