@@ -12,9 +12,8 @@
 * ``DIR/report_standalone.html``: the same page with every figure embedded (base64 PNG
   data URIs), one file to send or archive;
 * one CSV file per table of the page (:data:`TABLES`): numbers at full precision, mean and
-  standard deviation in columns of their own (the deviation empty for a single fit).
-
-A spread over one fit is unknown, not zero: the page shows ``± –`` there.
+  standard deviation in columns of their own (the deviation empty for a single fit: a
+  spread over one fit is unknown, not zero, and the page shows ``± –`` there).
 """
 
 from __future__ import annotations
