@@ -112,7 +112,8 @@ def test_frontier_command(capsys, tmp_path, reference):
                      "--grid", "vae=0.5,1.5", "--json", "-o", str(out)])
     js, err = capsys.readouterr()
     assert code == 0, err
-    assert "vae: fitting 2 seed(s)" in err and "hypervolume" in err  # progress on stderr
+    # --json: the JSON on stdout, no progress lines and no table on stderr (issue 27).
+    assert "fitting" not in err and "hypervolume" not in err and "wrote" in err
     d = json.loads(js)
     assert json.loads((out / "frontier_class1.json").read_text()) == d
     assert (out / "frontier_class1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
