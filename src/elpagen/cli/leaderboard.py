@@ -51,6 +51,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         if out_dir.is_dir():
             for n in NAMES:
                 io.check_output(out_dir / n, args.overwrite)
+    if args.html:
+        from elpagen.leaderboard import site
+
+        site.check_dir(args.html, args.overwrite)
+        if out_dir is not None and out_dir.absolute() == site.Path(args.html).absolute():
+            raise CLIError("-o and --html name the same directory: give two")
     entries = leaderboard.load(args.paths)
     leaderboard.check_reference(entries)  # two files that differ: refused before any loading
     say = (lambda _m: None) if args.quiet else log
@@ -76,6 +82,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             raise CLIError(f"cannot write to {out_dir}: {e.strerror or type(e).__name__}") \
                 from None
         say(f"wrote {', '.join(str(out_dir / n) for n in NAMES)}")
+    if args.html:  # rendered whole (plots drawn) before anything is written
+        files = site.render(doc, {str(p): s for p, s in entries})
+        try:
+            site.write(args.html, files, args.overwrite)
+        except OSError as e:
+            raise CLIError(f"cannot write the site {args.html}: "
+                           f"{e.strerror or type(e).__name__}") from None
+        say(f"wrote {args.html}/index.html and {sum(n.startswith('models/') for n in files)} "
+            "model page(s)")
     if local is None and not any(v.verified for v in verdicts):
         say(f"note: reference energies {note}")
     if args.json:
@@ -106,7 +121,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="also write DIR/leaderboard.md, .json and .html (with the plot)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files in DIR")
+    p.add_argument("--html", metavar="DIR",
+                   help="also write a static site to DIR (index.html: the table, filterable "
+                        "and sortable, and the plots; models/*.html: one page per entry); "
+                        "works from file://, no server, no network")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files in DIR (-o), or the site (--html)")
     p.add_argument("--space-file", action="append", metavar="FILE",
                    help="a space file (TOML) named by submissions of a space of your own "
                         "(repeatable): their samples are scored against it")
