@@ -10,6 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from toy_space import TOY
 
 from elpagen import catalogue, expected, metrics
 from elpagen.harness import frontier
@@ -19,7 +20,6 @@ from elpagen.harness.trial import fit
 from elpagen.study import config as study_config
 from elpagen.study import unit
 from elpagen.study.plan import StudyError, Unit
-from tests.toy_space import TOY
 
 VAE = dict(catalogue.get("vae").quick)
 
