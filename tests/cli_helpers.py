@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from elpagen import cli
 
 
@@ -22,3 +24,11 @@ def one_line_error(capsys, *argv: str, match: str | tuple[str, ...] = "") -> str
     for m in (match,) if isinstance(match, str) else match:
         assert m in lines[0], lines[0]
     return lines[0]
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/train_set.pkl"

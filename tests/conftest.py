@@ -69,3 +69,12 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="module")
+def pkl_path(data_path) -> Path:
+    """The public train_set.pkl beside the DFT file (the fetch tests convert it)."""
+    p = data_path.parent / "train_set.pkl"
+    if not p.is_file():
+        pytest.fail(f"train_set.pkl not found beside the DFT file, at {p}")
+    return p

@@ -13,37 +13,21 @@ import http.server
 import json
 import os
 import pickle
-import socket
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import one_line_error, run
+from cli_helpers import closed_port_url, one_line_error, run
 
 from elpagen import data, fetch
-
-
-@pytest.fixture(scope="module")
-def pkl_path(data_path) -> Path:
-    p = data_path.parent / "train_set.pkl"
-    if not p.is_file():
-        pytest.fail(f"train_set.pkl not found beside the DFT file, at {p}")
-    return p
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/train_set.pkl"  # nothing listens there now
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path) -> None:
     """A fresh data dir, no GitHub: the default URL is a closed loopback port."""
     monkeypatch.setenv(fetch.DATA_DIR_ENV, str(tmp_path / "datadir"))
-    monkeypatch.setenv(fetch.URL_ENV, _closed_port_url())
+    monkeypatch.setenv(fetch.URL_ENV, closed_port_url())
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
@@ -195,7 +179,7 @@ def test_offline_gives_one_line_naming_the_url_and_the_ways_out(capsys, monkeypa
     one_line_error(capsys, "data", "fetch", "--url", missing, match=("HTTP 404", missing))
     one_line_error(capsys, "data", "fetch", match=(url, "elpagen data fetch --url MIRROR",
                                                    "--data PATH"))
-    closed = _closed_port_url()
+    closed = closed_port_url()
     one_line_error(capsys, "data", "fetch", "--url", closed, match=(closed, "--data PATH"))
     # First use, offline: the same one line, and nothing is stored.
     monkeypatch.delenv(data.ENV_VAR)

@@ -11,38 +11,22 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_helpers import one_line_error, run
+from cli_helpers import closed_port_url, one_line_error, run
 
 from elpagen import data, fetch
-
-
-@pytest.fixture(scope="module")
-def pkl_path(data_path) -> Path:
-    p = data_path.parent / "train_set.pkl"
-    if not p.is_file():
-        pytest.fail(f"train_set.pkl not found beside the DFT file, at {p}")
-    return p
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/train_set.pkl"
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path) -> None:
     """A fresh data dir, no network: the default URL is a closed loopback port."""
     monkeypatch.setenv(fetch.DATA_DIR_ENV, str(tmp_path / "datadir"))
-    monkeypatch.setenv(fetch.URL_ENV, _closed_port_url())
+    monkeypatch.setenv(fetch.URL_ENV, closed_port_url())
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
