@@ -19,6 +19,7 @@ import pytest
 from elpagen import catalogue, cli, metrics, report, study
 from elpagen.spaces import ELPASOLITE
 from elpagen.study import store, unit
+from elpagen.study.plan import FRONTIER5_KNOBS, frontier_grid
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
 
@@ -127,6 +128,11 @@ def test_frontier_of_classes_1_and_5(run):
             knobs = [p["knob"] for p in me["points"]]
             if cls.knob is None:
                 assert knobs == [None]
+            elif c == 5 and m in ("vae", "gan"):  # the reduced grid (docs/study.md)
+                assert knobs == sorted({*FRONTIER5_KNOBS[m],
+                                        cls.knob_default})
+                assert r["settings"]["frontier5_knobs"][m] == list(
+                    FRONTIER5_KNOBS[m])
             else:
                 assert knobs == sorted({*cls.knob_grid, cls.knob_default})
             assert me["screening"] is (m == "surrogate")
@@ -319,6 +325,66 @@ def test_frontier5_samples_bounds_or_drops_the_class5_frontier():
     for bad in (-1, 2.5, True):
         with pytest.raises(study.StudyError, match="frontier5-samples"):
             settings(frontier5_samples=bad)
+
+
+def test_class5_frontier_of_vae_and_gan_sweeps_the_reduced_grid():
+    """vae and gan sweep FRONTIER5_KNOBS at class 5 by default; class 1 and every other
+    model keep their whole grid; ``full`` (and a store written before: no setting) too."""
+    def settings(**kw):
+        return study.make_settings("fast", 3, False, "0" * 64, 10_590, {}, **kw)
+
+    s = settings()
+    assert s["frontier5_knobs"] == {"vae": [0.25, 0.5, 0.75, 1.0, 1.5],
+                                    "gan": [0.25, 0.5, 1.0, 1.25, 2.0]}
+    grids = {u.key: frontier_grid(s["frontier5_knobs"], u) for u in study.plan(s)}
+    for m in catalogue.names(study=True):
+        for seed in (0, 1, 2):
+            want = FRONTIER5_KNOBS.get(m)
+            assert grids[f"frontier/{m}/c5/nfull/s{seed}"] == want
+            assert grids[f"frontier/{m}/c1/nfull/s{seed}"] is None  # the model's own grid
+            assert grids[f"class5/{m}/c5/nfull/s{seed}"] is None
+    for m, grid in FRONTIER5_KNOBS.items():  # a subset of the grid, with the fitted value
+        cls = catalogue.get(m).cls
+        assert set(grid) < set(cls.knob_grid) and cls.knob_default in grid
+    # full: nothing recorded, the settings of a study written before (which resumes so).
+    full = settings(frontier5_knobs="full")
+    assert "frontier5_knobs" not in full
+    assert {k: v for k, v in s.items() if k != "frontier5_knobs"} == full
+    assert "frontier5_knobs" not in settings(frontier5_samples=0)  # no class-5 frontier
+    assert "frontier5_knobs" not in settings(models=["rl", "ar"])
+    with pytest.raises(study.StudyError, match="frontier5-knobs"):
+        settings(frontier5_knobs="half")
+    from elpagen.study.config import resumed_frontier5_knobs as resumed
+
+    assert resumed(None, None) == "reduced" and resumed(None, "full") == "full"
+    assert resumed(full, None) == "full" and resumed(s, None) == "reduced"
+    assert resumed(full, "reduced") == "reduced"  # asked: the store then refuses the change
+
+
+def test_frontier_unit_sweeps_the_grid_of_its_settings(train, reference):
+    """A frontier unit sweeps its model's grid in UnitInputs.frontier5_knobs at class 5 (plus
+    the fitted value), its whole grid at class 1 or without one (marginal: by expectation)."""
+    import numpy as np
+
+    from elpagen.harness.frontier import knob_values
+    from elpagen.harness.trial import fit_one
+    from elpagen.study.plan import Unit
+
+    gen = fit_one("marginal", train, 0, None)
+
+    def knobs(c: int, grids: dict) -> list:
+        inputs = unit.UnitInputs(reference.classes, reference.energies, np.arange(3.0), 1,
+                                 frontier5_knobs=grids)
+        payload, status = unit._frontier_unit(Unit("frontier", "marginal", c, 0, 0, 300), gen,
+                                              train, inputs, {})
+        assert status == "ok"
+        return [p["knob"] for p in payload["points"]]
+
+    reduced = {"marginal": (0.5, 2.0)}
+    assert knobs(5, reduced) == sorted({0.5, 2.0, float(gen.knob_value)})
+    assert knobs(5, {"vae": (0.5, 2.0)}) == knobs(5, {}) == knob_values(gen)
+    assert len(knob_values(gen)) > 3
+    assert knobs(1, reduced) == knob_values(gen)
 
 
 def test_plan_and_cost_formula():

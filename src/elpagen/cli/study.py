@@ -37,7 +37,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                   else [s for s in args.strategies.split(",") if s.strip() not in ("", "none")])
     make_settings(args.protocol, n_seeds, args.quick, "", 1 << 30,
                   model_overrides(models, args.quick, overrides), args.frontier5_samples,
-                  models, strategies, estimate=args.estimate or "extrapolated")
+                  models, strategies, estimate=args.estimate or "extrapolated",
+                  frontier5_knobs=args.frontier5_knobs or "reduced")
     if args.connect_timeout is not None and args.scheduler is None:
         raise StudyError("--connect-timeout needs --scheduler ADDRESS")
     execute = None
@@ -61,7 +62,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         overrides=overrides, progress=not args.quiet, log=None if args.quiet else log,
         execute=execute, frontier5_samples=args.frontier5_samples,
         models=models, strategies=strategies, train=train, reference=ref,
-        estimate=args.estimate,
+        estimate=args.estimate, frontier5_knobs=args.frontier5_knobs,
     )
     summary = report.write_report(Path(result["directory"]), log=None if args.quiet else log)
     state = "complete" if result["complete"] else "incomplete"
@@ -93,7 +94,7 @@ def _quick_note(summary: dict[str, Any]) -> str:
 def add_parsers(subparsers: Any) -> None:
     """Add the ``study`` and ``report`` subcommands to the elpagen parser."""
     from elpagen.study.campaign_unit import STUDY_STRATEGIES
-    from elpagen.study.plan import ESTIMATES
+    from elpagen.study.plan import ESTIMATES, FRONTIER5_GRIDS
 
     p = subparsers.add_parser(
         "study", help="run every experiment of the study (resumable) and write the report",
@@ -113,6 +114,10 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--frontier5-samples", type=int, metavar="N", default=None,
                    help="valid samples per knob value of the class-5 frontier, the longest "
                         "experiment (default: 25,000,000; 2,000 with --quick; 0: leave it out)")
+    p.add_argument("--frontier5-knobs", choices=FRONTIER5_GRIDS, default=None,
+                   help="knob values of vae's and gan's class-5 frontier: reduced (5 of their "
+                        "7, the front kept; docs/study.md) or full (every value, as before); "
+                        "default: a resumed study's, else reduced")
     p.add_argument("--estimate", choices=ESTIMATES, default=None,
                    help="models without a known distribution (vae, gan): extrapolated "
                         "(class 5 sampled at half the draws, coverage extrapolated to N; "

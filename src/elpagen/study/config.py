@@ -19,12 +19,14 @@ from elpagen.study.campaign_unit import campaign_settings
 from elpagen.study.plan import (
     CURVE_POINTS,
     ESTIMATES,
+    FRONTIER5_GRIDS,
     HIST_BIN_WIDTH,
     SUBSET_SEED,
     StudyError,
     StudyScale,
     fit_scale,
     fit_train_sizes,
+    frontier5_settings,
     scale_for,
 )
 from elpagen.study.unit import space_entry
@@ -45,6 +47,7 @@ def make_settings(
     class_sizes: Sequence[int] | None = None,
     target: str = "energy",
     estimate: str = "extrapolated",
+    frontier5_knobs: str = "reduced",
 ) -> dict[str, Any]:
     """Everything that fixes the results of a study; a store only resumes identical ones.
 
@@ -64,7 +67,9 @@ def make_settings(
     without a known distribution are measured (:data:`~elpagen.study.plan.ESTIMATES`):
     ``extrapolated`` is recorded as ``"estimate"`` with the class-1 ``"rarefaction_draws"``;
     ``sampled`` records neither, so its settings are those of a study written before
-    (and such a store resumes, :func:`resumed_estimate`).
+    (and such a store resumes, :func:`resumed_estimate`). ``frontier5_knobs``: ``reduced``
+    (vae's and gan's class-5 frontier at :data:`~elpagen.study.plan.FRONTIER5_KNOBS`,
+    recorded as ``"frontier5_knobs"``) or ``full`` (every grid; nothing recorded, as before).
     """
     from elpagen import spaces
     from elpagen.version import __version__
@@ -108,6 +113,7 @@ def make_settings(
         "hist_bin_width": HIST_BIN_WIDTH,
         "curve_points": CURVE_POINTS,
     }
+    out.update(frontier5_settings(frontier5_knobs, models, frontier5_samples))
     if space != spaces.DEFAULT:
         out["space"] = {"name": space.name, "fingerprint": space.fingerprint}
     if target != "energy":
@@ -129,6 +135,17 @@ def resumed_estimate(stored: Mapping[str, Any] | None, asked: str | None) -> str
     if stored is not None:
         return str(stored.get("estimate", "sampled"))
     return ESTIMATES[0]
+
+
+def resumed_frontier5_knobs(stored: Mapping[str, Any] | None, asked: str | None) -> str:
+    """The class-5 frontier grid of a study run (``--frontier5-knobs``), as
+    :func:`resumed_estimate`: the one ``asked``, else the resumed store's (one without
+    ``"frontier5_knobs"``, written before them or with ``full``: ``full``), else ``reduced``."""
+    if asked is not None:
+        return asked
+    if stored is not None:
+        return "reduced" if stored.get("frontier5_knobs") else "full"
+    return FRONTIER5_GRIDS[0]
 
 
 def scale_samples(scale: StudyScale, class_sizes: Sequence[int]) -> StudyScale:

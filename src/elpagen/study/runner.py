@@ -53,7 +53,12 @@ from elpagen.errors import UserError
 from elpagen.harness.provenance import ReferenceProvenance
 from elpagen.study import campaign_unit
 from elpagen.study.campaign_unit import describe_unit, is_campaign
-from elpagen.study.config import make_settings, reference_payload, resumed_estimate
+from elpagen.study.config import (
+    make_settings,
+    reference_payload,
+    resumed_estimate,
+    resumed_frontier5_knobs,
+)
 from elpagen.study.plan import (
     CHECKPOINTS,
     StudyError,
@@ -137,7 +142,8 @@ class Runner:
             hist_edges=np.asarray(store.artifact("reference")["hist_edges"]),
             n_class1=int(metrics.class_sizes(ref.classes)[0]),
             estimate=settings.get("estimate", "sampled"),
-            rarefaction_draws=int(settings.get("rarefaction_draws", 0)))
+            rarefaction_draws=int(settings.get("rarefaction_draws", 0)),
+            frontier5_knobs=settings.get("frontier5_knobs") or {})
 
     def training_set(self, size: int):
         if size not in self._subsets:
@@ -253,6 +259,7 @@ def run_study(
     train=None,
     reference=None,
     estimate: str | None = None,
+    frontier5_knobs: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the study in ``directory``; returns a summary.
 
@@ -272,6 +279,10 @@ def run_study(
     ``extrapolated`` or ``sampled`` (:data:`elpagen.study.plan.ESTIMATES`); None: the
     resumed store's (a store written before estimates existed: ``sampled``), else
     ``extrapolated`` (:func:`elpagen.study.config.resumed_estimate`).
+
+    ``frontier5_knobs``: ``reduced`` or ``full``, the class-5 frontier grid of vae and gan
+    (:data:`elpagen.study.plan.FRONTIER5_KNOBS`); None: the resumed store's (one written
+    before: ``full``), else ``reduced`` (:func:`elpagen.study.config.resumed_frontier5_knobs`).
 
     ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
     one after another in this process by default, on a Dask cluster with
@@ -327,7 +338,9 @@ def run_study(
                                  provenance=provenance, target=train.target,
                                  class_sizes=None if reference is None
                                  else reference.class_sizes(),
-                                 estimate=resumed_estimate(stored, estimate))
+                                 estimate=resumed_estimate(stored, estimate),
+                                 frontier5_knobs=resumed_frontier5_knobs(stored,
+                                                                         frontier5_knobs))
         units = plan(settings)
         with Store.open(d, settings) as store:
             done = store.unit_keys()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from elpagen.study.plan import (
     SUBSET_SEED,
     Experiment,
     Unit,
+    frontier_grid,
     training_spent,
 )
 
@@ -81,6 +82,9 @@ class UnitInputs:
     :data:`~elpagen.study.plan.ESTIMATES`): ``extrapolated`` or ``sampled`` (as before)."""
     rarefaction_draws: int = 0
     """Draws K of the rarefied class-1 expectations of those models (0: none)."""
+    frontier5_knobs: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    """The reduced class-5 frontier grid per model (the settings' ``"frontier5_knobs"``;
+    empty: every model's whole grid)."""
 
 
 @dataclass
@@ -212,7 +216,7 @@ def _frontier_unit(unit: Unit, gen: Generator, train: TrainingSet, inputs: UnitI
     fitted value repeats the class-1/class-5 unit when the sample counts agree; ``estimate``
     "sampled"), with the exact expectations beside each point where they exist."""
     t0 = time.perf_counter()
-    values = frontier.knob_values(gen)
+    values = frontier.knob_values(gen, frontier_grid(inputs.frontier5_knobs, unit))
     extra: dict[str, Any] = {}
     estimated = inputs.estimate == "extrapolated" and not frontier.offers_distribution(gen)
     try:
