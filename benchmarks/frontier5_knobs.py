@@ -11,7 +11,7 @@ and above it (a check that the choice holds under the seed spread), and per seed
 seeds' points are stored; whether the subset keeps the full front's extreme points (its
 best precision and its best coverage); the best subsets of each size, and the best
 that keeps those extremes. The subset the
-study uses (``study.plan.FRONTIER5_KNOBS``) is marked ``*``. A store swept at the reduced
+study uses (the model class's ``knob_grid_reduced``) is marked ``*``. A store swept at the reduced
 grid compares subsets of the values it holds. Example::
 
     python benchmarks/frontier5_knobs.py                 # the published study
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from elpagen import catalogue
 from elpagen.harness.frontier import non_dominated
 from elpagen.metrics import hypervolume
-from elpagen.study.plan import FRONTIER5_KNOBS
 
 MODELS = ("vae", "gan")
 DEFAULT = Path(__file__).resolve().parents[1] / "docs/results/study/results.json"
@@ -84,7 +84,7 @@ def ratio(points: Points, subset: Sequence[float]) -> float:
 def report(model: str, fronts: Mapping[str, list], top: int) -> None:
     mean = fronts["mean"][0]
     knobs = sorted(mean)
-    chosen = tuple(sorted(FRONTIER5_KNOBS.get(model, knobs)))
+    chosen = tuple(sorted(getattr(catalogue.get(model).cls, "knob_grid_reduced", knobs)))
     ext = extremes(mean)
     hv = hypervolume(mean.values())
     front = [knobs[i] for i in non_dominated([mean[k] for k in knobs])]
@@ -128,7 +128,7 @@ def main() -> None:
     src = Path(args.source)
     data = from_store(src) if src.is_dir() else from_results(src)
     print(f"class-5 frontier hypervolume, subset of knob values against all ({src}); "
-          "* the study's FRONTIER5_KNOBS")
+          "* the study's (knob_grid_reduced)")
     for m, fronts in data.items():
         report(m, fronts, args.top)
 

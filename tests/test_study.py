@@ -19,7 +19,7 @@ import pytest
 from elpagen import catalogue, cli, metrics, report, study
 from elpagen.spaces import ELPASOLITE
 from elpagen.study import store, unit
-from elpagen.study.plan import FRONTIER5_KNOBS, frontier_grid
+from elpagen.study.plan import frontier_grid
 
 QUICK = ["--quick", "-q", "--seeds", "2"]
 
@@ -129,10 +129,8 @@ def test_frontier_of_classes_1_and_5(run):
             if cls.knob is None:
                 assert knobs == [None]
             elif c == 5 and m in ("vae", "gan"):  # the reduced grid (docs/study.md)
-                assert knobs == sorted({*FRONTIER5_KNOBS[m],
-                                        cls.knob_default})
-                assert r["settings"]["frontier5_knobs"][m] == list(
-                    FRONTIER5_KNOBS[m])
+                assert knobs == sorted({*cls.knob_grid_reduced, cls.knob_default})
+                assert r["settings"]["frontier5_knobs"][m] == list(cls.knob_grid_reduced)
             else:
                 assert knobs == sorted({*cls.knob_grid, cls.knob_default})
             assert me["screening"] is (m == "surrogate")
@@ -328,24 +326,24 @@ def test_frontier5_samples_bounds_or_drops_the_class5_frontier():
 
 
 def test_class5_frontier_of_vae_and_gan_sweeps_the_reduced_grid():
-    """vae and gan sweep FRONTIER5_KNOBS at class 5 by default; class 1 and every other
+    """vae and gan sweep their knob_grid_reduced at class 5 by default; class 1 and every other
     model keep their whole grid; ``full`` (and a store written before: no setting) too."""
     def settings(**kw):
         return study.make_settings("fast", 3, False, "0" * 64, 10_590, {}, **kw)
 
+    reduced = {"vae": (0.25, 0.5, 0.75, 1.0, 1.5), "gan": (0.25, 0.5, 1.0, 1.25, 2.0)}
     s = settings()
-    assert s["frontier5_knobs"] == {"vae": [0.25, 0.5, 0.75, 1.0, 1.5],
-                                    "gan": [0.25, 0.5, 1.0, 1.25, 2.0]}
+    assert s["frontier5_knobs"] == {m: list(v) for m, v in reduced.items()}
     grids = {u.key: frontier_grid(s["frontier5_knobs"], u) for u in study.plan(s)}
     for m in catalogue.names(study=True):
         for seed in (0, 1, 2):
-            want = FRONTIER5_KNOBS.get(m)
-            assert grids[f"frontier/{m}/c5/nfull/s{seed}"] == want
+            assert grids[f"frontier/{m}/c5/nfull/s{seed}"] == reduced.get(m)
             assert grids[f"frontier/{m}/c1/nfull/s{seed}"] is None  # the model's own grid
             assert grids[f"class5/{m}/c5/nfull/s{seed}"] is None
-    for m, grid in FRONTIER5_KNOBS.items():  # a subset of the grid, with the fitted value
+    for m in ("vae", "gan"):  # a subset of the grid, with the fitted value
         cls = catalogue.get(m).cls
-        assert set(grid) < set(cls.knob_grid) and cls.knob_default in grid
+        assert set(cls.knob_grid_reduced) < set(cls.knob_grid)
+        assert cls.knob_default in cls.knob_grid_reduced
     # full: nothing recorded, the settings of a study written before (which resumes so).
     full = settings(frontier5_knobs="full")
     assert "frontier5_knobs" not in full

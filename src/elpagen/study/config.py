@@ -26,7 +26,6 @@ from elpagen.study.plan import (
     StudyScale,
     fit_scale,
     fit_train_sizes,
-    frontier5_settings,
     scale_for,
 )
 from elpagen.study.unit import space_entry
@@ -68,8 +67,9 @@ def make_settings(
     ``extrapolated`` is recorded as ``"estimate"`` with the class-1 ``"rarefaction_draws"``;
     ``sampled`` records neither, so its settings are those of a study written before
     (and such a store resumes, :func:`resumed_estimate`). ``frontier5_knobs``: ``reduced``
-    (vae's and gan's class-5 frontier at :data:`~elpagen.study.plan.FRONTIER5_KNOBS`,
-    recorded as ``"frontier5_knobs"``) or ``full`` (every grid; nothing recorded, as before).
+    (vae's and gan's class-5 frontier at their classes' ``knob_grid_reduced``, recorded
+    as ``"frontier5_knobs"``: :func:`frontier5_settings`) or ``full`` (every grid; nothing
+    recorded, as before).
     """
     from elpagen import spaces
     from elpagen.version import __version__
@@ -135,6 +135,19 @@ def resumed_estimate(stored: Mapping[str, Any] | None, asked: str | None) -> str
     if stored is not None:
         return str(stored.get("estimate", "sampled"))
     return ESTIMATES[0]
+
+
+def frontier5_settings(grid: str, models: Sequence[str], n_samples: int) -> dict[str, Any]:
+    """The settings' entry of ``--frontier5-knobs grid``: ``{"frontier5_knobs": {model:
+    values}}`` for the models whose class names a ``knob_grid_reduced`` (vae, gan) when
+    ``grid`` is ``reduced`` and the class-5 frontier runs (``n_samples`` > 0), else nothing
+    (:data:`~elpagen.study.plan.FRONTIER5_GRIDS`)."""
+    if grid not in FRONTIER5_GRIDS:
+        raise StudyError(f"--frontier5-knobs must be one of {', '.join(FRONTIER5_GRIDS)}, "
+                         f"got {grid!r}")
+    knobs = {m: [float(v) for v in g] for m in models
+             if (g := getattr(catalogue.get(m).cls, "knob_grid_reduced", None))}
+    return {"frontier5_knobs": knobs} if grid == "reduced" and knobs and n_samples else {}
 
 
 def resumed_frontier5_knobs(stored: Mapping[str, Any] | None, asked: str | None) -> str:

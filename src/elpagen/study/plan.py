@@ -55,21 +55,13 @@ EXPECTED_FRONTIER_CLASSES: tuple[int, ...] = (5,)
 #: estimate). Settings record the first as ``"estimate"`` and ``"rarefaction_draws"``; a
 #: store without them (written before, or ``--estimate sampled``) is the second.
 ESTIMATES: tuple[str, ...] = ("extrapolated", "sampled")
-#: The class-5 frontier's knob values of the models without a known distribution, whose
-#: every value costs a sampling pass of N / 2 = 12.5 M draws (docs/study.md, "Fewer knob
-#: values at class 5"): of the 7 values of their grid, the 5 that keep each model's front
-#: on the published fast study (its extreme points, and the mean front's hypervolume within
-#: 0.3 %: benchmarks/frontier5_knobs.py). The fitted value is always added
-#: (:func:`elpagen.harness.frontier.knob_values`); the class-1 frontier and every other
-#: model keep the full grid.
-FRONTIER5_KNOBS: Mapping[str, tuple[float, ...]] = {
-    "vae": (0.25, 0.5, 0.75, 1.0, 1.5),
-    "gan": (0.25, 0.5, 1.0, 1.25, 2.0),
-}
-#: ``--frontier5-knobs``: ``reduced`` (the default) sweeps :data:`FRONTIER5_KNOBS` at class
-#: 5, recorded in the settings as ``"frontier5_knobs"`` (model -> values); ``full`` sweeps
+#: ``--frontier5-knobs``: ``reduced`` (the default) sweeps the class-5 frontier of a model
+#: whose class names a ``knob_grid_reduced`` (vae and gan: 5 of their 7 knob values, each
+#: a pass of N / 2 = 12.5 M draws; docs/study.md, "Fewer knob values at class 5") at that
+#: grid, recorded in the settings as ``"frontier5_knobs"`` (model -> values); ``full`` sweeps
 #: every model's whole grid and records nothing, so its settings are those of a study
-#: written before (and such a store resumes with ``full``).
+#: written before (and such a store resumes with ``full``). The class-1 frontier and the
+#: other models always sweep their whole grid.
 FRONTIER5_GRIDS: tuple[str, ...] = ("reduced", "full")
 #: Target classes of the campaign experiment: the two rare ends of the energy range.
 CAMPAIGN_CLASSES: tuple[int, ...] = (1, 10)
@@ -262,17 +254,6 @@ def frontier_grid(knobs: Mapping[str, Sequence[float]] | None,
         return None
     grid = (knobs or {}).get(unit.model)
     return None if grid is None else tuple(float(v) for v in grid)
-
-
-def frontier5_settings(grid: str, models: Sequence[str], n_samples: int) -> dict[str, Any]:
-    """The settings' entry of ``--frontier5-knobs grid``: ``{"frontier5_knobs": {model:
-    values}}`` for the studied models of :data:`FRONTIER5_KNOBS` when ``grid`` is
-    ``reduced`` and the class-5 frontier runs (``n_samples`` > 0), else nothing."""
-    if grid not in FRONTIER5_GRIDS:
-        raise StudyError(f"--frontier5-knobs must be one of {', '.join(FRONTIER5_GRIDS)}, "
-                         f"got {grid!r}")
-    knobs = {m: list(FRONTIER5_KNOBS[m]) for m in models if m in FRONTIER5_KNOBS}
-    return {"frontier5_knobs": knobs} if grid == "reduced" and knobs and n_samples else {}
 
 
 def training_spent(model: str, n_train: int) -> int:

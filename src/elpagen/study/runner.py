@@ -281,7 +281,7 @@ def run_study(
     ``extrapolated`` (:func:`elpagen.study.config.resumed_estimate`).
 
     ``frontier5_knobs``: ``reduced`` or ``full``, the class-5 frontier grid of vae and gan
-    (:data:`elpagen.study.plan.FRONTIER5_KNOBS`); None: the resumed store's (one written
+    (their classes' ``knob_grid_reduced``); None: the resumed store's (one written
     before: ``full``), else ``reduced`` (:func:`elpagen.study.config.resumed_frontier5_knobs`).
 
     ``execute(runner, units, todo, done, log) -> new units`` runs the units still to do:
