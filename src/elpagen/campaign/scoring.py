@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from elpagen.campaign import catalogue
+from elpagen.campaign import catalogue, polykernel
 from elpagen.campaign.base import (
     Strategy,
     draw_sites,
     fill,
     fit_ridge,
-    onehot,
     predict_ridge,
     site_probabilities,
     top,
@@ -210,17 +209,17 @@ class MarginalKernelStrategy(MarginalPoolStrategy):
             self.elite = keep
 
     def score(self, labelled_codes, labelled_energies, pool):
+        # The same dual solve each round, not refit from scratch: the labels only grow, so
+        # the factor of their kernel matrix is extended, and the candidates are predicted
+        # through the kernel's feature map (issue 28; the same ranking to float rounding).
         space = self.the_space()
-        norm = 1.0 + space.n_sites  # every site matches: k = 1
+        dual = getattr(self, "dual", None)
+        if dual is None or dual.space != space or dual.alpha != self.alpha:
+            dual = self.dual = polykernel.GrowingDual(space, self.alpha)
         y = np.asarray(labelled_energies, dtype=np.float64)
-        x = onehot(labelled_codes, space)
-        k = (((1.0 + x @ x.T) / norm) ** 2).astype(np.float64)
-        k[np.diag_indices_from(k)] += self.alpha
-        a = np.linalg.solve(k, y - y.mean()).astype(np.float32)
-        out = np.empty(len(pool), dtype=np.float32)
-        for i in range(0, len(pool), 8192):
-            out[i:i + 8192] = (((1.0 + onehot(pool[i:i + 8192], space) @ x.T) / norm) ** 2) @ a
-        return self.key(out + y.mean())
+        a = dual.solve(labelled_codes, y - y.mean())
+        return self.key(polykernel.predict(space, dual.elements, a, space.decode(pool))
+                        + y.mean())
 
 
 def _onehot_text(space) -> str:
