@@ -219,6 +219,33 @@ def test_other_settings_are_refused(run, capsys):
     assert _rows(run.dir) == before
 
 
+def test_a_store_written_before_the_reduced_grid_resumes_with_the_full_one(
+        run, tmp_path, capsys, monkeypatch):
+    """A store whose settings lack ``frontier5_knobs`` (written before it, or with
+    ``--frontier5-knobs full``) resumes as it is, nothing redone; asking for ``reduced`` on
+    it is refused in one line, the store untouched."""
+    import shutil
+
+    d = tmp_path / "old"
+    d.mkdir()
+    shutil.copy(run.dir / store.STORE_NAME, d / store.STORE_NAME)
+    with sqlite3.connect(d / store.STORE_NAME) as c:
+        settings = json.loads(c.execute("SELECT value FROM meta WHERE key = 'settings'")
+                              .fetchone()[0])
+        assert settings.pop("frontier5_knobs")
+        c.execute("UPDATE meta SET value = ? WHERE key = 'settings'", (json.dumps(settings),))
+    common = [*run.common[:-1], str(d)]
+    before = _rows(d)
+    monkeypatch.setattr(unit, "fit", lambda *a, **k: pytest.fail("nothing to refit"))
+    assert cli.main(["study", *QUICK, *common]) == 0
+    assert "0 new this run" in capsys.readouterr().out
+    assert _rows(d) == before
+    assert cli.main(["study", *QUICK, "--frontier5-knobs", "reduced", *common]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "frontier5_knobs" in err and "new -o DIR" in err
+    assert _rows(d) == before
+
+
 def test_a_running_study_locks_its_directory(run, capsys):
     before = _rows(run.dir)
     with store.DirLock(run.dir):
