@@ -155,7 +155,7 @@ class ARStrategy(CatalogueStrategy):
 
 
 class VAEStrategy(CatalogueStrategy):
-    """The conditional VAE, refit each round (500 steps of the fast protocol's 3,000)."""
+    """The conditional VAE, refit each round (500 steps of the fast protocol's 2,250)."""
 
     name = "vae"
     model = "vae"
@@ -179,7 +179,7 @@ class RLStrategy(CatalogueStrategy):
 
 class GFNStrategy(CatalogueStrategy):
     """The GFlowNet, refit each round; its reward regressor is refit on the labels (as told)
-    each round too (300 policy updates of 2,000, 1,500 regressor updates of 6,000)."""
+    each round too (300 policy updates of 1,500, 1,500 regressor updates of 6,000)."""
 
     name = "gfn"
     model = "gfn"

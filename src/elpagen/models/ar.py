@@ -104,8 +104,9 @@ class ARConfig(ValidatedConfig):
     """Widths of the hidden layers of the element network g over (row, group)."""
     embed: int = 32
     """Dimension d of the context and element embeddings whose dot product is the logit."""
-    steps: int = 2_000
-    """Parameter updates (each on one class-balanced batch)."""
+    steps: int = 1_500
+    """Parameter updates (each on one class-balanced batch; 2,000 before issue 28's
+    training curves, docs/protocols.md)."""
     batch_size: int = 256
     """Compositions per batch, drawn with probability inverse to their class size."""
     lr: float = 1e-3

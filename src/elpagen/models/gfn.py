@@ -66,8 +66,9 @@ class GFNConfig(ARConfig):
     ar's (``hidden``, ``element_hidden``, ``embed``, ``layer_norm``); the paper has no
     GFlowNet: both protocols are our own budgets."""
 
-    steps: int = 2_000
-    """Trajectory-balance updates."""
+    steps: int = 1_500
+    """Trajectory-balance updates (2,000 before issue 28's training curves,
+    docs/protocols.md)."""
     batch_size: int = 256
     """Trajectories per update and member (on-policy and replayed together)."""
     lr: float = 2e-3
