@@ -7,6 +7,11 @@ on the same machine, with the found curve of each.
 
     python benchmarks/bench_marginal_kernel.py [--classes 1,10] [--seeds 0,1,2]
         [--which new,old] [--profile] [--json out.json]
+    python benchmarks/bench_marginal_kernel.py --summary old.json,new.json
+
+``--summary`` prints, per file and class, the study's campaign summary over the seeds
+(labels to 50 % and 90 % of the class, found at 2,000, 5,000 and 10,000 labels, AUC,
+seconds: mean and sd) and whether each seed's curve is the same in every file.
 """
 
 from __future__ import annotations
@@ -61,6 +66,33 @@ def run_unit(cls, train, ref, target_class: int, seed: int) -> dict:
             "found": r["found"]}
 
 
+def fmt(v: dict | None) -> str:
+    return "-" if v is None else f"{v['mean']:.0f} ± {v['std']:.0f}"
+
+
+def summary(files: list[str], class_sizes: dict[int, int]) -> None:
+    """The campaign summary of each file's units (see the module's docstring)."""
+    loaded = {f: json.load(open(f)) for f in files}
+    for c in sorted({r["class"] for rows in loaded.values() for r in rows}):
+        curves = {}
+        for f, rows in loaded.items():
+            runs = [dict(r[w], seed=r["seed"]) for r in rows if r["class"] == c for w in r
+                    if w in ("new", "old")]
+            st = run.summarise(runs, class_sizes[c], 10_000)
+            print(f"class {c} {f} ({len(runs)} seeds): to 50% {fmt(st['labels_to_50'])}, "
+                  f"to 90% {fmt(st['labels_to_90'])}, found at 2,000/5,000/10,000 "
+                  + " / ".join(fmt(st["found_at"][k]) for k in ("2000", "5000", "10000"))
+                  + f", AUC {st['auc']['mean']:.3f} ± {st['auc']['std']:.3f}, "
+                  f"s {fmt(st['seconds'])}")
+            for r in runs:
+                curves.setdefault(r["seed"], []).append(r["found"])
+        for seed, cs in sorted(curves.items()):
+            same = all(x == cs[0] for x in cs)
+            print(f"  seed {seed}: curves the same in every file: {same}"
+                  + ("" if same else f" (found {[x[-1] for x in cs]}; per round "
+                     f"{(np.array(cs[-1]) - np.array(cs[0])).tolist()})"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -69,9 +101,13 @@ def main() -> None:
     p.add_argument("--which", default="new,old", help="new (today's scoring), old (dense)")
     p.add_argument("--profile", action="store_true", help="cProfile each unit (top 15)")
     p.add_argument("--json", default=None)
+    p.add_argument("--summary", default=None, help="comma-separated --json files: no runs")
     args = p.parse_args()
     train = data.load_training_set(None)
     ref, _ = reference.load_or_build(train, progress=False)
+    if args.summary:
+        sizes = {c: int((ref.classes == c).sum()) for c in (1, 10)}
+        return summary(args.summary.split(","), sizes)
     kinds = {"new": MarginalKernelStrategy, "old": DenseKernelStrategy}
     rows = []
     for c in (int(x) for x in args.classes.split(",")):
