@@ -105,8 +105,7 @@ class ARConfig(ValidatedConfig):
     embed: int = 32
     """Dimension d of the context and element embeddings whose dot product is the logit."""
     steps: int = 1_500
-    """Parameter updates (each on one class-balanced batch; 2,000 before issue 28's
-    training curves, docs/protocols.md)."""
+    """Parameter updates, each on one class-balanced batch (2,000 before issue 28)."""
     batch_size: int = 256
     """Compositions per batch, drawn with probability inverse to their class size."""
     lr: float = 1e-3
