@@ -188,3 +188,12 @@ def test_campaign_caption_names_only_lines_the_legend_has(monkeypatch, reported)
     assert "50 % and 90 % of the class" in _legend_labels(fig)
     assert "Grey lines: 50 % and 90 % of the class." in caption
 
+
+
+def test_the_report_names_a_target_other_than_energy(reported):
+    """A study of the ``stable`` target says what its class 1 is; the default's does not."""
+    assert "Target:" not in html.render_html(reported.r)
+    r = copy.deepcopy(reported.r)
+    r["settings"]["target"] = "stable"
+    page = html.render_html(r)
+    assert "Target: stable: class 1 is stable (E_hull &lt;= 0.025 eV/atom)" in page

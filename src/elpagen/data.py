@@ -281,6 +281,15 @@ def class_label(target: str, c: int) -> str:
     return f"class {c}"
 
 
+def target_note(target: str) -> str:
+    """One sentence on what the classes of ``target`` measure (reports say it where the
+    target is not the default formation energy)."""
+    if target == "stable":
+        return (f"stable: class 1 is {class_label(target, 1)}, the classes above it "
+                "equal-width bins of the energy above the convex hull.")
+    return f"{target}: ten equal-width classes of the formation energy; class 1 the lowest."
+
+
 def check_class(c: int, n: int = N_CLASSES) -> int:
     """Validate a target class number (1..n)."""
     if not isinstance(c, (int, np.integer)) or not 1 <= int(c) <= n:

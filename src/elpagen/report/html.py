@@ -6,14 +6,12 @@
 * ``DIR/results.json``: the results document (:func:`elpagen.report.collect`; schema: see
   :func:`elpagen.report.check_results`);
 * one PNG and one SVG per figure (:mod:`elpagen.report.figures`);
-* ``DIR/report.html`` (:func:`render_html`): inline CSS, the PNGs beside it, a caption
-  under every figure, the metric tables with the ideal-coverage bound, settings,
-  environment and runs. An incomplete study is marked as such;
+* ``DIR/report.html`` (:func:`render_html`): inline CSS, the PNGs beside it, captions, the
+  metric tables with the ideal-coverage bound, settings, environment, runs; marks a partial study;
 * ``DIR/report_standalone.html``: the same page with every figure embedded (base64 PNG
   data URIs), one file to send or archive;
-* one CSV file per table of the page (:data:`TABLES`): numbers at full precision, mean and
-  standard deviation in columns of their own (the deviation empty for a single fit: a
-  spread over one fit is unknown, not zero, and the page shows ``± –`` there).
+* one CSV per table of the page (:data:`TABLES`): full precision, mean and sd in columns of
+  their own (sd empty for one fit: unknown, not zero; the page shows ``± –``).
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from elpagen import metric_specs
+from elpagen.data import target_note
 from elpagen.metric_specs import MetricSpec, View
 from elpagen.report import campaigns, quick
 from elpagen.report.collect import check_results, collect
@@ -297,9 +296,8 @@ def _space_title(r: Mapping[str, Any]) -> str:
 
 
 def _finished(run: Mapping[str, Any]) -> str:
-    if run.get("finished"):
-        return str(run["finished"])
-    return "unknown (process gone)" if run.get("end_unknown") else "–"
+    gone = "unknown (process gone)" if run.get("end_unknown") else "–"
+    return str(run["finished"]) if run.get("finished") else gone
 
 
 def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -> str:
@@ -323,6 +321,8 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
                    f"({html.escape(sp['formula_pattern'])}), {int(sp.get('n_space') or 0):,} "
                    f"compositions; definition fingerprint <code>"
                    f"{html.escape(str(sp['fingerprint'])[:16])}</code>.</p>")
+    if (st.get("target") or "energy") != "energy":  # what "class 1" means below
+        status += f"<p class='small'>Target: {html.escape(target_note(st['target']))}</p>"
     mae = f"{o['holdout_mae']:.4f} eV/atom" if o.get("holdout_mae") is not None else "–"
     samples = st["samples"]
     configs = "".join(f"<tr><td>{html.escape(m)}</td><td style='text-align:left'><code>"
