@@ -189,7 +189,6 @@ def test_campaign_caption_names_only_lines_the_legend_has(monkeypatch, reported)
     assert "Grey lines: 50 % and 90 % of the class." in caption
 
 
-
 def test_the_report_names_a_target_other_than_energy(reported):
     """A study of the ``stable`` target says what its class 1 is; the default's does not."""
     assert "Target:" not in html.render_html(reported.r)

@@ -287,7 +287,7 @@ def target_note(target: str) -> str:
     if target == "stable":
         return (f"stable: class 1 is {class_label(target, 1)}, the classes above it "
                 "equal-width bins of the energy above the convex hull.")
-    return f"{target}: ten equal-width classes of the formation energy; class 1 the lowest."
+    return f"{target}: {N_CLASSES} equal-width classes of the formation energy; class 1 the lowest."
 
 
 def check_class(c: int, n: int = N_CLASSES) -> int:
