@@ -196,3 +196,20 @@ def test_the_report_names_a_target_other_than_energy(reported):
     r["settings"]["target"] = "stable"
     page = html.render_html(r)
     assert "Target: stable: class 1 is stable (E_hull &lt;= 0.025 eV/atom)" in page
+
+
+def test_class_names_follow_the_spaces_class_sizes(monkeypatch, reported):
+    """'Majority class 5' only where class 5 is the largest (the elpasolite); the perovskite's
+    largest class is 4, and its caption names its own smallest and largest classes."""
+    page = html.render_html(reported.r)
+    assert "Minority class 1" in page and "Majority class 5" in page
+    r = copy.deepcopy(reported.r)
+    r["oracle"]["class_sizes"] = [178, 670, 1060, 1105, 985, 688, 383, 150, 50, 7]
+    r["space"] = {"name": "perovskite", "twins": "", "n_space": 5329}
+    page = html.render_html(r)
+    assert "Majority class 5" not in page and "3. Class 5:" in page
+    assert "Minority class 1" in page
+    _, caption = _figure(monkeypatch, figures.fig_class_distribution, r)
+    assert "smallest class is 10, the largest 4" in caption and "augmented" not in caption
+    _, caption = _figure(monkeypatch, figures.fig_class_distribution, reported.r)
+    assert "augmented DFT training set" in caption

@@ -33,7 +33,7 @@ from elpagen.data import target_note
 from elpagen.metric_specs import MetricSpec, View
 from elpagen.report import campaigns, quick
 from elpagen.report.collect import check_results, collect
-from elpagen.report.figures import exact_note, make_figures, model_label
+from elpagen.report.figures import class_title, exact_note, make_figures, model_label
 from elpagen.study.store import STORE_NAME, Store, atomic_write_bytes, dumps
 
 #: The self-contained copy of the report page (figures embedded).
@@ -360,7 +360,7 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "<h2>1. The composition space and the training set</h2>",
         _figure(figs, "class_distribution.png", images),
         _figure(figs, "reference_js.png", images),
-        f"<h2>2. Minority class 1: {samples['class1']:,} valid samples per fit</h2>",
+        f"<h2>2. {class_title(r, 1)}: {samples['class1']:,} valid samples per fit</h2>",
         _metrics_table(ex["class1"])[0], _csv_link("table_class1.csv"),
         f"<p class='small'>Class 1 holds {ex['class1']['class_size']:,} compositions; the "
         f"ideal-coverage bound 1 − (1 − 1/N<sub>c</sub>)<sup>N</sup> is the expected coverage "
@@ -370,7 +370,7 @@ def render_html(r: Mapping[str, Any], images: Mapping[str, str] | None = None) -
         "from the model's own distribution (docs/method.md section 7b; rl, ar, gfn and the "
         "baselines), beside the sampled values, which stay the study's numbers; – where the "
         "distribution is not tractable (vae, gan).</p>",
-        f"<h2>3. Majority class 5: {samples['class5']:,} valid samples per fit</h2>",
+        f"<h2>3. {class_title(r, 5)}: {samples['class5']:,} valid samples per fit</h2>",
         _metrics_table(ex["class5"])[0], _csv_link("table_class5.csv"),
         f"<p class='small'>Class 5 holds {ex['class5']['class_size']:,} compositions.</p>",
         "<h2>4. Discovery curves</h2>",
