@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from elpagen import api, expected, metrics
+from elpagen import api, expected, metrics, threads
 from elpagen.harness.trial import fit
 from elpagen.seeds import estimate_seed, sample_seed
 
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None,
                     help="training steps instead of the protocol's (a loaded machine)")
     args = ap.parse_args()
+    threads.configure()  # the package's one thread per process (or $ELPAGEN_THREADS)
     seeds = [int(s) for s in args.seeds.split(",")]
     knobs = [float(v) for v in args.knobs.split(",")]
     train = api.load_training_set()
