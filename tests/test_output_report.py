@@ -122,6 +122,24 @@ def test_published_points_only_at_the_papers_sample_count(monkeypatch, reported)
     assert "VAE, published (Table 1)" in _legend_labels(fig)
 
 
+def test_the_papers_points_belong_to_the_elpasolites_energy_classes(monkeypatch, reported):
+    """Table 1 is the elpasolite's class 1: no published points on another space or
+    target, and the frontier figure says why, not that the sample counts differ."""
+    from elpagen.harness.frontier import published_points
+
+    assert set(published_points(1)) == {"vae", "gan", "rl"}
+    assert published_points(1, "elpasolite") == published_points(1)
+    assert published_points(1, "perovskite") == {} == published_points(1, None, "stable")
+    r = copy.deepcopy(reported.r)
+    for e in r["frontier"].values():
+        e["published"] = {}
+    r["frontier"]["class1"]["samples"] = 10_000
+    fig, caption = _figure(monkeypatch, figures.fig_frontier, r)
+    assert not any("published" in lab for lab in _legend_labels(fig))
+    assert "no published points" in fig.axes[0].get_title()
+    assert "the paper's are the elpasolite's energy classes" in caption
+
+
 def test_frontier_knob_labels_do_not_overlap_and_the_legend_shows_what_is_drawn(
         monkeypatch, reported):
     fig, _ = _figure(monkeypatch, figures.fig_frontier, reported.r)

@@ -285,15 +285,23 @@ def run_frontier(
                 f"{h['mean']:.4f} ± {h['std']:.4f}")
     return {
         **config.header(ref_classes, train),
-        "published": published_points(config.target_class),
+        "published": published_points(config.target_class, train.space.name,
+                                      getattr(train, "target", "energy")),
         "models": results,
         "environment": environment(),
     }
 
 
-def published_points(target_class: int) -> dict[str, dict[str, float]]:
+def published_points(target_class: int, space: str | None = None,
+                     target: str = "energy") -> dict[str, dict[str, float]]:
     """The published (precision, coverage) of every catalogue model for ``target_class``
-    (Table 1 of the paper for class 1), as JSON."""
+    (Table 1 of the paper for class 1), as JSON; none on a space other than the
+    elpasolite's (``space``: its name, None for the default) or for another target: the
+    paper measured the elpasolite's energy classes only."""
+    from elpagen import spaces
+
+    if space not in (None, spaces.DEFAULT.name) or target != "energy":
+        return {}
     return {k: {"precision": p, "coverage": c}
             for k, (p, c) in catalogue.published(target_class).items()}
 
@@ -395,8 +403,10 @@ def plot_frontier(result: Mapping[str, Any], path: str | Path) -> Path:
     ax.set_ylabel("precision")
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"Precision-coverage frontiers, {run_label(result)} "
-                 f"({result['samples']:,} samples, {result['seeds']} seed(s)); "
+    n_seeds = result["seeds"]
+    # Two lines: on one, a long space or target name runs past the figure's left edge.
+    ax.set_title(f"Precision-coverage frontiers, {run_label(result)}\n"
+                 f"{result['samples']:,} samples, {n_seeds} seed{'s' * (n_seeds != 1)}; "
                  "ring: fitted value; steps: the front", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     buf = io.BytesIO()

@@ -253,7 +253,9 @@ def _frontier(units, settings: Settings, ref, target_class: int) -> FrontierClas
         class_size=class_size,
         ideal_coverage=metrics.ideal_coverage(class_size, samples) if samples else None,
         point_keys=list(POINT_KEYS),
-        published={k: PublishedPoint(**p) for k, p in published_points(target_class).items()},
+        published={k: PublishedPoint(**p) for k, p in published_points(
+            target_class, (settings.extra.get("space") or {}).get("name"),
+            settings.extra.get("target", "energy")).items()},
         models=models,
     )
 

@@ -373,7 +373,7 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
         ax.set_title(f"class {c}: {samples:,} valid samples per knob value"
                      + ("" if published or not e.get("published") else
                         f"\n(published points are at {METHOD_SAMPLES:,}: not drawn)")
-                     + ("" if c == 1 else " (no published points)")
+                     + ("" if e.get("published") else " (no published points)")
                      + (f"\ndiamonds: exact expectation at N = {samples:,}" if exact else ""))
         if drawn or published:
             ax.set_xlim(left=0)
@@ -408,7 +408,10 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             "(coverage grows with N). "
             + ("The published study gives no class-5 precision or coverage, so the class-5 "
                "panel has no published points. " if published_any else
-               "No published points are drawn here: this study's sample counts differ. ")
+               "No published points are drawn here: this study's sample counts differ. "
+               if any((e or {}).get("published") for e in fr.values()) else
+               "No published points are drawn here: the paper's are the elpasolite's energy "
+               "classes. ")
             + "The dotted line is the ideal-coverage bound of uniform draws from the class."
             + (" " + exact_note(fr, r["settings"]["samples"]) if fr else ""))
 
