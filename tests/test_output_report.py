@@ -138,6 +138,7 @@ def test_the_papers_points_belong_to_the_elpasolites_energy_classes(monkeypatch,
     assert not any("published" in lab for lab in _legend_labels(fig))
     assert "no published points" in fig.axes[0].get_title()
     assert "the paper's are the elpasolite's energy classes" in caption
+    assert "Stars on the class-1 panel" not in caption
 
 
 def test_frontier_knob_labels_do_not_overlap_and_the_legend_shows_what_is_drawn(

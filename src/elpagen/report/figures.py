@@ -401,17 +401,19 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             "and class-5 experiments). Filled markers are the non-dominated points of the mean "
             "frontier; the random baseline has no knob (one point). The surrogate (black "
             "crosses, dashed) is screening, not generation: it enumerates the space with an "
-            "energy regressor fitted on the DFT data that the reference energies also come "
-            "from, which favours it. Stars on the class-1 panel: the published Table 1 points "
-            "(VAE 0.83/0.54, GAN 0.66/0.62, RL 0.69/0.53; precision/coverage), drawn only "
-            f"where the panel's sample count is the paper's {METHOD_SAMPLES:,} valid samples "
-            "(coverage grows with N). "
+            + ("energy regressor fitted on the DFT data that the reference energies also come "
+               "from, which favours it. " if r["oracle"].get("sigma") is not None else
+               "energy regressor fitted on the training set's values (the reference is the "
+               "space's table itself). ")
+            + ("Stars on the class-1 panel: the published Table 1 points (VAE 0.83/0.54, GAN "
+               "0.66/0.62, RL 0.69/0.53; precision/coverage), drawn only where the panel's "
+               f"sample count is the paper's {METHOD_SAMPLES:,} valid samples (coverage grows "
+               "with N). " if any((e or {}).get("published") for e in fr.values()) else
+               "No published points: the paper's are the elpasolite's energy classes. ")
             + ("The published study gives no class-5 precision or coverage, so the class-5 "
                "panel has no published points. " if published_any else
                "No published points are drawn here: this study's sample counts differ. "
-               if any((e or {}).get("published") for e in fr.values()) else
-               "No published points are drawn here: the paper's are the elpasolite's energy "
-               "classes. ")
+               if any((e or {}).get("published") for e in fr.values()) else "")
             + "The dotted line is the ideal-coverage bound of uniform draws from the class."
             + (" " + exact_note(fr, r["settings"]["samples"]) if fr else ""))
 
