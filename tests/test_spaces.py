@@ -173,6 +173,16 @@ def test_perovskite_is_the_dft_table() -> None:
         t.space.symbols_to_indices([["Sr", "Ti"]]))[0]]))[0] == "SrTiO3"
 
 
+def test_a_training_set_larger_than_the_table_is_refused(toy_files: Path) -> None:
+    """No silent clamp: asking for more compositions than the table holds is an error that
+    says how many there are; the whole table is still there for the asking."""
+    t = truth.resolve(str(toy_files / "table.toml"))
+    n = int(truth.read(t).codes.size)
+    assert len(truth.training_set(t, size=n)) == n
+    with pytest.raises(InputError, match=f"more than the {n:,} compositions.*at most {n:,}"):
+        truth.training_set(t, size=n + 1)
+
+
 def test_the_docs_first_space_file_works_as_written(capsys) -> None:
     """docs/spaces.md: its first TOML block, saved in the repository root."""
     if not PEROVSKITE_CSV.is_file():

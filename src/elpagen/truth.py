@@ -217,8 +217,12 @@ def training_set(truth: Truth, path: str | os.PathLike | None = None, *, verify:
                             space=truth.space, target=truth.target)
     if truth.reference == "krr":
         return full if size is None else full.subset(size, seed)
+    if size is not None and size > len(full):  # no silent clamp: the user asked for more
+        raise InputError(f"training-set size {size:,} is more than the {len(full):,} "
+                         f"compositions with values in {truth.space.name}'s table; give at "
+                         f"most {len(full):,} (the whole table)")
     default = min(DEFAULT_TRAIN_SIZE, max(2, len(full) // DEFAULT_TRAIN_FRACTION))
-    n = min(size if size is not None else default, len(full))
+    n = size if size is not None else default
     return full.subset(n, seed) if n < len(full) else full
 
 
