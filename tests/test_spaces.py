@@ -222,3 +222,18 @@ def test_a_toy_space_runs_through_frontier_study_and_report(toy_files: Path, tmp
     assert "toy" in (out / "report.html").read_text()
     # The report is rebuilt from the store alone.
     assert cli_main(["report", str(out), "-q"]) == 0
+
+
+def test_a_saved_model_samples_its_own_space(toy_files: Path, tmp_path: Path, capsys) -> None:
+    """`sample MODEL_DIR --space OTHER` is refused, not silently ignored."""
+    m, out = tmp_path / "m", tmp_path / "s.csv"
+    space = str(toy_files / "table.toml")
+    assert cli_main(["train", "ar", "--space", space, "-o", str(m), "--set", "steps=2",
+                     "-q"]) == 0
+    assert cli_main(["sample", str(m), "-n", "3", "-c", "1", "--space", "elpasolite",
+                     "-o", str(out), "-q"]) == 2
+    assert "was trained on the toy space, not elpasolite" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli_main(["sample", str(m), "-n", "3", "-c", "1", "--space", space,
+                     "-o", str(out), "-q"]) == 0
+    assert out.read_text().splitlines()[0] == "X,Y,Z"
