@@ -394,6 +394,7 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
     for ax, knob_labels, stars in to_label:
         layout.label_points(ax, knob_labels, stars)
     layout.save(fig, path)
+    has_published = any((e or {}).get("published") for e in fr.values())  # the elpasolite's
     return ("Precision against coverage of every model swept along its sampling knob "
             "(temperature, noise scale, ...; values annotated where there is room, "
             "those of the front first), for class 1 (left) and "
@@ -408,12 +409,12 @@ def fig_frontier(r: Mapping[str, Any], path: Path) -> str:
             + ("Stars on the class-1 panel: the published Table 1 points (VAE 0.83/0.54, GAN "
                "0.66/0.62, RL 0.69/0.53; precision/coverage), drawn only where the panel's "
                f"sample count is the paper's {METHOD_SAMPLES:,} valid samples (coverage grows "
-               "with N). " if any((e or {}).get("published") for e in fr.values()) else
+               "with N). " if has_published else
                "No published points: the paper's are the elpasolite's energy classes. ")
             + ("The published study gives no class-5 precision or coverage, so the class-5 "
                "panel has no published points. " if published_any else
                "No published points are drawn here: this study's sample counts differ. "
-               if any((e or {}).get("published") for e in fr.values()) else "")
+               if has_published else "")
             + "The dotted line is the ideal-coverage bound of uniform draws from the class."
             + (" " + exact_note(fr, r["settings"]["samples"]) if fr else ""))
 
