@@ -56,10 +56,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif Path(args.model).exists():
         model = catalogue.load_model(args.model, device=args.device)
         fitted = getattr(model, "space", None)
-        if args.space is not None and fitted is not None and cli_space(args) != fitted:
+        asked = cli_space(args) if args.space is not None else None
+        if asked is not None and fitted is not None and asked != fitted:
             raise CLIError(f"{args.model} was trained on the {fitted.name} space, not "
-                           f"{cli_space(args).name}: drop --space (a saved model samples "
-                           "its own space)")
+                           f"{asked.name}: drop --space (a saved model samples its own "
+                           "space)")
         if not 0 <= args.member < model.k:
             raise CLIError(f"--member must be 0..{model.k - 1} for {args.model}")
         gen = model.member(args.member) if model.k > 1 else model
