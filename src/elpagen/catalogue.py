@@ -14,8 +14,8 @@ model of your own (docs/design.md, "Adding a generator").
 Plug-ins (docs/design.md, "Plug-in generators") need no record: ``--models mypkg:MyGen``
 registers the class on the fly (:func:`register_class`); installed packages announce theirs
 in the entry-point group ``elpagen.generators``, read when a name is unknown or all asked.
-The classes are named by import path and loaded on first use (``elpagen --help`` loads no
-torch). Campaign strategies have records of the same kind in :mod:`elpagen.campaign.catalogue`.
+Classes are named by import path, loaded on first use (``elpagen --help`` loads no torch).
+Campaign strategies have records of the same kind in :mod:`elpagen.campaign.catalogue`.
 """
 
 from __future__ import annotations
@@ -120,8 +120,7 @@ class ModelSpec(Record):
     published: Mapping[int, tuple[float, float]] = field(default_factory=dict)
     """Published (precision, coverage) per target class, drawn beside the frontier."""
     uses_training: bool = True
-    """False for a model that ignores the training set: its cost of discovery spends no
-    training calculations."""
+    """False for a model that ignores the training set (its discovery costs no training)."""
     defaults: frozenset[Command] = frozenset()
     """Commands whose default ``--models`` list holds this model."""
     study: bool = True
@@ -310,13 +309,10 @@ def specs() -> tuple[ModelSpec, ...]:
 def names(*, kind: Kind | None = None, default_for: Command | None = None,
           study: bool | None = None, configured: bool | None = None) -> tuple[str, ...]:
     """Model names, in catalogue order, optionally filtered (installed plug-ins included)."""
-    return tuple(
-        s.name for s in specs()
-        if (kind is None or s.kind == kind)
-        and (default_for is None or default_for in s.defaults)
-        and (study is None or s.study == study)
-        and (configured is None or s.configured == configured)
-    )
+    return tuple(s.name for s in specs() if (kind is None or s.kind == kind)
+                 and (default_for is None or default_for in s.defaults)
+                 and (study is None or s.study == study)
+                 and (configured is None or s.configured == configured))
 
 
 def _choices() -> str:
@@ -360,8 +356,7 @@ def check_models(models: Iterable[str | type]) -> list[str]:
            if not isinstance(m, str) or m.strip()]
     if not out:
         raise UnknownModelError(f"no model given; {_choices()}")
-    if len(set(out)) != len(out):
-        dup = next(n for n in out if out.count(n) > 1)
+    if (dup := next((n for n in out if out.count(n) > 1), None)) is not None:
         raise InputError(f"model {dup!r} is named twice")
     return out
 
@@ -460,10 +455,14 @@ def uses_training(name: str) -> bool:
     return s.uses_training if (s := _known(name)) else True
 
 
-def published(target_class: int) -> dict[str, tuple[float, float]]:
-    """Published (precision, coverage) of every model that has one for ``target_class``."""
-    return {s.name: s.published[target_class] for s in specs()
-            if target_class in s.published}
+def published(target_class: int, space: str | None = None, target: str = "energy"
+              ) -> dict[str, tuple[float, float]]:
+    """Published (precision, coverage) per model for ``target_class``: the paper measured
+    the elpasolite's energy classes only (``space``: a name, None for the default)."""
+    from elpagen import spaces  # here: the study plan imports this module, not the spaces
+    if space not in (None, spaces.DEFAULT.name) or target != "energy":
+        return {}
+    return {s.name: s.published[target_class] for s in specs() if target_class in s.published}
 
 
 def help_list(names_: Sequence[str] | None = None) -> str:

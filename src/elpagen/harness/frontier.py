@@ -296,14 +296,10 @@ def published_points(target_class: int, space: str | None = None,
                      target: str = "energy") -> dict[str, dict[str, float]]:
     """The published (precision, coverage) of every catalogue model for ``target_class``
     (Table 1 of the paper for class 1), as JSON; none on a space other than the
-    elpasolite's (``space``: its name, None for the default) or for another target: the
-    paper measured the elpasolite's energy classes only."""
-    from elpagen import spaces
-
-    if space not in (None, spaces.DEFAULT.name) or target != "energy":
-        return {}
+    elpasolite's (``space``: its name, None for the default) or for another target
+    (:func:`elpagen.catalogue.published`)."""
     return {k: {"precision": p, "coverage": c}
-            for k, (p, c) in catalogue.published(target_class).items()}
+            for k, (p, c) in catalogue.published(target_class, space, target).items()}
 
 
 def mean_spread(v: Mapping[str, Any], n: int, digits: int = 4) -> str:

@@ -260,12 +260,10 @@ def build(entries: Sequence[tuple[Path, Submission]], *, local: str | None = Non
                                 r["name"], r["version"], r["file"]))
         for i, r in enumerate(grp, 1):
             r["rank"] = i
-        paper = (n == PUBLISHED_SAMPLES and space == default_space and target == "energy")
+        points = catalogue.published(c, space, target) if n == PUBLISHED_SAMPLES else {}
         published = [{"name": k, "label": catalogue.label(k), "precision": p, "coverage": cv,
                       "score": p * cv}
-                     for k, (p, cv) in sorted(catalogue.published(c).items(),
-                                              key=lambda kv: -kv[1][0] * kv[1][1])
-                     if paper]
+                     for k, (p, cv) in sorted(points.items(), key=lambda kv: -kv[1][0] * kv[1][1])]
         sub = refs[(space, target, c, n)]
         out.append({"space": space, "target": target, "target_class": c, "samples": n,
                     "class_size": sub.reference.class_size,
