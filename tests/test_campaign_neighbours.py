@@ -104,7 +104,10 @@ def test_the_labeller_and_the_scoring_see_the_same_rougher_truth(toy):
     # A campaign buying the whole class of a seed finds exactly that seed's class.
     summary = result["strategies"]["random"]["summary"]
     assert summary["auc"]["mean"] <= 1.0
-    assert "truth residual 0.3" in campaign.table(result)
+    text = campaign.table(result)
+    mean = f"{np.mean(sizes):,.1f}".removesuffix(".0")
+    assert "truth residual 0.3" in text
+    assert f"class 1: {mean} compositions on average (per seed {sizes});" in text
 
 
 def test_sigma_zero_leaves_a_campaign_bitwise_unchanged(toy):
@@ -120,6 +123,7 @@ def test_sigma_zero_leaves_a_campaign_bitwise_unchanged(toy):
                           strict=True):
             assert ra["found"] == rb["found"] and "n_class" not in ra
     assert a["n_class"] == int((ref.classes == 1).sum()) and "n_class_seeds" not in a
+    assert f"class 1: {a['n_class']:,} compositions; start" in campaign.table(a)
     assert a["expected"] == b["expected"]
 
 

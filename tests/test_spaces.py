@@ -181,6 +181,8 @@ def test_a_training_set_larger_than_the_table_is_refused(toy_files: Path) -> Non
     assert len(truth.training_set(t, size=n)) == n
     with pytest.raises(InputError, match=f"more than the {n:,} compositions.*at most {n:,}"):
         truth.training_set(t, size=n + 1)
+    with pytest.raises(InputError, match=f"holds from 1 to {n:,} compositions, got 0$"):
+        truth.training_set(t, size=0)  # no symmetry: no word of twin groups
 
 
 def test_the_docs_first_space_file_works_as_written(capsys) -> None:

@@ -358,8 +358,9 @@ class TrainingSet:
         size = 1 + len(self.space.symmetries)  # compositions per twin group
         n_groups = n // size
         if not 1 <= n_groups <= len(groups):
-            raise InputError(f"subset size must be from {size} to {size * len(groups)}, "
-                             f"got {n}")
+            whole = f" (whole groups of {size} symmetry images)" if size > 1 else ""
+            raise InputError(f"a training subset holds from {size} to {size * len(groups):,} "
+                             f"compositions{whole}, got {n:,}")
         rng = np.random.default_rng(seed)
         chosen = rng.choice(groups, size=n_groups, replace=False)
         keep = np.isin(canon, chosen)

@@ -353,11 +353,12 @@ def table(result: dict[str, Any]) -> str:
             [name + (" †" if name in family else "")] + [fmt(sm["found_at"][c]) for c in cps]
             + [fmt(sm["found_final"]), fmt(sm["labels_to_25"]), fmt(sm["labels_to_50"]),
                fmt(sm["labels_to_90"]), fmt(sm["auc"], 3)]) + " |")
-    size = (f"{result['n_class']:,}" if "n_class_seeds" not in result else
-            f"{result['n_class']:,.1f} (per seed {result['n_class_seeds']})")
+    size = f"{result['n_class']:,.1f}".removesuffix(".0") + " compositions"
+    if len(result.get("n_class_seeds") or ()) > 1:  # a rougher truth: each seed's own class
+        size += f" on average (per seed {result['n_class_seeds']})"
     truth = (f"; truth residual {result['truth_residual']} eV/atom (fixed per composition)"
              if result.get("truth_residual") else "")
-    rows.append(f"\nclass {result['target_class']}: {size} compositions; start "
+    rows.append(f"\nclass {result['target_class']}: {size}; start "
                 f"{result['start']['spec']} ({result['start']['size']:,}, hits "
                 f"{result['start']['hits']}); batch {result['batch']}, budget "
                 f"{result['budget']:,}, pool {result['pool'] or 'whole space'}, label noise "
