@@ -239,3 +239,23 @@ def test_a_saved_model_samples_its_own_space(toy_files: Path, tmp_path: Path, ca
     assert cli_main(["sample", str(m), "-n", "3", "-c", "1", "--space", space,
                      "-o", str(out), "-q"]) == 0
     assert out.read_text().splitlines()[0] == "X,Y,Z"
+
+
+def test_a_samples_file_of_another_space_says_which(tmp_path: Path) -> None:
+    """An elpasolite CSV (A,B,C,D) read as a perovskite one would pass its first two
+    columns off as ABO3 compositions; a perovskite CSV read as an elpasolite one gets a
+    hint. Both one line, naming the --space to pass."""
+    from elpagen import io, spaces
+
+    elp, per = tmp_path / "elp.csv", tmp_path / "per.csv"
+    elp.write_text("A,B,C,D\nK,Na,Al,F\n")
+    per.write_text("A,B\nSr,Ti\n")
+    with pytest.raises(io.SamplesFileError, match="names the sites of the elpasolite space.*"
+                       "pass --space elpasolite"):
+        io.scan_samples(elp, space=spaces.get("perovskite"))
+    with pytest.raises(io.SamplesFileError, match="perovskite space's header; pass --space "
+                       "perovskite"):
+        io.scan_samples(per, space=spaces.get("elpasolite"))
+    assert io.scan_samples(per, space=spaces.get("perovskite")).codes.size == 1
+    (tmp_path / "extra.csv").write_text("A,B,energy\nSr,Ti,-3.0\n")  # other columns: fine
+    assert io.scan_samples(tmp_path / "extra.csv", space=spaces.get("perovskite")).codes.size == 1

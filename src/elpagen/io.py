@@ -229,6 +229,29 @@ class SampleScan:
         return sum(self.invalid.values())
 
 
+def _check_not_another_space(p: Path, header: Sequence[str], space: CompositionSpace) -> None:
+    """A header that starts with a larger built-in space's site names (an elpasolite
+    file, A,B,C,D, read as a perovskite one, A,B) is that space's file: one line."""
+    from elpagen import spaces
+
+    cells = [h.strip() for h in header]
+    for other in spaces.BUILTIN.values():
+        if other.n_sites > space.n_sites and cells[:other.n_sites] == list(other.site_names):
+            raise SamplesFileError(
+                f"{p}: the header {','.join(other.site_names)} names the sites of the "
+                f"{other.name} space, not the {space.name} space's ({','.join(space.site_names)}"
+                f"); pass --space {other.name}, or write a file of the {space.name} space")
+
+
+def _space_hint(header: Sequence[str]) -> str:
+    """``: the perovskite space's header; pass --space perovskite`` where it is one."""
+    from elpagen import spaces
+
+    cells = [h.strip() for h in header]
+    other = next((o for o in spaces.BUILTIN.values() if cells == list(o.site_names)), None)
+    return f": the {other.name} space's header; pass --space {other.name}" if other else ""
+
+
 def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
                  space: CompositionSpace) -> SampleScan:
     """Read a samples CSV of ``space`` (header: its site names) in one pass; see
@@ -262,8 +285,9 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
             if [h.strip() for h in header[:n_sites]] != list(space.site_names):
                 raise SamplesFileError(
                     f"{p}: line 1 must be the header {sites} of the {space.name} space "
-                    f"(got {','.join(header)[:60]!r})"
+                    f"(got {','.join(header)[:60]!r}{_space_hint(header)})"
                 )
+            _check_not_another_space(p, header, space)
             names = [h.strip().lower() for h in header]
             wanted = {c: names.index(c.lower()) for c in columns if c.lower() in names}
             extra: dict[str, list[str]] = {c: [] for c in wanted}

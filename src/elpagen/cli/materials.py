@@ -133,10 +133,12 @@ def cmd_smact(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Add this module's subcommands."""
-    p = sub.add_parser("export", help="crystal structures (cubic elpasolite prototype) of a "
-                                      "samples CSV as cif, poscar, extxyz or jsonl")
+    p = sub.add_parser("export", help="crystal structures (the space's cubic prototype: "
+                                      "elpasolite Fm-3m, perovskite Pm-3m) of a samples CSV "
+                                      "as cif, poscar, extxyz or jsonl")
     add_common(p)
-    p.add_argument("samples", metavar="SAMPLES.csv", help="CSV with header A,B,C,D")
+    p.add_argument("samples", metavar="SAMPLES.csv",
+                   help="CSV with the space's sites as header (A,B,C,D; A,B: perovskite)")
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help="cif or poscar (a zip, one file per composition), extxyz or jsonl")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
