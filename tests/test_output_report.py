@@ -232,3 +232,25 @@ def test_class_names_follow_the_spaces_class_sizes(monkeypatch, reported):
     assert "smallest class is 10, the largest 4" in caption and "augmented" not in caption
     _, caption = _figure(monkeypatch, figures.fig_class_distribution, reported.r)
     assert "augmented DFT training set" in caption
+
+
+def test_site_distributions_of_sites_with_their_own_elements(monkeypatch, reported):
+    """A space file whose sites list different elements: column j is another element on
+    each site, so the cells carry the symbols and the caption says so; a model whose
+    every fit failed says that, not "no data yet"."""
+    r = copy.deepcopy(reported.r)
+    sd = r["site_distributions"]
+    fig, caption = _figure(monkeypatch, figures.fig_site_distributions, r)
+    assert "its symbols" not in caption and "their symbols" not in caption
+    n = len(sd["elements"])
+    sd["site_elements"] = [sd["elements"][:n - 1 - i] for i in range(len(sd["sites"]))]
+    m = r["settings"]["models"][0]
+    del sd["models"][m]
+    r["experiments"]["class1"]["models"][m].update(n_fits=0, failed=[{"seed": 0,
+                                                                     "error": "x"}])
+    fig, caption = _figure(monkeypatch, figures.fig_site_distributions, r)
+    assert "each site's own elements by position (their symbols in the cells)" in caption
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sd["site_elements"][1][-1] in texts
+    assert "every fit failed: see the class-1 table" in texts
+    assert any(ax.get_title(loc="left").endswith("(every fit failed)") for ax in fig.axes)

@@ -304,6 +304,7 @@ def _sites(units, settings: Settings, ref) -> SiteDistributions:
         space=ref["site_space_class1"] if ref else [],
         training=ref["site_train_class1"] if ref else [],
         models=models,
+        site_elements=ref.get("site_elements", []) if ref else [],
     )
 
 

@@ -208,7 +208,9 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
             extra = f" (JS distance to the full space: {mean:.3f})" if mean is not None else ""
             rows.append((f"{model_label(m)}{extra}", sd["models"][m]))
         else:
-            rows.append((f"{model_label(m)} (no data yet)", None))
+            failed = js.get(m, {}).get("failed") and not js[m].get("n_fits")
+            rows.append((f"{model_label(m)} ({'every fit failed' if failed else 'no data yet'})",
+                         "every fit failed: see the class-1 table" if failed else None))
     fig, axes = plt.subplots(len(rows), 1, figsize=(13, 1.45 * len(rows) + 1.0), squeeze=False,
                              layout="constrained")
     axes = axes.ravel()
@@ -218,10 +220,12 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
     im = None
     elements = sd["elements"]
     sites = sd["sites"]
+    own = sd.get("site_elements") or []  # each site's list, where the lists differ
+    own = own if any(len(e) != len(elements) for e in own) else []
     for ax, (title, a) in zip(axes, rows, strict=True):
         ax.set_title(title, fontsize=12, loc="left")
-        if a is None or not len(a):
-            layout.no_data(ax)
+        if a is None or isinstance(a, str) or not len(a):
+            layout.no_data(ax, a if isinstance(a, str) else "no data yet")
             continue
         im = ax.imshow(np.ma.masked_invalid(np.asarray(a, dtype=float)), aspect="auto",
                        cmap="magma_r", norm=norm, interpolation="nearest")
@@ -229,17 +233,26 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
         ax.set_yticks(range(len(sites)), sites, fontsize=layout.MIN_FONT)
         # Columns: the space's elements (a site's own list where the sites differ and the
         # rows are as wide as the longest site list: its positions are numbered).
-        cols = elements if arr.shape[-1] == len(elements) else range(1, arr.shape[-1] + 1)
+        same = arr.shape[-1] == len(elements) and not own
+        cols = elements if same else range(1, arr.shape[-1] + 1)
         ax.set_xticks(range(arr.shape[-1]), [str(c) for c in cols], fontsize=layout.MIN_FONT)
         ax.tick_params(axis="x", length=2, pad=1)
+        if own and arr.shape[-1] <= 40:  # position j means another element on each site
+            for i, site in enumerate(own):
+                for j, symbol in enumerate(site):
+                    dark = np.nan_to_num(arr[i, j]) > 0.12  # past mid-scale: light text
+                    ax.text(j, i, symbol, ha="center", va="center", fontsize=layout.MIN_FONT,
+                            color="white" if dark else "0.3")
     if im is not None:
         fig.colorbar(im, ax=list(axes), label="p(Z | site), square-root scale",
                      fraction=0.025, pad=0.01)
     fig.suptitle("Per-site element distributions p(Z|S), class 1")
     layout.save(fig, path)
     span = f" {elements[0]} … {elements[-1]}" if elements else ""
+    cols = (f"the {len(elements)} elements{span}" if not own else
+            "each site's own elements by position (their symbols in the cells)")
     return (f"Per-site element distributions p(Z|S) (rows: sites {', '.join(sites)}; columns: "
-            f"the {len(elements)} elements{span}; square-root colour scale) of class 1 in the "
+            f"{cols}; square-root colour scale) of class 1 in the "
             "full space, of the class-1 training compositions, and of the class-1 samples of "
             "every model (mean over fits; repeats count). The value in each title is the "
             "model's mean JS distance to the full-space class-1 distribution.")

@@ -386,19 +386,20 @@ class EnergyHistograms(Record):
 
 @dataclass
 class SiteDistributions(Record):
-    """Per-site element distributions p(Z|S) (sites × elements) of class 1."""
+    """Per-site element distributions p(Z|S) (sites × elements) of class 1 (a row: its
+    site's own ``site_elements`` by position where the lists differ; [] in older documents)."""
 
     elements: list[str]
     sites: list[str]
     space: list[list[float | None]]
     training: list[list[float | None]]
     models: dict[str, list[list[float | None]]]
+    site_elements: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
 class SpaceInfo(Record):
-    """The composition space of the study: its name, definition fingerprint, formula
-    pattern (``ABC2D6``) and number of compositions."""
+    """The study's composition space: name, definition fingerprint, formula pattern, size."""
 
     name: str
     fingerprint: str
@@ -444,9 +445,8 @@ class ResultsDocument(Record):
     def invariants(self) -> list[str]:
         problems = []
         ex = self.experiments
-        tables: dict[str, Mapping[str, Any]] = {
-            f"experiments.{name}": getattr(ex, name).models
-            for name in ("class1", "class5", "training_size", "cost")}
+        tables: dict[str, Mapping[str, Any]] = {f"experiments.{n}": getattr(ex, n).models for n
+                                                in ("class1", "class5", "training_size", "cost")}
         for name, fr in self.frontier.items():
             tables[f"frontier.{name}"] = fr.models
         for where, table in tables.items():
