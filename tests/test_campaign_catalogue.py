@@ -29,10 +29,10 @@ def test_every_builtin_record_names_its_class_and_looks_distinct():
         assert matplotlib.colors.is_color_like(s.color), s.name
     assert len({s.display for s in catalogue.BUILTIN}) == len(catalogue.BUILTIN)
     assert len({s.color for s in catalogue.BUILTIN}) == len(catalogue.BUILTIN)
-    # The kernel ridges of marginal+kernel and neighbours are of the reference energies'
-    # family.
+    # The kernel ridges of marginal+kernel and neighbours, and the Gaussian process's
+    # Laplacian, are of the reference energies' family.
     assert [s.name for s in catalogue.BUILTIN if s.uses_reference_model_family] == \
-        ["marginal+kernel", "neighbours"]
+        ["marginal+kernel", "neighbours", "gp"]
 
 
 def test_default_lists_are_the_records():

@@ -203,24 +203,6 @@ class NeighbourStrategy(MarginalPoolStrategy):
                 mu[j >= 0] += self.pair * w[j[j >= 0]]
         return mu
 
-    def in_class(self, mean: np.ndarray, sd: np.ndarray | float) -> np.ndarray:
-        """log P(the energy lies in the target class) under N(mean, sd^2) (the outer
-        classes open-ended, as their assignment; logs: no ties where P rounds to 1)."""
-        import torch  # a dependency already (scipy is not one of elpagen's)
-
-        def t(x):
-            return torch.as_tensor(np.asarray(x, dtype=np.float64))
-
-        ec, c = self.energy_classes, self.target_class
-        lo = ec.lo + (c - 1) * ec.width
-        hi = ec.lo + c * ec.width
-        if c == 1:
-            return torch.special.log_ndtr(t((hi - mean) / sd)).numpy()
-        if c == ec.n:
-            return torch.special.log_ndtr(t((mean - lo) / sd)).numpy()
-        p = torch.special.ndtr(t((hi - mean) / sd)) - torch.special.ndtr(t((lo - mean) / sd))
-        return np.log(np.maximum(p.numpy(), 1e-300))
-
     def score(self, labelled_codes, labelled_energies, pool):
         """P(in the class): N(prediction, spread of the leave-one-out residuals) for a
         fresh candidate; for a twin of a label, that label (its noise estimated from the

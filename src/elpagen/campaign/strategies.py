@@ -48,6 +48,7 @@ from elpagen.campaign.generative import (
     VAEStrategy,
     static_strategy,
 )
+from elpagen.campaign.gp import GPStrategy
 from elpagen.campaign.neighbours import NeighbourStrategy
 from elpagen.campaign.scoring import (
     GreedyStrategy,
@@ -61,7 +62,7 @@ from elpagen.campaign.scoring import (
 
 __all__ = [
     "ARStrategy", "CatalogueStrategy", "GANStrategy", "GeneratorStrategy", "GFNStrategy",
-    "GreedyStrategy", "MarginalGreedyStrategy", "MarginalKernelStrategy",
+    "GPStrategy", "GreedyStrategy", "MarginalGreedyStrategy", "MarginalKernelStrategy",
     "MarginalPoolStrategy", "MarginalStrategy", "NeighbourStrategy", "RandomStrategy",
     "RidgeStrategy", "RLStrategy", "SiteMarginals", "StaticStrategy", "Strategy", "StrategyError",
     "UCBStrategy", "VAEStrategy", "BUILTIN", "DEFAULT", "resolve", "static_strategy",
