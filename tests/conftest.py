@@ -78,3 +78,20 @@ def pkl_path(data_path) -> Path:
     if not p.is_file():
         pytest.fail(f"train_set.pkl not found beside the DFT file, at {p}")
     return p
+
+
+@pytest.fixture(scope="session")
+def perovskite(tmp_path_factory):
+    """(training set, reference energies) of the perovskite space, from the DFT table beside
+    the repository ($ELPAGEN_PEROVSKITE_DATA or ../shared/data/); skipped where it is not."""
+    from elpagen import truth
+
+    path = os.environ.get("ELPAGEN_PEROVSKITE_DATA") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "wolverton_oxides.csv")
+    if not Path(path).is_file():
+        pytest.skip(f"{path} is not here")
+    t = truth.resolve("perovskite")
+    train = truth.training_set(t, path)
+    ref, _ = truth.reference_energies(t, train, path,
+                                      cache_dir=tmp_path_factory.mktemp("perovskite"))
+    return train, ref

@@ -1,24 +1,20 @@
 """The ``gp`` campaign strategy: a Gaussian process buying by the probability of the class,
-with the near-symmetry (site-swap) term of the perovskite (issue 26)."""
+with the near-symmetry (site-swap) term of the perovskite (issue 26). On the perovskite
+table itself: tests/test_campaign_neighbours.py, beside ``neighbours``."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from toy_space import TOY
 
 from elpagen.campaign import catalogue
-from elpagen.campaign import run as campaign
 from elpagen.campaign.base import StrategyError
 from elpagen.campaign.gp import GPStrategy, near_symmetries
 from elpagen.data import EnergyClasses
 from elpagen.space import CompositionSpace, Site
 from elpagen.spaces import ELPASOLITE, PEROVSKITE
 
-PEROVSKITE_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wolverton_oxides.csv"
 #: Two sites of the same elements, no symmetry: the perovskite's shape, 36 compositions.
 SWAPPED = CompositionSpace(name="swapped", sites=(Site("A", ("Li", "Na", "K", "Mg", "Ca",
                                                              "Sr")),
@@ -93,18 +89,3 @@ def test_gp_is_a_builtin_regression_strategy():
     assert spec.cls is GPStrategy and spec.kind == catalogue.StrategyKind.REGRESSION
     assert spec.uses_reference_model_family  # a Laplacian on periods and groups inside
 
-
-def test_gp_beats_random_on_the_perovskites(tmp_path):
-    from elpagen import truth
-
-    path = os.environ.get("ELPAGEN_PEROVSKITE_DATA") or str(PEROVSKITE_CSV)
-    if not Path(path).is_file():
-        pytest.skip(f"{path} is not here")
-    t = truth.resolve("perovskite")
-    train = truth.training_set(t, path)
-    ref, _ = truth.reference_energies(t, train, path, cache_dir=tmp_path)
-    cfg = campaign.CampaignConfig(strategies=("random", "gp"), start="100", batch=50,
-                                  budget=150, seeds=(0,))
-    result = campaign.run_campaign(ref.energies, ref.classes, train, cfg, space=ref.space)
-    got = {n: r["seeds"][0]["found"][-1] for n, r in result["strategies"].items()}
-    assert got["gp"] > 3 * max(got["random"], 5), got

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +16,6 @@ from elpagen.campaign.neighbours import NeighbourStrategy
 from elpagen.data import EnergyClasses, TrainingSet
 from elpagen.reference import ReferenceEnergies
 from elpagen.spaces import ELPASOLITE
-
-PEROVSKITE_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "wolverton_oxides.csv"
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +33,6 @@ def toy():
     ref = ReferenceEnergies.from_table(TOY, codes, energies, bounds)
     pick = np.sort(rng.choice(len(codes), 80, replace=False))
     train = TrainingSet(codes[pick], energies[pick].astype(np.float64), bounds, space=TOY)
-    return train, ref
-
-
-@pytest.fixture(scope="module")
-def perovskite(tmp_path_factory):
-    from elpagen import truth
-
-    path = os.environ.get("ELPAGEN_PEROVSKITE_DATA") or str(PEROVSKITE_CSV)
-    if not Path(path).is_file():
-        pytest.skip(f"{path} is not here")
-    t = truth.resolve("perovskite")
-    train = truth.training_set(t, path)
-    ref, _ = truth.reference_energies(t, train, path,
-                                      cache_dir=tmp_path_factory.mktemp("perovskite"))
     return train, ref
 
 
@@ -188,13 +170,14 @@ def test_neighbours_finds_twins_of_what_it_was_told_in_the_class():
     assert twin in cand and counts[cand == twin][0] == max(counts)
 
 
-def test_neighbours_beats_random_on_the_perovskites(perovskite):
+@pytest.mark.parametrize("name, budget", [("neighbours", 200), ("gp", 150)])
+def test_it_beats_random_on_the_perovskites(perovskite, name, budget):
     train, ref = perovskite
-    cfg = campaign.CampaignConfig(strategies=("random", "neighbours"), start="100", batch=50,
-                                  budget=200, seeds=(0,))
+    cfg = campaign.CampaignConfig(strategies=("random", name), start="100", batch=50,
+                                  budget=budget, seeds=(0,))
     result = campaign.run_campaign(ref.energies, ref.classes, train, cfg, space=ref.space)
     got = {n: r["seeds"][0]["found"][-1] for n, r in result["strategies"].items()}
-    assert got["neighbours"] > 3 * max(got["random"], 5), got
+    assert got[name] > 3 * max(got["random"], 5), got
 
 
 def test_neighbours_is_a_builtin_of_the_reference_family():
