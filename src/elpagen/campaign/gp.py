@@ -69,7 +69,7 @@ class GPStrategy(Strategy):
     noise = 1e-3  # variance added to the labels' diagonal (a nugget: told energies are exact)
 
     def settings(self):
-        return {"kernel": "smooth x exp(-sum |d period| + |d group| / sigma) + site x "
+        return {"kernel": "smooth x exp(-sum(|d period| + |d group|) / sigma) + site x "
                           "matching sites + pair x same composition, mean over the symmetry "
                           "images, + swap x the same against near-symmetry images",
                 "smooth": self.smooth, "sigma": self.sigma, "site": self.site,
