@@ -20,7 +20,7 @@ def plot_campaign(result: dict[str, Any], path: str | Path) -> None:
     from elpagen.campaign import catalogue
 
     n_c = result["n_class"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     for name, rec in result["strategies"].items():
         labels = np.asarray(rec["seeds"][0]["labels"])
         found = np.asarray([r["found"] for r in rec["seeds"]], dtype=float) / n_c
@@ -40,9 +40,14 @@ def plot_campaign(result: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel(f"class {result['target_class']} found / {n_c:,}")
     ax.set_ylim(0, 1.02)
     pool = result["pool"] or "whole space"
+    residual = (f", truth residual {result['truth_residual']}"
+                if result.get("truth_residual") else "")
+    n_seeds = len(result["seeds"])
+    spread = f"; line: mean of {n_seeds} seeds, band: their range" if n_seeds > 1 else ""
     ax.set_title(f"start {result['start']['spec']}, batch {result['batch']}, pool {pool}, "
-                 f"noise {result['label_noise']}", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
+                 f"label noise {result['label_noise']}{residual}{spread}", fontsize=9)
+    # Beside the axes: inside, it hides the steep early part of the curves.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     io.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
