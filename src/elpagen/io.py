@@ -229,27 +229,14 @@ class SampleScan:
         return sum(self.invalid.values())
 
 
-def _check_not_another_space(p: Path, header: Sequence[str], space: CompositionSpace) -> None:
-    """A header that starts with a larger built-in space's site names (an elpasolite
-    file, A,B,C,D, read as a perovskite one, A,B) is that space's file: one line."""
+def _builtin_header(header: Sequence[str]) -> CompositionSpace | None:
+    """The built-in space with the most sites whose site names begin ``header`` (a samples
+    file's own space, when it is a built-in one), or None."""
     from elpagen import spaces
 
     cells = [h.strip() for h in header]
-    for other in spaces.BUILTIN.values():
-        if other.n_sites > space.n_sites and cells[:other.n_sites] == list(other.site_names):
-            raise SamplesFileError(
-                f"{p}: the header {','.join(other.site_names)} names the sites of the "
-                f"{other.name} space, not the {space.name} space's ({','.join(space.site_names)}"
-                f"); pass --space {other.name}, or write a file of the {space.name} space")
-
-
-def _space_hint(header: Sequence[str]) -> str:
-    """``: the perovskite space's header; pass --space perovskite`` where it is one."""
-    from elpagen import spaces
-
-    cells = [h.strip() for h in header]
-    other = next((o for o in spaces.BUILTIN.values() if cells == list(o.site_names)), None)
-    return f": the {other.name} space's header; pass --space {other.name}" if other else ""
+    fits = [o for o in spaces.BUILTIN.values() if cells[:o.n_sites] == list(o.site_names)]
+    return max(fits, key=lambda o: o.n_sites, default=None)
 
 
 def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
@@ -282,12 +269,19 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
             header = next(reader, None)
             if header is None:
                 raise SamplesFileError(f"{p} is empty; expected a header line {sites}")
+            own = _builtin_header(header)
             if [h.strip() for h in header[:n_sites]] != list(space.site_names):
+                hint = (f": the {own.name} space's header; pass --space {own.name}"
+                        if own is not None and len(header) == own.n_sites else "")
                 raise SamplesFileError(
                     f"{p}: line 1 must be the header {sites} of the {space.name} space "
-                    f"(got {','.join(header)[:60]!r}{_space_hint(header)})"
+                    f"(got {','.join(header)[:60]!r}{hint})"
                 )
-            _check_not_another_space(p, header, space)
+            if own is not None and own.n_sites > n_sites:  # A,B,C,D read as A,B
+                raise SamplesFileError(
+                    f"{p}: the header {','.join(own.site_names)} names the sites of the "
+                    f"{own.name} space, not the {space.name} space's ({sites}); pass "
+                    f"--space {own.name}, or write a file of the {space.name} space")
             names = [h.strip().lower() for h in header]
             wanted = {c: names.index(c.lower()) for c in columns if c.lower() in names}
             extra: dict[str, list[str]] = {c: [] for c in wanted}
