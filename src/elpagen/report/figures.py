@@ -221,7 +221,7 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
     elements = sd["elements"]
     sites = sd["sites"]
     own = sd.get("site_elements") or []  # each site's list, where the lists differ
-    own = own if any(len(e) != len(elements) for e in own) else []
+    own = own if any(list(e) != list(elements) for e in own) else []  # order counts too
     for ax, (title, a) in zip(axes, rows, strict=True):
         ax.set_title(title, fontsize=12, loc="left")
         if a is None or isinstance(a, str) or not len(a):
