@@ -254,3 +254,16 @@ def test_site_distributions_of_sites_with_their_own_elements(monkeypatch, report
     assert sd["site_elements"][1][-1] in texts
     assert "every fit failed: see the class-1 table" in texts
     assert any(ax.get_title(loc="left").endswith("(every fit failed)") for ax in fig.axes)
+
+
+def test_a_site_listing_the_same_elements_in_another_order_gets_its_symbols(monkeypatch,
+                                                                             reported):
+    """Column j is each site's own j-th element: a site whose list is the space's in another
+    order cannot share the space's column labels."""
+    r = copy.deepcopy(reported.r)
+    sd = r["site_distributions"]
+    sd["site_elements"] = [list(sd["elements"])] * (len(sd["sites"]) - 1) + [
+        list(reversed(sd["elements"]))]
+    fig, caption = _figure(monkeypatch, figures.fig_site_distributions, r)
+    assert "their symbols in the cells" in caption
+    assert sd["elements"][-1] in [t.get_text() for t in fig.axes[0].texts]
