@@ -138,7 +138,7 @@ def add_parsers(sub: Any) -> None:
                                       "as cif, poscar, extxyz or jsonl")
     add_common(p)
     p.add_argument("samples", metavar="SAMPLES.csv",
-                   help="CSV with the space's sites as header (A,B,C,D; A,B: perovskite)")
+                   help="CSV whose header is the space's site names (e.g. A,B,C,D)")
     p.add_argument("--format", "-f", required=True, metavar="FORMAT",
                    help="cif or poscar (a zip, one file per composition), extxyz or jsonl")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
