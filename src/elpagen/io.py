@@ -229,12 +229,11 @@ class SampleScan:
         return sum(self.invalid.values())
 
 
-def _builtin_header(header: Sequence[str]) -> CompositionSpace | None:
-    """The built-in space with the most sites whose site names begin ``header`` (a samples
-    file's own space, when it is a built-in one), or None."""
+def _builtin_header(cells: Sequence[str]) -> CompositionSpace | None:
+    """The built-in space with the most sites whose site names begin ``cells`` (a samples
+    file's stripped header: its own space, when it is a built-in one), or None."""
     from elpagen import spaces
 
-    cells = [h.strip() for h in header]
     fits = [o for o in spaces.BUILTIN.values() if cells[:o.n_sites] == list(o.site_names)]
     return max(fits, key=lambda o: o.n_sites, default=None)
 
@@ -269,8 +268,9 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
             header = next(reader, None)
             if header is None:
                 raise SamplesFileError(f"{p} is empty; expected a header line {sites}")
-            own = _builtin_header(header)
-            if [h.strip() for h in header[:n_sites]] != list(space.site_names):
+            cells = [h.strip() for h in header]
+            own = _builtin_header(cells)
+            if cells[:n_sites] != list(space.site_names):
                 hint = (f": the {own.name} space's header; pass --space {own.name}"
                         if own is not None and len(header) == own.n_sites else "")
                 raise SamplesFileError(
@@ -282,7 +282,7 @@ def scan_samples(path: str | os.PathLike, columns: Sequence[str] = (), *,
                     f"{p}: the header {','.join(own.site_names)} names the sites of the "
                     f"{own.name} space, not the {space.name} space's ({sites}); pass "
                     f"--space {own.name}, or write a file of the {space.name} space")
-            names = [h.strip().lower() for h in header]
+            names = [c.lower() for c in cells]
             wanted = {c: names.index(c.lower()) for c in columns if c.lower() in names}
             extra: dict[str, list[str]] = {c: [] for c in wanted}
             shared: dict[str, str] = {}
