@@ -267,3 +267,74 @@ def test_a_site_listing_the_same_elements_in_another_order_gets_its_symbols(monk
     fig, caption = _figure(monkeypatch, figures.fig_site_distributions, r)
     assert "their symbols in the cells" in caption
     assert sd["elements"][-1] in [t.get_text() for t in fig.axes[0].texts]
+
+
+# --------------------------------------------------------------------------- figure cache
+
+
+class _Recording(dict):
+    """A results dict that notes every top-level key read."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_figures_read_no_key_the_cache_ignores(reported, tmp_path):
+    """The figure cache leaves out of its fingerprint what changes on every run; no figure
+    may read it, or a resume would keep a figure its new results changed."""
+    from elpagen.report.figure_cache import VOLATILE
+
+    r = _Recording(copy.deepcopy(reported.r))
+    plt = layout.pyplot()
+    for name, _title, draw in figures._SPECS:
+        with plt.rc_context(layout.STYLE):
+            draw(r, tmp_path / name)
+    assert r.read and not r.read & VOLATILE
+    assert {"settings", "experiments", "discovery"} <= r.read
+
+
+def test_unchanged_figures_are_kept_and_changed_ones_redrawn(reported, tmp_path):
+    from elpagen.report import figure_cache
+
+    r = copy.deepcopy(reported.r)
+    lines: list[str] = []
+    first = figures.make_figures(r, tmp_path, log=lines.append)
+    n = len(first)
+    assert sum("drawing figure" in x for x in lines) == n
+    stamps = {f["file"]: (tmp_path / f["file"]).stat().st_mtime_ns for f in first}
+    # A rerun: new run rows, a new date, another machine; nothing a figure shows.
+    r2 = copy.deepcopy(r)
+    r2["runs"] = [*r2["runs"], {"id": 99, "status": "finished"}]
+    r2["generated"], r2["environment"] = "2030-01-01T00:00:00Z", {"host": "elsewhere"}
+    lines.clear()
+    assert figures.make_figures(r2, tmp_path, log=lines.append) == first
+    assert sum("unchanged" in x for x in lines) == n and not any("drawing" in x for x in lines)
+    assert {f: (tmp_path / f).stat().st_mtime_ns for f in stamps} == stamps
+    # A file deleted (or edited) by hand is drawn again, and only it.
+    gone = first[0]["file"]
+    layout.svg_path(tmp_path / gone).unlink()
+    lines.clear()
+    assert figures.make_figures(r2, tmp_path, log=lines.append) == first
+    assert [x for x in lines if "drawing" in x] == [f"drawing figure 1/{n}: "
+                                                    f"{first[0]['title']} ({gone}, .svg)"]
+    # Anything a figure reads, or the labels the catalogue gives, is a new fingerprint.
+    fp = figure_cache.fingerprint(r)
+    assert figure_cache.fingerprint(r2) == fp
+    r3 = copy.deepcopy(r)
+    r3["settings"]["samples"]["class1"] += 1
+    assert figure_cache.fingerprint(r3) != fp
+    # A record that is not ours, or garbage, keeps nothing: every figure is drawn.
+    (tmp_path / figure_cache.RECORD).write_text("{not json")
+    assert figure_cache.FigureCache(tmp_path, fp).get(gone) is None
+    (tmp_path / figure_cache.RECORD).write_text(json.dumps({"fingerprint": fp,
+                                                            "figures": ["x"]}))
+    assert figure_cache.FigureCache(tmp_path, fp).get(gone) is None

@@ -22,6 +22,8 @@ from elpagen import catalogue
 from elpagen.harness.config import METHOD_SAMPLES
 from elpagen.report import campaigns, layout, quick
 from elpagen.report.cost_figure import fig_cost
+from elpagen.report.figure_cache import FigureCache, fingerprint
+from elpagen.report.training_size_figure import fig_training_size
 
 
 def model_label(m: str) -> str:
@@ -141,6 +143,9 @@ def fig_discovery(r: Mapping[str, Any], path: Path, which: str) -> str:
         ax.plot(n, pos(c["repeated"]), color="k", ls=":", lw=2.0, label="repetitions")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # Decades only: minor ticks on 16 log axes are half the figure's drawing time and
+        # do not show at the page's scale.
+        ax.minorticks_off()
         ax.set_xlabel("valid samples drawn (log scale)")
         ax.set_ylabel("count (log scale)")
         ax.grid(alpha=0.3, which="major")
@@ -256,59 +261,6 @@ def fig_site_distributions(r: Mapping[str, Any], path: Path) -> str:
             "full space, of the class-1 training compositions, and of the class-1 samples of "
             "every model (mean over fits; repeats count). The value in each title is the "
             "model's mean JS distance to the full-space class-1 distribution.")
-
-
-def fig_training_size(r: Mapping[str, Any], path: Path) -> str:
-    plt = layout.pyplot()
-    ts = r["experiments"]["training_size"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.4), layout="constrained")
-    panels = (("precision", "precision (class 1)"), ("coverage", "coverage (class 1)"),
-              ("js_distance", "JS distance to full-space class 1"))
-    any_data = False
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        for m, me in ts["models"].items():
-            pts = [(b["size"], b["summary"][key]["mean"], b["summary"][key]["std"] or 0.0)
-                   for b in me["by_size"] if b["n_fits"] and b["summary"][key]["mean"] is not None]
-            if not pts:
-                continue
-            any_data = True
-            x, mu, sd = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
-            col = catalogue.color(m, None)
-            ax.plot(x, mu, "o-", color=col, label=model_label(m))
-            ax.fill_between(x, mu - sd, mu + sd, color=col, alpha=0.18, lw=0)
-        if key == "coverage":
-            ax.axhline(ts["ideal_coverage"], color="k", ls="--", lw=1,
-                       label="ideal coverage (uniform draws from class 1)")
-        if key == "js_distance":
-            ax.axhline(0.25, color="0.4", ls=":", lw=1, label="0.25: good agreement")
-        ax.set_xscale("log")
-        ax.set_xlabel("training-set size (compositions, log scale)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="both")
-    if any_data:  # one legend for the three panels, below them
-        handles, labels = [], []
-        for ax in axes:
-            h, lab = ax.get_legend_handles_labels()
-            handles += h
-            labels += lab
-        layout.figure_legend(fig, handles, labels, ncol=5)
-    else:
-        for ax in axes:
-            layout.no_data(ax)
-    fig.suptitle(f"Training-set size study: class 1, {ts['samples']:,} valid samples per fit")
-    layout.save(fig, path)
-    return (f"Precision, coverage and JS distance for class 1 ({ts['samples']:,} valid samples "
-            f"per fit) against the size of the training set: random subsets of "
-            f"{', '.join(f'{n:,}' for n in ts['sizes'][:-1])} compositions ({_halves(r)}one "
-            "subset per size) and the full set. Lines are means over the fits, bands mean ± "
-            "standard deviation.")
-
-
-def _halves(r: Mapping[str, Any]) -> str:
-    """How a training subset is drawn: twin pairs together where the space has twins."""
-    twins = (r.get("space") or {}).get("twins", "")
-    return (f"half of them original compositions, half their {twins} swaps; " if twins
-            else "")
 
 
 def exact_note(fr: Mapping[str, Any], samples: Mapping[str, Any]) -> str:
@@ -458,17 +410,25 @@ FIGURES: tuple[str, ...] = tuple(name for name, _, _ in _SPECS)
 
 def make_figures(r: Mapping[str, Any], directory: Path,
                  log: Callable[[str], None] | None = None) -> list[dict[str, str]]:
-    """Write every figure (PNG and SVG); returns [{file, title, caption}] in report order.
+    """Write every figure (PNG and SVG), keeping those already drawn from the same inputs
+    (:mod:`elpagen.report.figure_cache`); returns [{file, title, caption}] in report order.
     ``log``: a line as each figure starts."""
     plt = layout.pyplot()
     out = []
     # A study without campaign settings (an older store) has no campaign figures.
     specs = [s for s in _SPECS if r.get("campaign") or s[0] not in campaigns.FIGURE_FILES]
     stamp = quick.QUICK_BANNER if r["settings"].get("quick") else None
+    cache = FigureCache(directory, fingerprint(r))
     for k, (name, title, fn) in enumerate(specs, 1):
-        if log:
-            log(f"drawing figure {k}/{len(specs)}: {title} ({name}, .svg)")
-        with plt.rc_context(layout.STYLE), layout.watermark(stamp):
-            caption = fn(r, directory / name)
+        caption = cache.get(name)
+        if caption is None:
+            if log:
+                log(f"drawing figure {k}/{len(specs)}: {title} ({name}, .svg)")
+            with plt.rc_context(layout.STYLE), layout.watermark(stamp):
+                caption = fn(r, directory / name)
+            cache.put(name, caption)
+        elif log:
+            log(f"figure {k}/{len(specs)} unchanged: {title} ({name}, .svg)")
         out.append({"file": name, "title": title, "caption": caption})
+    cache.save()
     return out
