@@ -278,3 +278,27 @@ def test_config():
             ARModel(0, **{key: value})
     for protocol in ARModel.PROTOCOLS:
         resolve_config(ARConfig, ARModel.PROTOCOLS, protocol)
+
+
+def test_a_temperature_sweep_evaluates_the_network_once_and_changes_no_bit(tiny,
+                                                                          monkeypatch):
+    """with_knob copies share every prefix's untempered logits (models.base.
+    knob_free_outputs): the distributions of a sweep are those of fresh copies, to the bit,
+    and the logits are evaluated again for another class."""
+    from elpagen.models import base
+
+    calls = []
+    real = ARModel._prefix_logits
+    monkeypatch.setattr(ARModel, "_prefix_logits", lambda self, pre, c: calls.append(c) or
+                        real(self, pre, c))
+    n_sites = tiny.fitted_space.n_sites
+    base._KNOB_FREE.pop(tiny.nets, None)
+    swept = {t: tiny.with_knob(t).composition_distribution(1) for t in (1.0, 0.5, 2.0)}
+    assert calls == [1] * n_sites
+    for t, p in swept.items():
+        base._KNOB_FREE.pop(tiny.nets, None)
+        assert np.array_equal(tiny.with_knob(t).composition_distribution(1), p)
+    assert not np.allclose(swept[1.0], swept[0.5])  # the temperature still acts
+    tiny.with_knob(0.5).composition_distribution(2)
+    assert calls[-n_sites:] == [2] * n_sites
+    assert abs(tiny.with_knob(0.5).composition_distribution(2).sum() - 1) < 1e-9

@@ -311,3 +311,23 @@ def test_batch_unit_setting():
         resolve_config(DQNConfig, DQNAgent.PROTOCOLS, "fast", {"batch_unit": "episodes"})
     with pytest.raises(ValueError, match="batch_unit"):
         DQNAgent(0, device="cpu", batch_unit="step")
+
+
+def test_a_beta_sweep_evaluates_the_network_once_and_changes_no_bit(tiny, monkeypatch):
+    """with_knob copies share the Q-values of every level (models.base.knob_free_outputs):
+    the tables of a sweep are those of fresh copies, to the bit."""
+    from elpagen.models import base
+
+    calls = []
+    real = DQNAgent.q_values
+    monkeypatch.setattr(DQNAgent, "q_values", lambda self, f, t: calls.append(t) or
+                        real(self, f, t))
+    base._KNOB_FREE.pop(tiny.nets["q"], None)
+    swept = {b: tiny.with_knob(b).policy_table() for b in (1.0, 3.0, 0.0)}
+    assert len(calls) == 8  # one evaluation per level, not one per level and beta
+    for b, tab in swept.items():
+        base._KNOB_FREE.pop(tiny.nets["q"], None)
+        fresh = tiny.with_knob(b).policy_table()
+        assert np.array_equal(fresh.codes, tab.codes) and np.array_equal(fresh.probs, tab.probs)
+    assert len(calls) == 8 + 3 * 8
+    assert not np.array_equal(swept[1.0].probs, swept[3.0].probs)  # beta still acts

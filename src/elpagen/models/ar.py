@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -47,7 +45,9 @@ from torch.nn import functional as F
 from elpagen.data import N_CLASSES, TrainingSet
 from elpagen.errors import InputError
 from elpagen.generator import CompositionTable
-from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.ar_config import SAMPLING_SETTINGS
+from elpagen.models.ar_config import ARConfig as ARConfig
+from elpagen.models.base import TorchEnsembleGenerator, knob_free_outputs
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 
 # Guided lived here before models/guided.py: elpagen.models.ar.Guided still names it.
@@ -55,17 +55,6 @@ from elpagen.models.guided import Guided as Guided
 from elpagen.models.guided import guided_rejection
 from elpagen.models.sites import element_features, site_maps
 from elpagen.models.training import ensemble_step, progress_steps
-from elpagen.settings import (
-    BATCH_SIZE,
-    FLAG,
-    NON_NEGATIVE,
-    POSITIVE,
-    POSITIVE_INT,
-    WIDTH,
-    WIDTHS,
-    Setting,
-    ValidatedConfig,
-)
 from elpagen.space import CompositionSpace
 
 
@@ -76,12 +65,6 @@ def context_dim(space: CompositionSpace) -> int:
 
 #: Element input: scaled (row, group).
 ELEMENT_DIM = 2
-#: A dropout rate: [0, 1).
-DROPOUT = Setting("float", 0, 1, high_open=True)
-#: A nucleus mass: (0, 1].
-TOP_P = Setting("float", 0, 1, low_open=True)
-#: ARConfig fields that act at sampling time only (:meth:`ARModel.with_sampling`).
-SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
 #: From this many draws in one ``propose`` call on, ``ar`` (and ``gfn``) draws from its
 #: exact table (:meth:`ARModel.composition_table`: built once per fit, temperature and
 #: class, then one vectorised draw) instead of running its network site by site. Building
@@ -91,48 +74,6 @@ SAMPLING_SETTINGS = frozenset({"top_p", "guidance"})
 #: class-1 discovery curve) keeps its digits, while the 25 M runs of class 5 take the table.
 #: ``Generator.sample`` asks in rounds of at most 4 M (elpagen.memory.MAX_ROUND).
 TABLE_MIN_DRAWS = 1_000_000
-
-
-@dataclass(frozen=True)
-class ARConfig(ValidatedConfig):
-    """Settings of the autoregressive model (``--set KEY=VALUE``). The paper has no AR
-    model: both protocols are our own budgets."""
-
-    hidden: tuple[int, ...] = (128, 128)
-    """Widths of the hidden layers of the context network h."""
-    element_hidden: tuple[int, ...] = (32, 32)
-    """Widths of the hidden layers of the element network g over (row, group)."""
-    embed: int = 32
-    """Dimension d of the context and element embeddings whose dot product is the logit."""
-    steps: int = 1_500
-    """Parameter updates, each on one class-balanced batch (2,000 before issue 28)."""
-    batch_size: int = 256
-    """Compositions per batch, drawn with probability inverse to their class size."""
-    lr: float = 1e-3
-    """AdamW learning rate."""
-    weight_decay: float = 0.05
-    """AdamW decoupled weight decay (the regulariser)."""
-    layer_norm: bool = True
-    """Layer normalisation after each hidden layer of h and g."""
-    dropout: float = 0.5
-    """Dropout rate after each hidden layer of the context network h (training only; each
-    member draws its masks from its own torch stream)."""
-    top_p: float = 1.0
-    """Sampling only (no effect on training). Nucleus sampling: at each site only the
-    most probable elements whose probabilities (at T = 1) first reach top_p together stay
-    candidates; the temperature then acts among them. 1: off."""
-    guidance: float = 0.0
-    """Sampling only. Class-contrast guidance w: each proposal x is kept with probability
-    p(c | x)^w, the model's own posterior of the target class over the ten classes
-    (p(c | x) proportional to p(x | c), uniform prior), so samples follow
-    p(x | c) p(c | x)^w. Costs ten likelihood passes per proposal. 0: off."""
-
-    SETTINGS: ClassVar[dict[str, Setting]] = {
-        "hidden": WIDTHS, "element_hidden": WIDTHS, "embed": WIDTH,
-        "steps": POSITIVE_INT, "batch_size": BATCH_SIZE, "lr": POSITIVE,
-        "weight_decay": NON_NEGATIVE, "layer_norm": FLAG, "dropout": DROPOUT,
-        "top_p": TOP_P, "guidance": NON_NEGATIVE,
-    }
 
 
 class ARModel(TorchEnsembleGenerator):
@@ -215,13 +156,15 @@ class ARModel(TorchEnsembleGenerator):
         classes: torch.Tensor,
         rand: MemberRandom | None = None,
         site: int | None = None,
+        tempered: bool = True,
     ) -> torch.Tensor:
         """Logits of all sites under teacher forcing, used elements masked to -inf.
 
         ``elements``: (K, B, S) int64 per-site indices; ``classes``: (K, B) int64 in 0..9.
         Returns (K, B, S, U) over the space's elements U (``space.elements``): entry
         [.., s, e] is the logit of element e at site s given the elements of sites < s
-        (temperature applied; -inf for an element used before or not on site s). With
+        (temperature applied unless not ``tempered``; -inf for an element used before or
+        not on site s). With
         ``site`` = s, only that site's (K, B, U) logits (sites >= s of ``elements`` are then
         never read).
         """
@@ -248,7 +191,7 @@ class ARModel(TorchEnsembleGenerator):
         emb, bias = self._element_table(nets)
         h = self._context(nets, ctx, rand)
         logits = (torch.bmm(h, emb) + bias).reshape(k, b, n_sites, -1)
-        if self.temperature != 1.0:  # T = 1: exactly the fitted logits
+        if tempered and self.temperature != 1.0:  # T = 1: exactly the fitted logits
             logits = logits / self.temperature
         if not maps.identity:  # elements the site does not hold
             off = torch.from_numpy(maps.off_site).to(self.device)
@@ -318,10 +261,23 @@ class ARModel(TorchEnsembleGenerator):
         """(K, n, n_s) probabilities of site s's elements (in the site's order) given
         ``prefix``, an (n, s) array of the elements on the first s sites (s = 0 .. n_sites
         - 1), at the current temperature; elements already placed have probability 0."""
+        pre = np.asarray(prefix, dtype=np.int64)
+        return self._softmax(self._prefix_logits(pre, target_class), pre.shape[1])
+
+    def _softmax(self, logits: torch.Tensor, s: int, tempered: bool = False) -> np.ndarray:
+        """Site ``s``'s probabilities from its logits (temperature applied if not yet)."""
+        if not tempered and self.temperature != 1.0:  # as _site_logits divides: same bits
+            logits = logits / self.temperature
+        p = torch.softmax(logits.double(), -1).cpu().numpy()
+        maps = site_maps(self.fitted_space)
+        return p if maps.identity else p[..., maps.union[s]]
+
+    @torch.no_grad()
+    def _prefix_logits(self, pre: np.ndarray, target_class: int) -> torch.Tensor:
+        """(K, n, U) untempered logits of site s = ``pre.shape[1]`` given the prefixes."""
         c = self._check_target(target_class)
         nets = self._require_fitted()
         space = self.fitted_space
-        pre = np.asarray(prefix, dtype=np.int64)
         n, s = pre.shape
         if not 0 <= s < space.n_sites:
             raise InputError(f"a prefix holds 0 to {space.n_sites - 1} sites, got {s}")
@@ -329,10 +285,7 @@ class ARModel(TorchEnsembleGenerator):
         el[:, :s] = pre  # sites >= s do not reach site s's context or mask
         e = torch.from_numpy(el).to(self.device).expand(self.k, -1, -1)
         y = torch.full(e.shape[:2], c - 1, dtype=torch.int64, device=self.device)
-        logits = self._site_logits(nets, e, y)[:, :, s]
-        p = torch.softmax(logits.double(), -1).cpu().numpy()
-        maps = site_maps(space)
-        return p if maps.identity else p[..., maps.union[s]]
+        return self._site_logits(nets, e, y, tempered=False)[:, :, s]
 
     def composition_distribution(self, target_class: int) -> np.ndarray | None:
         """The exact sampling distribution over the grid (single member, current
@@ -362,10 +315,15 @@ class ARModel(TorchEnsembleGenerator):
             return self._table[1], self._table[2]
         sizes = self.fitted_space.sizes
         n_sites = len(sizes)
-        p = [self.site_probabilities(np.zeros((1, 0), np.int64), c)[0, 0]]
-        for s in range(n_sites - 1):
-            grid = np.indices(sizes[: s + 1]).reshape(s + 1, -1).T  # every prefix, C order
-            p.append(self.site_probabilities(grid, c)[0].reshape(sizes[: s + 2]))
+        # Every prefix's logits, untempered, once per class and fit (a temperature sweep
+        # reuses them): prefixes of site s in C order, the empty one for site 0.
+        cache = knob_free_outputs(self._require_fitted())
+        if cache.get("class") != c:
+            grids = [np.zeros((1, 0), np.int64)] + [
+                np.indices(sizes[:s]).reshape(s, -1).T for s in range(1, n_sites)]
+            cache.update({"class": c, "logits": [self._prefix_logits(g, c)[0] for g in grids]})
+        p = [self._softmax(x, s) for s, x in enumerate(cache["logits"])]
+        p = [p[0][0]] + [q.reshape(sizes[: s + 2]) for s, q in enumerate(p[1:])]
         joint = p[0].reshape(p[0].shape + (1,) * (n_sites - 1))
         for s in range(1, n_sites):
             joint = joint * p[s].reshape(p[s].shape + (1,) * (n_sites - 1 - s))

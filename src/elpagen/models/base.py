@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import weakref
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,18 @@ from elpagen.models.ensemble import init_members, resolve_device, select_member
 from elpagen.models.persistence import save_directory
 from elpagen.settings import resolve_config, validate_config
 from elpagen.space import CompositionSpace
+
+#: Network outputs no sampling knob changes (ar's and gfn's logits before the temperature,
+#: the DQN's Q-values before beta), per fitted network. ``with_knob`` copies hold the same
+#: network object, so a frontier's sweep evaluates the network once, not once per knob
+#: value, and the points are the same to the bit. A fit builds new networks, so an entry
+#: never outlives the weights it was computed from.
+_KNOB_FREE: weakref.WeakKeyDictionary[nn.Module, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def knob_free_outputs(net: nn.Module) -> dict[str, Any]:
+    """The cache of ``net``'s knob-free outputs (see :data:`_KNOB_FREE`)."""
+    return _KNOB_FREE.setdefault(net, {})
 
 
 class TorchEnsembleGenerator(Generator):

@@ -54,7 +54,7 @@ from torch import nn
 
 from elpagen.data import TrainingSet
 from elpagen.generator import CompositionTable
-from elpagen.models.base import TorchEnsembleGenerator
+from elpagen.models.base import TorchEnsembleGenerator, knob_free_outputs
 from elpagen.models.ensemble import BalancedBatches, EnsembleMLP, MemberRandom
 from elpagen.models.sites import n_actions, n_steps, site_actions
 from elpagen.models.training import ensemble_step, progress_steps
@@ -388,10 +388,15 @@ class DQNAgent(TorchEnsembleGenerator):
         codes = np.zeros(1, dtype=np.int64)  # mixed-radix code of the complete sites so far
         path = np.ones(1)
         sizes = []
+        # The states of each level and their Q-values do not depend on beta: evaluated
+        # once per fit (a sweep of beta reuses them), the same arrays every time.
+        q_levels = knob_free_outputs(self._single_q()).setdefault("q_levels", {})
         for t in range(steps):
             sizes.append(len(feats))
             mask = allowed_actions(space, feats, t)
-            p = masked_softmax(self.q_values(feats, t), mask, beta)
+            if t not in q_levels:
+                q_levels[t] = self.q_values(feats, t)
+            p = masked_softmax(q_levels[t], mask, beta)
             # Children in (parent, action) order; each carries its path probability.
             parent, action = np.nonzero(mask)
             path = path[parent] * p[parent, action]
