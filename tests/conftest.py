@@ -53,6 +53,10 @@ def reference(train, cache_dir):
 def _env(monkeypatch, data_path, cache_dir, tmp_path_factory):
     monkeypatch.setenv("ELPAGEN_DATA", str(data_path))
     monkeypatch.setenv("ELPAGEN_CACHE", str(cache_dir))
+    # Fits in this process unless a test asks for worker processes (--jobs 2): spawning
+    # two workers (each importing torch) costs ~4 s a command on 2 cores, most of a tiny
+    # benchmark. The tests of the workers pass --jobs themselves.
+    monkeypatch.setenv("ELPAGEN_JOBS", "1")
     # Never a developer's fetched DFT file, never a real download: an empty data directory
     # and a closed loopback port as the source (tests of `data fetch` serve their own).
     monkeypatch.setenv("ELPAGEN_DATA_DIR", str(tmp_path_factory.mktemp("elpagen-data")))

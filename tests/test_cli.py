@@ -169,3 +169,19 @@ def test_benchmark_jobs_do_not_change_numbers(capsys, reference):
         for k in ("precision", "coverage", "js_distance"):
             assert out["1"][name][k] == out["2"][name][k]
     one_line_error(capsys, "benchmark", "--jobs", "0", match="--jobs")
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_bad_elpagen_jobs_is_one_line(capsys, monkeypatch, value):
+    """$ELPAGEN_JOBS stands in for --jobs (the test suite sets it to 1); a bad one is named
+    before anything is loaded, and --jobs wins over it."""
+    from elpagen.cli.common import resolve_jobs
+
+    monkeypatch.setenv("ELPAGEN_JOBS", value)
+    one_line_error(capsys, "benchmark", "--models", "marginal", "-n", "10",
+                   match=("ELPAGEN_JOBS", repr(value)))
+    assert resolve_jobs(3, 8) == 3
+    monkeypatch.setenv("ELPAGEN_JOBS", " 2 ")
+    assert resolve_jobs(None, 8) == 2
+    monkeypatch.delenv("ELPAGEN_JOBS")
+    assert resolve_jobs(None, 1) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,10 +123,21 @@ def parse_overrides(pairs: Sequence[str] | None, config_file: str | None) -> dic
     return out
 
 
+#: Models fitted at once when ``--jobs`` is not given (a cluster job script, a test suite).
+JOBS_ENV = "ELPAGEN_JOBS"
+
+
 def resolve_jobs(jobs: int | None, n_models: int) -> int:
-    """Models fitted at once: ``--jobs``, else one per available core."""
+    """Models fitted at once: ``--jobs``, else ``$ELPAGEN_JOBS``, else one per available
+    core (at most one per model)."""
     from elpagen import threads
 
+    if jobs is None and os.environ.get(JOBS_ENV, "").strip():
+        raw = os.environ[JOBS_ENV].strip()
+        if not raw.isdigit() or int(raw) < 1:
+            raise CLIError(f"{JOBS_ENV} must be a whole number of 1 or more, got {clip(raw)!r}; "
+                           f"set it so, or unset it for one process per core")
+        return int(raw)
     if jobs is None:
         return max(1, min(n_models, threads.available_cores()))
     if jobs < 1:

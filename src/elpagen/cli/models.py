@@ -358,8 +358,8 @@ def add_parsers(sub: Any) -> None:
                 a.help = ("override one setting (repeatable): MODEL.KEY=VALUE for one model, "
                           "e.g. --set vae.steps=300, or KEY=VALUE for every torch model")
         p.add_argument("--jobs", "-j", type=int, default=None, metavar="J",
-                       help="models fitted at once, each in its own process (default: one "
-                            "per core); the numbers do not depend on it")
+                       help="models fitted at once, each in its own process (default: "
+                            "$ELPAGEN_JOBS, else one per core); the numbers do not depend on it")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("-o", "--output", metavar="DIR", help="also write the full result here")
         p.add_argument("--overwrite", action="store_true", help="replace an existing result")
