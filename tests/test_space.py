@@ -133,3 +133,34 @@ def test_generators_check_proposals_against_their_space():
     assert gen.space == TOY
     s = gen.sample(50, 1, seed=0)
     assert s.codes.dtype == TOY.code_dtype and np.isin(s.codes, valid).all()
+
+
+@pytest.mark.parametrize("name", ["elpasolite", "perovskite", "toy"])
+def test_decoding_proposals_is_the_general_decoding(name):
+    """decode_proposals' lookup path (outputs in [-1, 1]) gives the codes, the -1s and the
+    dtype of features_to_elements(unscale(x)), rounding ties included; NaN and values
+    outside a tanh's range take the general path."""
+    import warnings
+
+    from elpagen import spaces
+
+    sp = TOY if name == "toy" else spaces.get(name)
+    rng = np.random.default_rng(5)
+
+    def general(x):
+        el, valid = sp.features_to_elements(sp.unscale(x))
+        return np.where(valid, sp.encode(np.where(valid[:, None], el, 0)), -1)
+
+    k = np.unique(np.concatenate([np.arange(2 * m + 1) / m - 1.0
+                                  for m in (sp.n_rows, sp.n_groups)]))  # exact ties
+    ties = np.concatenate([k, np.nextafter(k, 2), np.nextafter(k, -2)]).clip(-1, 1)
+    xs = [np.tanh(rng.normal(0, s, (3000, sp.n_features))) for s in (0.3, 1.0, 3.0)]
+    xs += [rng.choice(ties, (20_000, sp.n_features)).astype(np.float32)]
+    outside = xs[-1] * 1.3
+    outside[0, 0] = np.nan
+    for x in [*xs, outside]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # casting the NaN: as before
+            got, want = sp.decode_proposals(x), general(x)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert (sp.decode_proposals(xs[-1]) >= 0).any() and (sp.decode_proposals(xs[-1]) < 0).any()
