@@ -163,10 +163,9 @@ class ARModel(TorchEnsembleGenerator):
         ``elements``: (K, B, S) int64 per-site indices; ``classes``: (K, B) int64 in 0..9.
         Returns (K, B, S, U) over the space's elements U (``space.elements``): entry
         [.., s, e] is the logit of element e at site s given the elements of sites < s
-        (temperature applied unless not ``tempered``; -inf for an element used before or
-        not on site s). With
-        ``site`` = s, only that site's (K, B, U) logits (sites >= s of ``elements`` are then
-        never read).
+        (divided by the temperature if ``tempered``; -inf for an element used before or
+        not on site s). With ``site`` = s, only that site's (K, B, U) logits (sites >= s of
+        ``elements`` are then never read).
         """
         space = self.fitted_space
         maps = site_maps(space)
@@ -264,9 +263,10 @@ class ARModel(TorchEnsembleGenerator):
         pre = np.asarray(prefix, dtype=np.int64)
         return self._softmax(self._prefix_logits(pre, target_class), pre.shape[1])
 
-    def _softmax(self, logits: torch.Tensor, s: int, tempered: bool = False) -> np.ndarray:
-        """Site ``s``'s probabilities from its logits (temperature applied if not yet)."""
-        if not tempered and self.temperature != 1.0:  # as _site_logits divides: same bits
+    def _softmax(self, logits: torch.Tensor, s: int) -> np.ndarray:
+        """Site ``s``'s probabilities at the current temperature from its untempered
+        logits (divided as _site_logits divides: the same bits)."""
+        if self.temperature != 1.0:
             logits = logits / self.temperature
         p = torch.softmax(logits.double(), -1).cpu().numpy()
         maps = site_maps(self.fitted_space)
