@@ -132,14 +132,14 @@ def resolve_jobs(jobs: int | None, n_models: int) -> int:
     core (at most one per model)."""
     from elpagen import threads
 
-    if jobs is None and os.environ.get(JOBS_ENV, "").strip():
-        raw = os.environ[JOBS_ENV].strip()
+    if jobs is None:
+        raw = os.environ.get(JOBS_ENV, "").strip()
+        if not raw:
+            return max(1, min(n_models, threads.available_cores()))
         if not raw.isdigit() or int(raw) < 1:
             raise CLIError(f"{JOBS_ENV} must be a whole number of 1 or more, got {clip(raw)!r}; "
                            f"set it so, or unset it for one process per core")
         return int(raw)
-    if jobs is None:
-        return max(1, min(n_models, threads.available_cores()))
     if jobs < 1:
         raise CLIError(f"--jobs must be 1 or more, got {jobs}")
     return jobs
